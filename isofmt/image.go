@@ -1,0 +1,332 @@
+package isofmt
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/isofsd/isofsd/isofmt/internal/core"
+)
+
+// Options configure Open. The zero value is ready to use.
+type Options struct {
+	// CacheSize bounds the metadata sector cache in bytes (default 32 MiB).
+	CacheSize int64
+	// Tree forces a tree: "udf", "rockridge", "joliet" or "iso9660".
+	// Empty selects the richest tree present.
+	Tree string
+}
+
+// Image is an opened ISO 9660 / UDF image. It implements fs.FS,
+// fs.ReadDirFS, fs.StatFS and fs.ReadLinkFS over the selected tree and is
+// safe for concurrent use.
+type Image struct {
+	src    io.ReaderAt
+	cache  *sectorCache
+	size   int64
+	closer io.Closer
+	vol    *volume
+	tree   core.Tree
+	dirs   *dirCache
+}
+
+// volume is what all tree views of one image share.
+type volume struct {
+	pvd      *VolumeDescriptor
+	joliet   *VolumeDescriptor
+	evd      *VolumeDescriptor
+	descs    []Descriptor
+	sets     []int64 // sectors where descriptor sets start
+	bootLBA  uint32
+	hasBoot  bool
+	trees    map[string]core.Tree
+	order    []string // kinds present, richest first
+	rrExt    []string
+	warnMu   sync.Mutex
+	warnings []string
+	warnSeen map[string]bool
+
+	infoOnce sync.Once
+	info     *Info
+}
+
+func (v *volume) warn(s string) {
+	v.warnMu.Lock()
+	defer v.warnMu.Unlock()
+	// Bounded: a hostile image can produce one warning per record.
+	if len(v.warnings) < 1000 && !v.warnSeen[s] {
+		v.warnSeen[s] = true
+		v.warnings = append(v.warnings, s)
+	}
+}
+
+// Warnings returns the problems noticed so far (the list grows as
+// directories are parsed).
+func (img *Image) Warnings() []string {
+	img.vol.warnMu.Lock()
+	defer img.vol.warnMu.Unlock()
+	return append([]string(nil), img.vol.warnings...)
+}
+
+// OpenFile opens the image at path; Close closes the file.
+func OpenFile(path string, opts *Options) (*Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	size := st.Size()
+	if !st.Mode().IsRegular() {
+		// Block devices report size 0 through Stat: ask by seeking.
+		if size, err = f.Seek(0, io.SeekEnd); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("isofmt: %s: size: %w", path, err)
+		}
+	}
+	img, err := Open(f, size, opts)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	img.closer = f
+	return img, nil
+}
+
+// Open reads the volume descriptors of the image in r (size bytes long) and
+// returns it with the requested or richest tree selected. It does not walk
+// any directory beyond the roots.
+func Open(r io.ReaderAt, size int64, opts *Options) (*Image, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if size < 0 {
+		return nil, fmt.Errorf("isofmt: negative image size %d", size)
+	}
+	img := &Image{src: r, size: size, cache: newSectorCache(r, size, opts.CacheSize), dirs: newDirCache()}
+	v := &volume{trees: map[string]core.Tree{}, warnSeen: map[string]bool{}}
+	img.vol = v
+	isoErr := img.readDescriptors()
+	if isoErr == nil {
+		if err := img.buildISOTrees(); err != nil {
+			isoErr = err
+		}
+	}
+	if udfTree, err := openUDF(img.cache, size); err == nil {
+		v.trees[TreeUDF] = udfTree
+	} else if !errors.Is(err, ErrNotISO) {
+		v.warn(fmt.Sprintf("udf: %v", err))
+	}
+	for _, k := range []string{TreeUDF, TreeRockRidge, TreeJoliet, TreeISO9660} {
+		if v.trees[k] != nil {
+			v.order = append(v.order, k)
+		}
+	}
+	if len(v.order) == 0 {
+		if isoErr != nil {
+			return nil, isoErr
+		}
+		return nil, fmt.Errorf("%w: no readable directory tree", ErrNotISO)
+	}
+	if v.pvd != nil && v.pvd.VolumeBytes() > size {
+		v.warn(fmt.Sprintf("image truncated: the primary volume descriptor claims %d bytes (%d blocks), the image has %d", v.pvd.VolumeBytes(), v.pvd.VolumeSpaceSize, size))
+	}
+	return img.WithTree(opts.Tree)
+}
+
+// WithTree returns a view of the same image (sharing its source and
+// sector cache) with another tree selected; "" selects the richest.
+func (img *Image) WithTree(kind string) (*Image, error) {
+	if kind == "" {
+		kind = img.vol.order[0]
+	}
+	t := img.vol.trees[kind]
+	if t == nil {
+		return nil, fmt.Errorf("isofmt: tree %q not present (image has %v): %w", kind, img.vol.order, ErrNotISO)
+	}
+	out := *img
+	out.tree = t
+	out.dirs = newDirCache()
+	return &out, nil
+}
+
+// Trees lists the trees present, richest first.
+func (img *Image) Trees() []string { return append([]string(nil), img.vol.order...) }
+
+// Tree names the selected tree.
+func (img *Image) Tree() string { return img.tree.Kind() }
+
+// Size is the size of the image source in bytes.
+func (img *Image) Size() int64 { return img.size }
+
+// Source returns the raw image bytes (not cached); file extents index it.
+func (img *Image) Source() io.ReaderAt { return img.src }
+
+// CacheStats reports the metadata sector cache's counters.
+func (img *Image) CacheStats() CacheStats { return img.cache.stats() }
+
+// Close closes the file opened by OpenFile; it is a no-op for Open.
+func (img *Image) Close() error {
+	if img.closer != nil {
+		return img.closer.Close()
+	}
+	return nil
+}
+
+// readDescriptors reads the volume descriptor set starting at sector 16.
+func (img *Image) readDescriptors() error {
+	v := img.vol
+	buf := make([]byte, SectorSize)
+	if img.size < 17*SectorSize {
+		return fmt.Errorf("%w: image is %d bytes, too small for ISO 9660 volume descriptors", ErrNotISO, img.size)
+	}
+	terminated := false
+	for i := int64(0); i < MaxDescriptors; i++ {
+		sector := 16 + i
+		off := sector * SectorSize
+		if off+SectorSize > img.size {
+			break
+		}
+		if _, err := img.cache.ReadAt(buf, off); err != nil {
+			return formatErr("volume descriptor", off, ErrCorrupt, "reading: %v", err)
+		}
+		if string(buf[1:6]) != "CD001" {
+			if i == 0 {
+				return fmt.Errorf("%w: no CD001 volume descriptor at sector 16", ErrNotISO)
+			}
+			v.warn(fmt.Sprintf("volume descriptor set ends at sector %d without a terminator", sector))
+			break
+		}
+		d := Descriptor{Sector: sector}
+		switch buf[0] {
+		case vdBootRecord:
+			d.Type = "boot record"
+			if lba, ok := ParseBootRecord(buf); ok {
+				v.bootLBA, v.hasBoot = lba, true
+				d.Type = "boot record (El Torito)"
+			}
+		case vdPrimary:
+			d.Type = "primary"
+			pvd, err := parseVolumeDescriptor(buf, sector, v.warn)
+			if err != nil {
+				return err
+			}
+			if v.pvd == nil {
+				v.pvd = pvd
+			}
+		case vdSupplementary:
+			svd, err := parseVolumeDescriptor(buf, sector, v.warn)
+			switch {
+			case err != nil:
+				v.warn(err.Error())
+				d.Type = "supplementary (damaged)"
+			case buf[6] == 2:
+				d.Type = "enhanced"
+				if v.evd == nil {
+					v.evd = svd
+				}
+			default:
+				d.Type = "supplementary"
+				if lvl := jolietLevel(svd.EscapeSequences); lvl > 0 {
+					d.Type, d.JolietLevel = "joliet", lvl
+					svd.jolietLevel = lvl
+					if v.joliet == nil {
+						v.joliet = svd
+					}
+				}
+			}
+		case vdPartition:
+			d.Type = "partition"
+		case vdTerminator:
+			d.Type = "terminator"
+			terminated = true
+		default:
+			d.Type = fmt.Sprintf("unknown type %d", buf[0])
+		}
+		v.descs = append(v.descs, d)
+		if terminated {
+			break
+		}
+	}
+	v.sets = append(v.sets, 16)
+	// xorriso -partition_offset writes a second descriptor set 16 blocks
+	// further, for the partition as seen on its own.
+	last := int64(16 + len(v.descs))
+	for _, s := range []int64{32, 48} {
+		if s >= last && (s+1)*SectorSize <= img.size {
+			if _, err := img.cache.ReadAt(buf, s*SectorSize); err == nil && buf[0] == vdPrimary && string(buf[1:6]) == "CD001" {
+				v.sets = append(v.sets, s)
+				break
+			}
+		}
+	}
+	if v.pvd == nil && v.joliet == nil {
+		return fmt.Errorf("%w: no primary volume descriptor", ErrNotISO)
+	}
+	return nil
+}
+
+// buildISOTrees sets up the plain, Rock Ridge and Joliet trees present.
+func (img *Image) buildISOTrees() error {
+	v := img.vol
+	mk := func(vd *VolumeDescriptor, kind string) (*isoTree, error) {
+		rootOff := vd.Sector*SectorSize + 156
+		rec := append([]byte(nil), vd.root...)
+		if rec[0] > 34 {
+			// The descriptor field holds exactly 34 bytes; some old
+			// mastering tools (CSRG) claim a longer record there.
+			v.warn(fmt.Sprintf("%s tree: root directory record at byte %d claims %d bytes; the descriptor field holds 34", kind, rootOff, rec[0]))
+			rec[0] = 34
+		}
+		root, err := parseDirRecord(rec, rootOff)
+		if err != nil {
+			return nil, err
+		}
+		if !root.isDir() {
+			v.warn(fmt.Sprintf("%s tree: root directory record at byte %d lacks the directory flag", kind, rootOff))
+			root.flags |= flagDirectory
+		}
+		bs := int64(vd.LogicalBlockSize)
+		t := &isoTree{kind: kind, src: img.cache, size: img.size, blockSize: bs, rootRec: root, warn: v.warn,
+			susp: &suspReader{src: img.cache, size: img.size, blockSize: bs}}
+		return t, nil
+	}
+	var firstErr error
+	if v.pvd != nil {
+		if t, err := mk(v.pvd, TreeISO9660); err != nil {
+			firstErr = err
+		} else {
+			v.trees[TreeISO9660] = t
+			// Rock Ridge is announced by SP in the root's "." record.
+			if dot, err := t.readDot(t.rootRec.extLBA + uint32(t.rootRec.earLen)); err == nil {
+				rr := t.susp.parse(dot.systemUse, 0, dot.offset)
+				if rr.hasSP {
+					rt, _ := mk(v.pvd, TreeRockRidge)
+					rt.rr, rt.skip = true, rr.spSkip
+					v.trees[TreeRockRidge] = rt
+					v.rrExt = rr.extensions
+				}
+			} else {
+				v.warn(err.Error())
+				firstErr = err
+			}
+		}
+	}
+	if v.joliet != nil {
+		if t, err := mk(v.joliet, TreeJoliet); err != nil {
+			v.warn(err.Error())
+		} else {
+			t.joliet = true
+			v.trees[TreeJoliet] = t
+		}
+	}
+	if len(v.trees) == 0 {
+		return firstErr
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+// Package core holds the types shared by isofmt and its tree sub-packages
+// (udf): error sentinels, the per-file Stat record, extents, and the Tree
+// interface every on-disk directory format implements. It exists only to
+// break the import cycle between isofmt and isofmt/udf; isofmt re-exports
+// everything here under its own names.
+package core
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+)
+
+// Sentinel errors callers branch on with errors.Is.
+var (
+	// ErrNotISO means no ISO 9660 or UDF volume was recognised.
+	ErrNotISO = errors.New("isofmt: not an ISO 9660 or UDF image")
+	// ErrCorrupt means a structure on the image is damaged or inconsistent.
+	ErrCorrupt = errors.New("isofmt: corrupt image")
+	// ErrUnsupported means the structure is valid but uses a feature isofmt does not implement.
+	ErrUnsupported = errors.New("isofmt: unsupported feature")
+	// ErrLimit means a structure exceeds one of isofmt's safety limits (depth, chain length, size).
+	ErrLimit = errors.New("isofmt: safety limit exceeded")
+	// ErrTruncated means a structure or file extent lies beyond the end of the image.
+	ErrTruncated = errors.New("isofmt: image truncated")
+)
+
+// FormatError names the on-disk structure that failed and where it is.
+type FormatError struct {
+	Structure string // e.g. "primary volume descriptor", "udf file entry"
+	Offset    int64  // byte offset in the image, -1 if unknown
+	Err       error
+}
+
+func (e *FormatError) Error() string {
+	if e.Offset >= 0 {
+		return fmt.Sprintf("%s at byte %d (sector %d): %v", e.Structure, e.Offset, e.Offset/2048, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Structure, e.Err)
+}
+
+func (e *FormatError) Unwrap() error { return e.Err }
+
+// Errorf builds a *FormatError whose Err wraps sentinel with a formatted detail.
+func Errorf(structure string, offset int64, sentinel error, format string, args ...any) error {
+	return &FormatError{Structure: structure, Offset: offset, Err: fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)}
+}
+
+// Extent is one contiguous run of a file's data.
+type Extent struct {
+	// Offset is the byte offset in the image (ignored when Sparse).
+	Offset int64
+	// Length is the number of bytes of file data in this run.
+	Length int64
+	// Sparse runs are not recorded on the image and read back as zeros.
+	Sparse bool
+}
+
+// Zisofs describes a transparently compressed (Rock Ridge ZF) file.
+type Zisofs struct {
+	// HeaderSize is the header size in 4-byte words, as in the ZF entry.
+	HeaderSize uint8
+	// BlockShift is log2 of the uncompressed block size (15..17).
+	BlockShift uint8
+	// RealSize is the uncompressed size of the file.
+	RealSize int64
+}
+
+// Stat is what FileInfo.Sys() returns for every file of an opened image.
+type Stat struct {
+	// Inode is stable across opens of the same image: derived from the
+	// on-disk location of the entry (or a Rock Ridge serial), never 0.
+	Inode uint64
+	// Nlink is the link count (Rock Ridge PX / UDF file link count, else 1 or 2).
+	Nlink uint32
+	// Mode holds the type bits and permissions.
+	Mode fs.FileMode
+	// HasOwner reports whether UID/GID come from the image (Rock Ridge or UDF).
+	HasOwner bool
+	UID, GID uint32
+	// HasPerm reports whether the permission bits come from the image.
+	HasPerm bool
+	// Rdev is the device number of a character/block device (Rock Ridge PN), as major<<32|minor.
+	Rdev uint64
+	// Size is the logical file size (uncompressed for zisofs).
+	Size int64
+	// Times; the zero time means absent.
+	ModTime, AccessTime, ChangeTime, BirthTime time.Time
+	// Extents lists the file data runs in order (their lengths sum to the stored size).
+	Extents []Extent
+	// Zisofs is non-nil for compressed files.
+	Zisofs *Zisofs
+	// Target is the symlink target.
+	Target string
+	// Hidden is set for entries flagged hidden/existence on the image.
+	Hidden bool
+	// Location is the byte offset of the entry's on-disk record (directory
+	// record, or UDF file entry), for diagnostics.
+	Location int64
+}
+
+// LinkMajor returns the major device number.
+func (s *Stat) LinkMajor() uint32 { return uint32(s.Rdev >> 32) }
+
+// LinkMinor returns the minor device number.
+func (s *Stat) LinkMinor() uint32 { return uint32(s.Rdev) }
+
+// StoredSize is the number of data bytes the extents cover.
+func (s *Stat) StoredSize() int64 {
+	var n int64
+	for _, e := range s.Extents {
+		n += e.Length
+	}
+	return n
+}
+
+// Node is one directory entry of a tree. Directory nodes carry a
+// tree-private Ref that ReadDir uses to find their contents.
+type Node struct {
+	Name string
+	Stat Stat
+	// Ref is private to the Tree that produced the node.
+	Ref any
+	// Err, when set, is returned by ReadDir on this node (e.g. a directory
+	// whose parent link is inconsistent and may form a cycle).
+	Err error
+}
+
+// IsDir reports whether the node is a directory.
+func (n *Node) IsDir() bool { return n.Stat.Mode.IsDir() }
+
+// Tree is one directory hierarchy of an image (plain ISO 9660, Joliet,
+// Rock Ridge, UDF). Implementations parse lazily: ReadDir reads only the
+// directory asked for. They must be safe for concurrent use.
+type Tree interface {
+	// Kind names the tree ("udf", "rockridge", "joliet", "iso9660").
+	Kind() string
+	// Root returns the root directory node.
+	Root() (*Node, error)
+	// ReadDir returns the entries of dir, without "." and "..", in on-disk order.
+	ReadDir(dir *Node) ([]*Node, error)
+}

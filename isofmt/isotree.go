@@ -1,0 +1,377 @@
+package isofmt
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"sync"
+)
+
+// Tree kinds, richest first.
+const (
+	TreeUDF       = "udf"
+	TreeRockRidge = "rockridge"
+	TreeJoliet    = "joliet"
+	TreeISO9660   = "iso9660"
+)
+
+// Inode number spaces. Offsets of records divided by 32 (records are at
+// least 34 bytes apart, so they never collide) stay far below these bits.
+const (
+	inoSerialBase = 1 << 56 // Rock Ridge PX serial numbers of hard links
+	inoExtentBase = 1 << 55 // hard links without serials: shared data extent
+)
+
+// isoDir is the Ref of an ISO 9660 directory node.
+type isoDir struct {
+	lba  uint32 // first block of the directory's data
+	size uint32
+}
+
+// isoTree is one ISO 9660 hierarchy: plain, Joliet or Rock Ridge.
+type isoTree struct {
+	kind      string
+	src       io.ReaderAt // sector cache
+	size      int64
+	blockSize int64
+	joliet    bool
+	rr        bool
+	skip      int // SUSP skip length from SP
+	susp      *suspReader
+	rootRec   *dirRecord
+	warn      func(string)
+
+	rootOnce sync.Once
+	root     *Node
+	rootErr  error
+}
+
+func (t *isoTree) Kind() string { return t.kind }
+
+func (t *isoTree) dirIno(lba uint32) uint64 { return uint64(lba) * uint64(t.blockSize) / 32 }
+
+func (t *isoTree) Root() (*Node, error) {
+	t.rootOnce.Do(func() {
+		r := t.rootRec
+		lba := r.extLBA + uint32(r.earLen)
+		n := &Node{Name: ".", Ref: &isoDir{lba: lba, size: r.dataLen}}
+		n.Stat = Stat{Inode: t.dirIno(lba), Nlink: 1, Mode: fs.ModeDir | 0o555, Size: int64(r.dataLen), ModTime: r.recorded, Location: r.offset}
+		if t.rr {
+			// The root's attributes live in its own "." record.
+			if dot, err := t.readDot(lba); err == nil {
+				rr := t.susp.parse(dot.systemUse, 0, dot.offset)
+				t.applyRR(n, rr)
+			} else {
+				t.rootErr = err
+				return
+			}
+		}
+		t.root = n
+	})
+	return t.root, t.rootErr
+}
+
+// readDot reads the first record ("." ) of the directory at lba.
+func (t *isoTree) readDot(lba uint32) (*dirRecord, error) {
+	recs, err := t.firstRecords(lba)
+	if err != nil {
+		return nil, err
+	}
+	return recs[0], nil
+}
+
+// firstRecords returns the "." and ".." records of the directory at lba.
+func (t *isoTree) firstRecords(lba uint32) ([2]*dirRecord, error) {
+	var out [2]*dirRecord
+	off := int64(lba) * t.blockSize
+	if off+SectorSize > t.size {
+		return out, formatErr("directory", off, ErrTruncated, "first sector lies beyond the image end (%d bytes)", t.size)
+	}
+	sec := make([]byte, SectorSize)
+	if _, err := t.src.ReadAt(sec, off); err != nil {
+		return out, formatErr("directory", off, ErrCorrupt, "reading: %v", err)
+	}
+	pos := 0
+	for i := 0; i < 2; i++ {
+		if pos >= len(sec) || sec[pos] == 0 {
+			return out, formatErr("directory", off, ErrCorrupt, "missing \".\"/\"..\" records")
+		}
+		r, err := parseDirRecord(sec[pos:], off+int64(pos))
+		if err != nil {
+			return out, err
+		}
+		out[i] = r
+		pos += int(sec[pos])
+	}
+	if !out[0].isDot() || !out[1].isDotDot() {
+		return out, formatErr("directory", off, ErrCorrupt, "first records are not \".\" and \"..\"")
+	}
+	return out, nil
+}
+
+// ReadDir parses one directory. It returns what it could parse together
+// with an error when the directory is damaged part-way.
+func (t *isoTree) ReadDir(dir *Node) ([]*Node, error) {
+	if dir.Err != nil {
+		return nil, dir.Err
+	}
+	ref, ok := dir.Ref.(*isoDir)
+	if !ok || !dir.IsDir() {
+		return nil, fmt.Errorf("isofmt: %s is not a directory", dir.Name)
+	}
+	start := int64(ref.lba) * t.blockSize
+	size := int64(ref.size)
+	var tailErr error
+	if size > MaxDirSize {
+		tailErr = formatErr("directory", start, ErrLimit, "directory claims %d bytes (limit %d)", size, MaxDirSize)
+		size = MaxDirSize
+	}
+	if start+size > t.size {
+		avail := max(t.size-start, 0)
+		tailErr = formatErr("directory", start, ErrTruncated, "directory of %d bytes runs past the image end (%d bytes readable)", size, avail)
+		size = avail - avail%SectorSize
+	}
+	var (
+		out     []*Node
+		pending *multi // multi-extent file being assembled
+		sec     = make([]byte, SectorSize)
+	)
+	for s := int64(0); s < size; s += SectorSize {
+		if _, err := t.src.ReadAt(sec, start+s); err != nil {
+			return out, formatErr("directory", start+s, ErrCorrupt, "reading: %v", err)
+		}
+		for pos := 0; pos < SectorSize && sec[pos] != 0; {
+			recOff := start + s + int64(pos)
+			r, err := parseDirRecord(sec[pos:], recOff)
+			if err != nil {
+				// Records never straddle sectors: skip to the next sector.
+				t.warn(err.Error())
+				break
+			}
+			pos += int(sec[pos])
+			if r.isDot() || r.isDotDot() || r.flags&flagAssociated != 0 {
+				continue
+			}
+			if len(out) >= MaxDirEntries {
+				return out, formatErr("directory", start, ErrLimit, "more than %d entries", MaxDirEntries)
+			}
+			if pending != nil && string(pending.first.ident) != string(r.ident) {
+				t.warn(fmt.Sprintf("isofmt: multi-extent file at byte %d has no final extent", pending.first.offset))
+				if n := t.finishFile(pending, ref); n != nil {
+					out = append(out, n)
+				}
+				pending = nil
+			}
+			if pending == nil {
+				pending = &multi{first: r}
+			}
+			pending.recs = append(pending.recs, r)
+			if r.flags&flagMultiExtent != 0 && !r.isDir() && len(pending.recs) < MaxExtentsPerFile {
+				continue
+			}
+			if n := t.finishFile(pending, ref); n != nil {
+				out = append(out, n)
+			}
+			pending = nil
+		}
+	}
+	if pending != nil {
+		if n := t.finishFile(pending, ref); n != nil {
+			out = append(out, n)
+		}
+	}
+	if t.rr && ref.lba == t.rootRec.extLBA+uint32(t.rootRec.earLen) {
+		out = t.hideRRMoved(out)
+	}
+	return out, tailErr
+}
+
+type multi struct {
+	first *dirRecord
+	recs  []*dirRecord
+}
+
+// finishFile turns the records of one entry into a node (nil = hidden).
+func (t *isoTree) finishFile(m *multi, parent *isoDir) *Node {
+	r := m.first
+	var rr *rrInfo
+	if t.rr {
+		rr = t.susp.parse(r.systemUse, t.skip, r.offset)
+		if rr.warn != "" {
+			t.warn(rr.warn)
+		}
+		if rr.relocated {
+			return nil // shown at its original place through the CL link
+		}
+	}
+	n := &Node{}
+	switch {
+	case t.joliet:
+		n.Name = jolietName(r.ident, r.isDir())
+	default:
+		n.Name = plainName(r.ident, r.isDir())
+	}
+	if rr != nil && rr.hasName && validName(rr.name.String()) {
+		n.Name = rr.name.String()
+	}
+	if r.bothEndErr {
+		t.warn(fmt.Sprintf("isofmt: %q: directory record at byte %d: both-endian extent/size copies disagree; using little-endian", n.Name, r.offset))
+	}
+	st := &n.Stat
+	st.Location = r.offset
+	st.ModTime = r.recorded
+	st.Hidden = r.flags&flagHidden != 0
+	st.Nlink = 1
+
+	isDir := r.isDir()
+	dirLBA, dirSize := r.extLBA+uint32(r.earLen), r.dataLen
+	if rr != nil && rr.hasCL {
+		// A relocated deep directory: the real one lives at the CL block.
+		isDir = true
+		dirLBA = rr.childLBA
+		if dot, err := t.readDot(dirLBA); err != nil {
+			n.Err = err
+			dirSize = 0
+		} else {
+			dirSize = dot.dataLen
+			if crr := t.susp.parse(dot.systemUse, t.skip, dot.offset); crr.hasPX {
+				rr.mode, rr.nlink, rr.uid, rr.gid, rr.hasPX = crr.mode, crr.nlink, crr.uid, crr.gid, true
+			}
+		}
+	}
+	if isDir {
+		st.Mode = fs.ModeDir | 0o555
+		st.Inode = t.dirIno(dirLBA)
+		st.Size = int64(dirSize)
+		n.Ref = &isoDir{lba: dirLBA, size: dirSize}
+		if n.Err == nil {
+			n.Err = t.checkParent(dirLBA, parent.lba, n.Name)
+		}
+	} else {
+		st.Mode = 0o444
+		st.Inode = uint64(r.offset) / 32
+		for _, rec := range m.recs {
+			t.appendExtents(st, rec)
+		}
+		st.Size = st.StoredSize()
+	}
+	if rr != nil {
+		t.applyRR(n, rr)
+	}
+	if st.Inode == 0 {
+		st.Inode = 1
+	}
+	return n
+}
+
+// appendExtents adds the data of one record, expanding interleaving.
+func (t *isoTree) appendExtents(st *Stat, r *dirRecord) {
+	if r.dataLen == 0 {
+		return
+	}
+	off := int64(r.extLBA+uint32(r.earLen)) * t.blockSize
+	left := int64(r.dataLen)
+	if r.unitSize == 0 {
+		st.Extents = append(st.Extents, Extent{Offset: off, Length: left})
+		return
+	}
+	unit := int64(r.unitSize) * t.blockSize
+	gap := int64(r.gapSize) * t.blockSize
+	for left > 0 && len(st.Extents) < MaxExtentsPerFile {
+		n := min(unit, left)
+		st.Extents = append(st.Extents, Extent{Offset: off, Length: n})
+		left -= n
+		off += unit + gap
+	}
+}
+
+// applyRR overlays Rock Ridge attributes on a node.
+func (t *isoTree) applyRR(n *Node, rr *rrInfo) {
+	st := &n.Stat
+	if rr.hasPX {
+		fm := FileModeFromUnix(rr.mode)
+		if st.Mode.IsDir() != fm.IsDir() {
+			// PX contradicts the record's directory flag: trust the record.
+			t.warn(fmt.Sprintf("isofmt: %q: Rock Ridge mode %o contradicts the directory flag", n.Name, rr.mode))
+		} else {
+			st.Mode = fm
+			st.HasPerm = true
+		}
+		st.UID, st.GID, st.HasOwner = rr.uid, rr.gid, true
+		if rr.nlink > 0 {
+			st.Nlink = rr.nlink
+		}
+		if !st.Mode.IsDir() && st.Nlink > 1 {
+			switch {
+			case rr.hasSerial && rr.serial != 0:
+				st.Inode = inoSerialBase | uint64(rr.serial)
+			case len(st.Extents) > 0:
+				st.Inode = inoExtentBase | uint64(st.Extents[0].Offset/t.blockSize)
+			}
+		}
+	}
+	if !rr.mtime.IsZero() {
+		st.ModTime = rr.mtime
+	}
+	st.AccessTime, st.ChangeTime, st.BirthTime = rr.atime, rr.ctime, rr.btime
+	switch {
+	case st.Mode&fs.ModeSymlink != 0:
+		st.Target = rr.target.String()
+		st.Size = int64(len(st.Target))
+		st.Extents = nil
+	case st.Mode&fs.ModeDevice != 0:
+		st.Rdev = rr.rdev
+		st.Size = 0
+		st.Extents = nil
+	}
+	if rr.zf != nil && st.Mode.IsRegular() {
+		z := rr.zf
+		if z.BlockShift < 15 || z.BlockShift > 17 || z.HeaderSize < 4 {
+			t.warn(fmt.Sprintf("isofmt: %q: zisofs block size 2^%d / header %d words not supported; showing compressed bytes", n.Name, z.BlockShift, z.HeaderSize))
+		} else {
+			st.Zisofs = z
+			st.Size = z.RealSize
+		}
+	}
+}
+
+// checkParent verifies that the directory at lba names parentLBA as its
+// parent (".." record, or Rock Ridge PL for relocated directories). A
+// directory reached from anywhere else could close a cycle, so it is
+// listed but cannot be read.
+func (t *isoTree) checkParent(lba, parentLBA uint32, name string) error {
+	if lba == parentLBA {
+		return formatErr("directory", int64(lba)*t.blockSize, ErrCorrupt, "%q points at its own parent directory (cycle)", name)
+	}
+	recs, err := t.firstRecords(lba)
+	if err != nil {
+		return err
+	}
+	dd := recs[1]
+	if dd.extLBA+uint32(dd.earLen) == parentLBA || dd.extLBA == parentLBA {
+		return nil
+	}
+	if t.rr {
+		if rr := t.susp.parse(dd.systemUse, t.skip, dd.offset); rr.hasPL && rr.parentLBA == parentLBA {
+			return nil
+		}
+	}
+	return formatErr("directory", int64(lba)*t.blockSize, ErrCorrupt,
+		"%q: its \"..\" names block %d, not its parent at block %d (possible directory cycle)", name, dd.extLBA, parentLBA)
+}
+
+// hideRRMoved drops the relocation directory when all it holds are
+// relocated entries (which are shown at their original places).
+func (t *isoTree) hideRRMoved(nodes []*Node) []*Node {
+	for i, n := range nodes {
+		if !n.IsDir() || !strings.EqualFold(strings.TrimPrefix(n.Name, "."), "rr_moved") || n.Err != nil {
+			continue
+		}
+		kids, err := t.ReadDir(n)
+		if err == nil && len(kids) == 0 {
+			return append(nodes[:i:i], nodes[i+1:]...)
+		}
+	}
+	return nodes
+}
