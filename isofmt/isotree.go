@@ -45,7 +45,16 @@ type isoTree struct {
 	rootOnce sync.Once
 	root     *Node
 	rootErr  error
+
+	ownMu  sync.Mutex
+	owners map[uint32]uint32 // directory block → block of the parent that lists it
 }
+
+// noOwner marks the root directory, which no directory may list.
+const noOwner = ^uint32(0)
+
+// maxDirectories caps the directories one tree may have (bounds owners).
+const maxDirectories = 1 << 22
 
 func (t *isoTree) Kind() string { return t.kind }
 
@@ -246,7 +255,7 @@ func (t *isoTree) finishFile(m *multi, parent *isoDir) *Node {
 		st.Size = int64(dirSize)
 		n.Ref = &isoDir{lba: dirLBA, size: dirSize}
 		if n.Err == nil {
-			n.Err = t.checkParent(dirLBA, parent.lba, n.Name)
+			n.Err = t.claim(dirLBA, parent.lba, n.Name)
 		}
 	} else {
 		st.Mode = 0o444
@@ -336,29 +345,32 @@ func (t *isoTree) applyRR(n *Node, rr *rrInfo) {
 	}
 }
 
-// checkParent verifies that the directory at lba names parentLBA as its
-// parent (".." record, or Rock Ridge PL for relocated directories). A
-// directory reached from anywhere else could close a cycle, so it is
-// listed but cannot be read.
-func (t *isoTree) checkParent(lba, parentLBA uint32, name string) error {
-	if lba == parentLBA {
-		return formatErr("directory", int64(lba)*t.blockSize, ErrCorrupt, "%q points at its own parent directory (cycle)", name)
+// claim records parentLBA as the owner of the directory at lba. In a tree
+// every directory has exactly one parent; a directory extent listed by a
+// second parent (or by itself) could close a cycle, so that reference is
+// listed but cannot be read. Owners are claimed in discovery order from the
+// root, so the accepted parent links always lead back to the root. (The ".."
+// records cannot be used for this: xorriso's Joliet directories point ".."
+// at themselves.)
+func (t *isoTree) claim(lba, parentLBA uint32, name string) error {
+	t.ownMu.Lock()
+	defer t.ownMu.Unlock()
+	if t.owners == nil {
+		t.owners = map[uint32]uint32{t.rootRec.extLBA + uint32(t.rootRec.earLen): noOwner}
 	}
-	recs, err := t.firstRecords(lba)
-	if err != nil {
-		return err
-	}
-	dd := recs[1]
-	if dd.extLBA+uint32(dd.earLen) == parentLBA || dd.extLBA == parentLBA {
+	owner, ok := t.owners[lba]
+	if !ok {
+		if len(t.owners) >= maxDirectories {
+			return formatErr("directory", int64(lba)*t.blockSize, ErrLimit, "%q: more than %d directories", name, maxDirectories)
+		}
+		t.owners[lba] = parentLBA
 		return nil
 	}
-	if t.rr {
-		if rr := t.susp.parse(dd.systemUse, t.skip, dd.offset); rr.hasPL && rr.parentLBA == parentLBA {
-			return nil
-		}
+	if owner == parentLBA {
+		return nil
 	}
 	return formatErr("directory", int64(lba)*t.blockSize, ErrCorrupt,
-		"%q: its \"..\" names block %d, not its parent at block %d (possible directory cycle)", name, dd.extLBA, parentLBA)
+		"%q: this directory extent already belongs to the directory at block %d (a second reference could form a cycle)", name, owner)
 }
 
 // hideRRMoved drops the relocation directory when all it holds are

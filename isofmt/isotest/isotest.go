@@ -1,0 +1,320 @@
+// Package isotest builds test images with real mastering tools (xorriso,
+// genisoimage), extracts them with independent readers (xorriso -osirrox,
+// 7-Zip), and compares directory trees. It is used only by tests.
+package isotest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// RequireTool skips the test when a command-line tool is missing.
+func RequireTool(t testing.TB, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			t.Skipf("%s not installed (apt-get install the package that provides it; .ci/run does)", n)
+		}
+	}
+}
+
+// Run runs a command and fails the test with its output on error.
+func Run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// Stamp is the fixed mtime given to every generated entry (second
+// resolution, as ISO 9660 records it).
+var Stamp = time.Date(2024, 3, 9, 14, 15, 16, 0, time.UTC)
+
+// FeatureTree writes a tree exercising what the parsers must get right:
+// long and non-ASCII names, sizes around sector boundaries, empty files and
+// directories, relative/absolute/dangling symlinks, hard links, modes, a
+// deep chain, and (if many > 0) one directory holding many entries.
+func FeatureTree(t testing.TB, dir string, many int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	write := func(rel string, size int, mode os.FileMode) {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, size)
+		for i := range b {
+			b[i] = byte(rng.UintN(256))
+		}
+		if err := os.WriteFile(p, b, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []int{0, 1, 2047, 2048, 2049, 65536, 300000} {
+		write(fmt.Sprintf("sizes/file-%d.bin", s), s, 0o644)
+	}
+	write("modes/private", 10, 0o600)
+	write("modes/script.sh", 20, 0o755)
+	write("modes/readonly", 5, 0o444)
+	write("names/"+strings.Repeat("long-name-", 18)+"end.txt", 7, 0o644)
+	write("names/FéжΘvrier.txt", 3, 0o644)
+	write("names/日本語のファイル名.txt", 3, 0o644)
+	write("names/with space & (parens).txt", 3, 0o644)
+	write("names/.hidden", 3, 0o644)
+	write("names/UPPER.lower.Mixed", 3, 0o644)
+	write("names/noext", 3, 0o644)
+	deep := "deep"
+	for i := 1; i <= 12; i++ {
+		deep = filepath.Join(deep, fmt.Sprintf("level%02d", i))
+	}
+	write(filepath.Join(deep, "bottom.txt"), 100, 0o644)
+	must(t, os.MkdirAll(filepath.Join(dir, "empty-dir"), 0o755))
+	write("links/target.txt", 1234, 0o644)
+	must(t, os.Symlink("target.txt", filepath.Join(dir, "links/rel")))
+	must(t, os.Symlink("../sizes/file-1.bin", filepath.Join(dir, "links/up")))
+	must(t, os.Symlink("/etc/passwd", filepath.Join(dir, "links/abs")))
+	must(t, os.Symlink("does-not-exist", filepath.Join(dir, "links/dangling")))
+	must(t, os.Symlink("../sizes", filepath.Join(dir, "links/dirlink")))
+	must(t, os.Link(filepath.Join(dir, "links/target.txt"), filepath.Join(dir, "links/hard1")))
+	must(t, os.Link(filepath.Join(dir, "links/target.txt"), filepath.Join(dir, "links/hard2")))
+	for i := 0; i < many; i++ {
+		write(fmt.Sprintf("many/entry-%05d.txt", i), i%7, 0o644)
+	}
+	// Fix every mtime so extraction oracles and parsers can be compared.
+	must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		return os.Chtimes(p, Stamp, Stamp)
+	}))
+	must(t, os.Chtimes(dir, Stamp, Stamp))
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Entry is what trees are compared on.
+type Entry struct {
+	Type   string // "dir", "file", "symlink", "other"
+	Size   int64  // files only
+	SHA256 string // files only
+	Target string // symlinks only
+	Perm   fs.FileMode
+	MTime  int64 // unix seconds
+	// Ino groups hard links: entries with the same non-empty Ino are one file.
+	Ino string
+}
+
+// Tree maps slash paths (relative, no leading "./") to entries.
+type Tree map[string]Entry
+
+// SnapshotFS records every entry of fsys below root. stat returns the
+// lstat-style info of a path; readlink its target; ino a hard-link key.
+func SnapshotFS(t testing.TB, fsys fs.FS, ino func(fs.FileInfo) string) Tree {
+	t.Helper()
+	out := Tree{}
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == "." {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		e := Entry{Perm: fi.Mode().Perm(), MTime: fi.ModTime().Unix()}
+		if ino != nil {
+			e.Ino = ino(fi)
+		}
+		switch {
+		case fi.IsDir():
+			e.Type = "dir"
+		case fi.Mode()&fs.ModeSymlink != 0:
+			e.Type = "symlink"
+			tgt, err := fs.ReadLink(fsys, p)
+			if err != nil {
+				return err
+			}
+			e.Target = tgt
+		case fi.Mode().IsRegular():
+			e.Type, e.Size = "file", fi.Size()
+			f, err := fsys.Open(p)
+			if err != nil {
+				return err
+			}
+			h := sha256.New()
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			e.SHA256 = hex.EncodeToString(h.Sum(nil))
+		default:
+			e.Type = "other"
+		}
+		out[p] = e
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	return out
+}
+
+// SnapshotDir records a directory on disk (symlinks not followed).
+func SnapshotDir(t testing.TB, dir string) Tree {
+	t.Helper()
+	return SnapshotFS(t, os.DirFS(dir), DiskIno)
+}
+
+// DiskIno keys hard links of files on disk (nlink > 1 only).
+func DiskIno(fi fs.FileInfo) string { return diskIno(fi) }
+
+// CompareOptions says which attributes a comparison ignores.
+type CompareOptions struct {
+	IgnorePerm, IgnoreMTime, IgnoreLinks bool
+	// IgnoreHardLinks skips only the hard-link grouping check.
+	IgnoreHardLinks bool
+	// IgnoreDirMTime skips directory mtimes (extractors set them late).
+	IgnoreDirMTime bool
+}
+
+// Compare reports every difference between want (the oracle) and got.
+func Compare(t testing.TB, want, got Tree, o CompareOptions) {
+	t.Helper()
+	var keys []string
+	for k := range want {
+		keys = append(keys, k)
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	bad := 0
+	for _, k := range keys {
+		w, wok := want[k]
+		g, gok := got[k]
+		var msg string
+		switch {
+		case !wok:
+			msg = fmt.Sprintf("extra entry %+v", g)
+		case !gok:
+			msg = fmt.Sprintf("missing entry (oracle has %+v)", w)
+		case w.Type != g.Type:
+			msg = fmt.Sprintf("type %s, oracle %s", g.Type, w.Type)
+		case w.Type == "file" && (w.Size != g.Size || w.SHA256 != g.SHA256):
+			msg = fmt.Sprintf("content size %d sha %.12s, oracle size %d sha %.12s", g.Size, g.SHA256, w.Size, w.SHA256)
+		case w.Type == "symlink" && !o.IgnoreLinks && w.Target != g.Target:
+			msg = fmt.Sprintf("link target %q, oracle %q", g.Target, w.Target)
+		case !o.IgnorePerm && w.Type != "symlink" && w.Perm != g.Perm:
+			msg = fmt.Sprintf("perm %v, oracle %v", g.Perm, w.Perm)
+		case !o.IgnoreMTime && w.Type != "symlink" && !(o.IgnoreDirMTime && w.Type == "dir") && w.MTime != g.MTime:
+			msg = fmt.Sprintf("mtime %d, oracle %d", g.MTime, w.MTime)
+		}
+		if msg != "" {
+			bad++
+			if bad <= 25 {
+				t.Errorf("%s: %s", k, msg)
+			}
+		}
+	}
+	if bad > 25 {
+		t.Errorf("... %d differences in all", bad)
+	}
+	// Hard links: entries sharing an Ino on one side must share it on the other.
+	if !o.IgnoreLinks && !o.IgnoreHardLinks {
+		group := func(tr Tree) map[string]string {
+			m := map[string]string{}
+			first := map[string]string{}
+			for _, k := range sortedKeys(tr) {
+				e := tr[k]
+				if e.Ino == "" || e.Type != "file" {
+					continue
+				}
+				if f, ok := first[e.Ino]; ok {
+					m[k] = f
+				} else {
+					first[e.Ino] = k
+				}
+			}
+			return m
+		}
+		wg, gg := group(want), group(got)
+		for k, v := range wg {
+			if gg[k] != v {
+				t.Errorf("%s: oracle says hard link of %s; got %q", k, v, gg[k])
+			}
+		}
+		for k, v := range gg {
+			if wg[k] != v {
+				t.Errorf("%s: hard link of %s, oracle disagrees", k, v)
+			}
+		}
+	}
+}
+
+func sortedKeys(tr Tree) []string {
+	var ks []string
+	for k := range tr {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// XorrisoExtract extracts img with xorriso's osirrox into a new directory
+// and returns it. readFS selects the tree xorriso reads: "" (Rock Ridge,
+// else Joliet, else plain), "norock" (Joliet), "ecma119" (plain ISO 9660).
+func XorrisoExtract(t testing.TB, img, readFS string) string {
+	t.Helper()
+	RequireTool(t, "xorriso")
+	out := filepath.Join(t.TempDir(), "oracle")
+	args := []string{"-hardlinks", "on"}
+	if readFS != "" {
+		args = append(args, "-read_fs", readFS)
+	}
+	args = append(args, "-indev", img, "-osirrox", "on", "-extract", "/", out)
+	Run(t, "xorriso", args...)
+	return out
+}
+
+// SevenZipExtract extracts img with 7-Zip (which reads Joliet, else plain,
+// or UDF with typ "udf") into a new directory and returns it.
+func SevenZipExtract(t testing.TB, img, typ string) string {
+	t.Helper()
+	RequireTool(t, "7zz")
+	out := filepath.Join(t.TempDir(), "oracle7z")
+	args := []string{"x", "-y", "-snl", "-o" + out}
+	if typ != "" {
+		args = append(args, "-t"+typ)
+	}
+	Run(t, "7zz", append(args, img)...)
+	return out
+}
