@@ -132,6 +132,9 @@ func (t *isoTree) ReadDir(dir *Node) ([]*Node, error) {
 	start := int64(ref.lba) * t.blockSize
 	size := int64(ref.size)
 	var tailErr error
+	if size < 2*minDirRecord {
+		return nil, formatErr("directory", start, ErrCorrupt, "%q: directory of %d bytes cannot hold its \".\" and \"..\" records", dir.Name, size)
+	}
 	if size > MaxDirSize {
 		tailErr = formatErr("directory", start, ErrLimit, "directory claims %d bytes (limit %d)", size, MaxDirSize)
 		size = MaxDirSize
@@ -193,7 +196,22 @@ func (t *isoTree) ReadDir(dir *Node) ([]*Node, error) {
 	if t.rr && ref.lba == t.rootRec.extLBA+uint32(t.rootRec.earLen) {
 		out = t.hideRRMoved(out)
 	}
+	uniqueNames(out)
 	return out, tailErr
+}
+
+// uniqueNames renames later entries whose names collide with earlier ones
+// (after ";1" and trailing-dot stripping, "NAME." and "NAME" are one name;
+// hostile images repeat names outright) by appending "_", as xorriso does,
+// so every entry stays reachable by path.
+func uniqueNames(nodes []*Node) {
+	seen := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		for seen[n.Name] {
+			n.Name += "_"
+		}
+		seen[n.Name] = true
+	}
 }
 
 type multi struct {

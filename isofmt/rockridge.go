@@ -13,30 +13,27 @@ import (
 // stops at the damage, the problem is noted in warn, and the caller falls
 // back to the plain ISO 9660 attributes for anything missing.
 type rrInfo struct {
-	hasPX                  bool
-	mode, nlink, uid, gid  uint32
-	serial                 uint32
-	hasSerial              bool
-	hasPN                  bool
-	rdev                   uint64
-	name                   strings.Builder
-	hasName, nameTooLong   bool
-	nameCont               bool
-	target                 strings.Builder
-	hasSL, slAbs, slTooBig bool
-	slParts                []string
-	slCur                  strings.Builder
-	slCont                 bool // last component had the continue flag
-	mtime, atime, ctime    time.Time
-	btime                  time.Time
-	relocated              bool // RE
-	hasCL, hasPL           bool
-	childLBA, parentLBA    uint32
-	zf                     *Zisofs
-	hasSP                  bool
-	spSkip                 int
-	extensions             []string // ER identifiers
-	warn                   string   // first problem found, empty if none
+	hasPX                 bool
+	mode, nlink, uid, gid uint32
+	serial                uint32
+	hasSerial             bool
+	hasPN                 bool
+	rdev                  uint64
+	name                  strings.Builder
+	hasName, nameTooLong  bool
+	nameCont              bool
+	target                strings.Builder
+	hasSL, slTooBig       bool
+	mtime, atime, ctime   time.Time
+	btime                 time.Time
+	relocated             bool // RE
+	hasCL, hasPL          bool
+	childLBA, parentLBA   uint32
+	zf                    *Zisofs
+	hasSP                 bool
+	spSkip                int
+	extensions            []string // ER identifiers
+	warn                  string   // first problem found, empty if none
 }
 
 func (rr *rrInfo) note(format string, args ...any) {
@@ -201,8 +198,11 @@ func (s *suspReader) parseArea(rr *rrInfo, b []byte, areaOff int64) (next ceLoc,
 	return next, hasNext
 }
 
-// parseSL appends the components of one SL entry. Components flagged
-// "continue" are glued to the next one without a slash.
+// parseSL appends the components of one SL entry with the semantics of
+// Linux's rock.c and libarchive: each component is followed by "/" unless
+// it has the continue flag or is the root; a final "/" is dropped in
+// finish. Empty components are kept ("./" + "" + "file" is ".//file"), as
+// those readers keep them.
 func (rr *rrInfo) parseSL(c []byte) {
 	rr.hasSL = true
 	for len(c) >= 2 {
@@ -211,27 +211,25 @@ func (rr *rrInfo) parseSL(c []byte) {
 			rr.note("rock ridge: SL component length %d overruns its entry", ln)
 			return
 		}
-		text := string(c[2 : 2+ln])
+		var text string
 		switch {
 		case flags&0x02 != 0:
 			text = "."
 		case flags&0x04 != 0:
 			text = ".."
 		case flags&0x08 != 0:
-			rr.slAbs, rr.slParts = true, rr.slParts[:0]
-			rr.slCur.Reset()
-			text = ""
+			text = "/"
+		default:
+			text = string(c[2 : 2+ln])
 		}
-		if rr.slCur.Len()+len(text) > MaxLinkLen {
+		if flags&0x09 == 0 {
+			text += "/"
+		}
+		if rr.target.Len()+len(text) > MaxLinkLen {
 			rr.slTooBig = true
 			return
 		}
-		rr.slCur.WriteString(text)
-		rr.slCont = flags&0x01 != 0
-		if !rr.slCont && !(flags&0x08 != 0) {
-			rr.slParts = append(rr.slParts, rr.slCur.String())
-			rr.slCur.Reset()
-		}
+		rr.target.WriteString(text)
 		c = c[2+ln:]
 	}
 }
@@ -271,16 +269,9 @@ func (rr *rrInfo) parseTF(flags byte, d []byte) {
 }
 
 func (rr *rrInfo) finish() {
-	if rr.slCur.Len() > 0 {
-		rr.slParts = append(rr.slParts, rr.slCur.String())
-		rr.slCur.Reset()
-	}
-	if rr.hasSL {
-		t := strings.Join(rr.slParts, "/")
-		if rr.slAbs {
-			t = "/" + t
-		}
-		rr.target.WriteString(t)
+	if t := rr.target.String(); len(t) > 1 && strings.HasSuffix(t, "/") {
+		rr.target.Reset()
+		rr.target.WriteString(t[:len(t)-1])
 	}
 	if rr.nameTooLong {
 		rr.note("rock ridge: name longer than %d bytes; using the ISO 9660 name", MaxNameLen)

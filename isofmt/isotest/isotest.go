@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -316,5 +317,22 @@ func SevenZipExtract(t testing.TB, img, typ string) string {
 		args = append(args, "-t"+typ)
 	}
 	Run(t, "7zz", append(args, img)...)
+	return out
+}
+
+var bsdtarLink = regexp.MustCompile(`^\S+\s+\d+\s+\S+\s+\S+\s+\d+\s+\S+\s+\d+\s+\S+\s(.*) -> (.*)$`)
+
+// BsdtarLinks lists the symlinks of img with their targets as libarchive
+// (bsdtar) reads them: it keeps Rock Ridge SL components literally, like
+// Linux, where xorriso normalizes empty components away.
+func BsdtarLinks(t testing.TB, img string) map[string]string {
+	t.Helper()
+	RequireTool(t, "bsdtar")
+	out := map[string]string{}
+	for _, line := range strings.Split(Run(t, "bsdtar", "-tvf", img), "\n") {
+		if m := bsdtarLink.FindStringSubmatch(line); m != nil {
+			out[strings.TrimPrefix(m[1], "./")] = m[2]
+		}
+	}
 	return out
 }
