@@ -75,15 +75,19 @@ func parseVolumeDescriptor(b []byte, sector int64, warn func(string)) (*VolumeDe
 	if b[0] == vdSupplementary {
 		structure = "supplementary volume descriptor"
 	}
+	str := dString
+	if b[0] == vdSupplementary && jolietLevel(b[88:120]) > 0 {
+		str = ucs2String // Joliet identifiers are UCS-2 too
+	}
 	v := &VolumeDescriptor{
 		Sector:            sector,
-		SystemID:          dString(b[8:40]),
-		VolumeID:          dString(b[40:72]),
+		SystemID:          str(b[8:40]),
+		VolumeID:          str(b[40:72]),
 		EscapeSequences:   append([]byte(nil), b[88:120]...),
-		VolumeSetID:       dString(b[190:318]),
-		PublisherID:       dString(b[318:446]),
-		PreparerID:        dString(b[446:574]),
-		ApplicationID:     dString(b[574:702]),
+		VolumeSetID:       str(b[190:318]),
+		PublisherID:       str(b[318:446]),
+		PreparerID:        str(b[446:574]),
+		ApplicationID:     str(b[574:702]),
 		CreationTime:      parseDecDateTime(b[813:830]),
 		ModificationTime:  parseDecDateTime(b[830:847]),
 		FileStructVersion: b[881],
@@ -142,6 +146,11 @@ func jolietLevel(esc []byte) int {
 // dString trims an a-/d-character field padded with spaces or NULs.
 func dString(b []byte) string {
 	return strings.TrimRight(string(bytes.TrimRight(b, "\x00")), " ")
+}
+
+// ucs2String decodes a UCS-2BE identifier padded with spaces or NULs.
+func ucs2String(b []byte) string {
+	return strings.TrimRight(jolietName(b, true), " \x00")
 }
 
 // parseDecDateTime parses the 17-byte descriptor date (ECMA-119 8.4.26.1).

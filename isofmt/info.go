@@ -1,5 +1,10 @@
 package isofmt
 
+import (
+	"fmt"
+	"io"
+)
+
 // Info summarises an image for `isofsd info`: descriptors, trees, boot
 // entries, system area, implanted checksum and warnings.
 type Info struct {
@@ -15,7 +20,13 @@ type Info struct {
 	Trees            []string          `json:"trees"`
 	Tree             string            `json:"tree"`
 	RockRidgeVersion []string          `json:"rock_ridge_extensions,omitempty"`
-	Warnings         []string          `json:"warnings,omitempty"`
+	// Boot is the El Torito boot catalog, nil when there is none.
+	Boot *BootCatalog `json:"boot,omitempty"`
+	// SystemArea holds the MBR / GPT / APM partitioning, nil when none.
+	SystemArea *SystemArea `json:"system_area,omitempty"`
+	// MD5 is the isomd5sum field of the primary descriptor, nil when absent.
+	MD5      *ImplantedMD5 `json:"implanted_md5,omitempty"`
+	Warnings []string      `json:"warnings,omitempty"`
 }
 
 // Info describes the image. Parts beyond the descriptors (boot catalog,
@@ -29,6 +40,30 @@ func (img *Image) Info() *Info {
 			in.VolumeID = v.pvd.VolumeID
 			in.VolumeSize = v.pvd.VolumeBytes()
 			in.Truncated = in.VolumeSize > img.size
+			if m, ok := ParseImplantedMD5(v.pvd.ApplicationUse); ok {
+				in.MD5 = m
+			}
+		}
+		if v.hasBoot {
+			if bc, err := ReadBootCatalog(img.cache, img.size, v.bootLBA); err != nil {
+				v.warn(fmt.Sprintf("el torito: %v", err))
+			} else {
+				in.Boot = bc
+				for _, w := range bc.Warnings {
+					v.warn("el torito: " + w)
+				}
+			}
+		}
+		if sa, err := ReadSystemArea(img.cache, img.size); err != nil {
+			v.warn(fmt.Sprintf("system area: %v", err))
+		} else if sa != nil && (sa.MBR != nil || sa.GPT != nil || sa.APM != nil) {
+			if in.VolumeSize > 0 {
+				sa.MarkBeyond(in.VolumeSize)
+			}
+			in.SystemArea = sa
+			for _, w := range sa.Warnings {
+				v.warn("system area: " + w)
+			}
 		}
 		v.info = in
 	})
@@ -36,4 +71,9 @@ func (img *Image) Info() *Info {
 	out.Tree = img.Tree()
 	out.Warnings = img.Warnings()
 	return &out
+}
+
+// BootImage returns a reader over the bytes of a boot catalog entry.
+func (img *Image) BootImage(e BootEntry) io.ReaderAt {
+	return io.NewSectionReader(img.src, e.Offset, e.Size)
 }
