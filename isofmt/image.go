@@ -117,8 +117,8 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*Image, error) {
 			isoErr = err
 		}
 	}
-	if udfTree, err := openUDF(img.cache, size); err == nil {
-		v.trees[TreeUDF] = udfTree
+	if vol, err := openUDF(img.cache, size); err == nil {
+		v.trees[TreeUDF] = vol
 	} else if !errors.Is(err, ErrNotISO) {
 		v.warn(fmt.Sprintf("udf: %v", err))
 	}

@@ -3,6 +3,8 @@ package isofmt
 import (
 	"fmt"
 	"io"
+
+	"github.com/isofsd/isofsd/isofmt/udf"
 )
 
 // Info summarises an image for `isofsd info`: descriptors, trees, boot
@@ -25,8 +27,10 @@ type Info struct {
 	// SystemArea holds the MBR / GPT / APM partitioning, nil when none.
 	SystemArea *SystemArea `json:"system_area,omitempty"`
 	// MD5 is the isomd5sum field of the primary descriptor, nil when absent.
-	MD5      *ImplantedMD5 `json:"implanted_md5,omitempty"`
-	Warnings []string      `json:"warnings,omitempty"`
+	MD5 *ImplantedMD5 `json:"implanted_md5,omitempty"`
+	// UDF describes the UDF volume, nil when there is none.
+	UDF      *udf.Info `json:"udf,omitempty"`
+	Warnings []string  `json:"warnings,omitempty"`
 }
 
 // Info describes the image. Parts beyond the descriptors (boot catalog,
@@ -65,6 +69,7 @@ func (img *Image) Info() *Info {
 				v.warn("system area: " + w)
 			}
 		}
+		in.UDF = img.UDFInfo()
 		v.info = in
 	})
 	out := *v.info

@@ -312,6 +312,7 @@ func SevenZipExtract(t testing.TB, img, typ string) string {
 	t.Helper()
 	RequireTool(t, "7zz")
 	out := filepath.Join(t.TempDir(), "oracle7z")
+	must(t, os.MkdirAll(out, 0o755)) // 7-Zip creates nothing for an empty image
 	args := []string{"x", "-y", "-snl", "-o" + out}
 	if typ != "" {
 		args = append(args, "-t"+typ)
