@@ -1,6 +1,7 @@
 package isofmt
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -141,7 +142,7 @@ func (t *isoTree) ReadDir(dir *Node) ([]*Node, error) {
 	}
 	if start+size > t.size {
 		avail := max(t.size-start, 0)
-		tailErr = formatErr("directory", start, ErrTruncated, "directory of %d bytes runs past the image end (%d bytes readable)", size, avail)
+		tailErr = errors.Join(tailErr, formatErr("directory", start, ErrTruncated, "directory of %d bytes runs past the image end (%d bytes readable)", size, avail))
 		size = avail - avail%SectorSize
 	}
 	var (
