@@ -34,19 +34,22 @@ type Image struct {
 
 // volume is what all tree views of one image share.
 type volume struct {
-	pvd      *VolumeDescriptor
-	joliet   *VolumeDescriptor
-	evd      *VolumeDescriptor
-	descs    []Descriptor
-	sets     []int64 // sectors where descriptor sets start
-	bootLBA  uint32
-	hasBoot  bool
-	trees    map[string]core.Tree
-	order    []string // kinds present, richest first
-	rrExt    []string
-	warnMu   sync.Mutex
-	warnings []string
-	warnSeen map[string]bool
+	pvd    *VolumeDescriptor
+	joliet *VolumeDescriptor
+	evd    *VolumeDescriptor
+	descs  []Descriptor
+	sets   []int64 // sectors where descriptor sets start
+	// partitionVolumeEnd is the volume end given by a second descriptor
+	// set (xorriso -partition_offset), 0 if there is none.
+	partitionVolumeEnd int64
+	bootLBA            uint32
+	hasBoot            bool
+	trees              map[string]core.Tree
+	order              []string // kinds present, richest first
+	rrExt              []string
+	warnMu             sync.Mutex
+	warnings           []string
+	warnSeen           map[string]bool
 
 	infoOnce sync.Once
 	info     *Info
@@ -261,6 +264,13 @@ func (img *Image) readDescriptors() error {
 		if s >= last && (s+1)*SectorSize <= img.size {
 			if _, err := img.cache.ReadAt(buf, s*SectorSize); err == nil && buf[0] == vdPrimary && string(buf[1:6]) == "CD001" {
 				v.sets = append(v.sets, s)
+				// This set addresses blocks from its partition start
+				// (s-16); its volume ends where the file system data
+				// really ends, whereas the set at 16 may span appended
+				// partitions too.
+				if pvd2, err := parseVolumeDescriptor(buf, s, func(string) {}); err == nil {
+					v.partitionVolumeEnd = (s-16)*SectorSize + pvd2.VolumeBytes()
+				}
 				break
 			}
 		}

@@ -10,18 +10,21 @@ import (
 // Info summarises an image for `isofsd info`: descriptors, trees, boot
 // entries, system area, implanted checksum and warnings.
 type Info struct {
-	ImageSize        int64             `json:"image_size"`
-	VolumeID         string            `json:"volume_id"`
-	VolumeSize       int64             `json:"volume_size"` // bytes claimed by the primary descriptor
-	Truncated        bool              `json:"truncated"`
-	Primary          *VolumeDescriptor `json:"primary,omitempty"`
-	Joliet           *VolumeDescriptor `json:"joliet,omitempty"`
-	Enhanced         *VolumeDescriptor `json:"enhanced,omitempty"`
-	Descriptors      []Descriptor      `json:"descriptors"`
-	DescriptorSets   []int64           `json:"descriptor_sets"`
-	Trees            []string          `json:"trees"`
-	Tree             string            `json:"tree"`
-	RockRidgeVersion []string          `json:"rock_ridge_extensions,omitempty"`
+	ImageSize  int64  `json:"image_size"`
+	VolumeID   string `json:"volume_id"`
+	VolumeSize int64  `json:"volume_size"` // bytes claimed by the primary descriptor
+	// PartitionVolumeEnd is where the file system ends according to a
+	// second descriptor set (xorriso -partition_offset 16), 0 if none.
+	PartitionVolumeEnd int64             `json:"partition_volume_end,omitempty"`
+	Truncated          bool              `json:"truncated"`
+	Primary            *VolumeDescriptor `json:"primary,omitempty"`
+	Joliet             *VolumeDescriptor `json:"joliet,omitempty"`
+	Enhanced           *VolumeDescriptor `json:"enhanced,omitempty"`
+	Descriptors        []Descriptor      `json:"descriptors"`
+	DescriptorSets     []int64           `json:"descriptor_sets"`
+	Trees              []string          `json:"trees"`
+	Tree               string            `json:"tree"`
+	RockRidgeVersion   []string          `json:"rock_ridge_extensions,omitempty"`
 	// Boot is the El Torito boot catalog, nil when there is none.
 	Boot *BootCatalog `json:"boot,omitempty"`
 	// SystemArea holds the MBR / GPT / APM partitioning, nil when none.
@@ -38,7 +41,7 @@ type Info struct {
 func (img *Image) Info() *Info {
 	v := img.vol
 	v.infoOnce.Do(func() {
-		in := &Info{ImageSize: img.size, Primary: v.pvd, Joliet: v.joliet, Enhanced: v.evd,
+		in := &Info{ImageSize: img.size, PartitionVolumeEnd: v.partitionVolumeEnd, Primary: v.pvd, Joliet: v.joliet, Enhanced: v.evd,
 			Descriptors: v.descs, DescriptorSets: v.sets, Trees: append([]string(nil), v.order...), RockRidgeVersion: v.rrExt}
 		if v.pvd != nil {
 			in.VolumeID = v.pvd.VolumeID
@@ -61,8 +64,8 @@ func (img *Image) Info() *Info {
 		if sa, err := ReadSystemArea(img.cache, img.size); err != nil {
 			v.warn(fmt.Sprintf("system area: %v", err))
 		} else if sa != nil && (sa.MBR != nil || sa.GPT != nil || sa.APM != nil) {
-			if in.VolumeSize > 0 {
-				sa.MarkBeyond(in.VolumeSize)
+			if end := in.VolumeEnd(); end > 0 {
+				sa.MarkBeyond(end)
 			}
 			in.SystemArea = sa
 			for _, w := range sa.Warnings {
@@ -81,4 +84,15 @@ func (img *Image) Info() *Info {
 // BootImage returns a reader over the bytes of a boot catalog entry.
 func (img *Image) BootImage(e BootEntry) io.ReaderAt {
 	return io.NewSectionReader(img.src, e.Offset, e.Size)
+}
+
+// VolumeEnd is the byte offset where the ISO 9660 file system ends: the
+// primary descriptor's volume size, or, when a second descriptor set
+// exists (xorriso -partition_offset), the end that set gives, since the
+// first set then spans the appended partitions as well.
+func (in *Info) VolumeEnd() int64 {
+	if in.PartitionVolumeEnd > 0 {
+		return in.PartitionVolumeEnd
+	}
+	return in.VolumeSize
 }
