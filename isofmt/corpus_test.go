@@ -213,10 +213,17 @@ func TestDevices(t *testing.T) {
 	defer img.Close()
 	isotest.RequireTool(t, "isoinfo")
 	listing := isotest.Run(t, "isoinfo", "-R", "-l", "-i", filepath.Join(corpusDir, "libcdio/copying-rr.iso"))
+	// Device numbers as the image's PN entries hold them (fd0 = 2,0 and
+	// zero = 1,5, the Linux numbers of those devices).
+	rdev := map[string][2]uint32{"fd0": {2, 0}, "zero": {1, 5}}
 	for name, want := range map[string]fs.FileMode{"fd0": fs.ModeDevice, "zero": fs.ModeDevice | fs.ModeCharDevice} {
 		fi, err := img.Lstat(name)
 		if err != nil {
 			t.Fatal(err)
+		}
+		st := fi.Sys().(*isofmt.Stat)
+		if got := [2]uint32{st.LinkMajor(), st.LinkMinor()}; got != rdev[name] {
+			t.Errorf("%s: device %d,%d, want %d,%d", name, got[0], got[1], rdev[name][0], rdev[name][1])
 		}
 		if fi.Mode().Type() != want {
 			t.Errorf("%s: type %v, want %v", name, fi.Mode().Type(), want)

@@ -146,10 +146,10 @@ func (s *suspReader) parseArea(rr *rrInfo, b []byte, areaOff int64) (next ceLoc,
 				hi, _ := bothEndian32(d[0:8])
 				lo, _ := bothEndian32(d[8:16])
 				rr.hasPN = true
-				// Linux writes a 64-bit dev_t split in two; old writers put
-				// major/minor in the low word. Decode like the kernel does.
-				if hi == 0 {
-					rr.rdev = uint64(lo>>8&0xfff)<<32 | uint64(lo&0xff|(lo>>12)&0xfff00)
+				// As Linux's rock.c: (major, minor) in the high and low
+				// words; old writers packed major<<8|minor into the low word.
+				if hi == 0 && lo&^0xff != 0 {
+					rr.rdev = uint64(lo>>8)<<32 | uint64(lo&0xff)
 				} else {
 					rr.rdev = uint64(hi)<<32 | uint64(lo)
 				}
