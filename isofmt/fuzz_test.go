@@ -142,7 +142,7 @@ func FuzzZisofs(f *testing.F) {
 			return
 		}
 		buf := make([]byte, 64<<10)
-		for off := int64(0); off < z.size && off < 4<<20; off += int64(len(buf)) {
+		for off := int64(0); off < z.size && off < 512<<10; off += int64(len(buf)) {
 			if _, err := z.ReadAt(buf, off); err != nil && err != io.EOF {
 				return
 			}
