@@ -27,6 +27,7 @@ func (img *Image) listing(dir *Node) *listing {
 		return l
 	}
 	nodes, err := img.tree.ReadDir(dir)
+	uniqueNames(nodes)
 	l := &listing{nodes: nodes, err: err}
 	img.dirs.put(dir.Stat.Inode, l)
 	return l

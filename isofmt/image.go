@@ -120,10 +120,13 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*Image, error) {
 			isoErr = err
 		}
 	}
-	if vol, err := openUDF(img.cache, size); err == nil {
+	// A UDF volume that is recognised but unusable is reported (and the
+	// ISO 9660 trees still serve); plain "no UDF here" is not a problem.
+	vol, udfErr := openUDF(img.cache, size)
+	if udfErr == nil {
 		v.trees[TreeUDF] = vol
-	} else if !errors.Is(err, ErrNotISO) {
-		v.warn(fmt.Sprintf("udf: %v", err))
+	} else if !errors.Is(udfErr, ErrNotISO) || errors.Is(udfErr, ErrCorrupt) {
+		v.warn(fmt.Sprintf("udf: %v", udfErr))
 	}
 	for _, k := range []string{TreeUDF, TreeRockRidge, TreeJoliet, TreeISO9660} {
 		if v.trees[k] != nil {
@@ -131,6 +134,9 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*Image, error) {
 		}
 	}
 	if len(v.order) == 0 {
+		if udfErr != nil && (!errors.Is(udfErr, ErrNotISO) || errors.Is(udfErr, ErrCorrupt)) {
+			return nil, udfErr
+		}
 		if isoErr != nil {
 			return nil, isoErr
 		}

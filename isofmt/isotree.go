@@ -197,7 +197,6 @@ func (t *isoTree) ReadDir(dir *Node) ([]*Node, error) {
 	if t.rr && ref.lba == t.rootRec.extLBA+uint32(t.rootRec.earLen) {
 		out = t.hideRRMoved(out)
 	}
-	uniqueNames(out)
 	return out, tailErr
 }
 

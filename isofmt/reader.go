@@ -35,6 +35,10 @@ func (r *FileReader) Node() *Node { return r.node }
 // wrapping ErrTruncated that names the file and its sector.
 func (r *FileReader) ReadAt(p []byte, off int64) (int, error) {
 	st := &r.node.Stat
+	if r.node.Err != nil {
+		// The entry was listed but its data could not be located.
+		return 0, fmt.Errorf("isofmt: %s: %w", r.node.Name, r.node.Err)
+	}
 	if !st.Mode.IsRegular() {
 		return 0, io.EOF
 	}
@@ -48,6 +52,12 @@ func (r *FileReader) ReadAt(p []byte, off int64) (int, error) {
 		return r.z.ReadAt(p, off)
 	}
 	return r.readRaw(p, off)
+}
+
+// limitedReaderAt is implemented by sources that read ahead (httpsrc):
+// limit is the end of the extent being read.
+type limitedReaderAt interface {
+	ReadAtLimit(p []byte, off, limit int64) (int, error)
 }
 
 // rawReader reads the stored bytes of a file (before decompression).
@@ -86,7 +96,15 @@ func (r *FileReader) readRaw(p []byte, off int64) (int, error) {
 				return n + got, fmt.Errorf("isofmt: %s: extent at sector %d (%d bytes) runs past the image end at byte %d: %w",
 					r.node.Name, e.Offset/SectorSize, e.Length, r.img.size, ErrTruncated)
 			}
-			got, err := r.img.src.ReadAt(chunk, src)
+			var got int
+			var err error
+			if l, ok := r.img.src.(limitedReaderAt); ok {
+				// Tell read-ahead sources (HTTP) where this extent ends so
+				// they never fetch the next file's bytes.
+				got, err = l.ReadAtLimit(chunk, src, e.Offset+e.Length)
+			} else {
+				got, err = r.img.src.ReadAt(chunk, src)
+			}
 			n += got
 			if got < len(chunk) {
 				if err == nil || err == io.EOF {
