@@ -1,0 +1,709 @@
+package main
+
+// The recovery subcommands: verify, salvage, carve and rescue. The work is
+// done by package recover; this file turns flags into options, draws
+// progress bars, prints reports and maps outcomes to exit codes.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/recover"
+	"github.com/isofsd/isofsd/recover/ddmap"
+)
+
+// recoverBar returns a byte progress bar on stderr, or nil when stderr is
+// not a terminal (scripts and logs get no bar noise).
+func recoverBar(total int64, desc string) *progressbar.ProgressBar {
+	if !term.IsTerminal(int(os.Stderr.Fd())) {
+		return nil
+	}
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionShowCount(),
+		progressbar.OptionClearOnFinish(),
+	)
+}
+
+// recoverSignalContext is cancelled by SIGINT/SIGTERM so long jobs stop
+// cleanly (rescue saves its map first).
+func recoverSignalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+}
+
+func recoverWriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// ---- rescue ----
+
+type rescueFlags struct {
+	mapPath  string
+	sector   int64
+	cluster  int64
+	retries  int
+	noDirect bool
+	force    bool
+	jsonOut  bool
+}
+
+func newRescueCmd(a *app) *cobra.Command {
+	var f rescueFlags
+	cmd := &cobra.Command{
+		Use:   "rescue SOURCE OUT.iso",
+		Short: "Copy a damaged disc, device or image with a GNU ddrescue mapfile (resumable)",
+		Long: `rescue copies SOURCE to OUT.iso in phases — copy (large reads, skipping past
+errors), trim (the edges of failed areas sector by sector), scrape (the rest
+sector by sector) and --retries retry passes — recording progress in a mapfile
+in GNU ddrescue's format (OUT.map by default). Run it again with the same
+mapfile to resume; ddrescue and ddrescuelog read the same file. At the end it
+lists which files of the rescued image touch unread sectors.
+
+Exit status: 0 everything read, 1 some sectors unread or interrupted, 2 usage
+or open error.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRescue(cmd, a, args[0], args[1], f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.mapPath, "map", "", "mapfile (default: OUT with extension .map)")
+	fl.Int64Var(&f.sector, "sector", recover.DefaultSectorSize, "sector size in bytes (unit of trimming, scraping and retries)")
+	fl.Int64Var(&f.cluster, "cluster", recover.DefaultClusterSize, "read size of the copy phase in bytes")
+	fl.IntVar(&f.retries, "retries", 0, "retry passes over bad sectors")
+	fl.BoolVar(&f.noDirect, "no-direct", false, "do not use O_DIRECT on the source")
+	fl.BoolVar(&f.force, "force", false, "overwrite a non-empty OUT that has no mapfile")
+	fl.BoolVar(&f.jsonOut, "json", false, "print the final report as JSON on stdout")
+	return cmd
+}
+
+func rescueDefaultMap(out string) string {
+	ext := filepath.Ext(out)
+	return strings.TrimSuffix(out, ext) + ".map"
+}
+
+// rescueReport is the JSON form of rescue's result.
+type rescueReport struct {
+	Source     string              `json:"source"`
+	Output     string              `json:"output"`
+	Map        string              `json:"map"`
+	Size       int64               `json:"size"`
+	Rescued    int64               `json:"rescued"`
+	Unread     []ddmap.Block       `json:"unread,omitempty"`
+	Complete   bool                `json:"complete"`
+	Interrupt  bool                `json:"interrupted,omitempty"`
+	Files      *recover.FileDamage `json:"files,omitempty"`
+	FilesError string              `json:"files_error,omitempty"`
+}
+
+func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlags) error {
+	if f.sector <= 0 || f.sector%512 != 0 {
+		return withCode(exitUsage, fmt.Errorf("--sector %d: want a positive multiple of 512", f.sector))
+	}
+	if f.retries < 0 {
+		return withCode(exitUsage, fmt.Errorf("--retries %d: want >= 0", f.retries))
+	}
+	mapPath := f.mapPath
+	if mapPath == "" {
+		mapPath = rescueDefaultMap(outPath)
+	}
+	if filepath.Clean(mapPath) == filepath.Clean(outPath) || filepath.Clean(mapPath) == filepath.Clean(srcPath) {
+		return withCode(exitUsage, fmt.Errorf("mapfile %s would overwrite the source or the output", mapPath))
+	}
+	if recoverSameFile(srcPath, outPath) {
+		return withCode(exitUsage, fmt.Errorf("%s: output is the source", outPath))
+	}
+	src, err := recover.OpenSource(srcPath)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	defer src.Close()
+	if f.noDirect {
+		src.DisableDirect()
+	}
+
+	m, err := ddmap.Load(mapPath)
+	resuming := err == nil
+	switch {
+	case resuming:
+		a.log.WithFields(map[string]any{"map": mapPath, "finished": m.Totals()[ddmap.Finished].Bytes}).Infof("%s: resuming rescue", srcPath)
+		if m.Size() != src.Size {
+			a.log.Warnf("%s: mapfile covers %d bytes, source has %d; adjusting", mapPath, m.Size(), src.Size)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		if st, err := os.Stat(outPath); err == nil && st.Mode().IsRegular() && st.Size() > 0 && !f.force {
+			return withCode(exitUsage, fmt.Errorf("%s exists and has no mapfile %s (use --force to overwrite)", outPath, mapPath))
+		}
+		m = ddmap.New(src.Size)
+	default:
+		return withCode(exitUsage, err)
+	}
+	m.CommandLine = "isofsd " + strings.Join(os.Args[1:], " ")
+
+	out, err := os.OpenFile(outPath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	defer out.Close()
+	// A regular output gets the source's size up front (sparse), so an image
+	// with unread tail sectors still has the right length for isofmt.
+	if st, err := out.Stat(); err == nil && st.Mode().IsRegular() && st.Size() < src.Size {
+		if err := out.Truncate(src.Size); err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
+	a.log.WithFields(map[string]any{"size": src.Size, "direct": src.Direct, "map": mapPath}).Infof("%s: rescuing to %s", srcPath, outPath)
+
+	ctx, stop := recoverSignalContext(cmd.Context())
+	defer stop()
+	bar := recoverBar(src.Size, "rescue")
+	var lastPhase ddmap.Phase
+	opts := recover.RescueOptions{
+		SectorSize:  f.sector,
+		ClusterSize: f.cluster,
+		Retries:     f.retries,
+		Buffer:      recover.AlignedBuffer(int(max(f.cluster, f.sector))),
+		SaveMap: func(m *ddmap.Map) error {
+			// Data first, then the map that claims it is there.
+			if err := out.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+				return fmt.Errorf("sync %s: %w", outPath, err)
+			}
+			return m.Save(mapPath)
+		},
+		Progress: func(p recover.RescueProgress) {
+			if p.Phase != lastPhase {
+				lastPhase = p.Phase
+				a.log.Debugf("%s: phase %c pass %d at byte %d", srcPath, p.Phase, p.Pass, p.Pos)
+				if bar != nil {
+					bar.Describe(rescuePhaseName(p.Phase))
+				}
+			}
+			if bar != nil {
+				bar.Set64(p.Rescued)
+			}
+		},
+	}
+	if cmd.Flags().Changed("cluster") && f.cluster < f.sector {
+		return withCode(exitUsage, fmt.Errorf("--cluster %d is smaller than --sector %d", f.cluster, f.sector))
+	}
+	err = recover.Rescue(ctx, src, src.Size, out, m, opts)
+	if bar != nil {
+		bar.Finish()
+	}
+	rep := rescueReport{Source: srcPath, Output: outPath, Map: mapPath, Size: src.Size,
+		Rescued: m.Totals()[ddmap.Finished].Bytes, Unread: m.Unfinished()}
+	rep.Complete = len(rep.Unread) == 0
+	if errors.Is(err, context.Canceled) {
+		rep.Interrupt = true
+		a.log.Warnf("%s: interrupted; mapfile %s saved, run the same command to resume", srcPath, mapPath)
+	} else if err != nil {
+		return withCode(exitDamaged, fmt.Errorf("%s: %w (mapfile %s saved)", srcPath, err, mapPath))
+	}
+	if !rep.Interrupt && !rep.Complete {
+		// Which files of the rescued image lie on unread sectors.
+		fd, ferr := recover.FilesTouching(out, src.Size, rep.Unread)
+		if ferr != nil {
+			rep.FilesError = ferr.Error()
+			a.log.Warnf("%s: cannot list the files on unread sectors: %v", outPath, ferr)
+		} else {
+			rep.Files = fd
+		}
+	}
+	if f.jsonOut {
+		if err := recoverWriteJSON(cmd.OutOrStdout(), rep); err != nil {
+			return err
+		}
+	} else {
+		printRescueReport(cmd.OutOrStdout(), rep)
+	}
+	switch {
+	case rep.Interrupt:
+		return withCode(exitDamaged, errors.New("rescue interrupted"))
+	case !rep.Complete:
+		return withCode(exitDamaged, fmt.Errorf("%s: %d bytes in %d areas could not be read", srcPath, rep.Size-rep.Rescued, len(rep.Unread)))
+	}
+	return nil
+}
+
+func rescuePhaseName(p ddmap.Phase) string {
+	switch p {
+	case ddmap.Copying:
+		return "copying"
+	case ddmap.Trimming:
+		return "trimming"
+	case ddmap.Scraping:
+		return "scraping"
+	case ddmap.Retrying:
+		return "retrying"
+	}
+	return "finishing"
+}
+
+func printRescueReport(w io.Writer, r rescueReport) {
+	fmt.Fprintf(w, "source:   %s (%d bytes)\n", r.Source, r.Size)
+	fmt.Fprintf(w, "output:   %s\nmapfile:  %s\n", r.Output, r.Map)
+	fmt.Fprintf(w, "rescued:  %d bytes (%.4f%%)\n", r.Rescued, 100*float64(r.Rescued)/float64(max(r.Size, 1)))
+	if r.Interrupt {
+		fmt.Fprintf(w, "status:   interrupted (run again to resume)\n")
+		return
+	}
+	if r.Complete {
+		fmt.Fprintf(w, "status:   complete\n")
+		return
+	}
+	fmt.Fprintf(w, "status:   %d unread areas\n", len(r.Unread))
+	for _, b := range r.Unread {
+		fmt.Fprintf(w, "  bytes %d-%d (%d bytes) %s\n", b.Pos, b.End()-1, b.Size, rescueStatusName(b.Status))
+	}
+	if r.FilesError != "" {
+		fmt.Fprintf(w, "files:    cannot tell (%s)\n", r.FilesError)
+	}
+	if r.Files != nil {
+		printFileDamage(w, r.Files)
+	}
+}
+
+func rescueStatusName(s ddmap.Status) string {
+	switch s {
+	case ddmap.NonTried:
+		return "not tried"
+	case ddmap.NonTrimmed:
+		return "not trimmed"
+	case ddmap.NonScraped:
+		return "not scraped"
+	case ddmap.BadSector:
+		return "bad"
+	}
+	return "finished"
+}
+
+// recoverSameFile reports whether a and b name the same existing file.
+func recoverSameFile(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// printFileDamage lists damaged files by path with their byte ranges.
+func printFileDamage(w io.Writer, d *recover.FileDamage) {
+	fmt.Fprintf(w, "files (%s tree): %d whole, %d damaged\n", d.Tree, d.Whole, len(d.Damaged))
+	for _, f := range d.Damaged {
+		tag := "DAMAGED"
+		if f.Suspect {
+			tag = "SUSPECT"
+		}
+		fmt.Fprintf(w, "  %s %s (%d bytes): %s\n", tag, f.Path, f.Size, f.Reason)
+		for i, r := range f.Ranges {
+			if i == 8 {
+				fmt.Fprintf(w, "    ... %d more ranges\n", len(f.Ranges)-i)
+				break
+			}
+			fmt.Fprintf(w, "    file bytes %d-%d (image bytes %d-%d)\n", r.FileOffset, r.FileOffset+r.Length-1, r.ImageOffset, r.ImageOffset+r.Length-1)
+		}
+	}
+	for _, u := range d.Unreadable {
+		fmt.Fprintf(w, "  UNREADABLE directory %s: %s\n", u.Path, u.Reason)
+	}
+	for _, m := range d.Metadata {
+		fmt.Fprintf(w, "  image bytes %d-%d hold no data of any listed file (descriptors, directories, free space, or files below unreadable directories)\n", m.Offset, m.End()-1)
+	}
+}
+
+// ---- verify ----
+
+func newVerifyCmd(a *app) *cobra.Command {
+	var sums string
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "verify IMAGE",
+		Short: "Check an image for truncation and against its checksums; name damaged files",
+		Long: `verify checks IMAGE for truncation (file size against the ISO 9660 volume
+size, the UDF partition end and anchors, and partition table ends), the
+isomd5sum checksum implanted in it, checksum lists stored in it (/md5sum.txt,
+/SHA256SUMS, ...) and, with --sums, an external sha256sum/md5sum file that
+names the image. Damaged files are listed by path with the affected bytes.
+
+Exit status: 0 verified good, 1 damaged, 2 cannot tell (no checksum to
+verify against, or the image cannot be opened).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := recoverRunVerify(cmd, a, args[0], sums)
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				if err := recoverWriteJSON(cmd.OutOrStdout(), rep); err != nil {
+					return err
+				}
+			} else {
+				printVerifyReport(cmd.OutOrStdout(), args[0], rep)
+			}
+			switch rep.Verdict {
+			case recover.VerdictOK:
+				return nil
+			case recover.VerdictDamaged:
+				return withCode(exitDamaged, fmt.Errorf("%s: damaged", args[0]))
+			}
+			return withCode(exitUsage, fmt.Errorf("%s: cannot tell (nothing to verify against)", args[0]))
+		},
+	}
+	cmd.Flags().StringVar(&sums, "sums", "", "external checksum file (sha256sum/md5sum format) naming the image")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
+	return cmd
+}
+
+// recoverRunVerify opens and verifies an image, with a progress bar.
+func recoverRunVerify(cmd *cobra.Command, a *app, path, sums string) (*recover.VerifyReport, error) {
+	o := recover.VerifyOptions{ImageName: filepath.Base(path)}
+	if sums != "" {
+		f, err := os.Open(sums)
+		if err != nil {
+			return nil, withCode(exitUsage, err)
+		}
+		o.External, err = recover.ParseSums(f)
+		f.Close()
+		if err != nil {
+			return nil, withCode(exitUsage, fmt.Errorf("%s: %w", sums, err))
+		}
+	}
+	img, err := isofmt.OpenFile(path, nil)
+	if err != nil {
+		return nil, withCode(exitUsage, err)
+	}
+	defer img.Close()
+	ctx, stop := recoverSignalContext(cmd.Context())
+	defer stop()
+	var bar *progressbar.ProgressBar
+	o.Progress = func(done, total int64) {
+		if bar == nil && total > 64<<20 {
+			bar = recoverBar(total, "verify")
+		}
+		if bar != nil {
+			bar.Set64(done)
+		}
+	}
+	rep, err := recover.Verify(ctx, img, o)
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		if rep == nil || errors.Is(err, context.Canceled) {
+			return nil, withCode(exitUsage, err)
+		}
+		a.log.Warnf("%s: %v", path, err)
+	}
+	for _, w := range rep.Warnings {
+		a.log.Debugf("%s: %s", path, w)
+	}
+	return rep, nil
+}
+
+func printVerifyReport(w io.Writer, name string, r *recover.VerifyReport) {
+	fmt.Fprintf(w, "image:    %s (%d bytes)\n", name, r.Size)
+	for _, s := range r.Sizes {
+		fmt.Fprintf(w, "  %-24s ends at %d\n", s.What, s.End)
+	}
+	for _, c := range r.Checks {
+		fmt.Fprintf(w, "check %-22s %-8s %s\n", c.Name, c.Result, c.Detail)
+	}
+	for _, b := range r.BadRanges {
+		fmt.Fprintf(w, "bad range: image bytes %d-%d\n", b.Offset, b.End()-1)
+	}
+	if r.Files != nil {
+		printFileDamage(w, r.Files)
+	}
+	fmt.Fprintf(w, "verdict:  %s\n", r.Verdict)
+}
+
+// ---- salvage ----
+
+func newSalvageCmd(a *app) *cobra.Command {
+	var dir, mapPath, sums string
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "salvage IMAGE -C DIR",
+		Short: "Extract the files of a damaged image that lie in its readable, verified part",
+		Long: `salvage verifies IMAGE (as verify does), then extracts into DIR every file
+whose data lies inside the readable, verified part of the image, and lists the
+others with the reason. With --map, the unread areas of a rescue mapfile count
+as unreadable. Nothing is written outside DIR.
+
+Exit status: 0 everything extracted, 1 some files left out, 2 usage or open error.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" {
+				return withCode(exitUsage, errors.New("-C DIR is required"))
+			}
+			var bad []recover.Range
+			if mapPath != "" {
+				m, err := ddmap.Load(mapPath)
+				if err != nil {
+					return withCode(exitUsage, err)
+				}
+				for _, b := range m.Unfinished() {
+					bad = append(bad, recover.Range{Offset: b.Pos, Length: b.Size})
+				}
+			}
+			rep, err := recoverRunVerify(cmd, a, args[0], sums)
+			if err != nil {
+				return err
+			}
+			img, err := isofmt.OpenFile(args[0], nil)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			defer img.Close()
+			ctx, stop := recoverSignalContext(cmd.Context())
+			defer stop()
+			var bar *progressbar.ProgressBar
+			res, err := recover.Salvage(ctx, img, dir, recover.SalvageOptions{Report: rep, Bad: bad,
+				Progress: func(done, total int64) {
+					if bar == nil && total > 64<<20 {
+						bar = recoverBar(total, "salvage")
+					}
+					if bar != nil {
+						bar.Set64(done)
+					}
+				}})
+			if bar != nil {
+				bar.Finish()
+			}
+			if err != nil && res == nil {
+				return withCode(exitUsage, err)
+			}
+			if err != nil {
+				return withCode(exitDamaged, err)
+			}
+			if jsonOut {
+				if err := recoverWriteJSON(cmd.OutOrStdout(), map[string]any{"verify": rep, "salvage": res}); err != nil {
+					return err
+				}
+			} else {
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "extracted %d files (%d bytes), %d directories, %d symlinks into %s\n", res.Extracted, res.Bytes, res.Dirs, res.Symlinks, dir)
+				for _, s := range res.Skipped {
+					fmt.Fprintf(out, "  SKIPPED %s: %s\n", s.Path, s.Reason)
+				}
+				for _, s := range res.Special {
+					fmt.Fprintf(out, "  not recreated: %s (device, fifo or socket)\n", s)
+				}
+			}
+			if len(res.Skipped) > 0 {
+				return withCode(exitDamaged, fmt.Errorf("%s: %d entries not extracted", args[0], len(res.Skipped)))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&dir, "directory", "C", "", "directory to extract into (created if missing)")
+	cmd.Flags().StringVar(&mapPath, "map", "", "rescue mapfile: its unread areas count as unreadable")
+	cmd.Flags().StringVar(&sums, "sums", "", "external checksum file naming the image")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
+	return cmd
+}
+
+// ---- carve ----
+
+func newCarveCmd(a *app) *cobra.Command {
+	var outDir string
+	var jsonOut, scanOnly bool
+	var chunk int64
+	cmd := &cobra.Command{
+		Use:   "carve SOURCE -o OUTDIR",
+		Short: "Find ISO 9660 and UDF images on a disk or disk image (e.g. deleted ones) and recover them",
+		Long: `carve scans SOURCE (a block device or a disk image) for ISO 9660 images (a
+primary volume descriptor 32 KiB after any 512-byte boundary) and UDF-only
+images (recognition sequence and anchor at block 256). Each image's size is
+the largest of its ISO 9660 volume size, UDF partition end and anchors,
+isohybrid MBR/GPT partition ends (appended EFI partitions lie beyond the
+volume size) and El Torito image ends. Images are written to OUTDIR, which
+must not be on SOURCE, and validated: "exact" (checksums cover and match every
+byte), "structurally valid" (the tree reads cleanly and any checksums match,
+but some bytes are covered by none), "damaged" (files and byte ranges named)
+or "truncated". When an image proves damaged because the file system split
+the deleted file, carve asks that file system where the pieces were: old ext4
+inode copies in the journal, or the free clusters of a FAT volume; it says so
+when that fails.
+
+Exit status: 0 all found images exact or structurally valid, 1 none found or
+some damaged/truncated, 2 usage or open error.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCarve(cmd, a, args[0], outDir, chunk, scanOnly, jsonOut)
+		},
+	}
+	cmd.Flags().StringVarP(&outDir, "output", "o", "", "directory for recovered images (not on SOURCE)")
+	cmd.Flags().BoolVar(&scanOnly, "scan-only", false, "only report what is found, write nothing")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
+	cmd.Flags().Int64Var(&chunk, "chunk", recover.DefaultChunkSize, "scan read size in bytes")
+	return cmd
+}
+
+func runCarve(cmd *cobra.Command, a *app, source, outDir string, chunk int64, scanOnly, jsonOut bool) error {
+	if outDir == "" && !scanOnly {
+		return withCode(exitUsage, errors.New("-o OUTDIR is required (or --scan-only)"))
+	}
+	if !scanOnly {
+		// Check before creating anything: creating OUTDIR on the source
+		// would already write to it.
+		probe := filepath.Clean(outDir)
+		for {
+			if _, err := os.Stat(probe); err == nil || filepath.Dir(probe) == probe {
+				break
+			}
+			probe = filepath.Dir(probe)
+		}
+		if err := recover.CheckOutputDevice(source, probe); err != nil {
+			return withCode(exitUsage, err)
+		}
+		if err := os.MkdirAll(outDir, 0o755); err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
+	src, err := recover.OpenSource(source)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	defer src.Close()
+	// Scanning reads sequentially in big chunks: the page cache's
+	// read-ahead helps here, so no O_DIRECT.
+	src.DisableDirect()
+	ctx, stop := recoverSignalContext(cmd.Context())
+	defer stop()
+	bar := recoverBar(src.Size, "scanning")
+	start := time.Now()
+	found, err := recover.Scan(ctx, src, src.Size, recover.CarveOptions{ChunkSize: chunk, Progress: func(done, total int64) {
+		if bar != nil {
+			bar.Set64(done)
+		}
+	}})
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		return withCode(exitDamaged, err)
+	}
+	a.log.WithFields(map[string]any{"found": len(found), "seconds": time.Since(start).Seconds()}).Infof("%s: scan done", source)
+
+	var results []*recover.Recovered
+	if scanOnly {
+		for _, f := range found {
+			if f.NestedIn < 0 {
+				st := "found"
+				if f.Truncated() {
+					st = recover.StatusTruncated
+				}
+				results = append(results, &recover.Recovered{Found: f, Status: st})
+			}
+		}
+	} else {
+		var bar *progressbar.ProgressBar
+		var stage string
+		results, err = recover.Recover(ctx, src, src.Size, found, recover.RecoverOptions{OutDir: outDir,
+			Progress: func(s string, done, total int64) {
+				if s != stage {
+					if bar != nil {
+						bar.Finish()
+					}
+					stage, bar = s, nil
+					if total > 64<<20 {
+						bar = recoverBar(total, s)
+					}
+				}
+				if bar != nil {
+					bar.Set64(done)
+				}
+			}})
+		if bar != nil {
+			bar.Finish()
+		}
+		if err != nil {
+			return withCode(exitDamaged, err)
+		}
+	}
+	bad := false
+	for _, r := range results {
+		if r.Path != "" {
+			a.log.Infof("%s: %s -> %s: %s (%s)", source, r.Found, r.Path, r.Status, r.Method)
+		}
+		if r.Status != recover.StatusExact && r.Status != recover.StatusStructural && r.Status != "found" {
+			bad = true
+		}
+	}
+	if jsonOut {
+		if err := recoverWriteJSON(cmd.OutOrStdout(), results); err != nil {
+			return err
+		}
+	} else {
+		printCarve(cmd.OutOrStdout(), results)
+	}
+	if len(found) == 0 {
+		return withCode(exitDamaged, fmt.Errorf("%s: no ISO 9660 or UDF image found", source))
+	}
+	if bad {
+		return withCode(exitDamaged, fmt.Errorf("%s: some images are damaged or truncated", source))
+	}
+	return nil
+}
+
+func printCarve(w io.Writer, rs []*recover.Recovered) {
+	if len(rs) == 0 {
+		fmt.Fprintln(w, "no images found")
+		return
+	}
+	for _, r := range rs {
+		fmt.Fprintf(w, "%s image at byte %d (sector %d): label %q, %d bytes, trees %v\n", r.Kind, r.Offset, r.Offset/512, r.Label, r.Size, r.Trees)
+		if !r.Created.IsZero() {
+			fmt.Fprintf(w, "  created %s, modified %s\n", r.Created.Format(time.RFC3339), r.Modified.Format(time.RFC3339))
+		}
+		for _, s := range r.Sizes {
+			fmt.Fprintf(w, "  size evidence: %-24s %d\n", s.What, s.End)
+		}
+		if r.Truncated() {
+			fmt.Fprintf(w, "  TRUNCATED: only %d of %d bytes are on the source\n", r.Available, r.Size)
+		}
+		if r.Path != "" {
+			fmt.Fprintf(w, "  written to %s (%s)\n", r.Path, r.Method)
+		}
+		for _, at := range r.Attempts {
+			fmt.Fprintf(w, "  tried: %s\n", at)
+		}
+		for _, wr := range r.Wrong {
+			fmt.Fprintf(w, "  damaged region: image bytes %d-%d\n", wr.Offset, wr.End()-1)
+		}
+		if r.Error != "" {
+			fmt.Fprintf(w, "  error: %s\n", r.Error)
+		}
+		if r.Verify != nil {
+			for _, c := range r.Verify.Checks {
+				fmt.Fprintf(w, "  check %-22s %-8s %s\n", c.Name, c.Result, c.Detail)
+			}
+			if r.Verify.Files != nil && len(r.Verify.Files.Damaged) > 0 {
+				printFileDamage(w, r.Verify.Files)
+			}
+		}
+		fmt.Fprintf(w, "  status: %s\n", r.Status)
+		if r.Note != "" {
+			fmt.Fprintf(w, "  note: %s\n", r.Note)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+package recover
+
+import "syscall"
+
+const oDirect = syscall.O_DIRECT

@@ -1,0 +1,23 @@
+// Package recover gets ISO 9660 / UDF images back from damage and deletion.
+//
+//   - Rescue copies failing media (a disc, a device, an image on a bad disk)
+//     in GNU ddrescue's phases — copy with large reads skipping past errors,
+//     trim, scrape, retry — recording progress in a ddrescue mapfile
+//     (package ddmap), so a run can be resumed, or continued by ddrescue.
+//     FilesTouching then says which files of the rescued image lie on the
+//     sectors that stayed unread.
+//   - Verify judges an image by every size its structures claim (ISO 9660
+//     volume, UDF partition and anchors, MBR/GPT partitions, El Torito
+//     images), the isomd5sum checksum implanted in it, checksum lists stored
+//     in it and an external checksum, and names damaged files by path with
+//     the bytes affected. Salvage extracts the files that lie wholly in the
+//     readable, verified part.
+//   - Scan finds images on a disk by their volume descriptors on 512-byte
+//     boundaries; Recover writes them out, verifies each, and when one
+//     proves wrong (a fragmented file) asks the file system around it —
+//     old ext4 inode copies in the journal, or FAT's free-cluster map — where
+//     the missing pieces are.
+//
+// All parsing of images goes through isofmt. The package does not log:
+// results, errors and progress callbacks go back to the caller (cmd/isofsd).
+package recover

@@ -1,0 +1,225 @@
+package recover
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/isofsd/isofsd/isofmt"
+)
+
+// Recovering a fragmented deleted file on FAT.
+//
+// Deleting a file on FAT marks its directory entry (first byte 0xE5) and
+// frees its cluster chain in the FAT, but the entry keeps the first
+// cluster and the size. The chain itself is gone; what survives is which
+// clusters are still in use by other files. A file written when the disk
+// was fragmented filled free clusters in order, skipping used ones, so the
+// classic undelete rule — take the next free clusters from the first one
+// — rebuilds it as long as the files it was written around still exist.
+// The result is verified like any carved image and kept only if better.
+
+// FAT limits.
+const (
+	maxFATBytes = 256 << 20 // the FAT of a 2 TiB FAT32 volume with 32 KiB clusters
+)
+
+// fatFS is one FAT file system on the source.
+type fatFS struct {
+	Start       int64 // byte offset of the boot sector
+	Size        int64
+	ClusterSize int64
+	DataStart   int64 // byte offset (from Start) of cluster 2
+	Clusters    int64 // number of data clusters
+	bits        int   // 12, 16 or 32
+	fatOff      int64 // byte offset (from Start) of the first FAT
+	fatBytes    int64
+	fat         []byte // loaded on first use
+}
+
+// readFATBoot recognises a FAT boot sector at start.
+func readFATBoot(r io.ReaderAt, start, limit int64) *fatFS {
+	var b [512]byte
+	if _, err := r.ReadAt(b[:], start); err != nil || b[510] != 0x55 || b[511] != 0xAA {
+		return nil
+	}
+	bps := int64(binary.LittleEndian.Uint16(b[11:]))
+	spc := int64(b[13])
+	reserved := int64(binary.LittleEndian.Uint16(b[14:]))
+	nfats := int64(b[16])
+	rootEnts := int64(binary.LittleEndian.Uint16(b[17:]))
+	total := int64(binary.LittleEndian.Uint16(b[19:]))
+	if total == 0 {
+		total = int64(binary.LittleEndian.Uint32(b[32:]))
+	}
+	fatSz := int64(binary.LittleEndian.Uint16(b[22:]))
+	if fatSz == 0 {
+		fatSz = int64(binary.LittleEndian.Uint32(b[36:]))
+	}
+	if (bps != 512 && bps != 1024 && bps != 2048 && bps != 4096) || spc == 0 || spc&(spc-1) != 0 ||
+		reserved == 0 || nfats == 0 || nfats > 4 || fatSz == 0 || total == 0 {
+		return nil
+	}
+	if !bytes.HasPrefix(b[54:], []byte("FAT")) && !bytes.HasPrefix(b[82:], []byte("FAT")) {
+		return nil
+	}
+	rootSecs := (rootEnts*32 + bps - 1) / bps
+	dataSec := reserved + nfats*fatSz + rootSecs
+	if dataSec >= total {
+		return nil
+	}
+	clusters := (total - dataSec) / spc
+	f := &fatFS{Start: start, Size: min(total*bps, limit-start), ClusterSize: spc * bps, DataStart: dataSec * bps,
+		Clusters: clusters, fatOff: reserved * bps, fatBytes: fatSz * bps}
+	switch {
+	case clusters < 4085:
+		f.bits = 12
+	case clusters < 65525:
+		f.bits = 16
+	default:
+		f.bits = 32
+	}
+	if f.fatBytes > maxFATBytes || f.fatBytes*8 < (clusters+2)*int64(f.bits) {
+		return nil
+	}
+	return f
+}
+
+// findFAT looks for FAT at the start of the source and in its partitions.
+func findFAT(src io.ReaderAt, size int64) []*fatFS {
+	if f := readFATBoot(src, 0, size); f != nil {
+		return []*fatFS{f}
+	}
+	var out []*fatFS
+	if sa, err := isofmt.ReadSystemArea(src, size); err == nil {
+		for _, p := range sa.Partitions {
+			if p.Start > 0 && p.Start < size {
+				if f := readFATBoot(src, p.Start, min(size, p.Start+p.Size)); f != nil {
+					out = append(out, f)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// entry returns FAT entry c (0 = free); entries past the table read as
+// used, so nothing is taken from beyond it.
+func (f *fatFS) entry(c int64) uint32 {
+	if c < 0 || c*int64(f.bits)/8+4 > int64(len(f.fat)) {
+		return 0x0FFFFFFF
+	}
+	switch f.bits {
+	case 12:
+		o := c + c/2
+		v := uint32(binary.LittleEndian.Uint16(f.fat[o:]))
+		if c&1 == 1 {
+			return v >> 4
+		}
+		return v & 0xFFF
+	case 16:
+		return uint32(binary.LittleEndian.Uint16(f.fat[2*c:]))
+	}
+	return binary.LittleEndian.Uint32(f.fat[4*c:]) & 0x0FFFFFFF
+}
+
+// deletedSize finds the size of the deleted file whose directory entry
+// names first as its first cluster: entries are 32-byte records in
+// directory clusters (and the FAT12/16 root area), so the whole volume is
+// scanned at 32-byte steps for 0xE5 entries. 0 when none is found.
+func (f *fatFS) deletedSize(ctx context.Context, src io.ReaderAt, first int64) int64 {
+	const chunk = 4 << 20
+	buf := make([]byte, chunk)
+	for off := f.fatOff + f.fatBytes; off < f.Size; off += chunk {
+		if ctx.Err() != nil {
+			return 0
+		}
+		n := min(int64(chunk), f.Size-off)
+		if _, err := src.ReadAt(buf[:n], f.Start+off); err != nil && err != io.EOF {
+			continue
+		}
+		for i := int64(0); i+32 <= n; i += 32 {
+			e := buf[i : i+32]
+			if e[0] != 0xE5 || e[11]&0x18 != 0 || e[11] == 0x0F {
+				continue
+			}
+			lo := int64(binary.LittleEndian.Uint16(e[26:]))
+			hi := int64(binary.LittleEndian.Uint16(e[20:]))
+			c := lo | hi<<16
+			// Some systems clear the high word on delete.
+			if c != first && !(hi == 0 && lo == first&0xFFFF) {
+				continue
+			}
+			if sz := int64(binary.LittleEndian.Uint32(e[28:])); sz > 0 {
+				return sz
+			}
+		}
+	}
+	return 0
+}
+
+// tryFAT rebuilds r from the free clusters following its first cluster.
+func tryFAT(ctx context.Context, src io.ReaderAt, size int64, fats []*fatFS, r *Recovered, o RecoverOptions) bool {
+	var f *fatFS
+	for _, x := range fats {
+		if r.Offset >= x.Start+x.DataStart && r.Offset < x.Start+x.Size {
+			f = x
+		}
+	}
+	if f == nil {
+		return false
+	}
+	rel := r.Offset - f.Start - f.DataStart
+	if rel%f.ClusterSize != 0 {
+		r.Attempts = append(r.Attempts, fmt.Sprintf("the image does not start on a FAT cluster boundary (cluster size %d): not a file of that file system", f.ClusterSize))
+		return false
+	}
+	first := rel/f.ClusterSize + 2
+	if f.fat == nil {
+		f.fat = make([]byte, f.fatBytes)
+		if _, err := src.ReadAt(f.fat, f.Start+f.fatOff); err != nil {
+			f.fat = nil
+			r.Attempts = append(r.Attempts, fmt.Sprintf("reading the FAT: %v", err))
+			return false
+		}
+	}
+	if f.entry(first) != 0 {
+		r.Attempts = append(r.Attempts, fmt.Sprintf("FAT at byte %d: cluster %d, where the image starts, belongs to a live file; the deleted image's clusters cannot be told apart", f.Start, first))
+		return false
+	}
+	want := f.deletedSize(ctx, src, first)
+	how := "size from its deleted directory entry"
+	if want == 0 {
+		want, how = r.Size, "size from the image's own structures (no directory entry found)"
+	}
+	var runs []fileExtent
+	var got int64
+	// Allocators search forward and wrap around to cluster 2 at the end.
+	for i := int64(0); i < f.Clusters && got < want; i++ {
+		c := (first-2+i)%f.Clusters + 2
+		if f.entry(c) != 0 {
+			continue // another file's cluster: the deleted one was written around it
+		}
+		phys := f.Start + f.DataStart + (c-2)*f.ClusterSize
+		if n := len(runs); n > 0 && runs[n-1].Physical+runs[n-1].Length == phys {
+			runs[n-1].Length += f.ClusterSize
+		} else {
+			if len(runs) >= ext4MaxExtents {
+				break
+			}
+			runs = append(runs, fileExtent{Logical: got, Physical: phys, Length: f.ClusterSize})
+		}
+		got += f.ClusterSize
+	}
+	if got < want {
+		r.Attempts = append(r.Attempts, fmt.Sprintf("FAT at byte %d: only %d free bytes follow cluster %d, the image needs %d", f.Start, got, first, want))
+		return false
+	}
+	if len(runs) == 1 {
+		r.Attempts = append(r.Attempts, fmt.Sprintf("FAT at byte %d: the free clusters after cluster %d are one run, the same bytes as the contiguous copy", f.Start, first))
+		return false
+	}
+	return tryLayouts(ctx, src, size, r, o, "FAT free clusters after the first ("+how+")", []layout{{want, runs}})
+}

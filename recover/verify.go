@@ -1,0 +1,419 @@
+package recover
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/isofsd/isofsd/isofmt"
+)
+
+// Verdicts of Verify; they map to exit codes 0, 1 and 2.
+const (
+	VerdictOK      = "ok"
+	VerdictDamaged = "damaged"
+	VerdictUnknown = "cannot tell"
+)
+
+// Check results.
+const (
+	CheckOK      = "ok"
+	CheckDamaged = "damaged"
+	CheckAbsent  = "absent"
+	CheckUnknown = "unknown"
+)
+
+// Check is the outcome of one test Verify ran.
+type Check struct {
+	Name   string `json:"name"`
+	Result string `json:"result"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// VerifyOptions tune Verify.
+type VerifyOptions struct {
+	// ImageName is matched against the names in External.
+	ImageName string
+	// External is a checksum list given by the user (sha256sum/md5sum
+	// format); the entry naming ImageName is checked against the whole image.
+	External []SumEntry
+	// Progress is called as data is hashed.
+	Progress func(done, total int64)
+}
+
+// VerifyReport is what Verify found.
+type VerifyReport struct {
+	Size     int64        `json:"size"`
+	Required int64        `json:"required"` // the largest end any structure claims
+	Sizes    []SizeSource `json:"sizes"`
+	Verdict  string       `json:"verdict"`
+	Checks   []Check      `json:"checks"`
+	// BadRanges are image byte ranges known or suspected to be wrong:
+	// the missing tail of a truncated image, failed implanted-MD5 fragments.
+	BadRanges []Range `json:"bad_ranges,omitempty"`
+	// Files lists damaged files by path with the affected bytes.
+	Files *FileDamage `json:"files,omitempty"`
+	// Verified counts files whose checksum from a list inside the image matched.
+	Verified int      `json:"verified_files"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// verifier carries the state of one Verify run.
+type verifier struct {
+	ctx     context.Context
+	img     *isofmt.Image
+	o       VerifyOptions
+	rep     *VerifyReport
+	done    int64
+	total   int64
+	damaged map[string]*DamagedFile
+	order   []string
+
+	md5        *isofmt.ImplantedMD5
+	md5Sectors int64
+	verified   map[string]bool
+	badGroups  []badGroup
+	hasUDF     bool
+	udfTagErrs []string
+}
+
+// badGroup is a set of bad ranges sharing one explanation.
+type badGroup struct {
+	ranges  []Range
+	reason  string
+	suspect bool
+}
+
+// addBad records bad image ranges; the files on them are named later.
+func (v *verifier) addBad(reason string, suspect bool, rs ...Range) {
+	v.rep.BadRanges = append(v.rep.BadRanges, rs...)
+	v.badGroups = append(v.badGroups, badGroup{rs, reason, suspect})
+}
+
+func (v *verifier) add(name, result, detail string) {
+	v.rep.Checks = append(v.rep.Checks, Check{name, result, detail})
+}
+
+func (v *verifier) markFile(p string, size int64, reason string, ranges []FileRange, suspect bool) {
+	if d, ok := v.damaged[p]; ok {
+		d.Reason += "; " + reason
+		d.Suspect = d.Suspect && suspect
+		return
+	}
+	v.damaged[p] = &DamagedFile{Path: p, Size: size, Reason: reason, Ranges: ranges, Suspect: suspect}
+	v.order = append(v.order, p)
+}
+
+// progressReader counts bytes for the progress callback.
+type progressReader struct {
+	r io.Reader
+	v *verifier
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	if err := p.v.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := p.r.Read(b)
+	p.v.done += int64(n)
+	if p.v.o.Progress != nil {
+		p.v.o.Progress(p.v.done, p.v.total)
+	}
+	return n, err
+}
+
+// Verify checks an opened image: truncation against every structure that
+// claims a size, the isomd5sum checksum implanted in the primary
+// descriptor, checksum lists stored in the image, and an external checksum
+// of the whole image. Damaged files are named by path. The verdict is
+// "ok" only when some checksum covered the data and nothing failed; an
+// image with no checksum at all is "cannot tell", never "ok".
+func Verify(ctx context.Context, img *isofmt.Image, o VerifyOptions) (*VerifyReport, error) {
+	v := &verifier{ctx: ctx, img: img, o: o, rep: &VerifyReport{Size: img.Size()}, damaged: map[string]*DamagedFile{}, verified: map[string]bool{}}
+	rep := v.rep
+
+	// Sizes.
+	in := img.Info()
+	rep.Warnings = in.Warnings
+	if in.VolumeSize > 0 {
+		rep.Sizes = append(rep.Sizes, SizeSource{"ISO 9660 volume size", in.VolumeSize})
+	}
+	if ui := img.UDFInfo(); ui != nil {
+		if ui.PartitionLength > 0 {
+			rep.Sizes = append(rep.Sizes, SizeSource{"UDF partition end", ui.PartitionStart + ui.PartitionLength})
+		}
+		if ui.LastAnchor > 0 {
+			rep.Sizes = append(rep.Sizes, SizeSource{"UDF last anchor", ui.LastAnchor})
+		}
+		var tagErrs []string
+		for _, w := range ui.Warnings {
+			rep.Warnings = append(rep.Warnings, w)
+			if strings.Contains(w, "CRC mismatch") || strings.Contains(w, "checksum mismatch") {
+				tagErrs = append(tagErrs, w)
+			}
+		}
+		v.udfTagErrs = tagErrs
+		v.hasUDF = true
+	}
+	rep.Sizes = append(rep.Sizes, structureEnds(img.Source(), img.Size(), in)...)
+	for _, s := range rep.Sizes {
+		rep.Required = max(rep.Required, s.End)
+	}
+	if rep.Required > rep.Size {
+		v.addBad("data lies beyond the end of the truncated image", false, Range{rep.Size, rep.Required - rep.Size})
+		var who []string
+		for _, s := range rep.Sizes {
+			if s.End > rep.Size {
+				who = append(who, fmt.Sprintf("%s %d", s.What, s.End))
+			}
+		}
+		v.add("truncation", CheckDamaged, fmt.Sprintf("image has %d bytes, %d missing (%s)", rep.Size, rep.Required-rep.Size, strings.Join(who, ", ")))
+	} else {
+		v.add("truncation", CheckOK, fmt.Sprintf("image has %d bytes, structures end at %d", rep.Size, rep.Required))
+	}
+
+	for _, c := range tailChecks(img.Source(), img.Size(), in.VolumeSize) {
+		v.add(c.Name, c.Result, c.Detail)
+	}
+
+	// What has to be hashed, for the progress total.
+	lists := v.findLists()
+	var ext []SumEntry
+	for _, e := range o.External {
+		if path.Base(strings.ReplaceAll(e.Name, `\`, "/")) == o.ImageName {
+			ext = append(ext, e)
+		}
+	}
+	md5Check := v.implantedMD5Plan()
+	for _, l := range lists {
+		v.total += l.bytes
+	}
+	v.total += int64(len(ext)) * img.Size()
+	v.total += md5Check
+
+	v.checkImplantedMD5()
+	for _, l := range lists {
+		if err := v.checkList(l); err != nil {
+			return rep, err
+		}
+	}
+	if len(o.External) > 0 {
+		if err := v.checkExternal(ext); err != nil {
+			return rep, err
+		}
+	}
+
+	// Files hit by bad ranges, and the tree's own consistency. A file a
+	// checksum list verified is good even inside a failed MD5 fragment
+	// (the fragment's damage is elsewhere in it).
+	var d *FileDamage
+	var err error
+	for _, g := range v.badGroups {
+		d, err = Damage(img, g.ranges, g.reason)
+		if err != nil && d == nil {
+			return rep, err
+		}
+		for _, f := range d.Damaged {
+			if !v.verified[f.Path] {
+				v.markFile(f.Path, f.Size, f.Reason, f.Ranges, g.suspect)
+			}
+		}
+	}
+	if d == nil {
+		if d, err = Damage(img, nil, ""); err != nil && d == nil {
+			return rep, err
+		}
+	}
+	d.Damaged = nil
+	for _, p := range v.order {
+		d.Damaged = append(d.Damaged, *v.damaged[p])
+	}
+	d.Whole = d.Files - len(d.Damaged)
+	rep.Files = d
+
+	// UDF descriptor tags and CRCs: the walk above read every directory
+	// and file entry of the selected tree through checkTag.
+	if v.hasUDF {
+		var crc []string
+		crc = append(crc, v.udfTagErrs...)
+		if img.Tree() == "udf" {
+			for _, u := range d.Unreadable {
+				if strings.Contains(u.Reason, "CRC") || strings.Contains(u.Reason, "checksum") {
+					crc = append(crc, u.Path+": "+u.Reason)
+				}
+			}
+		}
+		if len(crc) > 0 {
+			v.add("UDF descriptor CRCs", CheckDamaged, strings.Join(crc, "; "))
+		} else if img.Tree() == "udf" {
+			v.add("UDF descriptor CRCs", CheckOK, "every descriptor read has a valid tag checksum and CRC")
+		} else {
+			v.add("UDF descriptor CRCs", CheckOK, "volume descriptors valid (the UDF tree was not walked)")
+		}
+	}
+
+	// Verdict.
+	anyOK, anyBad := false, false
+	for _, c := range rep.Checks {
+		switch c.Result {
+		case CheckOK:
+			if c.Name == "implanted md5" || strings.HasPrefix(c.Name, "external ") || strings.HasPrefix(c.Name, "/") {
+				anyOK = true // structural checks alone verify nothing
+			}
+		case CheckDamaged:
+			anyBad = true
+		}
+	}
+	switch {
+	case anyBad || len(d.Damaged) > 0 || len(d.Unreadable) > 0:
+		rep.Verdict = VerdictDamaged
+	case anyOK:
+		rep.Verdict = VerdictOK
+	default:
+		rep.Verdict = VerdictUnknown
+	}
+	return rep, err
+}
+
+// sumList is a checksum list found in the image.
+type sumList struct {
+	path    string
+	entries []SumEntry
+	bytes   int64
+	err     error
+}
+
+func (v *verifier) findLists() []*sumList {
+	var out []*sumList
+	for _, name := range listNames {
+		p := "/" + name
+		fi, err := v.img.Stat(strings.TrimPrefix(p, "/"))
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxSumLine*64 {
+			continue
+		}
+		l := &sumList{path: p}
+		f, err := v.img.Open(strings.TrimPrefix(p, "/"))
+		if err == nil {
+			l.entries, l.err = ParseSums(f)
+			f.Close()
+		} else {
+			l.err = err
+		}
+		for _, e := range l.entries {
+			if ip, ok := resolveListed(path.Dir(p), e.Name); ok {
+				if fi, err := v.img.Stat(strings.TrimPrefix(ip, "/")); err == nil {
+					l.bytes += fi.Size()
+				}
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// fileRanges is the whole of a file's data as damaged ranges.
+func fileRanges(st *isofmt.Stat) []FileRange {
+	var out []FileRange
+	var off int64
+	for _, e := range st.Extents {
+		if !e.Sparse {
+			out = append(out, FileRange{FileOffset: off, ImageOffset: e.Offset, Length: e.Length})
+		}
+		off += e.Length
+	}
+	return out
+}
+
+func (v *verifier) checkList(l *sumList) error {
+	if l.err != nil {
+		v.add(l.path, CheckUnknown, fmt.Sprintf("cannot read the list: %v", l.err))
+		return nil
+	}
+	ok, bad, missing := 0, 0, 0
+	for _, e := range l.entries {
+		ip, safe := resolveListed(path.Dir(l.path), e.Name)
+		if !safe {
+			continue
+		}
+		rel := strings.TrimPrefix(ip, "/")
+		if ip == l.path {
+			continue // a list cannot contain its own checksum
+		}
+		fi, err := v.img.Stat(rel)
+		if err != nil {
+			missing++
+			v.markFile(ip, 0, fmt.Sprintf("listed in %s but missing from the image", l.path), nil, false)
+			continue
+		}
+		st, _ := fi.Sys().(*isofmt.Stat)
+		h := NewHash(e.Algo)
+		f, err := v.img.Open(rel)
+		if err == nil {
+			_, err = io.Copy(h, &progressReader{f, v})
+			f.Close()
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		var ranges []FileRange
+		if st != nil {
+			ranges = fileRanges(st)
+		}
+		switch {
+		case err != nil:
+			bad++
+			v.markFile(ip, fi.Size(), fmt.Sprintf("unreadable: %v", err), ranges, false)
+		case !bytes.Equal(h.Sum(nil), e.Sum):
+			bad++
+			v.markFile(ip, fi.Size(), fmt.Sprintf("%s mismatch (listed in %s)", e.Algo, l.path), ranges, false)
+		default:
+			ok++
+			if !v.verified[ip] {
+				v.verified[ip] = true
+				v.rep.Verified++
+			}
+		}
+	}
+	detail := fmt.Sprintf("%d files match, %d differ, %d missing", ok, bad, missing)
+	if bad+missing > 0 {
+		v.add(l.path, CheckDamaged, detail)
+	} else if ok > 0 {
+		v.add(l.path, CheckOK, detail)
+		// A changed byte in the list would break a checksum or a name, so a
+		// list whose every entry matched is itself intact.
+		v.verified[l.path] = true
+	} else {
+		v.add(l.path, CheckUnknown, "no usable entries")
+	}
+	return nil
+}
+
+func (v *verifier) checkExternal(ext []SumEntry) error {
+	if len(ext) == 0 {
+		v.add("external checksum", CheckUnknown, fmt.Sprintf("no entry for %q in the checksum file", v.o.ImageName))
+		return nil
+	}
+	for _, e := range ext {
+		h := NewHash(e.Algo)
+		_, err := io.Copy(h, &progressReader{io.NewSectionReader(v.img.Source(), 0, v.img.Size()), v})
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return err
+			}
+			v.add("external "+e.Algo, CheckUnknown, fmt.Sprintf("reading the image: %v", err))
+			continue
+		}
+		got := h.Sum(nil)
+		if bytes.Equal(got, e.Sum) {
+			v.add("external "+e.Algo, CheckOK, "whole image matches "+hex.EncodeToString(e.Sum))
+		} else {
+			v.add("external "+e.Algo, CheckDamaged, fmt.Sprintf("image %s, expected %s", hex.EncodeToString(got), hex.EncodeToString(e.Sum)))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,476 @@
+package recover
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/isofsd/isofsd/isofmt"
+)
+
+func needTool(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			t.Skipf("%s not installed", n)
+		}
+	}
+}
+
+// testTree is the content of the images built by these tests.
+func testTree() map[string][]byte {
+	return map[string][]byte{
+		"big.bin":         randomData(3<<20+123, 10),
+		"docs/a.txt":      []byte("hello, world\n"),
+		"docs/b.bin":      randomData(500_000, 11),
+		"deep/er/c.bin":   randomData(70_000, 12),
+		"zz/last.bin":     randomData(1<<20, 13),
+		"empty/empty.txt": nil,
+	}
+}
+
+// buildISO writes files with xorriso (Rock Ridge + Joliet); lists adds
+// md5sum.txt and SHA256SUMS as distributions do; implant runs implantisomd5.
+func buildISO(t *testing.T, files map[string][]byte, lists, implant bool) string {
+	t.Helper()
+	needTool(t, "xorriso")
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	var names []string
+	for name, data := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	if lists {
+		var m, s strings.Builder
+		for _, n := range names {
+			ms, ss := md5.Sum(files[n]), sha256.Sum256(files[n])
+			fmt.Fprintf(&m, "%s  ./%s\n", hex.EncodeToString(ms[:]), n)
+			fmt.Fprintf(&s, "%s *%s\n", hex.EncodeToString(ss[:]), n)
+		}
+		os.WriteFile(filepath.Join(root, "md5sum.txt"), []byte(m.String()), 0o644)
+		os.WriteFile(filepath.Join(root, "SHA256SUMS"), []byte(s.String()), 0o644)
+	}
+	iso := filepath.Join(dir, "test.iso")
+	if out, err := exec.Command("xorriso", "-as", "mkisofs", "-R", "-J", "-V", "RECOVERTEST", "-o", iso, root).CombinedOutput(); err != nil {
+		t.Fatalf("xorriso: %v\n%s", err, out)
+	}
+	if implant {
+		needTool(t, "implantisomd5")
+		if out, err := exec.Command("implantisomd5", "--force", iso).CombinedOutput(); err != nil {
+			t.Fatalf("implantisomd5: %v\n%s", err, out)
+		}
+	}
+	return iso
+}
+
+// isoFileOffset returns the image offset of a file's first byte.
+func isoFileOffset(t *testing.T, iso, name string) int64 {
+	t.Helper()
+	img, err := isofmt.OpenFile(iso, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	fi, err := img.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*isofmt.Stat).Extents[0].Offset
+}
+
+// checkisomd5Verdict runs the reference tool: true for PASS.
+func checkisomd5Verdict(t *testing.T, iso string) bool {
+	t.Helper()
+	needTool(t, "checkisomd5")
+	err := exec.Command("checkisomd5", iso).Run()
+	if err == nil {
+		return true
+	}
+	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 1 {
+		return false
+	}
+	t.Fatalf("checkisomd5: %v", err)
+	return false
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b [1]byte
+	f.ReadAt(b[:], off)
+	b[0] ^= 0xFF
+	if _, err := f.WriteAt(b[:], off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func verifyFile(t *testing.T, path string, o VerifyOptions) *VerifyReport {
+	t.Helper()
+	img, err := isofmt.OpenFile(path, nil)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer img.Close()
+	rep, err := Verify(context.Background(), img, o)
+	if err != nil {
+		t.Fatalf("verify %s: %v", path, err)
+	}
+	return rep
+}
+
+// damagedPaths lists the damaged files; confirmedOnly leaves out the
+// suspects (files merely sharing a failed MD5 fragment).
+func damagedPaths(rep *VerifyReport, confirmedOnly bool) []string {
+	var out []string
+	if rep.Files != nil {
+		for _, f := range rep.Files.Damaged {
+			if !confirmedOnly || !f.Suspect {
+				out = append(out, f.Path)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func checkResult(rep *VerifyReport, name string) string {
+	for _, c := range rep.Checks {
+		if c.Name == name {
+			return c.Result
+		}
+	}
+	return ""
+}
+
+// TestVerifyImplantedMD5 builds images with implantisomd5, damages copies
+// (a byte flipped inside a file, the image truncated) and checks that the
+// implanted-MD5 verdict agrees with checkisomd5 and the damaged file is
+// named.
+func TestVerifyImplantedMD5(t *testing.T) {
+	files := testTree()
+	for _, lists := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lists=%v", lists), func(t *testing.T) {
+			iso := buildISO(t, files, lists, true)
+			dir := t.TempDir()
+			size := func() int64 { st, _ := os.Stat(iso); return st.Size() }()
+			cases := []struct {
+				name        string
+				damage      func(p string)
+				wantVerdict string
+				wantFile    string // must be among the damaged files
+				exactFiles  bool   // damaged files must be exactly [wantFile]
+			}{
+				{"good", func(string) {}, VerdictOK, "", true},
+				{"flip in b.bin", func(p string) { flipByte(t, p, isoFileOffset(t, p, "docs/b.bin")+1000) }, VerdictDamaged, "/docs/b.bin", lists},
+				{"flip in last.bin", func(p string) { flipByte(t, p, isoFileOffset(t, p, "zz/last.bin")+77777) }, VerdictDamaged, "/zz/last.bin", lists},
+				{"truncated", func(p string) { os.Truncate(p, size-300_000) }, VerdictDamaged, "", false},
+			}
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".iso")
+					copyFile(t, iso, p)
+					tc.damage(p)
+					ref := checkisomd5Verdict(t, p)
+					rep := verifyFile(t, p, VerifyOptions{})
+					md5ok := checkResult(rep, "implanted md5") == CheckOK
+					if md5ok != ref {
+						t.Errorf("implanted md5 check %q, checkisomd5 says pass=%v", checkResult(rep, "implanted md5"), ref)
+					}
+					if rep.Verdict != tc.wantVerdict {
+						t.Errorf("verdict %q, want %q (checks %+v)", rep.Verdict, tc.wantVerdict, rep.Checks)
+					}
+					got := damagedPaths(rep, false)
+					if tc.wantFile != "" && !contains(got, tc.wantFile) {
+						t.Errorf("damaged files %v do not name %s", got, tc.wantFile)
+					}
+					if confirmed := damagedPaths(rep, true); tc.exactFiles && tc.wantFile != "" && (len(confirmed) != 1 || confirmed[0] != tc.wantFile) {
+						t.Errorf("confirmed damaged files %v, want only %s", confirmed, tc.wantFile)
+					}
+					if tc.wantVerdict == VerdictOK && len(got) != 0 {
+						t.Errorf("good image has damaged files %v", got)
+					}
+					if tc.name == "truncated" {
+						if checkResult(rep, "truncation") != CheckDamaged {
+							t.Errorf("truncation not reported: %+v", rep.Checks)
+						}
+						// Every file whose extent passes the new end is named.
+						img, _ := isofmt.OpenFile(p, nil)
+						defer img.Close()
+						fs.WalkDir(img, ".", func(name string, d fs.DirEntry, err error) error {
+							if err != nil || !d.Type().IsRegular() {
+								return nil
+							}
+							fi, _ := d.Info()
+							st := fi.Sys().(*isofmt.Stat)
+							for _, e := range st.Extents {
+								if e.Offset+e.Length > size-300_000 && !contains(got, "/"+name) {
+									t.Errorf("%s runs past the end but is not named damaged", name)
+								}
+							}
+							return nil
+						})
+					}
+				})
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestVerifyWithoutChecksums: an intact image with nothing to check
+// against is "cannot tell", never "ok"; a truncated one is damaged.
+func TestVerifyWithoutChecksums(t *testing.T) {
+	iso := buildISO(t, testTree(), false, false)
+	rep := verifyFile(t, iso, VerifyOptions{})
+	if rep.Verdict != VerdictUnknown {
+		t.Errorf("verdict %q, want %q", rep.Verdict, VerdictUnknown)
+	}
+	st, _ := os.Stat(iso)
+	os.Truncate(iso, st.Size()-4096)
+	rep = verifyFile(t, iso, VerifyOptions{})
+	if rep.Verdict != VerdictDamaged {
+		t.Errorf("truncated: verdict %q, want damaged", rep.Verdict)
+	}
+}
+
+// TestVerifyExternalSums checks a sha256sum-format file that names the image.
+func TestVerifyExternalSums(t *testing.T) {
+	iso := buildISO(t, testTree(), false, false)
+	data, _ := os.ReadFile(iso)
+	sum := sha256.Sum256(data)
+	list := fmt.Sprintf("%s  other.iso\n%s *%s\n", strings.Repeat("0", 64), hex.EncodeToString(sum[:]), filepath.Base(iso))
+	ext, err := ParseSums(strings.NewReader(list))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := VerifyOptions{ImageName: filepath.Base(iso), External: ext}
+	if rep := verifyFile(t, iso, o); rep.Verdict != VerdictOK {
+		t.Errorf("verdict %q, want ok: %+v", rep.Verdict, rep.Checks)
+	}
+	flipByte(t, iso, int64(len(data))-5000)
+	if rep := verifyFile(t, iso, o); rep.Verdict != VerdictDamaged {
+		t.Errorf("flipped: verdict %q, want damaged", rep.Verdict)
+	}
+	o.ImageName = "unrelated.iso"
+	if rep := verifyFile(t, iso, o); rep.Verdict != VerdictUnknown || checkResult(rep, "external checksum") != CheckUnknown {
+		t.Errorf("no matching entry: verdict %q, checks %+v", rep.Verdict, rep.Checks)
+	}
+}
+
+func TestParseSums(t *testing.T) {
+	text := "# comment\n" +
+		"d41d8cd98f00b204e9800998ecf8427e  ./empty\n" +
+		"\\d41d8cd98f00b204e9800998ecf8427e  back\\\\slash\n" +
+		"SHA256 (pool/x.deb) = e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n" +
+		"da39a3ee5e6b4b0d3255bfef95601890afd80709 *bin.dat\n" +
+		"not a checksum line\n" +
+		"-----BEGIN PGP SIGNATURE-----\n"
+	got, err := ParseSums(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ algo, name string }{{"md5", "./empty"}, {"md5", `back\slash`}, {"sha256", "pool/x.deb"}, {"sha1", "bin.dat"}}
+	if len(got) != len(want) {
+		t.Fatalf("got %d entries: %+v", len(got), got)
+	}
+	for i, w := range want {
+		if got[i].Algo != w.algo || got[i].Name != w.name {
+			t.Errorf("entry %d: %s %q, want %s %q", i, got[i].Algo, got[i].Name, w.algo, w.name)
+		}
+	}
+	if _, err := ParseSums(strings.NewReader("nothing here\n")); err == nil {
+		t.Error("a list without checksums parsed")
+	}
+}
+
+// TestSalvage extracts from a damaged and a truncated image: every file
+// not named damaged comes out byte-exact, the damaged ones are listed and
+// not written, and nothing lands outside the target directory.
+func TestSalvage(t *testing.T) {
+	files := testTree()
+	iso := buildISO(t, files, true, true)
+	st, _ := os.Stat(iso)
+	cases := []struct {
+		name     string
+		damage   func(p string)
+		wantSkip []string
+	}{
+		{"intact", func(string) {}, nil},
+		{"flip", func(p string) { flipByte(t, p, isoFileOffset(t, p, "deep/er/c.bin")+5) }, []string{"/deep/er/c.bin"}},
+		{"truncated", func(p string) { os.Truncate(p, st.Size()-400_000) }, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "img.iso")
+			copyFile(t, iso, p)
+			tc.damage(p)
+			rep := verifyFile(t, p, VerifyOptions{})
+			img, err := isofmt.OpenFile(p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer img.Close()
+			out := filepath.Join(dir, "out")
+			res, err := Salvage(context.Background(), img, out, SalvageOptions{Report: rep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			skipped := map[string]bool{}
+			for _, s := range res.Skipped {
+				skipped[s.Path] = true
+			}
+			for _, w := range tc.wantSkip {
+				if !skipped[w] {
+					t.Errorf("%s not skipped; skipped: %+v", w, res.Skipped)
+				}
+			}
+			if tc.name == "intact" && len(res.Skipped) != 0 {
+				t.Errorf("intact image: skipped %+v", res.Skipped)
+			}
+			if tc.name == "truncated" && len(res.Skipped) == 0 {
+				t.Error("truncated image: nothing skipped")
+			}
+			for name, data := range files {
+				got, err := os.ReadFile(filepath.Join(out, name))
+				if skipped["/"+name] {
+					if err == nil {
+						t.Errorf("%s was skipped but written", name)
+					}
+					continue
+				}
+				if err != nil {
+					t.Errorf("%s not extracted: %v", name, err)
+					continue
+				}
+				if !bytes.Equal(got, data) {
+					t.Errorf("%s extracted with wrong content", name)
+				}
+			}
+			// Nothing outside out: the directory holds only img.iso and out.
+			ents, _ := os.ReadDir(dir)
+			if len(ents) != 2 {
+				t.Errorf("salvage wrote outside its directory: %v", ents)
+			}
+		})
+	}
+}
+
+// TestSalvageStaysInside crafts an image (by patching a Rock Ridge name)
+// where a symlink pointing outside the target directory and a directory
+// share one name: extracting the directory's file must never follow the
+// link out of the target directory.
+func TestSalvageStaysInside(t *testing.T) {
+	needTool(t, "xorriso")
+	dir := t.TempDir()
+	outside := filepath.Join(dir, "outside")
+	os.Mkdir(outside, 0o755)
+	root := filepath.Join(dir, "root")
+	os.MkdirAll(filepath.Join(root, "aaab"), 0o755)
+	os.WriteFile(filepath.Join(root, "aaab", "f"), []byte("payload"), 0o644)
+	if err := os.Symlink(outside, filepath.Join(root, "aaaa")); err != nil {
+		t.Fatal(err)
+	}
+	iso := filepath.Join(dir, "evil.iso")
+	run(t, "xorriso", "-as", "mkisofs", "-R", "-o", iso, root)
+	b, _ := os.ReadFile(iso)
+	nm := []byte("NM\x09\x01\x00aaab")
+	if bytes.Count(b, nm) != 1 {
+		t.Fatalf("found %d NM entries for aaab", bytes.Count(b, nm))
+	}
+	b = bytes.Replace(b, nm, []byte("NM\x09\x01\x00aaaa"), 1)
+	os.WriteFile(iso, b, 0o644)
+	img, err := isofmt.OpenFile(iso, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	res, err := Salvage(context.Background(), img, filepath.Join(dir, "out"), SalvageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Fatalf("salvage wrote outside its directory: %v (result %+v)", ents, res)
+	}
+	// isofmt renames the second entry ("aaaa_"); were it not to, os.Root
+	// would refuse to create the directory through the symlink.
+	if _, err := os.Lstat(filepath.Join(dir, "out", "aaaa")); err != nil {
+		t.Errorf("the symlink itself was not recreated: %v (skipped %+v)", err, res.Skipped)
+	}
+}
+
+// TestSalvageRefusesSymlinkedTarget: a symlink already inside the target
+// directory (e.g. left by an earlier extraction of a hostile image) that
+// points outside it is not followed when the image has a directory of
+// that name.
+func TestSalvageRefusesSymlinkedTarget(t *testing.T) {
+	iso := buildISO(t, testTree(), false, false)
+	dir := t.TempDir()
+	outside := filepath.Join(dir, "outside")
+	out := filepath.Join(dir, "out")
+	os.Mkdir(outside, 0o755)
+	os.Mkdir(out, 0o755)
+	if err := os.Symlink(outside, filepath.Join(out, "docs")); err != nil {
+		t.Fatal(err)
+	}
+	img, err := isofmt.OpenFile(iso, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	res, err := Salvage(context.Background(), img, out, SalvageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Fatalf("salvage wrote through the symlink: %v", ents)
+	}
+	skipped := map[string]bool{}
+	for _, s := range res.Skipped {
+		skipped[s.Path] = true
+	}
+	if !skipped["/docs/a.txt"] || !skipped["/docs/b.bin"] {
+		t.Errorf("files under the symlinked directory not reported: %+v", res.Skipped)
+	}
+}
