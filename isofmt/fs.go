@@ -117,6 +117,12 @@ restart:
 	return cur, nil
 }
 
+// LookupPath returns the node at name without following a final symlink
+// (symlinks in earlier elements are followed, inside the image).
+func (img *Image) LookupPath(name string) (*Node, error) {
+	return img.walk("lookup", name, false)
+}
+
 // Open opens the named file or directory (symlinks are followed).
 func (img *Image) Open(name string) (fs.File, error) {
 	n, err := img.walk("open", name, true)

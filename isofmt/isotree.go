@@ -387,6 +387,9 @@ func (t *isoTree) claim(lba, parentLBA uint32, name string) error {
 	if owner == parentLBA {
 		return nil
 	}
+	if owner == noOwner {
+		return formatErr("directory", int64(lba)*t.blockSize, ErrCorrupt, "%q points back at the root directory (cycle)", name)
+	}
 	return formatErr("directory", int64(lba)*t.blockSize, ErrCorrupt,
 		"%q: this directory extent already belongs to the directory at block %d (a second reference could form a cycle)", name, owner)
 }

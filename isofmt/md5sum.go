@@ -351,3 +351,39 @@ func (r MD5Result) MarshalJSON() ([]byte, error) {
 		Computed string `json:"computed"`
 	}{plain(r), hex.EncodeToString(r.Computed[:])})
 }
+
+// UnmarshalJSON reads what MarshalJSON writes, so `isofsd info --json`
+// output can be decoded back into an Info.
+func (m *ImplantedMD5) UnmarshalJSON(b []byte) error {
+	type plain ImplantedMD5
+	var v struct {
+		plain
+		MD5 string `json:"md5"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*m = ImplantedMD5(v.plain)
+	m.md5Text = v.MD5
+	if raw, err := hex.DecodeString(v.MD5); err == nil && len(raw) == len(m.MD5) {
+		copy(m.MD5[:], raw)
+	}
+	return nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *MD5Result) UnmarshalJSON(b []byte) error {
+	type plain MD5Result
+	var v struct {
+		plain
+		Computed string `json:"computed"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = MD5Result(v.plain)
+	if raw, err := hex.DecodeString(v.Computed); err == nil && len(raw) == len(r.Computed) {
+		copy(r.Computed[:], raw)
+	}
+	return nil
+}

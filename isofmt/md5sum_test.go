@@ -250,3 +250,21 @@ func FuzzImplantedMD5(f *testing.F) {
 		}
 	})
 }
+
+// TestMD5JSONRoundTrip: the JSON that `isofsd info --json` prints decodes
+// back to the same values.
+func TestMD5JSONRoundTrip(t *testing.T) {
+	in := ImplantedMD5{SkipSectors: 15, FragmentCount: 20, FragmentSums: "abc", md5Text: "00112233445566778899aabbccddeeff"}
+	copy(in.MD5[:], []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff})
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out ImplantedMD5
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if out.MD5 != in.MD5 || out.md5Text != in.md5Text || out.SkipSectors != 15 || out.FragmentSums != "abc" {
+		t.Errorf("round trip of %s gave %+v", b, out)
+	}
+}
