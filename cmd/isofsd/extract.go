@@ -56,6 +56,7 @@ type extractFlags struct {
 
 func newExtractCmd(a *app) *cobra.Command {
 	var f extractFlags
+	var sf sourceFlags
 	cmd := &cobra.Command{
 		Use:   "extract IMAGE [PATH|GLOB...] -C DIR",
 		Short: "Copy files out of an image, preserving modes, times and links",
@@ -87,11 +88,11 @@ with the image, the path and the sector; the others are extracted),
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			img, err := openImageTree(args[0], f.tree)
+			img, closeImg, err := sf.open(cmd.Context(), a, args[0], f.tree)
 			if err != nil {
 				return err
 			}
-			defer img.Close()
+			defer closeImg()
 			x := &extractor{img: img, imgName: args[0], force: f.force, jobs: f.jobs,
 				asRoot: os.Geteuid() == 0, errw: cmd.ErrOrStderr()}
 			res, err := x.run(f.dir, pats, f.boot)
@@ -108,6 +109,7 @@ with the image, the path and the sector; the others are extracted),
 	fl := cmd.Flags()
 	fl.StringVarP(&f.dir, "directory", "C", "", "extract into DIR (created if missing)")
 	fl.StringVar(&f.tree, "tree", "", treeFlagHelp)
+	addSourceFlags(cmd, &sf)
 	fl.BoolVar(&f.boot, "boot", false, "also write the El Torito boot images to DIR/[BOOT]/")
 	fl.BoolVar(&f.force, "force", false, "replace existing files, symlinks and empty directories")
 	fl.IntVarP(&f.jobs, "jobs", "j", min(runtime.NumCPU(), 8), "parallel file copies")

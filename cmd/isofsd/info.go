@@ -16,26 +16,12 @@ import (
 	"github.com/isofsd/isofsd/isofmt"
 )
 
-// openImageTree opens an image with the tree a --tree flag asks for. A
-// failure to open is exit code 2, as the CLI contract says.
-func openImageTree(path, tree string) (*isofmt.Image, error) {
-	switch tree {
-	case "", isofmt.TreeUDF, isofmt.TreeRockRidge, isofmt.TreeJoliet, isofmt.TreeISO9660:
-	default:
-		return nil, withCode(exitUsage, fmt.Errorf("--tree %q: want udf, rockridge, joliet or iso9660", tree))
-	}
-	img, err := isofmt.OpenFile(path, &isofmt.Options{Tree: tree})
-	if err != nil {
-		return nil, withCode(exitUsage, err)
-	}
-	return img, nil
-}
-
 const treeFlagHelp = "directory tree to use: udf, rockridge, joliet or iso9660 (default: the richest present)"
 
 func newInfoCmd(a *app) *cobra.Command {
 	var jsonOut bool
 	var tree string
+	var sf sourceFlags
 	cmd := &cobra.Command{
 		Use:   "info IMAGE",
 		Short: "Describe an image: label, sizes, trees, boot entries, partitions, checksum, warnings",
@@ -49,11 +35,11 @@ reading. --json prints the same as one JSON object for scripts.
 Exit status: 0 ok, 2 usage or the image cannot be opened.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			img, err := openImageTree(args[0], tree)
+			img, closeImg, err := sf.open(cmd.Context(), a, args[0], tree)
 			if err != nil {
 				return err
 			}
-			defer img.Close()
+			defer closeImg()
 			in := img.Info()
 			if jsonOut {
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -66,6 +52,7 @@ Exit status: 0 ok, 2 usage or the image cannot be opened.`,
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the description as JSON")
 	cmd.Flags().StringVar(&tree, "tree", "", treeFlagHelp)
+	addSourceFlags(cmd, &sf)
 	return cmd
 }
 

@@ -25,6 +25,7 @@ type lsFlags struct {
 
 func newLsCmd(a *app) *cobra.Command {
 	var f lsFlags
+	var sf sourceFlags
 	cmd := &cobra.Command{
 		Use:   "ls [-l] [-R] [-a] [--tree T] IMAGE [PATH]",
 		Short: "List the files of an image like ls",
@@ -38,11 +39,11 @@ Exit status: 0 ok, 1 some directories could not be read (the rest is
 listed), 2 usage, PATH not found, or the image cannot be opened.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			img, err := openImageTree(args[0], f.tree)
+			img, closeImg, err := sf.open(cmd.Context(), a, args[0], f.tree)
 			if err != nil {
 				return err
 			}
-			defer img.Close()
+			defer closeImg()
 			p := "."
 			if len(args) == 2 {
 				p = cleanImagePath(args[1])
@@ -58,6 +59,7 @@ listed), 2 usage, PATH not found, or the image cannot be opened.`,
 	fl.BoolVarP(&f.all, "all", "a", false, "include entries flagged hidden")
 	fl.BoolVarP(&f.inode, "inode", "i", false, "print inode numbers")
 	fl.StringVar(&f.tree, "tree", "", treeFlagHelp)
+	addSourceFlags(cmd, &sf)
 	return cmd
 }
 

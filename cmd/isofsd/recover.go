@@ -21,7 +21,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/recover"
 	"github.com/isofsd/isofsd/recover/ddmap"
 )
@@ -334,6 +333,7 @@ func printFileDamage(w io.Writer, d *recover.FileDamage) {
 func newVerifyCmd(a *app) *cobra.Command {
 	var sums string
 	var jsonOut bool
+	var sf sourceFlags
 	cmd := &cobra.Command{
 		Use:   "verify IMAGE",
 		Short: "Check an image for truncation and against its checksums; name damaged files",
@@ -347,7 +347,7 @@ Exit status: 0 verified good, 1 damaged, 2 cannot tell (no checksum to
 verify against, or the image cannot be opened).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := recoverRunVerify(cmd, a, args[0], sums)
+			rep, err := recoverRunVerify(cmd, a, &sf, args[0], sums)
 			if err != nil {
 				return err
 			}
@@ -369,11 +369,12 @@ verify against, or the image cannot be opened).`,
 	}
 	cmd.Flags().StringVar(&sums, "sums", "", "external checksum file (sha256sum/md5sum format) naming the image")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
+	addSourceFlags(cmd, &sf)
 	return cmd
 }
 
 // recoverRunVerify opens and verifies an image, with a progress bar.
-func recoverRunVerify(cmd *cobra.Command, a *app, path, sums string) (*recover.VerifyReport, error) {
+func recoverRunVerify(cmd *cobra.Command, a *app, sf *sourceFlags, path, sums string) (*recover.VerifyReport, error) {
 	o := recover.VerifyOptions{ImageName: filepath.Base(path)}
 	if sums != "" {
 		f, err := os.Open(sums)
@@ -386,11 +387,11 @@ func recoverRunVerify(cmd *cobra.Command, a *app, path, sums string) (*recover.V
 			return nil, withCode(exitUsage, fmt.Errorf("%s: %w", sums, err))
 		}
 	}
-	img, err := isofmt.OpenFile(path, nil)
+	img, closeImg, err := sf.open(cmd.Context(), a, path, "")
 	if err != nil {
-		return nil, withCode(exitUsage, err)
+		return nil, err
 	}
-	defer img.Close()
+	defer closeImg()
 	ctx, stop := recoverSignalContext(cmd.Context())
 	defer stop()
 	var bar *progressbar.ProgressBar
@@ -440,6 +441,7 @@ func printVerifyReport(w io.Writer, name string, r *recover.VerifyReport) {
 func newSalvageCmd(a *app) *cobra.Command {
 	var dir, mapPath, sums string
 	var jsonOut bool
+	var sf sourceFlags
 	cmd := &cobra.Command{
 		Use:   "salvage IMAGE -C DIR",
 		Short: "Extract the files of a damaged image that lie in its readable, verified part",
@@ -464,15 +466,15 @@ Exit status: 0 everything extracted, 1 some files left out, 2 usage or open erro
 					bad = append(bad, recover.Range{Offset: b.Pos, Length: b.Size})
 				}
 			}
-			rep, err := recoverRunVerify(cmd, a, args[0], sums)
+			rep, err := recoverRunVerify(cmd, a, &sf, args[0], sums)
 			if err != nil {
 				return err
 			}
-			img, err := isofmt.OpenFile(args[0], nil)
+			img, closeImg, err := sf.open(cmd.Context(), a, args[0], "")
 			if err != nil {
-				return withCode(exitUsage, err)
+				return err
 			}
-			defer img.Close()
+			defer closeImg()
 			ctx, stop := recoverSignalContext(cmd.Context())
 			defer stop()
 			var bar *progressbar.ProgressBar
@@ -518,6 +520,7 @@ Exit status: 0 everything extracted, 1 some files left out, 2 usage or open erro
 	cmd.Flags().StringVar(&mapPath, "map", "", "rescue mapfile: its unread areas count as unreadable")
 	cmd.Flags().StringVar(&sums, "sums", "", "external checksum file naming the image")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
+	addSourceFlags(cmd, &sf)
 	return cmd
 }
 
