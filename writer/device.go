@@ -1,0 +1,197 @@
+package writer
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Transport says how a drive is attached. It is the main signal for
+// telling a USB stick from an internal disk: many USB enclosures report
+// removable=0, so the removable flag alone is not enough.
+type Transport string
+
+// Transports the probes report.
+const (
+	TransportUSB     Transport = "usb"
+	TransportMMC     Transport = "mmc"
+	TransportSATA    Transport = "sata"
+	TransportSCSI    Transport = "scsi"
+	TransportNVMe    Transport = "nvme"
+	TransportVirtual Transport = "virtual" // virtio, xen, device-mapper, md, zram, ...
+	TransportLoop    Transport = "loop"    // a loop device: backed by a file
+	TransportOther   Transport = "other"
+)
+
+// DevNum is a device number (major:minor on Unix, the disk number on
+// Windows with Major 0).
+type DevNum struct {
+	Major uint32 `json:"major"`
+	Minor uint32 `json:"minor"`
+}
+
+func (d DevNum) String() string { return fmt.Sprintf("%d:%d", d.Major, d.Minor) }
+
+// Mount is a mounted filesystem found on a drive, one of its partitions or
+// one of its holders.
+type Mount struct {
+	Device     string `json:"device"`      // the partition or holder that is mounted, e.g. "sdb1" or "dm-0"
+	MountPoint string `json:"mount_point"` // where it is mounted
+	FSType     string `json:"fs_type,omitempty"`
+}
+
+// Device is one candidate drive.
+type Device struct {
+	Path             string    `json:"path"` // /dev/sdb, /dev/rdisk4, \\.\PhysicalDrive2
+	Name             string    `json:"name"` // sdb, disk4, PhysicalDrive2
+	Num              DevNum    `json:"devnum"`
+	Size             int64     `json:"size"`
+	LogicalBlockSize int       `json:"logical_block_size"`
+	Vendor           string    `json:"vendor,omitempty"`
+	Model            string    `json:"model,omitempty"`
+	Serial           string    `json:"serial,omitempty"`
+	Transport        Transport `json:"transport"`
+	Removable        bool      `json:"removable"`
+	ReadOnly         bool      `json:"read_only"`
+	Partitions       []string  `json:"partitions,omitempty"`
+	Holders          []string  `json:"holders,omitempty"` // device-mapper/md devices built on it
+	Mounts           []Mount   `json:"mounts,omitempty"`
+	Swaps            []string  `json:"swaps,omitempty"`  // swap areas on it
+	System           bool      `json:"system,omitempty"` // holds the root filesystem
+	BackingFile      string    `json:"backing_file,omitempty"`
+	// Eligible and Problems are the verdict under the default policy (or
+	// the policy of the write being planned).
+	Eligible bool      `json:"eligible"`
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+// Describe is a one-line summary for confirmations and logs.
+func (d *Device) Describe() string {
+	id := strings.TrimSpace(d.Vendor + " " + d.Model)
+	if id == "" {
+		id = "unknown model"
+	}
+	return fmt.Sprintf("%s: %s, %s, %s", d.Path, id, HumanSize(d.Size), d.Transport)
+}
+
+// ProblemCode classifies why a target is refused.
+type ProblemCode string
+
+// Problem codes. Only ProblemTransport can be overridden (by Force, or by
+// AllowLoop for loop devices).
+const (
+	ProblemTransport ProblemCode = "not-removable"
+	ProblemReadOnly  ProblemCode = "read-only"
+	ProblemMounted   ProblemCode = "mounted"
+	ProblemSwap      ProblemCode = "swap"
+	ProblemSystem    ProblemCode = "system"
+	ProblemSource    ProblemCode = "holds-source"
+	ProblemTooSmall  ProblemCode = "too-small"
+	ProblemNotDevice ProblemCode = "not-a-device"
+	ProblemImage     ProblemCode = "image" // the image itself must not be written raw
+)
+
+// Problem is one reason a target is not eligible.
+type Problem struct {
+	Code   ProblemCode `json:"code"`
+	Detail string      `json:"detail"`
+	// Overridable problems are lifted by --force.
+	Overridable bool `json:"overridable"`
+}
+
+func (p Problem) String() string { return p.Detail }
+
+// ErrRefused is wrapped by every error that refuses a target or an image.
+var ErrRefused = errors.New("writer: refused")
+
+// ErrUnsupported is returned where the platform has no device probe.
+var ErrUnsupported = errors.New("writer: not supported on this platform")
+
+// Policy is what the safety rules are evaluated against.
+type Policy struct {
+	// Force lifts the removable/transport rule, and only that rule.
+	Force bool
+	// AllowLoop makes loop devices eligible without Force. Loop devices
+	// are backed by files, so writing one cannot wipe a physical disk; the
+	// backing file still must not hold the source (checked separately).
+	AllowLoop bool
+	// ImageSize is the number of bytes to be written; <0 if unknown (a
+	// stream), in which case the size rule is applied while writing.
+	ImageSize int64
+	// SourceDevs are the devices that hold the source image (the whole
+	// disks, resolved through partitions, holders and loop backing files).
+	SourceDevs []DevNum
+	// SourceName names the source in messages.
+	SourceName string
+}
+
+// Assess evaluates the safety rules for d under p and stores the verdict in
+// d.Eligible and d.Problems.
+func (d *Device) Assess(p Policy) {
+	var probs []Problem
+	add := func(code ProblemCode, overridable bool, format string, args ...any) {
+		probs = append(probs, Problem{Code: code, Detail: fmt.Sprintf(format, args...), Overridable: overridable})
+	}
+	switch {
+	case d.Transport == TransportUSB || d.Transport == TransportMMC || d.Removable:
+	case d.Transport == TransportLoop && (p.AllowLoop || p.Force):
+	case p.Force:
+	case d.Transport == TransportLoop:
+		add(ProblemTransport, true, "%s is a loop device, not a USB/MMC/removable drive (allow it with --allow-loop or --force)", d.Path)
+	default:
+		add(ProblemTransport, true, "%s is a %s drive, not USB/MMC/removable: it may be an internal disk (override with --force only if you are sure)", d.Path, d.Transport)
+	}
+	if d.ReadOnly {
+		add(ProblemReadOnly, false, "%s is read-only", d.Path)
+	}
+	if d.System {
+		add(ProblemSystem, false, "%s holds the running system (the root filesystem is on it)", d.Path)
+	}
+	for _, m := range d.Mounts {
+		add(ProblemMounted, false, "%s is mounted at %s (%s); unmount it first%s", m.Device, m.MountPoint, m.FSType, unmountHint(d))
+	}
+	for _, s := range d.Swaps {
+		add(ProblemSwap, false, "%s is in use as swap (%s)", d.Path, s)
+	}
+	for _, s := range p.SourceDevs {
+		if d.Num == s {
+			src := p.SourceName
+			if src == "" {
+				src = "the source image"
+			}
+			add(ProblemSource, false, "%s holds the source image %s", d.Path, src)
+			break
+		}
+	}
+	if p.ImageSize >= 0 && d.Size < p.ImageSize {
+		add(ProblemTooSmall, false, "%s is too small: %s (%d bytes) for an image of %s (%d bytes)", d.Path, HumanSize(d.Size), d.Size, HumanSize(p.ImageSize), p.ImageSize)
+	}
+	d.Problems = probs
+	d.Eligible = len(probs) == 0
+}
+
+// Verdict is "eligible" or the reasons joined by "; ".
+func (d *Device) Verdict() string {
+	if d.Eligible {
+		return "eligible"
+	}
+	s := make([]string, len(d.Problems))
+	for i, p := range d.Problems {
+		s[i] = p.Detail
+	}
+	return strings.Join(s, "; ")
+}
+
+// HumanSize formats n bytes with binary units.
+func HumanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

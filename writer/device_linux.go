@@ -1,0 +1,359 @@
+//go:build linux
+
+package writer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxStackDepth caps how far holders, slaves and loop backing files are
+// followed: real stacks (disk → partition → LUKS → LVM → loop) are a few
+// levels deep; the cap only guards against a cycle in a synthetic tree.
+const maxStackDepth = 16
+
+// maxSerialWalk caps the walk up the sysfs device path looking for the USB
+// device's serial attribute.
+const maxSerialWalk = 12
+
+// sysProbe reads sysfs and procfs once per call.
+type sysProbe struct {
+	o      ProbeOptions
+	mounts []mountEntry
+	swaps  []swapArea
+}
+
+type swapArea struct {
+	Name string
+	Num  DevNum // the block device, or the device of the filesystem holding a swap file
+}
+
+func newSysProbe(o ProbeOptions) (*sysProbe, error) {
+	p := &sysProbe{o: o}
+	f, err := os.Open(o.MountInfo)
+	if err != nil {
+		return nil, fmt.Errorf("reading mounts: %w", err)
+	}
+	p.mounts, err = parseMountInfo(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.MountInfo, err)
+	}
+	if f, err := os.Open(o.Swaps); err == nil {
+		names, err := parseSwaps(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.Swaps, err)
+		}
+		for _, n := range names {
+			var st unix.Stat_t
+			if unix.Stat(n, &st) != nil {
+				continue
+			}
+			num := devNum(st.Dev)
+			if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+				num = devNum(st.Rdev)
+			}
+			p.swaps = append(p.swaps, swapArea{Name: n, Num: num})
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("reading swaps: %w", err)
+	}
+	return p, nil
+}
+
+func devNum(d uint64) DevNum { return DevNum{unix.Major(d), unix.Minor(d)} }
+
+func readTrim(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func readInt(path string) (int64, bool) {
+	v, err := strconv.ParseInt(readTrim(path), 10, 64)
+	return v, err == nil
+}
+
+func listDevices(o ProbeOptions) ([]*Device, error) {
+	p, err := newSysProbe(o)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(filepath.Join(o.SysRoot, "block"))
+	if err != nil {
+		return nil, fmt.Errorf("listing drives: %w", err)
+	}
+	var out []*Device
+	for _, e := range ents {
+		name := e.Name()
+		// RAM disks and unbound loop devices are never write targets.
+		if strings.HasPrefix(name, "ram") {
+			continue
+		}
+		if sz, ok := readInt(filepath.Join(o.SysRoot, "block", name, "size")); !ok || sz == 0 {
+			continue
+		}
+		d, err := p.device(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func lookupDevice(path string, o ProbeOptions) (*Device, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return nil, fmt.Errorf("%s: %w: not a block device", path, ErrRefused)
+	}
+	num := devNum(st.Rdev)
+	dir := filepath.Join(o.SysRoot, "dev", "block", num.String())
+	if _, err := os.Stat(filepath.Join(dir, "partition")); err == nil {
+		disk := filepath.Base(filepath.Dir(resolve(dir)))
+		return nil, fmt.Errorf("%s: %w: it is a partition; write to the whole drive (%s)", path, ErrRefused, filepath.Join(o.DevRoot, disk))
+	}
+	real := resolve(dir)
+	if real == "" {
+		return nil, fmt.Errorf("%s: device %s not found in %s", path, num, o.SysRoot)
+	}
+	p, err := newSysProbe(o)
+	if err != nil {
+		return nil, err
+	}
+	d, err := p.device(filepath.Base(real))
+	if err != nil {
+		return nil, err
+	}
+	d.Path = path
+	// The size the kernel reports to an opener is authoritative; sysfs
+	// may lag a media change on card readers.
+	if f, err := os.Open(path); err == nil {
+		if sz, err := unix.IoctlGetUint64(int(f.Fd()), unix.BLKGETSIZE64); err == nil {
+			d.Size = int64(sz)
+		}
+		if bs, err := unix.IoctlGetInt(int(f.Fd()), unix.BLKSSZGET); err == nil && bs > 0 {
+			d.LogicalBlockSize = bs
+		}
+		f.Close()
+	}
+	return d, nil
+}
+
+// resolve returns the symlink-free path of p, or "" if it does not exist.
+func resolve(p string) string {
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return ""
+	}
+	return r
+}
+
+// device builds the Device for the whole drive /sys/block/name.
+func (p *sysProbe) device(name string) (*Device, error) {
+	o := p.o
+	dir := filepath.Join(o.SysRoot, "block", name)
+	num, err := parseDevNum(readTrim(filepath.Join(dir, "dev")))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	d := &Device{Path: filepath.Join(o.DevRoot, name), Name: name, Num: num}
+	if sz, ok := readInt(filepath.Join(dir, "size")); ok {
+		d.Size = sz * 512 // sysfs counts 512-byte sectors whatever the block size
+	}
+	d.LogicalBlockSize = 512
+	if bs, ok := readInt(filepath.Join(dir, "queue", "logical_block_size")); ok && bs > 0 {
+		d.LogicalBlockSize = int(bs)
+	}
+	d.ReadOnly = readTrim(filepath.Join(dir, "ro")) == "1"
+	d.Removable = readTrim(filepath.Join(dir, "removable")) == "1"
+	real := resolve(dir)
+	devLink := resolve(filepath.Join(dir, "device"))
+	d.Transport = classifyTransport(name, real, devLink)
+	d.Vendor = readTrim(filepath.Join(dir, "device", "vendor"))
+	if strings.HasPrefix(d.Vendor, "0x") {
+		d.Vendor = "" // a PCI vendor id (virtio), not a name
+	}
+	d.Model = readTrim(filepath.Join(dir, "device", "model"))
+	if d.Model == "" { // MMC cards name themselves in "name"
+		d.Model = readTrim(filepath.Join(dir, "device", "name"))
+	}
+	d.Serial = readTrim(filepath.Join(dir, "device", "serial"))
+	if d.Serial == "" && devLink != "" {
+		d.Serial = walkUpFor(devLink, "serial", o.SysRoot)
+	}
+	if d.Serial == "" {
+		d.Serial = readTrim(filepath.Join(dir, "device", "wwid"))
+	}
+	if d.Transport == TransportLoop {
+		d.BackingFile = readTrim(filepath.Join(dir, "loop", "backing_file"))
+		if d.Model == "" {
+			d.Model = "loop device"
+		}
+	}
+
+	// Everything that, if mounted or swapped on, makes the drive busy:
+	// the drive, its partitions, and whatever is stacked on any of them.
+	busy := map[DevNum]string{num: name}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		pd := filepath.Join(dir, e.Name())
+		if _, err := os.Stat(filepath.Join(pd, "partition")); err != nil {
+			continue
+		}
+		d.Partitions = append(d.Partitions, e.Name())
+		if pn, err := parseDevNum(readTrim(filepath.Join(pd, "dev"))); err == nil {
+			busy[pn] = e.Name()
+		}
+		p.addHolders(pd, busy, &d.Holders, 0)
+	}
+	p.addHolders(dir, busy, &d.Holders, 0)
+	sort.Strings(d.Partitions)
+
+	for _, m := range p.mounts {
+		who, ok := busy[m.Num]
+		if !ok {
+			// btrfs and others report an anonymous device number; fall
+			// back to the mount source when it is a device node.
+			if strings.HasPrefix(m.Source, "/") {
+				var st unix.Stat_t
+				if unix.Stat(m.Source, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK {
+					who, ok = busy[devNum(st.Rdev)]
+				}
+			}
+		}
+		if !ok {
+			continue
+		}
+		d.Mounts = append(d.Mounts, Mount{Device: who, MountPoint: m.MountPoint, FSType: m.FSType})
+		if m.MountPoint == "/" {
+			d.System = true
+		}
+	}
+	for _, s := range p.swaps {
+		if _, ok := busy[s.Num]; ok {
+			d.Swaps = append(d.Swaps, s.Name)
+		}
+	}
+	return d, nil
+}
+
+// addHolders adds the devices stacked on dir (device-mapper, md, bcache)
+// to busy, recursively.
+func (p *sysProbe) addHolders(dir string, busy map[DevNum]string, names *[]string, depth int) {
+	if depth >= maxStackDepth {
+		return
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "holders"))
+	for _, e := range ents {
+		hd := filepath.Join(p.o.SysRoot, "block", e.Name())
+		n, err := parseDevNum(readTrim(filepath.Join(hd, "dev")))
+		if err != nil {
+			continue
+		}
+		if _, seen := busy[n]; seen {
+			continue
+		}
+		busy[n] = e.Name()
+		*names = append(*names, e.Name())
+		p.addHolders(hd, busy, names, depth+1)
+	}
+}
+
+// classifyTransport reads the bus from the resolved sysfs paths: the
+// device link of a USB stick runs through .../usbN/..., an SD card through
+// .../mmc_host/..., and so on.
+func classifyTransport(name, blockPath, devLink string) Transport {
+	path := blockPath + " " + devLink
+	switch {
+	case strings.HasPrefix(name, "loop"):
+		return TransportLoop
+	case strings.Contains(path, "/usb"):
+		return TransportUSB
+	case strings.HasPrefix(name, "mmcblk") || strings.Contains(path, "/mmc_host/") || strings.Contains(path, "/mmc"):
+		return TransportMMC
+	case strings.HasPrefix(name, "nvme") || strings.Contains(path, "/nvme"):
+		return TransportNVMe
+	case strings.Contains(path, "/ata"):
+		return TransportSATA
+	case strings.Contains(blockPath, "/virtual/") || strings.Contains(path, "/virtio") || strings.Contains(path, "/xen"):
+		return TransportVirtual
+	case strings.Contains(path, "/host"):
+		return TransportSCSI
+	}
+	return TransportOther
+}
+
+// walkUpFor looks for attr in dir and its parents up to sysRoot.
+func walkUpFor(dir, attr, sysRoot string) string {
+	root := resolve(sysRoot)
+	for i := 0; i < maxSerialWalk && dir != "" && dir != "/" && dir != root; i++ {
+		if v := readTrim(filepath.Join(dir, attr)); v != "" {
+			return v
+		}
+		dir = filepath.Dir(dir)
+	}
+	return ""
+}
+
+func sourceDevices(path string, o ProbeOptions) ([]DevNum, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	start := devNum(st.Dev)
+	if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+		start = devNum(st.Rdev)
+	}
+	seen := map[DevNum]bool{}
+	var out []DevNum
+	var walk func(n DevNum, depth int)
+	walk = func(n DevNum, depth int) {
+		if depth >= maxStackDepth || seen[n] {
+			return
+		}
+		seen[n] = true
+		dir := resolve(filepath.Join(o.SysRoot, "dev", "block", n.String()))
+		if dir == "" {
+			return // tmpfs, overlay, nfs: no block device behind it
+		}
+		if _, err := os.Stat(filepath.Join(dir, "partition")); err == nil {
+			if pn, err := parseDevNum(readTrim(filepath.Join(filepath.Dir(dir), "dev"))); err == nil {
+				walk(pn, depth+1)
+			}
+			return
+		}
+		out = append(out, n)
+		slaves, _ := os.ReadDir(filepath.Join(dir, "slaves"))
+		for _, s := range slaves {
+			if sn, err := parseDevNum(readTrim(filepath.Join(o.SysRoot, "class", "block", s.Name(), "dev"))); err == nil {
+				walk(sn, depth+1)
+			}
+		}
+		if bf := readTrim(filepath.Join(dir, "loop", "backing_file")); bf != "" {
+			var bst unix.Stat_t
+			if unix.Stat(bf, &bst) == nil {
+				walk(devNum(bst.Dev), depth+1)
+			}
+		}
+	}
+	walk(start, 0)
+	return out, nil
+}
+
+// unmountHint adds nothing on Linux: the message already names the mount
+// point, and umount(8) takes it.
+func unmountHint(*Device) string { return "" }

@@ -1,0 +1,305 @@
+package writer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+)
+
+// Logger is the narrow logging interface the package writes through
+// (*logrus.Logger satisfies it).
+type Logger interface {
+	Debugf(format string, args ...any)
+	Infof(format string, args ...any)
+	Warnf(format string, args ...any)
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Debugf(string, ...any) {}
+func (nopLogger) Infof(string, ...any)  {}
+func (nopLogger) Warnf(string, ...any)  {}
+
+// Phase names what a target is doing.
+type Phase string
+
+// Phases reported through Progress.
+const (
+	PhaseWrite  Phase = "write"
+	PhaseSync   Phase = "sync"
+	PhaseVerify Phase = "verify"
+	PhaseMD5    Phase = "md5" // checking the implanted MD5 on a written target
+	PhaseDone   Phase = "done"
+	PhaseFailed Phase = "failed"
+)
+
+// Progress is one update about one target. Updates for different targets
+// arrive from different goroutines.
+type Progress struct {
+	Target string
+	Phase  Phase
+	// Done is how many image bytes were written (or verified) so far.
+	Done int64
+	// Total is the image size, -1 while unknown.
+	Total int64
+	// InputDone and InputTotal count the compressed input, for progress
+	// when Total is unknown (InputTotal is -1 for stdin).
+	InputDone, InputTotal int64
+	Err                   error
+}
+
+// DefaultBlockSize is the I/O size: large enough that O_DIRECT keeps USB
+// and SD controllers streaming, small enough to keep several in flight.
+const DefaultBlockSize = 4 << 20
+
+// Options configure Prepare and Execute.
+type Options struct {
+	// Policy holds Force and AllowLoop; ImageSize and SourceDevs are filled in by Prepare.
+	Policy Policy
+	// BlockSize is the I/O size (default DefaultBlockSize); a multiple of 4096.
+	BlockSize int
+	// NoVerify skips the read-back.
+	NoVerify bool
+	// ToFile allows targets that do not exist yet: they are created as
+	// files. Without it a missing target is an error, so that a mistyped
+	// /dev/sdX does not silently become a file in /dev.
+	ToFile bool
+	// Stdin is read when the source is "-" (default os.Stdin).
+	Stdin io.Reader
+	// Probe points device probing at other system files (tests).
+	Probe *ProbeOptions
+	// Log receives messages; nil discards them.
+	Log Logger
+	// Progress, if set, is called after every block and on phase changes.
+	Progress func(Progress)
+
+	hooks *testHooks
+}
+
+// testHooks let tests inject faults between the stages of a write.
+type testHooks struct {
+	wrapSink     func(path string, s sink) sink
+	beforeVerify func(path string) error
+}
+
+// Target is one destination in a plan.
+type Target struct {
+	Path string
+	// Device is the assessed drive; nil for file targets.
+	Device *Device
+	// IsFile targets are regular files (created with ToFile).
+	IsFile bool
+	// Problems refuse the target; empty means it may be written.
+	Problems []Problem
+}
+
+// Describe is a one-line summary for the confirmation prompt.
+func (t *Target) Describe() string {
+	if t.Device != nil {
+		return t.Device.Describe()
+	}
+	return t.Path + ": file"
+}
+
+// Plan is a checked, not yet executed write.
+type Plan struct {
+	Source  *Source
+	Image   *Inspection
+	Targets []*Target
+	// ImageProblems refuse the whole write (e.g. a Windows installation image).
+	ImageProblems []Problem
+	opts          Options
+	srcInfo       os.FileInfo
+}
+
+// Prepare opens the source, inspects it and assesses every target. It
+// writes nothing. The returned plan must be closed (or executed).
+func Prepare(source string, targets []string, opts Options) (*Plan, error) {
+	if len(targets) == 0 {
+		return nil, errors.New("no target given")
+	}
+	if opts.Log == nil {
+		opts.Log = nopLogger{}
+	}
+	if opts.BlockSize == 0 {
+		opts.BlockSize = DefaultBlockSize
+	}
+	if err := checkBlockSize(opts.BlockSize, 512); err != nil {
+		return nil, err
+	}
+	src, err := OpenSource(source, opts.Stdin)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Source: src, opts: opts}
+	for _, w := range src.Warnings {
+		opts.Log.Warnf("%s", w)
+	}
+	p.Image = Inspect(src)
+	if p.Image.WindowsInstall {
+		p.ImageProblems = append(p.ImageProblems, Problem{Code: ProblemImage, Detail: windowsExplanation})
+	}
+
+	pol := opts.Policy
+	pol.ImageSize = src.Size
+	pol.SourceName = source
+	srcPath := source
+	if source == "-" {
+		// Stdin redirected from a file (`< image.iso`) still lives on a
+		// drive; /dev/stdin resolves to it on Linux and macOS.
+		srcPath = ""
+		if f, ok := opts.Stdin.(*os.File); ok || opts.Stdin == nil {
+			if f == nil {
+				f = os.Stdin
+			}
+			if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+				srcPath = f.Name()
+			}
+		}
+	}
+	if srcPath != "" {
+		p.srcInfo, _ = os.Stat(srcPath)
+		devs, err := SourceDevices(srcPath, opts.Probe)
+		if err != nil && !errors.Is(err, ErrUnsupported) {
+			opts.Log.Warnf("%s: could not find the drive holding it: %v", source, err)
+		}
+		pol.SourceDevs = devs
+	}
+	p.opts.Policy = pol
+
+	// The same drive or file named twice (or through two paths) would be
+	// written by two writers at once.
+	type seenTarget struct {
+		path string
+		num  *DevNum
+		fi   os.FileInfo
+	}
+	var seen []seenTarget
+	for _, path := range targets {
+		t, err := p.assessTarget(path, pol)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		cur := seenTarget{path: path}
+		if t.Device != nil {
+			cur.num = &t.Device.Num
+		} else if fi, err := os.Stat(path); err == nil {
+			cur.fi = fi
+		}
+		for _, prev := range seen {
+			same := prev.path == path ||
+				(prev.num != nil && cur.num != nil && *prev.num == *cur.num) ||
+				(prev.fi != nil && cur.fi != nil && os.SameFile(prev.fi, cur.fi))
+			if same {
+				p.Close()
+				return nil, fmt.Errorf("%s and %s are the same target", prev.path, path)
+			}
+		}
+		seen = append(seen, cur)
+		p.Targets = append(p.Targets, t)
+	}
+	return p, nil
+}
+
+func (p *Plan) assessTarget(path string, pol Policy) (*Target, error) {
+	t := &Target{Path: path}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !isDevicePath(path, nil):
+		if !p.opts.ToFile {
+			return nil, fmt.Errorf("%s does not exist (use --to-file to create an image file)", path)
+		}
+		t.IsFile = true
+		return t, nil
+	case err != nil && !isDevicePath(path, nil):
+		return nil, err
+	case err == nil && fi.Mode().IsRegular():
+		t.IsFile = true
+		if p.srcInfo != nil && os.SameFile(fi, p.srcInfo) {
+			t.Problems = append(t.Problems, Problem{Code: ProblemSource, Detail: fmt.Sprintf("%s is the source image itself", path)})
+		}
+		return t, nil
+	case err == nil && fi.IsDir():
+		return nil, fmt.Errorf("%s is a directory", path)
+	}
+	if !isDevicePath(path, fi) {
+		return nil, fmt.Errorf("%s is neither a drive nor a regular file", path)
+	}
+	d, err := LookupDevice(path, p.opts.Probe)
+	if err != nil {
+		return nil, err
+	}
+	d.Assess(pol)
+	// A loop device backed by the source file would overwrite the source
+	// while reading it.
+	if d.BackingFile != "" && p.srcInfo != nil {
+		if bfi, err := os.Stat(d.BackingFile); err == nil && os.SameFile(bfi, p.srcInfo) {
+			d.Problems = append(d.Problems, Problem{Code: ProblemSource, Detail: fmt.Sprintf("%s is backed by the source image %s", d.Path, p.Source.Name)})
+			d.Eligible = false
+		}
+	}
+	t.Device = d
+	t.Problems = d.Problems
+	return t, nil
+}
+
+// Err reports every reason the plan cannot run, or nil.
+func (p *Plan) Err() error {
+	var msgs []string
+	for _, pr := range p.ImageProblems {
+		msgs = append(msgs, pr.Detail)
+	}
+	for _, t := range p.Targets {
+		for _, pr := range t.Problems {
+			msgs = append(msgs, pr.Detail)
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrRefused, strings.Join(msgs, "; "))
+}
+
+// Close releases the source. Execute closes it too.
+func (p *Plan) Close() error { return p.Source.Close() }
+
+// Result is the outcome for one target.
+type Result struct {
+	Target  string
+	Written int64
+	// WriteTime covers writing and the final sync.
+	WriteTime  time.Duration
+	VerifyTime time.Duration
+	// Verified is true only when the read-back matched every byte.
+	Verified bool
+	// BadOffset is the first offset found different on read-back, or -1.
+	BadOffset int64
+	Direct    bool
+	Err       error
+}
+
+// Report is the outcome of Execute.
+type Report struct {
+	// Size is the number of image bytes written.
+	Size    int64
+	Results []*Result
+	// ImplantedMD5 is the result of checking the image's implanted MD5
+	// (isomd5sum), if it has one.
+	ImplantedMD5 *MD5Check
+}
+
+// Failed counts targets that did not finish (or did not verify).
+func (r *Report) Failed() int {
+	n := 0
+	for _, res := range r.Results {
+		if res.Err != nil {
+			n++
+		}
+	}
+	return n
+}

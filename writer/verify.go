@@ -1,0 +1,160 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// open opens one target for writing and re-checks, on the open handle,
+// that it is still the drive that was assessed: same device number, same
+// size, same model and serial, and still not mounted. Between `devices`
+// (or the confirmation prompt) and now, a stick may have been swapped for
+// another, or the desktop may have auto-mounted it.
+func (p *Plan) open(t *Target) (*job, error) {
+	j := &job{t: t, cap: -1}
+	if t.IsFile {
+		s, err := openFile(t.Path)
+		if err != nil {
+			return nil, err
+		}
+		// Opening follows symlinks: make sure no device node was swapped
+		// in under the file's name since it was checked.
+		if fi, err := s.f.Stat(); err != nil || !fi.Mode().IsRegular() {
+			s.Close()
+			return nil, fmt.Errorf("%s: %w: no longer a regular file", t.Path, ErrRefused)
+		}
+		j.s = s
+		return j, nil
+	}
+	s, num, size, err := openDevice(t.Path)
+	if err != nil {
+		return nil, err
+	}
+	d := t.Device
+	fail := func(format string, args ...any) (*job, error) {
+		s.Close()
+		return nil, fmt.Errorf("%s: %w: "+format, append([]any{t.Path, ErrRefused}, args...)...)
+	}
+	if num != d.Num {
+		return fail("it is now device %s, was %s when checked", num, d.Num)
+	}
+	if size != d.Size {
+		return fail("its size is now %d bytes, was %d when checked", size, d.Size)
+	}
+	now, err := LookupDevice(t.Path, p.opts.Probe)
+	if err != nil {
+		return fail("probing it again: %v", err)
+	}
+	if now.Serial != d.Serial || now.Model != d.Model || now.Vendor != d.Vendor {
+		return fail("it now reports %q %q serial %q, was %q %q serial %q", now.Vendor, now.Model, now.Serial, d.Vendor, d.Model, d.Serial)
+	}
+	now.Assess(p.opts.Policy)
+	if !now.Eligible {
+		return fail("%s", now.Verdict())
+	}
+	j.s, j.cap = s, size
+	return j, nil
+}
+
+// verify reads the target back and compares it, 4 KiB at a time, with the
+// checksums taken while writing. It returns the first differing offset,
+// or -1. With direct I/O the reads bypass the page cache; otherwise the
+// cache is dropped first so the medium is read where the OS allows.
+func (j *job) verify(p *Plan, ctx context.Context, total int64, sums []uint32) (bad int64, exact bool, err error) {
+	s := j.s
+	if !s.Direct() {
+		s.DropCache()
+	}
+	lbs := s.BlockSize()
+	buf := alignedBuffer(p.opts.BlockSize)
+	var off int64
+	for off < total {
+		if err := ctx.Err(); err != nil {
+			return -1, false, err
+		}
+		n := int(min(int64(len(buf)), total-off))
+		rn := n
+		if s.Direct() {
+			rn = roundUp(n, lbs)
+		}
+		got, err := s.ReadAt(buf[:rn], off)
+		if got < n {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return -1, false, fmt.Errorf("reading back at byte %d: %w", off+int64(got), err)
+		}
+		for b := 0; b < n; b += checkBlock {
+			e := min(b+checkBlock, n)
+			idx := (off + int64(b)) / checkBlock
+			if idx >= int64(len(sums)) || crc32.Checksum(buf[b:e], castagnoli) != sums[idx] {
+				bad, exact := p.pinpoint(off+int64(b), buf[b:e])
+				return bad, exact, nil
+			}
+		}
+		off += int64(n)
+		d := off
+		p.progress(Progress{Target: j.t.Path, Phase: PhaseVerify, Done: d, Total: total})
+	}
+	return -1, false, nil
+}
+
+// pinpoint narrows a mismatching 4 KiB block down to the first differing
+// byte when the source can be re-read (exact); streams only locate the
+// block.
+func (p *Plan) pinpoint(off int64, got []byte) (int64, bool) {
+	if p.Source.ra == nil {
+		return off, false
+	}
+	want := make([]byte, len(got))
+	n, _ := p.Source.ra.ReadAt(want, off)
+	for i := 0; i < n; i++ {
+		if want[i] != got[i] {
+			return off + int64(i), true
+		}
+	}
+	return off, false
+}
+
+// directReaderAt reads a sink at any offset and length through an aligned
+// bounce buffer, so that code written for ordinary readers (the isomd5sum
+// check) works on a target opened with O_DIRECT.
+type directReaderAt struct {
+	s   sink
+	buf []byte
+}
+
+func newDirectReaderAt(s sink, size int) *directReaderAt {
+	return &directReaderAt{s: s, buf: alignedBuffer(size)}
+}
+
+func (d *directReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if !d.s.Direct() {
+		return d.s.ReadAt(p, off)
+	}
+	lbs := int64(d.s.BlockSize())
+	done := 0
+	for done < len(p) {
+		pos := off + int64(done)
+		start := pos / lbs * lbs
+		skip := int(pos - start)
+		want := min(len(d.buf), roundUp(skip+len(p)-done, int(lbs)))
+		n, err := d.s.ReadAt(d.buf[:want], start)
+		if n > skip {
+			done += copy(p[done:], d.buf[skip:n])
+		}
+		if err != nil {
+			if done == len(p) {
+				return done, nil
+			}
+			return done, err
+		}
+		if n < want && done < len(p) {
+			return done, io.EOF
+		}
+	}
+	return done, nil
+}
