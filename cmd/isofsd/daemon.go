@@ -1,0 +1,350 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/isofsd/isofsd/mounter"
+	"github.com/isofsd/isofsd/mounter/ctlproto"
+)
+
+// dialTimeout bounds connecting to the daemon: a socket that does not
+// answer at once has no daemon behind it.
+const dialTimeout = 2 * time.Second
+
+// callTimeout bounds one request (a mount confirms within seconds).
+const callTimeout = 2 * time.Minute
+
+func newDaemonCmd(a *app) *cobra.Command {
+	var (
+		f         mountFlags
+		socket    string
+		watch     string
+		mountRoot string
+		stableFor time.Duration
+		poll      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "daemon [--watch DIR --mount-root DIR] [--socket PATH]",
+		Short: "Run the long-lived daemon serving many mounts, controlled through a socket",
+		Long: `Run in the foreground, serving mounts requested through the control socket
+(isofsd mount/unmount/list/status find it) and, with --watch, mounting every
+*.iso and *.img that appears in DIR at --mount-root/<name> once it stops
+growing, and unmounting it when it disappears.
+
+Under systemd (Type=notify) it reports READY once the socket listens and the
+images already in the watch directory are mounted; SIGTERM unmounts
+everything. A daemon restarted after a crash clears the mounts its
+predecessor left behind. The mount flags below apply to watched images.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tmpl, err := f.mountOptions("", "")
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			journaldLogging(a)
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+			d, err := mounter.NewDaemon(mounter.DaemonOptions{
+				Socket: socket, Watch: watch, MountRoot: mountRoot, StableFor: stableFor, Poll: poll,
+				Template: tmpl, Log: a.log,
+			})
+			if err != nil {
+				if errors.Is(err, mounter.ErrDaemonRunning) {
+					return withCode(exitUsage, err)
+				}
+				return withCode(exitInternal, err)
+			}
+			// Keep no directory busy.
+			os.Chdir("/")
+			if err := d.Run(ctx); err != nil {
+				return withCode(exitInternal, err)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&socket, "socket", mounter.DefaultSocket(), "control socket path")
+	fl.StringVar(&watch, "watch", "", "directory whose images are mounted automatically")
+	fl.StringVar(&mountRoot, "mount-root", "", "directory under which watched images are mounted")
+	fl.DurationVar(&stableFor, "stable-for", mounter.DefaultStableFor, "how long a watched image must stop changing before it is mounted")
+	fl.BoolVar(&poll, "poll", false, "scan the watch directory periodically instead of using inotify (network file systems)")
+	fl.StringVar(&f.tree, "tree", "", "tree for watched images: udf, rockridge, joliet or iso9660 (default: the richest present)")
+	fl.StringVar(&f.cacheSize, "cache-size", "32M", "metadata sector cache size per mount")
+	fl.Uint32Var(&f.uid, "uid", uint32(os.Getuid()), "owner of files on trees without ownership")
+	fl.Uint32Var(&f.gid, "gid", uint32(os.Getgid()), "group of files on trees without ownership")
+	fl.StringVar(&f.umask, "umask", "0", "octal mask cleared from permissions on trees without them")
+	fl.StringSliceVarP(&f.options, "options", "o", nil, "mount options for watched images (allow_other, nodev, …)")
+	fl.StringVar(&f.splice, "splice", defaultSplice, "serve plain file data with splice: on or off")
+	fl.IntVar(&f.readAhead, "read-ahead-kb", mounter.DefaultReadAheadKB, "read-ahead of each mount in KiB when running as root")
+	return cmd
+}
+
+// journaldLogging drops timestamps and colours when stderr goes to the
+// journal (systemd sets JOURNAL_STREAM): journald stamps lines itself.
+func journaldLogging(a *app) {
+	if os.Getenv("JOURNAL_STREAM") == "" || a.opts.logFormat != "text" {
+		return
+	}
+	a.log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
+}
+
+// daemonConn is a connection to a running daemon.
+type daemonConn struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+// dialDaemon connects to the daemon at socket.
+func dialDaemon(socket string) (*daemonConn, error) {
+	c, err := net.DialTimeout("unix", socket, dialTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("no isofsd daemon on %s: %w", socket, err)
+	}
+	return &daemonConn{c: c, br: bufio.NewReader(c)}, nil
+}
+
+func (dc *daemonConn) call(req *ctlproto.Request) (*ctlproto.Response, error) {
+	dc.c.SetDeadline(time.Now().Add(callTimeout))
+	return ctlproto.Call(dc.c, dc.br, req)
+}
+
+func (dc *daemonConn) Close() error { return dc.c.Close() }
+
+// daemonCall sends one request to the daemon at socket.
+func daemonCall(socket string, req *ctlproto.Request) (*ctlproto.Response, error) {
+	dc, err := dialDaemon(socket)
+	if err != nil {
+		return nil, err
+	}
+	defer dc.Close()
+	return dc.call(req)
+}
+
+// daemonAnswers reports whether a daemon answers a status request on
+// socket.
+func daemonAnswers(socket string) bool {
+	resp, err := daemonCall(socket, &ctlproto.Request{Op: ctlproto.OpStatus})
+	return err == nil && resp.Status != nil
+}
+
+// daemonExitCode maps a daemon error to the exit-code contract: what the
+// user can fix (image, mountpoint, busy, no FUSE, bad request) is usage.
+func daemonExitCode(err error) int {
+	var pe *ctlproto.Error
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case ctlproto.CodeImage, ctlproto.CodeMountpoint, ctlproto.CodeBusy, ctlproto.CodeNoFUSE,
+			ctlproto.CodeBadRequest, ctlproto.CodeNotFound, ctlproto.CodePermission:
+			return exitUsage
+		}
+		return exitInternal
+	}
+	// Cannot reach the daemon.
+	return exitUsage
+}
+
+// daemonClientMount asks the daemon at socket to make the mount o
+// describes (relative paths are resolved here: the daemon does not share
+// our working directory).
+func daemonClientMount(socket string, o mounter.Options) (*ctlproto.MountStatus, error) {
+	img, err := filepath.Abs(o.Image)
+	if err != nil {
+		return nil, err
+	}
+	mp, err := filepath.Abs(o.Mountpoint)
+	if err != nil {
+		return nil, err
+	}
+	uid, gid := o.UID, o.GID
+	req := &ctlproto.Request{Op: ctlproto.OpMount, Mount: &ctlproto.MountRequest{
+		Image: img, Mountpoint: mp, Tree: o.Tree, CacheSize: o.CacheSize, UID: &uid, GID: &gid,
+		Umask: o.Umask, AllowOther: o.AllowOther, Options: o.MountOptions, Boot: o.Boot, Splice: o.Splice,
+	}}
+	resp, err := daemonCall(socket, req)
+	if err != nil {
+		return nil, withCode(daemonExitCode(err), err)
+	}
+	return resp.Mount, nil
+}
+
+// daemonClientUnmount asks the daemon at socket to unmount mountpoint.
+func daemonClientUnmount(socket, mountpoint string, lazy bool) error {
+	mp, err := filepath.Abs(mountpoint)
+	if err != nil {
+		return err
+	}
+	if real, err := filepath.EvalSymlinks(mp); err == nil {
+		mp = real
+	}
+	if _, err := daemonCall(socket, &ctlproto.Request{Op: ctlproto.OpUnmount, Mountpoint: mp, Lazy: lazy}); err != nil {
+		return withCode(daemonExitCode(err), err)
+	}
+	return nil
+}
+
+// daemonMountFlags are the `isofsd mount`/`unmount` flags choosing
+// between the daemon and a standalone mount.
+type daemonMountFlags struct {
+	socket     string
+	daemon     bool
+	standalone bool
+}
+
+// addDaemonMountFlags registers --daemon, --standalone and --socket.
+func addDaemonMountFlags(fl *pflag.FlagSet, d *daemonMountFlags) {
+	fl.StringVar(&d.socket, "socket", mounter.DefaultSocket(), "control socket of the isofsd daemon")
+	fl.BoolVar(&d.daemon, "daemon", false, "ask the running isofsd daemon to do it (fail if none answers)")
+	fl.BoolVar(&d.standalone, "standalone", false, "never use a running daemon")
+}
+
+// useDaemon decides whether the request goes to the daemon: --daemon
+// requires one, --standalone never uses one, and by default a daemon is
+// used when its socket answers.
+func (d *daemonMountFlags) useDaemon() (bool, error) {
+	switch {
+	case d.daemon && d.standalone:
+		return false, withCode(exitUsage, errors.New("--daemon and --standalone exclude each other"))
+	case d.standalone:
+		return false, nil
+	case d.daemon:
+		if !daemonAnswers(d.socket) {
+			return false, withCode(exitUsage, fmt.Errorf("--daemon: no isofsd daemon answers on %s", d.socket))
+		}
+		return true, nil
+	}
+	return daemonAnswers(d.socket), nil
+}
+
+// tryDaemonMount mounts through the daemon when useDaemon says so;
+// handled reports whether it did (or failed trying).
+func (d *daemonMountFlags) tryDaemonMount(a *app, o mounter.Options) (handled bool, err error) {
+	use, err := d.useDaemon()
+	if err != nil || !use {
+		return err != nil, err
+	}
+	st, err := daemonClientMount(d.socket, o)
+	if err != nil {
+		return true, err
+	}
+	a.log.WithFields(logrus.Fields{"image": st.Image, "mountpoint": st.Mountpoint, "tree": st.Tree, "socket": d.socket}).Debug("mounted by the daemon")
+	return true, nil
+}
+
+// tryDaemonUnmount unmounts through the daemon when it serves mountpoint
+// (or --daemon insists); handled reports whether it did.
+func (d *daemonMountFlags) tryDaemonUnmount(mountpoint string, lazy bool) (handled bool, err error) {
+	use, err := d.useDaemon()
+	if err != nil || !use {
+		return err != nil, err
+	}
+	err = daemonClientUnmount(d.socket, mountpoint, lazy)
+	var pe *ctlproto.Error
+	if errors.As(err, &pe) && pe.Code == ctlproto.CodeNotFound && !d.daemon {
+		// Not the daemon's mount: a standalone one.
+		return false, nil
+	}
+	return true, err
+}
+
+func newListCmd(a *app) *cobra.Command {
+	var socket string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [--json]",
+		Short: "List the mounts served by the isofsd daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			resp, err := daemonCall(socket, &ctlproto.Request{Op: ctlproto.OpList})
+			if err != nil {
+				return withCode(daemonExitCode(err), err)
+			}
+			return writeMountList(cmd.OutOrStdout(), resp.Mounts, asJSON, time.Now())
+		},
+	}
+	cmd.Flags().StringVar(&socket, "socket", mounter.DefaultSocket(), "control socket of the isofsd daemon")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// writeMountList prints mounts as a table or as JSON.
+func writeMountList(w io.Writer, mounts []ctlproto.MountStatus, asJSON bool, now time.Time) error {
+	if mounts == nil {
+		mounts = []ctlproto.MountStatus{}
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(mounts)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MOUNTPOINT\tIMAGE\tTREE\tUPTIME\tREAD\tCACHE HITS")
+	for _, m := range mounts {
+		read := "-"
+		if m.BytesRead >= 0 {
+			read = humanBytes(m.BytesRead)
+		}
+		hit := "-"
+		if r := m.CacheHitRate(); r >= 0 {
+			hit = fmt.Sprintf("%.1f%%", 100*r)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Mountpoint, m.Image, m.Tree,
+			m.Uptime(now).Truncate(time.Second), read, hit)
+	}
+	return tw.Flush()
+}
+
+func newStatusCmd(a *app) *cobra.Command {
+	var socket string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status [--json]",
+		Short: "Report whether the isofsd daemon runs, and what it serves",
+		Long:  "Exit status 0 when a daemon answers on the socket, 1 when none does.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			resp, err := daemonCall(socket, &ctlproto.Request{Op: ctlproto.OpStatus})
+			if err != nil {
+				return withCode(exitDamaged, err)
+			}
+			st := resp.Status
+			if st == nil {
+				return withCode(exitInternal, errors.New("daemon sent no status"))
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			fmt.Fprintf(out, "isofsd daemon running: pid %d, socket %s, up %s, %d mount(s)\n",
+				st.PID, st.Socket, time.Since(st.Started).Truncate(time.Second), st.Mounts)
+			if st.Watch != "" {
+				fmt.Fprintf(out, "watching %s → %s (%d image(s) pending)\n", st.Watch, st.MountRoot, st.Pending)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&socket, "socket", mounter.DefaultSocket(), "control socket of the isofsd daemon")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/isofsd/isofsd/mounter"
+)
+
+func newServiceCmd(a *app) *cobra.Command {
+	svc := &cobra.Command{
+		Use:   "service",
+		Short: "Install isofsd as a systemd or launchd service",
+	}
+	var (
+		systemd, launchd, user bool
+		dir, binary            string
+		o                      mounter.ServiceOptions
+		mu                     mounter.MountUnitOptions
+	)
+	install := &cobra.Command{
+		Use:   "install (--systemd [--user] [--mount-image IMAGE --mount-point DIR [--automount]] | --launchd) [--dir DIR]",
+		Short: "Write service definitions for the isofsd daemon",
+		Long: `--systemd writes isofsd.service (the daemon, Type=notify) and isofsd@.service,
+a template that mounts one image: enable it as
+  systemctl enable --now isofsd@$(systemd-escape --path /srv/img.iso).service
+and the image appears on /run/isofsd-mount/<instance> (%t/... for --user).
+With --mount-image and --mount-point it writes a .mount unit instead (the
+fstab entry's equivalent, mounted through mount.fuse3), and with
+--automount an .automount unit mounting it on first access.
+--launchd writes a LaunchAgent plist running the daemon in the foreground,
+started at load and restarted when it crashes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if systemd == launchd {
+				return withCode(exitUsage, errors.New("choose one of --systemd and --launchd"))
+			}
+			home, _ := os.UserHomeDir()
+			o.User, o.Home = user, home
+			if binary == "" {
+				self, err := os.Executable()
+				if err != nil {
+					return withCode(exitInternal, err)
+				}
+				binary = self
+			}
+			bin, err := filepath.Abs(binary)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			o.Binary = bin
+			for _, p := range []*string{&o.Watch, &o.MountRoot, &o.Socket} {
+				if *p != "" {
+					if *p, err = filepath.Abs(*p); err != nil {
+						return withCode(exitUsage, err)
+					}
+				}
+			}
+			files := map[string][]byte{}
+			if (mu.Image == "") != (mu.Where == "") || (mu.Image != "" && !systemd) {
+				return withCode(exitUsage, errors.New("--mount-image and --mount-point go together, with --systemd"))
+			}
+			if mu.Image != "" {
+				for _, p := range []*string{&mu.Image, &mu.Where} {
+					if *p, err = filepath.Abs(*p); err != nil {
+						return withCode(exitUsage, err)
+					}
+				}
+				mu.User = user
+				units, err := mounter.MountUnits(mu)
+				if err != nil {
+					return withCode(exitUsage, err)
+				}
+				for k, v := range units {
+					files[k] = []byte(v)
+				}
+				if dir == "" {
+					dir = mounter.SystemdUnitDir(user, home)
+				}
+			} else if systemd {
+				units, err := mounter.SystemdUnits(o)
+				if err != nil {
+					return withCode(exitUsage, err)
+				}
+				for k, v := range units {
+					files[k] = []byte(v)
+				}
+				if dir == "" {
+					dir = mounter.SystemdUnitDir(user, home)
+				}
+			} else {
+				b, err := mounter.LaunchdPlist(o)
+				if err != nil {
+					return withCode(exitUsage, err)
+				}
+				files[mounter.LaunchdLabel+".plist"] = b
+				if dir == "" {
+					dir = mounter.LaunchAgentDir(home)
+				}
+			}
+			written, err := mounter.WriteServiceFiles(dir, files)
+			for _, p := range written {
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			if err != nil {
+				return withCode(exitInternal, err)
+			}
+			ctl := "systemctl"
+			if user {
+				ctl += " --user"
+			}
+			switch {
+			case mu.Image != "":
+				unit := mounter.SystemdEscapePath(mu.Where) + ".mount"
+				if mu.Automount {
+					unit = mounter.SystemdEscapePath(mu.Where) + ".automount"
+				}
+				a.log.Infof("installed; now run: %s daemon-reload && %s enable --now %s", ctl, ctl, unit)
+			case systemd:
+				a.log.Infof("installed; now run: %s daemon-reload && %s enable --now isofsd.service", ctl, ctl)
+			default:
+				a.log.Infof("installed; now run: launchctl load -w %s", filepath.Join(dir, mounter.LaunchdLabel+".plist"))
+			}
+			return nil
+		},
+	}
+	fl := install.Flags()
+	fl.BoolVar(&systemd, "systemd", false, "write systemd units")
+	fl.BoolVar(&launchd, "launchd", false, "write a launchd LaunchAgent")
+	fl.BoolVar(&user, "user", false, "systemd: per-user units (systemctl --user)")
+	fl.StringVar(&dir, "dir", "", "directory to write into (default: the service manager's)")
+	fl.StringVar(&binary, "binary", "", "isofsd path the services run (default: this binary)")
+	fl.StringVar(&o.Watch, "watch", "", "directory the daemon auto-mounts images from")
+	fl.StringVar(&o.MountRoot, "mount-root", "", "where the daemon mounts watched images")
+	fl.StringVar(&o.Socket, "socket", "", "control socket of the daemon (default: its own default)")
+	fl.StringVar(&o.LogLevel, "service-log-level", "", "log level of the services")
+	fl.StringVar(&mu.Image, "mount-image", "", "systemd: write a .mount unit for this image")
+	fl.StringVar(&mu.Where, "mount-point", "", "systemd: where the .mount unit mounts --mount-image")
+	fl.StringSliceVar(&mu.Options, "mount-options", nil, "options of the .mount unit (allow_other, uid=, …)")
+	fl.BoolVar(&mu.Automount, "automount", false, "systemd: also write an .automount unit (mount on first access)")
+	fl.IntVar(&mu.IdleSec, "idle-sec", 0, "automount: unmount after this many idle seconds (0: never)")
+	svc.AddCommand(install)
+	return svc
+}

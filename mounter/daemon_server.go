@@ -1,0 +1,615 @@
+//go:build linux
+
+package mounter
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/isofsd/isofsd/mounter/ctlproto"
+)
+
+// SocketName is the control socket's file name in its default directory.
+const SocketName = "isofsd.sock"
+
+// connIdleTimeout drops a client that sends nothing for this long, so a
+// stuck or malicious peer cannot pin a goroutine forever.
+const connIdleTimeout = 2 * time.Minute
+
+// shutdownWait bounds how long shutdown waits for lazily detached mounts
+// whose files are still open.
+const shutdownWait = 10 * time.Second
+
+// maxConns caps simultaneous control connections.
+const maxConns = 64
+
+// DefaultSocket is the control socket path: /run/isofsd/isofsd.sock for
+// root, $XDG_RUNTIME_DIR/isofsd.sock for anyone else (falling back to
+// /tmp/isofsd-UID/isofsd.sock when that is unset).
+func DefaultSocket() string {
+	if os.Geteuid() == 0 {
+		return filepath.Join("/run/isofsd", SocketName)
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, SocketName)
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("isofsd-%d", os.Geteuid()), SocketName)
+}
+
+// DaemonOptions configure the long-running daemon.
+type DaemonOptions struct {
+	// Socket is the control socket path ("" → DefaultSocket()).
+	Socket string
+	// Watch, when set, is a directory whose *.iso and *.img files are
+	// mounted below MountRoot.
+	Watch, MountRoot string
+	// StableFor is how long a watched file's size and mtime must stay
+	// unchanged before it is mounted (0 → DefaultStableFor).
+	StableFor time.Duration
+	// Poll scans the watch directory periodically instead of using
+	// inotify, which misses changes made on another host to a network
+	// file system (NFS, SMB).
+	Poll bool
+	// Template holds the per-mount settings (tree, cache, owner,
+	// options) for watched images; Image, Mountpoint and Log are
+	// filled in per mount.
+	Template Options
+	// Log receives everything; the daemon never writes elsewhere.
+	Log logrus.FieldLogger
+	// Notify reports service state to the supervisor ("READY=1",
+	// "STOPPING=1", "WATCHDOG=1"); nil → systemd's NOTIFY_SOCKET.
+	Notify func(state string)
+}
+
+// Daemon serves many mounts and a control socket.
+type Daemon struct {
+	opts      DaemonOptions
+	log       logrus.FieldLogger
+	socket    string
+	statePath string
+	ln        *net.UnixListener
+	lock      *os.File
+	started   time.Time
+
+	mu       sync.Mutex
+	mounts   map[string]*daemonMount // by mountpoint
+	stopping bool
+	conns    map[net.Conn]bool
+	watcher  *watcher
+
+	wg sync.WaitGroup
+}
+
+// daemonMount is one mount the daemon serves.
+type daemonMount struct {
+	m       *Mount
+	image   string
+	since   time.Time
+	origin  string
+	created bool // directory made by the daemon
+	done    chan struct{}
+}
+
+// ErrDaemonRunning is returned by NewDaemon when a daemon already answers
+// on the socket.
+var ErrDaemonRunning = errors.New("another isofsd daemon is running")
+
+// NewDaemon claims the control socket (refusing when a live daemon
+// answers there, removing a stale socket file otherwise), clears mounts
+// a crashed predecessor left behind, and listens. Call Run to serve.
+func NewDaemon(o DaemonOptions) (*Daemon, error) {
+	if o.Socket == "" {
+		o.Socket = DefaultSocket()
+	}
+	if o.StableFor <= 0 {
+		o.StableFor = DefaultStableFor
+	}
+	if o.Log == nil {
+		l := logrus.New()
+		l.SetOutput(os.Stderr)
+		o.Log = l
+	}
+	if o.Notify == nil {
+		o.Notify = func(s string) { sddaemon.SdNotify(false, s) }
+	}
+	if (o.Watch == "") != (o.MountRoot == "") {
+		return nil, errors.New("--watch and --mount-root go together")
+	}
+	sock, err := filepath.Abs(o.Socket)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{opts: o, log: o.Log, socket: sock, statePath: StatePath(sock),
+		mounts: map[string]*daemonMount{}, conns: map[net.Conn]bool{}, started: time.Now()}
+	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
+		return nil, fmt.Errorf("socket directory: %w", err)
+	}
+	// A directory someone else owns or may write to (a pre-created
+	// /tmp/isofsd-UID) would let them swap the socket under clients.
+	var dst unix.Stat_t
+	if err := unix.Stat(filepath.Dir(sock), &dst); err != nil {
+		return nil, fmt.Errorf("socket directory: %w", err)
+	}
+	if int(dst.Uid) != os.Geteuid() && dst.Uid != 0 {
+		return nil, fmt.Errorf("socket directory %s belongs to uid %d, not to us", filepath.Dir(sock), dst.Uid)
+	}
+	if dst.Mode&0o022 != 0 && dst.Mode&unix.S_ISVTX == 0 {
+		return nil, fmt.Errorf("socket directory %s is writable by others", filepath.Dir(sock))
+	}
+	// The lock file settles races between two daemons starting at once;
+	// the connect test below gives the better message and cleans up
+	// after a daemon that died without removing its socket.
+	lock, err := os.OpenFile(sock+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock file: %w", err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("%w (it holds %s.lock)", ErrDaemonRunning, sock)
+	}
+	d.lock = lock
+	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+		c.Close()
+		lock.Close()
+		return nil, fmt.Errorf("%w on %s", ErrDaemonRunning, sock)
+	}
+	if err := os.Remove(sock); err == nil {
+		d.log.WithField("socket", sock).Info("removed a stale control socket")
+	}
+	if cleared, err := clearStaleMounts(d.statePath, d.log); err != nil {
+		d.log.WithError(err).Warn("stale mounts: cannot read mountinfo")
+	} else if len(cleared) > 0 {
+		d.log.WithField("count", len(cleared)).Info("cleared stale mounts of a previous daemon")
+	}
+	// Create the socket with mode 0600 from the start: no window in
+	// which another user could connect.
+	old := syscall.Umask(0o177)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	syscall.Umask(old)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("listen on %s: %w", sock, err)
+	}
+	ln.SetUnlinkOnClose(true)
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		lock.Close()
+		return nil, fmt.Errorf("socket %s: %w", sock, err)
+	}
+	d.ln = ln
+	if err := d.saveState(); err != nil {
+		d.log.WithError(err).Warn("cannot write the state file")
+	}
+	return d, nil
+}
+
+// Socket returns the control socket path.
+func (d *Daemon) Socket() string { return d.socket }
+
+// Run serves until ctx ends, then unmounts everything and returns.
+func (d *Daemon) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.acceptLoop(ctx) }()
+	if d.opts.Watch != "" {
+		w, err := newWatcher(d, d.opts.Watch, d.opts.MountRoot, d.opts.StableFor, d.opts.Poll)
+		if err != nil {
+			d.shutdown()
+			return err
+		}
+		d.mu.Lock()
+		d.watcher = w
+		d.mu.Unlock()
+		// Images already present are mounted before READY, so that
+		// units ordered after isofsd.service find them.
+		w.initial(ctx)
+		d.wg.Add(1)
+		go func() { defer d.wg.Done(); w.run(ctx) }()
+	}
+	d.log.WithFields(logrus.Fields{"socket": d.socket, "mounts": d.count()}).Info("daemon ready")
+	d.opts.Notify(sddaemon.SdNotifyReady)
+	if iv, err := sddaemon.SdWatchdogEnabled(false); err == nil && iv > 0 {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			t := time.NewTicker(iv / 2)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					d.opts.Notify(sddaemon.SdNotifyWatchdog)
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
+	d.opts.Notify(sddaemon.SdNotifyStopping)
+	d.log.Info("daemon stopping: unmounting everything")
+	d.shutdown()
+	return nil
+}
+
+// shutdown stops accepting, unmounts every mount (lazily if busy) and
+// waits for the serving goroutines.
+func (d *Daemon) shutdown() {
+	d.mu.Lock()
+	d.stopping = true
+	for c := range d.conns {
+		c.Close()
+	}
+	mounts := make([]*daemonMount, 0, len(d.mounts))
+	for _, m := range d.mounts {
+		mounts = append(mounts, m)
+	}
+	d.mu.Unlock()
+	d.ln.Close()
+	for _, m := range mounts {
+		d.unmount(m, true)
+	}
+	d.wg.Wait()
+	// A mount detached lazily serves its open files until they are
+	// closed; the daemon does not wait for that forever (exiting ends
+	// the FUSE connection, and those files then fail).
+	timer := time.NewTimer(shutdownWait)
+	defer timer.Stop()
+	expired := false
+	for _, m := range mounts {
+		if !expired {
+			select {
+			case <-m.done:
+				continue
+			case <-timer.C:
+				expired = true
+			}
+		}
+		select {
+		case <-m.done:
+		default:
+			d.log.WithField("image", m.image).Warn("files still open on a detached mount; exiting anyway")
+		}
+	}
+	os.Remove(d.statePath)
+	d.lock.Close()
+}
+
+func (d *Daemon) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.mounts)
+}
+
+// saveState writes the state file from the current mounts.
+func (d *Daemon) saveState() error {
+	d.mu.Lock()
+	st := &DaemonState{PID: os.Getpid(), Socket: d.socket}
+	for mp, m := range d.mounts {
+		st.Mounts = append(st.Mounts, StateMount{Mountpoint: mp, Image: m.image, Since: m.since, Created: m.created})
+	}
+	d.mu.Unlock()
+	sort.Slice(st.Mounts, func(i, j int) bool { return st.Mounts[i].Mountpoint < st.Mounts[j].Mountpoint })
+	return writeState(d.statePath, st)
+}
+
+// addMount mounts o and serves it until it is unmounted, by request or
+// from outside (fusermount3 -u), removing it from the table then.
+func (d *Daemon) addMount(ctx context.Context, o Options, origin string, created bool) (*daemonMount, error) {
+	mp, err := filepath.Abs(o.Mountpoint)
+	if err != nil {
+		return nil, err
+	}
+	if real, err := filepath.EvalSymlinks(mp); err == nil {
+		mp = real
+	}
+	d.mu.Lock()
+	if d.stopping {
+		d.mu.Unlock()
+		return nil, ctlproto.Errorf(ctlproto.CodeShutdown, "daemon is shutting down")
+	}
+	if _, ok := d.mounts[mp]; ok {
+		d.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s is already served by this daemon", ErrBusy, mp)
+	}
+	// Reserve the mountpoint while mounting so that two requests for it
+	// cannot race.
+	dm := &daemonMount{image: o.Image, since: time.Now(), origin: origin, created: created, done: make(chan struct{})}
+	d.mounts[mp] = dm
+	d.mu.Unlock()
+	o.Mountpoint = mp
+	o.Log = d.log
+	m, err := New(ctx, o)
+	if err != nil {
+		d.mu.Lock()
+		delete(d.mounts, mp)
+		d.mu.Unlock()
+		close(dm.done)
+		return nil, err
+	}
+	d.mu.Lock()
+	dm.m = m
+	stopping := d.stopping
+	d.mu.Unlock()
+	if stopping {
+		// Shutdown began while we mounted: it could not see this mount.
+		if err := m.Unmount(); err != nil {
+			m.Detach()
+		}
+		m.Wait()
+		close(dm.done)
+		return nil, ctlproto.Errorf(ctlproto.CodeShutdown, "daemon is shutting down")
+	}
+	if err := d.saveState(); err != nil {
+		d.log.WithError(err).Warn("cannot write the state file")
+	}
+	go func() {
+		defer close(dm.done)
+		if err := m.Wait(); err != nil {
+			d.log.WithField("mountpoint", mp).WithError(err).Warn("closing the image")
+		}
+		d.mu.Lock()
+		if d.mounts[mp] == dm {
+			delete(d.mounts, mp)
+		}
+		d.mu.Unlock()
+		if dm.created {
+			os.Remove(mp)
+		}
+		if err := d.saveState(); err != nil {
+			d.log.WithError(err).Warn("cannot write the state file")
+		}
+	}()
+	return dm, nil
+}
+
+// unmount unmounts dm; lazy detaches it when busy. It returns once the
+// mount is gone from the namespace (a lazily detached one may still be
+// serving open files).
+func (d *Daemon) unmount(dm *daemonMount, lazy bool) error {
+	if dm.m == nil {
+		return ctlproto.Errorf(ctlproto.CodeBusy, "mount still being set up")
+	}
+	log := d.log.WithField("mountpoint", dm.m.Mountpoint())
+	err := dm.m.Unmount()
+	if err != nil && lazy {
+		log.WithError(err).Warn("unmount failed; detaching lazily")
+		if derr := dm.m.Detach(); derr != nil && !errors.Is(derr, ErrNotMounted) {
+			return derr
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrBusy, dm.m.Mountpoint(), err)
+	}
+	<-dm.done
+	return nil
+}
+
+// lookup finds the mount at mp.
+func (d *Daemon) lookup(mp string) *daemonMount {
+	if real, err := filepath.EvalSymlinks(mp); err == nil {
+		mp = real
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mounts[mp]
+}
+
+// status describes dm.
+func (dm *daemonMount) status(mp string) ctlproto.MountStatus {
+	s := ctlproto.MountStatus{Mountpoint: mp, Image: dm.image, Since: dm.since, Origin: dm.origin, BytesRead: -1}
+	if dm.m != nil {
+		img := dm.m.Image()
+		s.Tree = img.Tree()
+		cs := img.CacheStats()
+		s.CacheHits, s.CacheMisses = cs.Hits, cs.Misses
+		// Counted only by mounts whose backend reports it.
+		if br, ok := any(dm.m).(interface{ BytesRead() int64 }); ok {
+			s.BytesRead = br.BytesRead()
+		}
+	}
+	return s
+}
+
+// List returns the live mounts sorted by mountpoint.
+func (d *Daemon) List() []ctlproto.MountStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]ctlproto.MountStatus, 0, len(d.mounts))
+	for mp, dm := range d.mounts {
+		if dm.m != nil {
+			out = append(out, dm.status(mp))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Mountpoint < out[j].Mountpoint })
+	return out
+}
+
+func (d *Daemon) acceptLoop(ctx context.Context) {
+	sem := make(chan struct{}, maxConns)
+	for {
+		c, err := d.ln.AcceptUnix()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			d.log.WithError(err).Warn("control socket: accept")
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			ctlproto.Write(c, errResponse(ctlproto.Errorf(ctlproto.CodeBusy, "too many control connections")))
+			c.Close()
+			continue
+		}
+		d.mu.Lock()
+		if d.stopping {
+			d.mu.Unlock()
+			c.Close()
+			<-sem
+			continue
+		}
+		d.conns[c] = true
+		d.mu.Unlock()
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			defer func() { <-sem }()
+			d.serveConn(ctx, c)
+			d.mu.Lock()
+			delete(d.conns, c)
+			d.mu.Unlock()
+			c.Close()
+		}()
+	}
+}
+
+// peerAllowed checks the peer's credentials: the daemon's own user or
+// root. The socket's mode already keeps others out; this also covers a
+// socket directory with looser permissions.
+func peerAllowed(c *net.UnixConn) (*unix.Ucred, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	if cerr != nil {
+		return nil, cerr
+	}
+	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
+		return cred, fmt.Errorf("uid %d may not control a daemon of uid %d", cred.Uid, os.Geteuid())
+	}
+	return cred, nil
+}
+
+func errResponse(e *ctlproto.Error) *ctlproto.Response {
+	return &ctlproto.Response{Version: ctlproto.Version, Error: e}
+}
+
+func (d *Daemon) serveConn(ctx context.Context, c *net.UnixConn) {
+	cred, err := peerAllowed(c)
+	if err != nil {
+		d.log.WithError(err).Warn("control socket: peer refused")
+		ctlproto.Write(c, errResponse(ctlproto.Errorf(ctlproto.CodePermission, "%v", err)))
+		return
+	}
+	br := bufio.NewReaderSize(c, 4096)
+	for {
+		c.SetReadDeadline(time.Now().Add(connIdleTimeout))
+		line, err := ctlproto.ReadLine(br, ctlproto.MaxRequest)
+		if errors.Is(err, ctlproto.ErrTooLarge) {
+			ctlproto.Write(c, errResponse(ctlproto.Errorf(ctlproto.CodeTooLarge, "request exceeds %d bytes", ctlproto.MaxRequest)))
+			return
+		}
+		if err != nil {
+			// EOF, a client killed mid-request, or idle: just drop it.
+			return
+		}
+		resp := d.handle(ctx, line, cred)
+		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := ctlproto.Write(c, resp); err != nil {
+			d.log.WithError(err).Debug("control socket: client went away before the response")
+			return
+		}
+	}
+}
+
+// handle answers one request line.
+func (d *Daemon) handle(ctx context.Context, line []byte, cred *unix.Ucred) *ctlproto.Response {
+	req, perr := ctlproto.DecodeRequest(line)
+	if perr != nil {
+		d.log.WithField("code", perr.Code).Debug("control socket: bad request: " + perr.Message)
+		return errResponse(perr)
+	}
+	resp := &ctlproto.Response{Version: ctlproto.Version, OK: true}
+	switch req.Op {
+	case ctlproto.OpList:
+		resp.Mounts = d.List()
+	case ctlproto.OpStatus:
+		d.mu.Lock()
+		st := &ctlproto.DaemonStatus{PID: os.Getpid(), Socket: d.socket, Started: d.started,
+			Watch: d.opts.Watch, MountRoot: d.opts.MountRoot}
+		for _, m := range d.mounts {
+			if m.m != nil {
+				st.Mounts++
+			}
+		}
+		w := d.watcher
+		d.mu.Unlock()
+		if w != nil {
+			st.Pending = w.pending()
+		}
+		resp.Status = st
+	case ctlproto.OpMount:
+		mr := req.Mount
+		o := Options{Image: mr.Image, Mountpoint: mr.Mountpoint, Tree: mr.Tree, CacheSize: mr.CacheSize,
+			UID: cred.Uid, GID: cred.Gid, Umask: mr.Umask, AllowOther: mr.AllowOther, MountOptions: mr.Options,
+			Boot: mr.Boot, Splice: mr.Splice, ReadAheadKB: d.opts.Template.ReadAheadKB}
+		if mr.UID != nil {
+			o.UID = *mr.UID
+		}
+		if mr.GID != nil {
+			o.GID = *mr.GID
+		}
+		dm, err := d.addMount(ctx, o, "client", false)
+		if err != nil {
+			d.log.WithFields(logrus.Fields{"image": mr.Image, "mountpoint": mr.Mountpoint}).WithError(err).Warn("mount failed")
+			return errResponse(codeOf(err))
+		}
+		st := dm.status(dm.m.Mountpoint())
+		resp.Mount = &st
+	case ctlproto.OpUnmount:
+		dm := d.lookup(req.Mountpoint)
+		if dm == nil {
+			return errResponse(ctlproto.Errorf(ctlproto.CodeNotFound, "%s is not mounted by this daemon", req.Mountpoint))
+		}
+		if err := d.unmount(dm, req.Lazy); err != nil {
+			return errResponse(codeOf(err))
+		}
+	}
+	return resp
+}
+
+// codeOf maps a mount error onto a protocol error.
+func codeOf(err error) *ctlproto.Error {
+	var pe *ctlproto.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	code := ctlproto.CodeInternal
+	switch {
+	case errors.Is(err, ErrNoFUSE):
+		code = ctlproto.CodeNoFUSE
+	case errors.Is(err, ErrBusy):
+		code = ctlproto.CodeBusy
+	case errors.Is(err, ErrMountpoint):
+		code = ctlproto.CodeMountpoint
+	case errors.Is(err, ErrImage):
+		code = ctlproto.CodeImage
+	case errors.Is(err, ErrNotMounted):
+		code = ctlproto.CodeNotFound
+	}
+	return &ctlproto.Error{Code: code, Message: err.Error()}
+}
