@@ -72,6 +72,11 @@ func newRootCmd(a *app) *cobra.Command {
 func subcommands(a *app) []*cobra.Command {
 	return []*cobra.Command{
 		// one line per subcommand file
+		newInfoCmd(a), newLsCmd(a), newExtractCmd(a), newBenchCmd(a),
+		newVerifyCmd(a), newSalvageCmd(a), newCarveCmd(a), newRescueCmd(a),
+		newMountCmd(a), newUnmountCmd(a),
+		newDaemonCmd(a), newListCmd(a), newStatusCmd(a), newServiceCmd(a),
+		newDevicesCmd(a), newWriteCmd(a),
 	}
 }
 
@@ -105,6 +110,9 @@ func main() {
 // rewriteArgs adapts argv for the mount-helper calling conventions; the
 // mount subcommand file extends it.
 func rewriteArgs(argv0 string, args []string) []string {
+	if out, ok := mountHelperArgs(argv0, args); ok {
+		return out
+	}
 	return args
 }
 
