@@ -37,6 +37,7 @@ func (h *Handle) Node() *isofmt.Node { return h.n }
 // only at the end of the file.
 func (h *Handle) ReadAt(p []byte, off int64) (int, syscall.Errno) {
 	n, err := h.r.ReadAt(p, off)
+	h.f.bytesRead.Add(int64(n))
 	if err != nil && !errors.Is(err, io.EOF) {
 		return n, h.f.Errno("read", h.n, "", err)
 	}
@@ -80,5 +81,6 @@ func (h *Handle) Span(off int64, size int) (fd uintptr, srcOff int64, n int, ok 
 	if err := unix.Fstat(int(h.f.fd), &fst); err != nil || (fst.Mode&unix.S_IFMT == unix.S_IFREG && srcOff+int64(n) > fst.Size) {
 		return 0, 0, 0, false
 	}
+	h.f.bytesRead.Add(int64(n))
 	return h.f.fd, srcOff, n, true
 }

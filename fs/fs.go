@@ -19,6 +19,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -92,7 +93,13 @@ type FS struct {
 
 	loggedMu sync.Mutex
 	logged   map[string]bool
+
+	// bytesRead counts file data served, by either read path.
+	bytesRead atomic.Int64
 }
+
+// BytesRead is the file data served so far.
+func (f *FS) BytesRead() int64 { return f.bytesRead.Load() }
 
 // New serves img. The root directory is read now so that an image whose
 // root cannot be read at all fails before anything is mounted (a root
@@ -357,8 +364,11 @@ func (f *FS) Errno(op string, n *isofmt.Node, name string, err error) syscall.Er
 		errno = syscall.EINVAL
 	case errors.Is(err, iofs.ErrPermission):
 		errno = syscall.EACCES
-	case errors.As(err, &errno):
-		// An errno from the source itself (EIO from a failing disk).
+	case errors.As(err, &errno) && passThroughErrno[errno]:
+		// An errno from the source itself that means the same to a
+		// reader (EIO from a failing disk, ENXIO from a vanished one).
+		// Others — ECONNREFUSED from a remote image, say — are I/O
+		// errors to the reader of a file.
 	default:
 		// ErrCorrupt, ErrTruncated, ErrLimit, ErrUnsupported and anything
 		// unexpected: the data cannot be produced.
@@ -381,6 +391,11 @@ func (f *FS) Errno(op string, n *isofmt.Node, name string, err error) syscall.Er
 	key := fmt.Sprintf("%s %v %s %v", op, fields["path"], name, err)
 	f.logOnce(key, fields, err.Error())
 	return errno
+}
+
+// passThroughErrno lists source errnos a file read may report as they are.
+var passThroughErrno = map[syscall.Errno]bool{
+	syscall.EIO: true, syscall.ENXIO: true, syscall.ENODEV: true, syscall.ENOMEDIUM: true,
 }
 
 // logOnce logs msg the first time key is seen (up to maxLoggedNames keys,

@@ -22,10 +22,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/sirupsen/logrus"
 
 	isofs "github.com/isofsd/isofsd/fs"
+	"github.com/isofsd/isofsd/fs/cgofuse"
 	"github.com/isofsd/isofsd/fs/gofuse"
 	"github.com/isofsd/isofsd/isofmt"
 )
@@ -83,7 +83,13 @@ type Options struct {
 	ReadAheadKB int
 	// Debug logs every FUSE request.
 	Debug bool
-	Log   logrus.FieldLogger
+	// OpenImage, when set, opens the image instead of isofmt.OpenFile (a
+	// remote image over HTTP, say); the function it returns closes the
+	// image and its source at unmount. Such sources are never spliced.
+	OpenImage func(*isofmt.Options) (*isofmt.Image, func() error, error)
+	// Backend is the FUSE library: "" or "gofuse", or "cgofuse".
+	Backend string
+	Log     logrus.FieldLogger
 }
 
 // Mount is a live mount.
@@ -91,7 +97,9 @@ type Mount struct {
 	opts       Options
 	mountpoint string
 	img        *isofmt.Image
-	server     *fuse.Server
+	closeImg   func() error
+	tree       *isofs.FS
+	server     fuseServer
 	info       MountInfo
 
 	waitOnce sync.Once
@@ -118,9 +126,11 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	if _, err := os.Stat(FuseDevice); err != nil {
 		return nil, ErrNoFUSE
 	}
-	imgPath, err := filepath.Abs(o.Image)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrImage, o.Image, err)
+	imgPath := o.Image
+	if o.OpenImage == nil {
+		if imgPath, err = filepath.Abs(o.Image); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrImage, o.Image, err)
+		}
 	}
 	if err := prepareMountpoint(mp, log); err != nil {
 		return nil, err
@@ -128,7 +138,16 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	if real, err := filepath.EvalSymlinks(mp); err == nil {
 		mp = real
 	}
-	img, err := isofmt.OpenFile(imgPath, &isofmt.Options{CacheSize: o.CacheSize, Tree: o.Tree})
+	var (
+		img      *isofmt.Image
+		closeImg func() error
+	)
+	isoOpts := &isofmt.Options{CacheSize: o.CacheSize, Tree: o.Tree}
+	if o.OpenImage != nil {
+		img, closeImg, err = o.OpenImage(isoOpts)
+	} else if img, err = isofmt.OpenFile(imgPath, isoOpts); err == nil {
+		closeImg = img.Close
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrImage, err)
 	}
@@ -138,25 +157,35 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	}
 	tree, err := isofs.New(img, fsOpts)
 	if err != nil {
-		img.Close()
+		closeImg()
 		return nil, fmt.Errorf("%w: %s: %v", ErrImage, imgPath, err)
 	}
 	for _, w := range img.Warnings() {
 		log.WithField("image", imgPath).Warn(w)
 	}
 	if err := ctx.Err(); err != nil {
-		img.Close()
+		closeImg()
 		return nil, err
 	}
-	server, err := gofuse.Mount(mp, tree, gofuse.Options{
-		Source: imgPath, AllowOther: o.AllowOther, Splice: o.Splice, Xattr: o.Xattr,
-		ExtraOptions: o.MountOptions, Debug: o.Debug, Log: log,
-	})
+	var server fuseServer
+	switch o.Backend {
+	case "", "gofuse":
+		server, err = gofuse.Mount(mp, tree, gofuse.Options{
+			Source: imgPath, AllowOther: o.AllowOther, Splice: o.Splice, Xattr: o.Xattr,
+			ExtraOptions: o.MountOptions, Debug: o.Debug, Log: log,
+		})
+	case "cgofuse":
+		server, err = cgofuse.Mount(mp, tree, cgofuse.Options{
+			Source: imgPath, AllowOther: o.AllowOther, ExtraOptions: o.MountOptions, Debug: o.Debug, Log: log,
+		})
+	default:
+		err = fmt.Errorf("unknown backend %q", o.Backend)
+	}
 	if err != nil {
-		img.Close()
+		closeImg()
 		return nil, fmt.Errorf("mount %s on %s: %w", imgPath, mp, err)
 	}
-	m := &Mount{opts: o, mountpoint: mp, img: img, server: server}
+	m := &Mount{opts: o, mountpoint: mp, img: img, closeImg: closeImg, tree: tree, server: server}
 	info, err := waitMountInfo(ctx, mp)
 	if err != nil {
 		m.Unmount()
@@ -228,6 +257,15 @@ func (m *Mount) setReadAhead(kb int) {
 	}
 }
 
+// fuseServer is what both FUSE backends return.
+type fuseServer interface {
+	Wait()
+	Unmount() error
+}
+
+// BytesRead is the file data served so far.
+func (m *Mount) BytesRead() int64 { return m.tree.BytesRead() }
+
 // Mountpoint is the absolute mountpoint.
 func (m *Mount) Mountpoint() string { return m.mountpoint }
 
@@ -241,7 +279,7 @@ func (m *Mount) Device() (uint32, uint32) { return m.info.Major, m.info.Minor }
 func (m *Mount) Wait() error {
 	m.waitOnce.Do(func() {
 		m.server.Wait()
-		m.waitErr = m.img.Close()
+		m.waitErr = m.closeImg()
 		m.opts.Log.WithField("mountpoint", m.mountpoint).Info("unmounted")
 	})
 	return m.waitErr

@@ -13,6 +13,8 @@ import (
 	lsyslog "github.com/sirupsen/logrus/hooks/syslog"
 	"github.com/spf13/cobra"
 
+	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/httpsrc"
 	"github.com/isofsd/isofsd/mounter"
 )
 
@@ -42,6 +44,10 @@ type mountFlags struct {
 	logFile    string
 	xattr      bool
 	readAhead  int
+	daemon     daemonMountFlags
+	backend    string
+	// src holds --header and --cache-dir for http(s) images.
+	src sourceFlags
 }
 
 func newMountCmd(a *app) *cobra.Command {
@@ -73,7 +79,14 @@ syslog when it is available.`,
 	fl.StringVar(&f.splice, "splice", defaultSplice, "serve plain file data with splice (zero copy): on or off")
 	fl.BoolVar(&f.xattr, "xattr", false, "answer extended attributes (user.isofsd.lba: a file's first sector); off, ls -l runs ~3x faster")
 	fl.StringVar(&f.logFile, "log-file", "", "log file of the detached daemon")
+	addDaemonMountFlags(fl, &f.daemon)
+	fl.StringVar(&f.backend, "backend", "gofuse", "FUSE library: gofuse, or cgofuse (WinFsp; on Linux only in builds with -tags cgofuse,fuse3)")
 	fl.IntVar(&f.readAhead, "read-ahead-kb", mounter.DefaultReadAheadKB, "read-ahead of the mount in KiB when running as root (0 leaves the kernel's)")
+	// --cache-size is the sector cache here, so the remote disk cache
+	// bound of other commands is --cache-dir-size.
+	fl.StringArrayVar(&f.src.headers, "header", nil, `HTTP header for an http(s) IMAGE, "Name: value" (repeatable)`)
+	fl.StringVar(&f.src.cacheDir, "cache-dir", "", "keep the parts of an http(s) IMAGE that were read in this directory")
+	fl.Int64Var(&f.src.cacheSize, "cache-dir-size", httpsrc.DefaultDiskCache, "bound on --cache-dir in bytes")
 	return cmd
 }
 
@@ -99,7 +112,7 @@ func parseMountSize(s string) (int64, error) {
 
 // mountOptions turns flags into mounter.Options.
 func (f *mountFlags) mountOptions(image, mountpoint string) (mounter.Options, error) {
-	o := mounter.Options{Image: image, Mountpoint: mountpoint, Tree: f.tree, UID: f.uid, GID: f.gid, Boot: f.boot, ReadAheadKB: f.readAhead, Xattr: f.xattr}
+	o := mounter.Options{Backend: f.backend, Image: image, Mountpoint: mountpoint, Tree: f.tree, UID: f.uid, GID: f.gid, Boot: f.boot, ReadAheadKB: f.readAhead, Xattr: f.xattr}
 	var err error
 	if o.CacheSize, err = parseMountSize(f.cacheSize); err != nil {
 		return o, fmt.Errorf("--cache-size: %w", err)
@@ -179,12 +192,28 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
+	// A running daemon takes the mount unless we are the re-executed
+	// child, in the foreground, or told --standalone.
+	remote := httpsrc.IsURL(image)
+	if remote {
+		// The daemon cannot be handed auth headers: remote mounts are
+		// served by their own process.
+		o.OpenImage = func(io *isofmt.Options) (*isofmt.Image, func() error, error) {
+			return openImageSized(ctx, a, image, io, f.src.headers, f.src.cacheDir, f.src.cacheSize)
+		}
+	} else if !f.foreground && os.Getenv(mounter.EnvReadyFD) == "" {
+		if handled, err := f.daemon.tryDaemonMount(a, o); handled {
+			return err
+		}
+	}
 	ready := mounter.ReadyFromEnv()
 	if !f.foreground && !ready.IsDaemon() {
 		// Check what can be checked here, so that obvious mistakes are
 		// reported by this process, then let the child do the mount.
-		if _, err := os.Stat(image); err != nil {
-			return withCode(exitUsage, fmt.Errorf("%w: %v", mounter.ErrImage, err))
+		if !remote {
+			if _, err := os.Stat(image); err != nil {
+				return withCode(exitUsage, fmt.Errorf("%w: %v", mounter.ErrImage, err))
+			}
 		}
 		err := mounter.Daemonize(os.Args[1:], f.logFile)
 		var de *mounter.DaemonError
@@ -225,12 +254,16 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 
 func newUnmountCmd(a *app) *cobra.Command {
 	var lazy bool
+	var df daemonMountFlags
 	cmd := &cobra.Command{
 		Use:     "unmount [--lazy] MOUNTPOINT",
 		Aliases: []string{"umount"},
 		Short:   "Unmount an isofsd mount",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if handled, err := df.tryDaemonUnmount(args[0], lazy); handled {
+				return err
+			}
 			if err := mounter.Unmount(args[0], lazy); err != nil {
 				if errors.Is(err, mounter.ErrNotMounted) {
 					return withCode(exitUsage, err)
@@ -241,6 +274,7 @@ func newUnmountCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+	addDaemonMountFlags(cmd.Flags(), &df)
 	cmd.Flags().BoolVarP(&lazy, "lazy", "z", false, "detach now even if files are open; the daemon exits when they are closed")
 	return cmd
 }

@@ -33,7 +33,7 @@ func addSourceFlags(cmd *cobra.Command, f *sourceFlags) {
 
 // open opens pathOrURL with the flags' settings.
 func (f *sourceFlags) open(ctx context.Context, a *app, pathOrURL, tree string) (*isofmt.Image, func() error, error) {
-	return openImageSized(ctx, a, pathOrURL, tree, f.headers, f.cacheDir, f.cacheSize)
+	return openImageSized(ctx, a, pathOrURL, &isofmt.Options{Tree: tree}, f.headers, f.cacheDir, f.cacheSize)
 }
 
 // openImage opens a local image (file or block device) or a remote one
@@ -42,11 +42,10 @@ func (f *sourceFlags) open(ctx context.Context, a *app, pathOrURL, tree string) 
 // written then). Failures to open carry exit code 2, as the CLI contract
 // says.
 func openImage(ctx context.Context, a *app, pathOrURL string, tree string, headers []string, cacheDir string) (*isofmt.Image, func() error, error) {
-	return openImageSized(ctx, a, pathOrURL, tree, headers, cacheDir, httpsrc.DefaultDiskCache)
+	return openImageSized(ctx, a, pathOrURL, &isofmt.Options{Tree: tree}, headers, cacheDir, httpsrc.DefaultDiskCache)
 }
 
-func openImageSized(ctx context.Context, a *app, pathOrURL, tree string, headers []string, cacheDir string, cacheSize int64) (*isofmt.Image, func() error, error) {
-	opts := &isofmt.Options{Tree: tree}
+func openImageSized(ctx context.Context, a *app, pathOrURL string, opts *isofmt.Options, headers []string, cacheDir string, cacheSize int64) (*isofmt.Image, func() error, error) {
 	if !httpsrc.IsURL(pathOrURL) {
 		if len(headers) > 0 || cacheDir != "" {
 			a.log.Warnf("%s: --header and --cache-dir apply only to http(s) URLs; ignored", pathOrURL)
