@@ -5,8 +5,6 @@ import (
 	"io"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/isofsd/isofsd/isofmt"
 )
 
@@ -77,8 +75,7 @@ func (h *Handle) Span(off int64, size int) (fd uintptr, srcOff int64, n int, ok 
 	if n == 0 {
 		return 0, 0, 0, false
 	}
-	var fst unix.Stat_t
-	if err := unix.Fstat(int(h.f.fd), &fst); err != nil || (fst.Mode&unix.S_IFMT == unix.S_IFREG && srcOff+int64(n) > fst.Size) {
+	if regular, size, err := fdSize(h.f.fd); err != nil || (regular && srcOff+int64(n) > size) {
 		return 0, 0, 0, false
 	}
 	h.f.bytesRead.Add(int64(n))

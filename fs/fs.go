@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"github.com/isofsd/isofsd/isofmt"
 )
@@ -262,7 +261,7 @@ func (f *FS) Attr(n *isofmt.Node) Attr {
 		a.UID, a.GID = f.opts.UID, f.opts.GID
 	}
 	if mode&iofs.ModeDevice != 0 {
-		a.Rdev = uint32(unix.Mkdev(st.LinkMajor(), st.LinkMinor()))
+		a.Rdev = mkdev(st.LinkMajor(), st.LinkMinor())
 	}
 	a.Blocks = Blocks(st)
 	a.Mtime = st.ModTime
@@ -395,7 +394,7 @@ func (f *FS) Errno(op string, n *isofmt.Node, name string, err error) syscall.Er
 
 // passThroughErrno lists source errnos a file read may report as they are.
 var passThroughErrno = map[syscall.Errno]bool{
-	syscall.EIO: true, syscall.ENXIO: true, syscall.ENODEV: true, syscall.ENOMEDIUM: true,
+	syscall.EIO: true, syscall.ENXIO: true, syscall.ENODEV: true,
 }
 
 // logOnce logs msg the first time key is seen (up to maxLoggedNames keys,

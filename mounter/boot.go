@@ -5,10 +5,10 @@ import (
 	"github.com/isofsd/isofsd/isofmt"
 )
 
-// bootImages lists the El Torito images of img (from its boot catalog)
+// BootImages lists the El Torito images of img (from its boot catalog)
 // as files for the hidden boot directory; an image without a catalog
 // gets an empty directory.
-func bootImages(img *isofmt.Image) []isofs.BootImage {
+func BootImages(img *isofmt.Image) []isofs.BootImage {
 	out := []isofs.BootImage{}
 	bc := img.Info().Boot
 	if bc == nil {

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package mounter owns the life of an isofsd mount: the checks made
 // before anything is mounted (image, mountpoint, /dev/fuse), clearing a
 // stale mount left by a killed daemon, mounting through fs/gofuse,
@@ -153,7 +155,7 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	}
 	fsOpts := isofs.Options{ImagePath: imgPath, UID: o.UID, GID: o.GID, Umask: o.Umask, Log: log}
 	if o.Boot {
-		fsOpts.Boot = bootImages(img)
+		fsOpts.Boot = BootImages(img)
 	}
 	tree, err := isofs.New(img, fsOpts)
 	if err != nil {

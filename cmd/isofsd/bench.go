@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -333,15 +332,6 @@ func benchMeasure(bi *benchImage, self string, tools []string, outdir string, ru
 		}
 	}
 	return nil
-}
-
-// selfCPU is this process's user+system time so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func catTo(path string, w io.Writer) error {

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // `isofsd extract`: copy files out of an image into a directory, safely
@@ -244,34 +246,6 @@ func entrySector(n *isofmt.Node) int64 {
 		}
 	}
 	return n.Stat.Location / isofmt.SectorSize
-}
-
-// dirKey identifies a directory by where its data is, so a directory
-// reached twice (a loop or a shared extent in a hostile image) is noticed
-// even when the two directory records differ; without data extents (UDF
-// in-ICB directories) the inode stands in.
-func dirKey(st *isofmt.Stat) int64 {
-	for _, e := range st.Extents {
-		if !e.Sparse {
-			return e.Offset
-		}
-	}
-	return -int64(st.Inode) - 1
-}
-
-// checkName refuses names that cannot be one path element on this host.
-func checkName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("empty name")
-	case name == "." || name == "..":
-		return fmt.Errorf("name %q would leave its directory", name)
-	case strings.ContainsRune(name, '/'):
-		return fmt.Errorf("name %q holds a slash", name)
-	case strings.IndexByte(name, 0) >= 0:
-		return fmt.Errorf("name %q holds a NUL byte", name)
-	}
-	return nil
 }
 
 // buildPlan walks the selected part of the tree, metadata only.
@@ -1137,7 +1111,7 @@ const bootDirName = "[BOOT]"
 
 // planBoot adds DIR/[BOOT]/ and one file per boot entry to the plan.
 func (x *extractor) planBoot() error {
-	entries, err := bootImages(x.img)
+	entries, err := BootImages(x.img)
 	if err != nil {
 		return err
 	}
@@ -1161,7 +1135,7 @@ type bootImage struct {
 
 // bootImages lists the El Torito boot images of img, named by the catalog
 // (boot-1-bios.img, boot-2-uefi.img, ...).
-func bootImages(img *isofmt.Image) ([]bootImage, error) {
+func BootImages(img *isofmt.Image) ([]bootImage, error) {
 	bc := img.Info().Boot
 	if bc == nil {
 		return nil, errors.New("the image has no El Torito boot catalog")

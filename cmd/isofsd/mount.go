@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -90,31 +92,11 @@ syslog when it is available.`,
 	return cmd
 }
 
-// parseMountSize reads "123", "64K", "32M", "1G".
-func parseMountSize(s string) (int64, error) {
-	mult := int64(1)
-	t := strings.ToUpper(strings.TrimSpace(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
-	switch {
-	case strings.HasSuffix(t, "K"):
-		mult, t = 1<<10, t[:len(t)-1]
-	case strings.HasSuffix(t, "M"):
-		mult, t = 1<<20, t[:len(t)-1]
-	case strings.HasSuffix(t, "G"):
-		mult, t = 1<<30, t[:len(t)-1]
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("bad size %q", s)
-	}
-	return n * mult, nil
-}
-
 // mountOptions turns flags into mounter.Options.
 func (f *mountFlags) mountOptions(image, mountpoint string) (mounter.Options, error) {
 	o := mounter.Options{Backend: f.backend, Image: image, Mountpoint: mountpoint, Tree: f.tree, UID: f.uid, GID: f.gid, Boot: f.boot, ReadAheadKB: f.readAhead, Xattr: f.xattr}
 	var err error
-	if o.CacheSize, err = parseMountSize(f.cacheSize); err != nil {
+	if o.CacheSize, err = parseCacheSize(f.cacheSize); err != nil {
 		return o, fmt.Errorf("--cache-size: %w", err)
 	}
 	um, err := strconv.ParseUint(f.umask, 8, 32)

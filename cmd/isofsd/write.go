@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -127,28 +126,9 @@ Exit status: 0 all targets written (and verified), 1 some target failed,
 	return cmd
 }
 
-// parseSize reads "4M", "4MiB", "512k", "1048576".
-func parseSize(s string) (int, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	mult := 1
-	for _, suf := range []struct {
-		s string
-		m int
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}} {
-		if strings.HasSuffix(t, suf.s) {
-			t, mult = strings.TrimSuffix(t, suf.s), suf.m
-			break
-		}
-	}
-	n, err := strconv.Atoi(t)
-	if err != nil || n <= 0 || n > (1<<30)/mult {
-		return 0, fmt.Errorf("size %q: want a positive number with an optional K, M or G suffix", s)
-	}
-	return n * mult, nil
-}
-
 func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets []string) error {
-	bs, err := parseSize(f.bs)
+	bs64, err := parseByteSize(f.bs, 1, 1<<30)
+	bs := int(bs64)
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("--bs: %w", err))
 	}

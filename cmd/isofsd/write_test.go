@@ -50,9 +50,9 @@ func TestParseSize(t *testing.T) {
 		{"1048576", 1 << 20, true}, {"1g", 1 << 30, true}, {"0", 0, false}, {"-4M", 0, false},
 		{"4X", 0, false}, {"", 0, false}, {"3G", 0, false},
 	} {
-		got, err := parseSize(tc.in)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d ok=%v", tc.in, got, err, tc.want, tc.ok)
+		got, err := parseByteSize(tc.in, 1, 1<<30)
+		if (err == nil) != tc.ok || got != int64(tc.want) {
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package gofuse serves an isofsd fs.FS through go-fuse v2. It only
 // adapts: attributes, errors and reads come from package fs; this package
 // adds what the kernel needs to serve an image that never changes fast —
