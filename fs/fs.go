@@ -261,7 +261,7 @@ func (f *FS) Attr(n *isofmt.Node) Attr {
 		a.UID, a.GID = f.opts.UID, f.opts.GID
 	}
 	if mode&iofs.ModeDevice != 0 {
-		a.Rdev = mkdev(st.LinkMajor(), st.LinkMinor())
+		a.Rdev = mkdev(st.DevMajor(), st.DevMinor())
 	}
 	a.Blocks = Blocks(st)
 	a.Mtime = st.ModTime

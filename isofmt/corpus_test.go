@@ -222,7 +222,7 @@ func TestDevices(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := fi.Sys().(*isofmt.Stat)
-		if got := [2]uint32{st.LinkMajor(), st.LinkMinor()}; got != rdev[name] {
+		if got := [2]uint32{st.DevMajor(), st.DevMinor()}; got != rdev[name] {
 			t.Errorf("%s: device %d,%d, want %d,%d", name, got[0], got[1], rdev[name][0], rdev[name][1])
 		}
 		if fi.Mode().Type() != want {

@@ -842,7 +842,7 @@ func (w *extractWorker) extract(e *planEntry) {
 		w.setMeta(dfd, e, -1, 0, false)
 	case m&fs.ModeDevice != 0:
 		if !x.asRoot {
-			x.skip(e, "device node %d,%d needs root", st.LinkMajor(), st.LinkMinor())
+			x.skip(e, "device node %d,%d needs root", st.DevMajor(), st.DevMinor())
 			return
 		}
 		typ := uint32(unix.S_IFBLK)
@@ -850,7 +850,7 @@ func (w *extractWorker) extract(e *planEntry) {
 			typ = unix.S_IFCHR
 		}
 		if !w.create(dfd, e, func() error {
-			return unix.Mknodat(dfd, e.name, typ|perm&0o777, int(unix.Mkdev(st.LinkMajor(), st.LinkMinor())))
+			return unix.Mknodat(dfd, e.name, typ|perm&0o777, int(unix.Mkdev(st.DevMajor(), st.DevMinor())))
 		}) {
 			return
 		}

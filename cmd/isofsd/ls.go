@@ -163,7 +163,7 @@ func lsLine(w io.Writer, name string, st *isofmt.Stat, f lsFlags) {
 	}
 	size := fmt.Sprint(st.Size)
 	if st.Mode&fs.ModeDevice != 0 {
-		size = fmt.Sprintf("%d, %d", st.LinkMajor(), st.LinkMinor())
+		size = fmt.Sprintf("%d, %d", st.DevMajor(), st.DevMinor())
 	}
 	fmt.Fprintf(w, "%s %3d %5d %5d %10s %s %s", lsMode(st.Mode), st.Nlink, st.UID, st.GID, size, lsTime(st.ModTime), shown)
 	if st.Mode&fs.ModeSymlink != 0 {

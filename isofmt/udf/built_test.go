@@ -209,8 +209,8 @@ func checkAgainstSpec(t *testing.T, v *Volume, r io.ReaderAt, es []udfbuild.Entr
 			}
 		case src.Special != 0:
 			want := map[uint8]fs.FileMode{6: fs.ModeDevice, 7: fs.ModeDevice | fs.ModeCharDevice, 9: fs.ModeNamedPipe, 10: fs.ModeSocket}[src.Special]
-			if st.Mode.Type() != want || st.LinkMajor() != src.Major || st.LinkMinor() != src.Minor || st.Size != 0 {
-				t.Errorf("%s: mode %v dev %d:%d size %d, want %v %d:%d", e.Path, st.Mode, st.LinkMajor(), st.LinkMinor(), st.Size, want, src.Major, src.Minor)
+			if st.Mode.Type() != want || st.DevMajor() != src.Major || st.DevMinor() != src.Minor || st.Size != 0 {
+				t.Errorf("%s: mode %v dev %d:%d size %d, want %v %d:%d", e.Path, st.Mode, st.DevMajor(), st.DevMinor(), st.Size, want, src.Major, src.Minor)
 			}
 		case src.Chunks != nil:
 			if st.Size != src.Size {

@@ -100,11 +100,11 @@ type Stat struct {
 	Location int64
 }
 
-// LinkMajor returns the major device number.
-func (s *Stat) LinkMajor() uint32 { return uint32(s.Rdev >> 32) }
+// DevMajor returns the major number of a device node (from Rdev).
+func (s *Stat) DevMajor() uint32 { return uint32(s.Rdev >> 32) }
 
-// LinkMinor returns the minor device number.
-func (s *Stat) LinkMinor() uint32 { return uint32(s.Rdev) }
+// DevMinor returns the minor number of a device node (from Rdev).
+func (s *Stat) DevMinor() uint32 { return uint32(s.Rdev) }
 
 // StoredSize is the number of data bytes the extents cover.
 func (s *Stat) StoredSize() int64 {
