@@ -7,9 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -21,44 +19,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/isofsd/isofsd/isofmt"
 )
 
 // ---- helpers shared by the CLI tests of info, ls, extract and bench ----
-
-// cliRun runs the isofsd command line in-process and returns stdout,
-// stderr (with the final error appended, as main prints it) and the exit
-// code main would return.
-func cliRun(t *testing.T, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	a := &app{log: logrus.New()}
-	a.log.SetOutput(io.Discard)
-	root := newRootCmd(a)
-	var o, e bytes.Buffer
-	root.SetOut(&o)
-	root.SetErr(&e)
-	root.SetArgs(args)
-	err := root.Execute()
-	if err != nil {
-		fmt.Fprintf(&e, "isofsd: %v\n", err)
-	}
-	return o.String(), e.String(), exitCodeOf(err)
-}
-
-// exitCodeOf mirrors report() without printing.
-func exitCodeOf(err error) int {
-	if err == nil {
-		return exitOK
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	return exitUsage
-}
 
 func needTool(t testing.TB, name string) string {
 	t.Helper()

@@ -118,10 +118,17 @@ func rewriteArgs(argv0 string, args []string) []string {
 
 // report prints err and returns the exit code.
 func report(err error) int {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "isofsd: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+// exitCode is the exit status for err (the contract in README.md).
+func exitCode(err error) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(os.Stderr, "isofsd: %v\n", err)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code

@@ -3,42 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/isofsd/isofsd/writer"
 )
-
-// runCLI runs the root command and returns stdout and the exit code.
-func runCLI(t *testing.T, stdin string, args ...string) (string, int) {
-	t.Helper()
-	log := logrus.New()
-	log.SetOutput(&bytes.Buffer{})
-	a := &app{log: log}
-	root := newRootCmd(a)
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetIn(strings.NewReader(stdin))
-	root.SetArgs(args)
-	err := root.Execute()
-	code := exitOK
-	if err != nil {
-		var ee *exitError
-		code = exitUsage
-		if errors.As(err, &ee) {
-			code = ee.code
-		}
-		out.WriteString("error: " + err.Error() + "\n")
-	}
-	return out.String(), code
-}
 
 func TestParseSize(t *testing.T) {
 	for _, tc := range []struct {
