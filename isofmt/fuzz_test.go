@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // Fuzz targets. `go test` runs them over their seeds (the corpus images
@@ -165,5 +167,61 @@ func FuzzVolumeDescriptor(f *testing.F) {
 		parseVolumeDescriptor(sec, 16, func(string) {})
 		jolietLevel(sec[88:120])
 		parseDecDateTime(sec[813:830])
+	})
+}
+
+// FuzzJolietDirectory puts the fuzz input in place of the Joliet root
+// directory of a small image and checks that every name the Joliet tree
+// hands out is a usable path element, whatever UTF-16 it was decoded from
+// (unpaired surrogates, odd lengths, '/', NUL, "." and "..").
+func FuzzJolietDirectory(f *testing.F) {
+	base, err := os.ReadFile(filepath.Join(fuzzCorpus, "libcdio", "joliet.iso"))
+	if err != nil {
+		f.Skip("corpus missing:", err)
+	}
+	img, err := Open(bytes.NewReader(base), int64(len(base)), nil)
+	if err != nil || img.vol.joliet == nil {
+		f.Fatal("joliet.iso has no Joliet tree:", err)
+	}
+	r := img.vol.joliet.root
+	rootOff := (int64(r[2]) | int64(r[3])<<8 | int64(r[4])<<16) * SectorSize
+	f.Add(base[rootOff : rootOff+SectorSize])
+	if over, err := os.ReadFile(filepath.Join(fuzzCorpus, "libarchive", "test_read_format_iso_joliet_utf16be_overflow.iso")); err == nil {
+		if o, err := Open(bytes.NewReader(over), int64(len(over)), nil); err == nil && o.vol.joliet != nil {
+			r := o.vol.joliet.root
+			off := (int64(r[2]) | int64(r[3])<<8 | int64(r[4])<<16) * SectorSize
+			if off+SectorSize <= int64(len(over)) {
+				f.Add(over[off : off+SectorSize])
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, sector []byte) {
+		data := bytes.Clone(base)
+		copy(data[rootOff:rootOff+SectorSize], sector)
+		img, err := Open(bytes.NewReader(data), int64(len(data)), &Options{CacheSize: 1 << 20})
+		if err != nil {
+			return
+		}
+		view, err := img.WithTree(TreeJoliet)
+		if err != nil {
+			return
+		}
+		entries, err := fs.ReadDir(view, ".")
+		if err != nil {
+			return
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if name == "" || name == "." || name == ".." || !utf8.ValidString(name) ||
+				strings.ContainsAny(name, "/\x00") || len(name) > MaxNameLen {
+				t.Fatalf("Joliet tree handed out an unusable name %q", name)
+			}
+			if e.Type().IsRegular() {
+				if f, err := view.Open(name); err == nil {
+					io.Copy(io.Discard, io.LimitReader(f.(io.Reader), 1<<20))
+					f.Close()
+				}
+			}
+		}
 	})
 }

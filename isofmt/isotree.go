@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"strings"
 	"sync"
+
+	"github.com/isofsd/isofsd/isofmt/internal/core"
 )
 
 // Tree kinds, richest first.
@@ -239,6 +241,7 @@ func (t *isoTree) finishFile(m *multi, parent *isoDir) *Node {
 	default:
 		n.Name = plainName(r.ident, r.isDir())
 	}
+	n.Name = core.PathElement(n.Name)
 	if rr != nil && rr.hasName && validName(rr.name.String()) {
 		n.Name = rr.name.String()
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/isofsd/isofsd/isofmt/internal/core"
 )
 
 var errBadCS0 = errors.New("bad OSTA CS0 compression identifier")
@@ -59,25 +61,14 @@ func dstring(b []byte) string {
 }
 
 // fileName turns a FID file identifier into a name usable as one POSIX path
-// component: NUL and '/' cannot appear in such names, so they become '_';
+// component (core.PathElement: NUL and '/' become '_', "." and ".." are renamed);
 // invalid UTF-8 cannot arise since decodeCS0 builds from runes.
 func fileName(b []byte) (string, error) {
 	s, err := decodeCS0(b)
 	if err != nil {
 		return "", err
 	}
-	if strings.ContainsAny(s, "/\x00") {
-		s = strings.Map(func(r rune) rune {
-			if r == '/' || r == 0 {
-				return '_'
-			}
-			return r
-		}, s)
-	}
-	if s == "." || s == ".." {
-		s = strings.Repeat("_", len(s))
-	}
-	return s, nil
+	return core.PathElement(s), nil
 }
 
 // timestamp decodes an ECMA-167 timestamp (1/7.3) with its time zone. The

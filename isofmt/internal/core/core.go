@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 )
 
@@ -140,4 +141,27 @@ type Tree interface {
 	Root() (*Node, error)
 	// ReadDir returns the entries of dir, without "." and "..", in on-disk order.
 	ReadDir(dir *Node) ([]*Node, error)
+}
+
+// PathElement turns a decoded on-disk name into one usable POSIX path
+// component, the same way for every tree: NUL and '/' become '_', and the
+// names "", "." and ".." (which would alias the directory itself or its
+// parent) become "_", "_" and "__". Other bytes are kept as recorded.
+func PathElement(s string) string {
+	if strings.ContainsAny(s, "/\x00") {
+		b := []byte(s) // bytewise, so invalid UTF-8 stays as recorded
+		for i, c := range b {
+			if c == '/' || c == 0 {
+				b[i] = '_'
+			}
+		}
+		s = string(b)
+	}
+	switch s {
+	case "", ".":
+		return "_"
+	case "..":
+		return "__"
+	}
+	return s
 }
