@@ -80,11 +80,12 @@ type Options struct {
 
 // FS is the read-only tree of one image. It is safe for concurrent use.
 type FS struct {
-	img  *isofmt.Image
-	opts Options
-	log  logrus.FieldLogger
-	file *os.File // the image, when it is a local file (for splice)
-	fd   uintptr
+	img   *isofmt.Image
+	opts  Options
+	log   logrus.FieldLogger
+	file  *os.File // the image, when it is a local file (for splice)
+	fd    uintptr
+	guard func() error // isofmt.ImageFile.Check, run before each splice
 
 	root     *isofmt.Node
 	bootDir  *isofmt.Node
@@ -111,8 +112,11 @@ func New(img *isofmt.Image, opts Options) (*FS, error) {
 	if opts.ImagePath != "" {
 		f.log = f.log.WithField("image", opts.ImagePath)
 	}
-	if file, ok := img.Source().(*os.File); ok {
-		f.file, f.fd = file, file.Fd()
+	switch src := img.Source().(type) {
+	case *isofmt.ImageFile:
+		f.file, f.fd, f.guard = src.File(), src.File().Fd(), src.Check
+	case *os.File:
+		f.file, f.fd = src, src.Fd()
 	}
 	root, err := img.Root()
 	if err != nil {
@@ -222,6 +226,9 @@ func (f *FS) ReadDir(dir *isofmt.Node) ([]*isofmt.Node, syscall.Errno) {
 func (f *FS) Readlink(n *isofmt.Node) ([]byte, syscall.Errno) {
 	if n.Stat.Mode&iofs.ModeSymlink == 0 {
 		return nil, syscall.EINVAL
+	}
+	if n.Err != nil { // a target isofmt could not read whole
+		return nil, f.Errno("readlink", n, "", n.Err)
 	}
 	return []byte(n.Stat.Target), 0
 }

@@ -1,6 +1,7 @@
 package isofmt
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -96,6 +97,9 @@ restart:
 		}
 		last := i == len(parts)-1
 		if n.Stat.Mode&fs.ModeSymlink != 0 && (!last || follow) {
+			if n.Err != nil {
+				return nil, &fs.PathError{Op: op, Path: name, Err: n.Err}
+			}
 			hops++
 			if hops > MaxSymlinkHops {
 				return nil, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: too many levels of symbolic links", ErrLimit)}
@@ -165,6 +169,9 @@ func (img *Image) ReadLink(name string) (string, error) {
 	}
 	if n.Stat.Mode&fs.ModeSymlink == 0 {
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	if n.Err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: n.Err}
 	}
 	return n.Stat.Target, nil
 }
@@ -299,4 +306,26 @@ func (f *File) Seek(off int64, whence int) (int64, error) {
 	}
 	f.pos = off
 	return off, nil
+}
+
+// ReadFile reads the named file whole (fs.ReadFileFS). Unlike the generic
+// fs.ReadFile it does not trust the recorded size for its first
+// allocation: a hostile image can claim 4 GiB for a file it does not
+// hold, so the buffer grows only with the bytes actually read.
+func (img *Image) ReadFile(name string) ([]byte, error) {
+	f, err := img.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(min(fi.Size(), 1<<20)))
+	if _, err := buf.ReadFrom(f); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

@@ -1,6 +1,7 @@
 package isofmt
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -182,13 +183,24 @@ func (t *isoTree) ReadDir(dir *Node) ([]*Node, error) {
 				pending = &multi{first: r}
 			}
 			pending.recs = append(pending.recs, r)
-			if r.flags&flagMultiExtent != 0 && !r.isDir() && len(pending.recs) < MaxExtentsPerFile {
-				continue
+			if r.flags&flagMultiExtent != 0 && !r.isDir() {
+				if len(pending.recs) < MaxExtentsPerFile {
+					continue
+				}
+				t.warn(fmt.Sprintf("isofmt: multi-extent file at byte %d has more than %d extents; the rest is listed as another entry", pending.first.offset, MaxExtentsPerFile))
 			}
 			if n := t.finishFile(pending, ref); n != nil {
 				out = append(out, n)
 			}
 			pending = nil
+		}
+		if pending != nil {
+			// The multi-extent file goes on in the next sector, which is
+			// read into this same buffer: its first record (whose name
+			// and system use area name the file) must not alias it.
+			f := *pending.first
+			f.ident, f.systemUse = bytes.Clone(f.ident), bytes.Clone(f.systemUse)
+			pending.first = &f
 		}
 	}
 	if pending != nil {
@@ -348,6 +360,11 @@ func (t *isoTree) applyRR(n *Node, rr *rrInfo) {
 	switch {
 	case st.Mode&fs.ModeSymlink != 0:
 		st.Target = rr.target.String()
+		if rr.slTooBig {
+			// Never hand out a cut-short target as if it were the link.
+			st.Target = ""
+			n.Err = formatErr("rock ridge symlink", st.Location, ErrLimit, "target longer than %d bytes", MaxLinkLen)
+		}
 		st.Size = int64(len(st.Target))
 		st.Extents = nil
 	case st.Mode&fs.ModeDevice != 0:
