@@ -47,7 +47,7 @@ func (h *Handle) ReadAt(p []byte, off int64) (int, syscall.Errno) {
 // extent and inside the image as it is now: it returns the image's file
 // descriptor, the byte offset there and the byte count, for a zero-copy
 // splice. Anything else (zisofs, sparse runs, a range crossing extents,
-// an image that shrank under the mount, a source that is not a local
+// an image that shrank or was rewritten under the mount, a source that is not a local
 // file) returns ok == false and must be read with ReadAt, which also
 // reports the errors.
 func (h *Handle) Span(off int64, size int) (fd uintptr, srcOff int64, n int, ok bool) {
@@ -77,6 +77,9 @@ func (h *Handle) Span(off int64, size int) (fd uintptr, srcOff int64, n int, ok 
 	}
 	if regular, size, err := fdSize(h.f.fd); err != nil || (regular && srcOff+int64(n) > size) {
 		return 0, 0, 0, false
+	}
+	if h.f.guard != nil && h.f.guard() != nil {
+		return 0, 0, 0, false // rewritten image: ReadAt reports and logs it
 	}
 	h.f.bytesRead.Add(int64(n))
 	return h.f.fd, srcOff, n, true

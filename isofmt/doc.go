@@ -14,7 +14,11 @@
 // The package does no logging and imports nothing OS- or FUSE-specific.
 package isofmt
 
-import "github.com/isofsd/isofsd/isofmt/internal/core"
+import (
+	"errors"
+
+	"github.com/isofsd/isofsd/isofmt/internal/core"
+)
 
 // Sentinel errors; test with errors.Is.
 var (
@@ -23,6 +27,9 @@ var (
 	ErrUnsupported = core.ErrUnsupported
 	ErrLimit       = core.ErrLimit
 	ErrTruncated   = core.ErrTruncated
+	// ErrChanged means the image file was rewritten after it was opened:
+	// its volume descriptors no longer match, so it holds another image.
+	ErrChanged = errors.New("isofmt: image file was replaced since it was opened")
 )
 
 type (

@@ -92,7 +92,12 @@ func OpenFile(path string, opts *Options) (*Image, error) {
 			return nil, fmt.Errorf("isofmt: %s: size: %w", path, err)
 		}
 	}
-	img, err := Open(f, size, opts)
+	src, err := newImageFile(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	img, err := Open(src, size, opts)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
