@@ -329,6 +329,13 @@ func Unmount(mountpoint string, lazy bool) error {
 		flags = syscall.MNT_DETACH
 	}
 	err = syscall.Unmount(mp, flags)
+	// A file closed a moment ago can still hold the mount while the
+	// kernel finishes releasing it: give that up to a second before
+	// calling the mount busy.
+	for wait := 0; errors.Is(err, syscall.EBUSY) && wait < 20; wait++ {
+		time.Sleep(50 * time.Millisecond)
+		err = syscall.Unmount(mp, flags)
+	}
 	if err == nil {
 		return nil
 	}

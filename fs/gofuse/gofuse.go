@@ -18,12 +18,14 @@ package gofuse
 
 import (
 	"log"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/hanwen/go-fuse/v2/splice"
 	"github.com/sirupsen/logrus"
 
 	isofs "github.com/isofsd/isofsd/fs"
@@ -395,7 +397,12 @@ func (r *raw) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.Re
 	// splice of a few KB costs more than a copy.
 	if left := h.Node().Stat.Size - off; r.o.Splice && min(int64(size), left) >= spliceMin {
 		if fd, src, n, ok := h.Span(off, size); ok {
-			return fuse.ReadResultFd(fd, src, n), fuse.OK
+			if rr := loadPipe(fd, src, n); rr != nil {
+				return rr, fuse.OK
+			}
+			// A short splice: a sector the disk cannot read, or an image
+			// cut short since Span looked. The copying path below meets
+			// the same fault and reports it as an error.
 		}
 	}
 	n, errno := h.ReadAt(buf[:size], off)
@@ -454,4 +461,31 @@ func (r *raw) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.S
 		}
 	}
 	return fuse.OK
+}
+
+// loadPipe splices n bytes of fd at off into a pipe and returns them as a
+// read result, or nil if the splice came up short. go-fuse's own
+// ReadResultFd treats a short splice as the end of the file and replies
+// with fewer bytes, which the kernel takes for EOF: a bad sector under the
+// image would silently cut the file short. Loading the pipe here lets a
+// short count become an error instead.
+func loadPipe(fd uintptr, off int64, n int) fuse.ReadResult {
+	pair, err := splice.Get()
+	if err != nil {
+		return nil
+	}
+	if err := pair.Grow(n + os.Getpagesize()); err != nil {
+		splice.Drop(pair)
+		return nil
+	}
+	got := 0
+	for got < n {
+		k, err := pair.LoadFromAt(fd, n-got, off+int64(got))
+		if err != nil || k <= 0 {
+			splice.Drop(pair) // holds part of the data: never reuse it
+			return nil
+		}
+		got += k
+	}
+	return fuse.ReadResultPipe(pair, n)
 }
