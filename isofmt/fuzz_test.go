@@ -36,6 +36,26 @@ func smallCorpus(t testing.TB, max int64) [][]byte {
 	return out
 }
 
+// rootSector returns the byte offset of the first sector of the root
+// directory named by the primary (or, with joliet, the Joliet) descriptor
+// of data, if data holds that whole sector.
+func rootSector(data []byte, joliet bool) (int64, bool) {
+	img, err := Open(bytes.NewReader(data), int64(len(data)), nil)
+	if err != nil {
+		return 0, false
+	}
+	vd := img.vol.pvd
+	if joliet {
+		vd = img.vol.joliet
+	}
+	if vd == nil {
+		return 0, false
+	}
+	r := vd.root
+	off := (int64(r[2]) | int64(r[3])<<8 | int64(r[4])<<16) * SectorSize
+	return off, off+SectorSize <= int64(len(data))
+}
+
 // exercise opens an image, walks every tree and reads every file.
 func exercise(data []byte) {
 	img, err := Open(bytes.NewReader(data), int64(len(data)), &Options{CacheSize: 1 << 20})
@@ -82,21 +102,15 @@ func FuzzDirectory(f *testing.F) {
 	if err != nil {
 		f.Skip("corpus missing:", err)
 	}
-	img, err := Open(bytes.NewReader(base), int64(len(base)), nil)
-	if err != nil {
-		f.Fatal(err)
+	rootOff, ok := rootSector(base, false)
+	if !ok {
+		f.Fatal("copying-rr.iso: no root directory")
 	}
-	root := int64(img.vol.pvd.root[2]) | int64(img.vol.pvd.root[3])<<8 | int64(img.vol.pvd.root[4])<<16
-	rootOff := root * SectorSize
 	f.Add(base[rootOff : rootOff+SectorSize])
 	for _, b := range smallCorpus(f, 512<<10) {
 		// Root directory sectors of other images make good seeds too.
-		if o, err := Open(bytes.NewReader(b), int64(len(b)), nil); err == nil && o.vol.pvd != nil {
-			r := o.vol.pvd.root
-			off := (int64(r[2]) | int64(r[3])<<8 | int64(r[4])<<16) * SectorSize
-			if off+SectorSize <= int64(len(b)) {
-				f.Add(b[off : off+SectorSize])
-			}
+		if off, ok := rootSector(b, false); ok {
+			f.Add(b[off : off+SectorSize])
 		}
 	}
 	f.Fuzz(func(t *testing.T, sector []byte) {
@@ -179,20 +193,14 @@ func FuzzJolietDirectory(f *testing.F) {
 	if err != nil {
 		f.Skip("corpus missing:", err)
 	}
-	img, err := Open(bytes.NewReader(base), int64(len(base)), nil)
-	if err != nil || img.vol.joliet == nil {
-		f.Fatal("joliet.iso has no Joliet tree:", err)
+	rootOff, ok := rootSector(base, true)
+	if !ok {
+		f.Fatal("joliet.iso has no Joliet tree")
 	}
-	r := img.vol.joliet.root
-	rootOff := (int64(r[2]) | int64(r[3])<<8 | int64(r[4])<<16) * SectorSize
 	f.Add(base[rootOff : rootOff+SectorSize])
 	if over, err := os.ReadFile(filepath.Join(fuzzCorpus, "libarchive", "test_read_format_iso_joliet_utf16be_overflow.iso")); err == nil {
-		if o, err := Open(bytes.NewReader(over), int64(len(over)), nil); err == nil && o.vol.joliet != nil {
-			r := o.vol.joliet.root
-			off := (int64(r[2]) | int64(r[3])<<8 | int64(r[4])<<16) * SectorSize
-			if off+SectorSize <= int64(len(over)) {
-				f.Add(over[off : off+SectorSize])
-			}
+		if off, ok := rootSector(over, true); ok {
+			f.Add(over[off : off+SectorSize])
 		}
 	}
 	f.Fuzz(func(t *testing.T, sector []byte) {
