@@ -90,3 +90,37 @@ func BenchmarkWalk100k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadDirNodes100k parses every directory of the 100k-file image
+// the way the mount does (ReadDirNode, no sorting, no fs.DirEntry): the
+// daemon-side cost of a first `find` over the mount.
+func BenchmarkReadDirNodes100k(b *testing.B) {
+	path := hundredKImage(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		img, err := isofmt.OpenFile(path, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		root, _ := img.Root()
+		n := 0
+		var walk func(d *isofmt.Node)
+		walk = func(d *isofmt.Node) {
+			kids, err := img.ReadDirNode(d)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, k := range kids {
+				n++
+				if k.IsDir() {
+					walk(k)
+				}
+			}
+		}
+		walk(root)
+		img.Close()
+		if n != 100500 {
+			b.Fatalf("walked %d entries, want 100500", n)
+		}
+	}
+}

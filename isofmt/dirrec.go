@@ -36,18 +36,29 @@ type dirRecord struct {
 // parseDirRecord parses the record at b[0:b[0]]; b must hold the whole
 // record (callers guarantee records do not straddle sectors).
 func parseDirRecord(b []byte, offset int64) (*dirRecord, error) {
+	r := &dirRecord{}
+	if err := parseDirRecordInto(r, b, offset); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// parseDirRecordInto is parseDirRecord filling r, so that a directory
+// scan can reuse one record instead of allocating one per entry. r's
+// ident and systemUse alias b.
+func parseDirRecordInto(r *dirRecord, b []byte, offset int64) error {
 	n := int(b[0])
 	if n < minDirRecord || n > len(b) {
-		return nil, formatErr("directory record", offset, ErrCorrupt, "record length %d (%d bytes left in sector)", n, len(b))
+		return formatErr("directory record", offset, ErrCorrupt, "record length %d (%d bytes left in sector)", n, len(b))
 	}
-	r := &dirRecord{offset: offset, earLen: b[1], recorded: parseDirDateTime(b[18:25]), flags: b[25], unitSize: b[26], gapSize: b[27]}
+	*r = dirRecord{offset: offset, earLen: b[1], recorded: parseDirDateTime(b[18:25]), flags: b[25], unitSize: b[26], gapSize: b[27]}
 	var ok1, ok2 bool
 	r.extLBA, ok1 = bothEndian32(b[2:10])
 	r.dataLen, ok2 = bothEndian32(b[10:18])
 	r.bothEndErr = !ok1 || !ok2
 	idLen := int(b[32])
 	if idLen == 0 || 33+idLen > n {
-		return nil, formatErr("directory record", offset, ErrCorrupt, "file identifier length %d does not fit record length %d", idLen, n)
+		return formatErr("directory record", offset, ErrCorrupt, "file identifier length %d does not fit record length %d", idLen, n)
 	}
 	r.ident = b[33 : 33+idLen]
 	su := 33 + idLen
@@ -57,7 +68,7 @@ func parseDirRecord(b []byte, offset int64) (*dirRecord, error) {
 	if su < n {
 		r.systemUse = b[su:n]
 	}
-	return r, nil
+	return nil
 }
 
 func (r *dirRecord) isDir() bool { return r.flags&flagDirectory != 0 }

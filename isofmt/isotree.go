@@ -150,63 +150,57 @@ func (t *isoTree) ReadDir(dir *Node) ([]*Node, error) {
 	}
 	var (
 		out     []*Node
-		pending *multi // multi-extent file being assembled
+		rec     dirRecord // the record being looked at, reused
+		pending multi     // the entry being assembled, reused
 		sec     = make([]byte, SectorSize)
 	)
+	finish := func() {
+		if n := t.finishFile(&pending, ref); n != nil {
+			out = append(out, n)
+		}
+		pending.recs = pending.recs[:0]
+	}
 	for s := int64(0); s < size; s += SectorSize {
 		if _, err := t.src.ReadAt(sec, start+s); err != nil {
 			return out, formatErr("directory", start+s, ErrCorrupt, "reading: %v", err)
 		}
 		for pos := 0; pos < SectorSize && sec[pos] != 0; {
 			recOff := start + s + int64(pos)
-			r, err := parseDirRecord(sec[pos:], recOff)
-			if err != nil {
+			if err := parseDirRecordInto(&rec, sec[pos:], recOff); err != nil {
 				// Records never straddle sectors: skip to the next sector.
 				t.warn(err.Error())
 				break
 			}
 			pos += int(sec[pos])
-			if r.isDot() || r.isDotDot() || r.flags&flagAssociated != 0 {
+			if rec.isDot() || rec.isDotDot() || rec.flags&flagAssociated != 0 {
 				continue
 			}
 			if len(out) >= MaxDirEntries {
 				return out, formatErr("directory", start, ErrLimit, "more than %d entries", MaxDirEntries)
 			}
-			if pending != nil && string(pending.first.ident) != string(r.ident) {
-				t.warn(fmt.Sprintf("isofmt: multi-extent file at byte %d has no final extent", pending.first.offset))
-				if n := t.finishFile(pending, ref); n != nil {
-					out = append(out, n)
-				}
-				pending = nil
+			if len(pending.recs) > 0 && string(pending.recs[0].ident) != string(rec.ident) {
+				t.warn(fmt.Sprintf("isofmt: multi-extent file at byte %d has no final extent", pending.recs[0].offset))
+				finish()
 			}
-			if pending == nil {
-				pending = &multi{first: r}
-			}
-			pending.recs = append(pending.recs, r)
-			if r.flags&flagMultiExtent != 0 && !r.isDir() {
+			pending.recs = append(pending.recs, rec)
+			if rec.flags&flagMultiExtent != 0 && !rec.isDir() {
 				if len(pending.recs) < MaxExtentsPerFile {
 					continue
 				}
-				t.warn(fmt.Sprintf("isofmt: multi-extent file at byte %d has more than %d extents; the rest is listed as another entry", pending.first.offset, MaxExtentsPerFile))
+				t.warn(fmt.Sprintf("isofmt: multi-extent file at byte %d has more than %d extents; the rest is listed as another entry", pending.recs[0].offset, MaxExtentsPerFile))
 			}
-			if n := t.finishFile(pending, ref); n != nil {
-				out = append(out, n)
-			}
-			pending = nil
+			finish()
 		}
-		if pending != nil {
+		if len(pending.recs) > 0 {
 			// The multi-extent file goes on in the next sector, which is
 			// read into this same buffer: its first record (whose name
 			// and system use area name the file) must not alias it.
-			f := *pending.first
+			f := &pending.recs[0]
 			f.ident, f.systemUse = bytes.Clone(f.ident), bytes.Clone(f.systemUse)
-			pending.first = &f
 		}
 	}
-	if pending != nil {
-		if n := t.finishFile(pending, ref); n != nil {
-			out = append(out, n)
-		}
+	if len(pending.recs) > 0 {
+		finish()
 	}
 	if t.rr && ref.lba == t.rootRec.extLBA+uint32(t.rootRec.earLen) {
 		out = t.hideRRMoved(out)
@@ -228,17 +222,25 @@ func uniqueNames(nodes []*Node) {
 	}
 }
 
+// multi holds the records of one entry being assembled (several for a
+// multi-extent file) and a slab the entries' single extents are cut from,
+// one allocation for many files. Both are reused across a directory.
 type multi struct {
-	first *dirRecord
-	recs  []*dirRecord
+	recs []dirRecord
+	exts []Extent
 }
+
+// extentSlab is how many single extents one slab allocation holds.
+const extentSlab = 64
 
 // finishFile turns the records of one entry into a node (nil = hidden).
 func (t *isoTree) finishFile(m *multi, parent *isoDir) *Node {
-	r := m.first
+	r := &m.recs[0]
 	var rr *rrInfo
+	var rrv rrInfo // on the stack: one fewer allocation per entry
 	if t.rr {
-		rr = t.susp.parse(r.systemUse, t.skip, r.offset)
+		rr = &rrv
+		t.susp.parseInto(rr, r.systemUse, t.skip, r.offset)
 		if rr.warn != "" {
 			t.warn(rr.warn)
 		}
@@ -248,14 +250,12 @@ func (t *isoTree) finishFile(m *multi, parent *isoDir) *Node {
 	}
 	n := &Node{}
 	switch {
-	case t.joliet:
-		n.Name = jolietName(r.ident, r.isDir())
-	default:
-		n.Name = plainName(r.ident, r.isDir())
-	}
-	n.Name = core.PathElement(n.Name)
-	if rr != nil && rr.hasName && validName(rr.name.String()) {
+	case rr != nil && rr.hasName && validName(rr.name.String()):
 		n.Name = rr.name.String()
+	case t.joliet:
+		n.Name = core.PathElement(jolietName(r.ident, r.isDir()))
+	default:
+		n.Name = core.PathElement(plainName(r.ident, r.isDir()))
 	}
 	if r.bothEndErr {
 		t.warn(fmt.Sprintf("isofmt: %q: directory record at byte %d: both-endian extent/size copies disagree; using little-endian", n.Name, r.offset))
@@ -293,8 +293,19 @@ func (t *isoTree) finishFile(m *multi, parent *isoDir) *Node {
 	} else {
 		st.Mode = 0o444
 		st.Inode = uint64(r.offset) / 32
-		for _, rec := range m.recs {
-			t.appendExtents(st, rec)
+		if len(m.recs) == 1 && m.recs[0].unitSize == 0 && m.recs[0].dataLen > 0 {
+			// The common case, one plain extent: cut it from the slab,
+			// capacity-limited so that an append copies it away.
+			if len(m.exts) == cap(m.exts) {
+				m.exts = make([]Extent, 0, extentSlab)
+			}
+			m.exts = append(m.exts, Extent{Offset: int64(r.extLBA+uint32(r.earLen)) * t.blockSize, Length: int64(r.dataLen)})
+			k := len(m.exts)
+			st.Extents = m.exts[k-1 : k : k]
+		} else {
+			for i := range m.recs {
+				t.appendExtents(st, &m.recs[i])
+			}
 		}
 		st.Size = st.StoredSize()
 	}

@@ -53,8 +53,15 @@ type suspReader struct {
 // SP skip length in force (0 for the root "." record itself).
 func (s *suspReader) parse(su []byte, skip int, recOff int64) *rrInfo {
 	rr := &rrInfo{}
+	s.parseInto(rr, su, skip, recOff)
+	return rr
+}
+
+// parseInto is parse filling rr (which must be zero), so that a directory
+// scan can keep one rrInfo per entry off the heap.
+func (s *suspReader) parseInto(rr *rrInfo, su []byte, skip int, recOff int64) {
 	if skip > len(su) {
-		return rr
+		return
 	}
 	area := su[skip:]
 	areaOff := recOff // for messages only
@@ -91,7 +98,6 @@ func (s *suspReader) parse(su []byte, skip int, recOff int64) *rrInfo {
 		area, areaOff = buf, start
 	}
 	rr.finish()
-	return rr
 }
 
 type ceLoc struct{ lba, off, length uint32 }
@@ -100,16 +106,15 @@ type ceLoc struct{ lba, off, length uint32 }
 // the area names a continuation.
 func (s *suspReader) parseArea(rr *rrInfo, b []byte, areaOff int64) (next ceLoc, hasNext bool) {
 	for len(b) >= 4 {
-		sig := string(b[0:2])
 		n := int(b[2])
 		if n < 4 || n > len(b) {
 			if b[0] != 0 { // zero padding at the end of an area is normal
-				rr.note("rock ridge: entry %q length %d overruns its area (area at byte %d)", sig, n, areaOff)
+				rr.note("rock ridge: entry %q length %d overruns its area (area at byte %d)", b[0:2], n, areaOff)
 			}
 			return next, hasNext
 		}
 		d := b[4:n]
-		switch sig {
+		switch string(b[0:2]) { // compared in place, no allocation
 		case "SP":
 			if len(d) >= 3 && d[0] == 0xBE && d[1] == 0xEF {
 				rr.hasSP, rr.spSkip = true, int(d[2])
