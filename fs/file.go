@@ -75,10 +75,11 @@ func (h *Handle) Span(off int64, size int) (fd uintptr, srcOff int64, n int, ok 
 	if n == 0 {
 		return 0, 0, 0, false
 	}
-	if regular, size, err := fdSize(h.f.fd); err != nil || (regular && srcOff+int64(n) > size) {
+	regular, imgSize, mtime, err := fdStat(h.f.fd)
+	if err != nil || (regular && srcOff+int64(n) > imgSize) {
 		return 0, 0, 0, false
 	}
-	if h.f.guard != nil && h.f.guard() != nil {
+	if h.f.guard != nil && regular && h.f.guard(imgSize, mtime) != nil {
 		return 0, 0, 0, false // rewritten image: ReadAt reports and logs it
 	}
 	h.f.bytesRead.Add(int64(n))

@@ -85,7 +85,7 @@ type FS struct {
 	log   logrus.FieldLogger
 	file  *os.File // the image, when it is a local file (for splice)
 	fd    uintptr
-	guard func() error // isofmt.ImageFile.Check, run before each splice
+	guard func(size int64, mtime time.Time) error // isofmt.ImageFile.Verify, before each splice
 
 	root     *isofmt.Node
 	bootDir  *isofmt.Node
@@ -114,7 +114,7 @@ func New(img *isofmt.Image, opts Options) (*FS, error) {
 	}
 	switch src := img.Source().(type) {
 	case *isofmt.ImageFile:
-		f.file, f.fd, f.guard = src.File(), src.File().Fd(), src.Check
+		f.file, f.fd, f.guard = src.File(), src.File().Fd(), src.Verify
 	case *os.File:
 		f.file, f.fd = src, src.Fd()
 	}

@@ -98,12 +98,22 @@ func (g *ImageFile) Check() error {
 	if err != nil {
 		return fmt.Errorf("isofmt: stat of image file: %w", err)
 	}
-	if s := g.seen.Load(); s.size == st.Size() && s.mtime.Equal(st.ModTime()) {
+	return g.Verify(st.Size(), st.ModTime())
+}
+
+// Verify is Check for a caller that has just stat'ed the file itself
+// (fs serves zero-copy reads after an fstat of its own): size and mtime
+// are what that stat returned.
+func (g *ImageFile) Verify(size int64, mtime time.Time) error {
+	if !g.guarded {
+		return nil
+	}
+	if s := g.seen.Load(); s.size == size && s.mtime.Equal(mtime) {
 		return s.err
 	}
 	g.recheck.Lock()
 	defer g.recheck.Unlock()
-	if s := g.seen.Load(); s.size == st.Size() && s.mtime.Equal(st.ModTime()) {
+	if s := g.seen.Load(); s.size == size && s.mtime.Equal(mtime) {
 		return s.err // another reader re-checked meanwhile
 	}
 	now, err := g.fingerprint()
@@ -116,19 +126,17 @@ func (g *ImageFile) Check() error {
 		// reads past the end fail on their own.
 	case !bytes.Equal(now, g.want):
 		verdict = fmt.Errorf("%s: volume descriptors rewritten at %s (size %d): %w",
-			g.f.Name(), st.ModTime().Format(time.RFC3339), st.Size(), ErrChanged)
+			g.f.Name(), mtime.Format(time.RFC3339), size, ErrChanged)
 	}
-	g.seen.Store(&fileState{size: st.Size(), mtime: st.ModTime(), err: verdict})
+	g.seen.Store(&fileState{size: size, mtime: mtime, err: verdict})
 	return verdict
 }
 
-// ReadAt reads from the image file between two Checks, so that a read
-// racing a rewrite is refused rather than returning a mix of two images
-// (as long as the rewrite moved the size or modification time).
+// ReadAt reads from the image file, then Checks: a change made before or
+// while the bytes were read moves the size or modification time by the
+// time of the check, so a read racing a rewrite is refused rather than
+// returning a mix of two images.
 func (g *ImageFile) ReadAt(p []byte, off int64) (int, error) {
-	if err := g.Check(); err != nil {
-		return 0, err
-	}
 	n, err := g.f.ReadAt(p, off)
 	if cerr := g.Check(); cerr != nil {
 		return 0, cerr
