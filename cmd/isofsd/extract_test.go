@@ -110,6 +110,20 @@ func richTree(t testing.TB, dir string) {
 
 // xorrisoImage builds a Rock Ridge + Joliet image of src with hard links
 // recorded.
+// richImage builds richTree in a fresh temporary directory and masters it
+// with xorriso (extra flags passed on). It returns that directory, the
+// source tree and the image.
+func richImage(t *testing.T, extra ...string) (tmp, src, iso string) {
+	t.Helper()
+	needTool(t, "xorriso")
+	tmp = t.TempDir()
+	src = filepath.Join(tmp, "src")
+	richTree(t, src)
+	iso = filepath.Join(tmp, "rich.iso")
+	xorrisoImage(t, src, iso, extra...)
+	return tmp, src, iso
+}
+
 func xorrisoImage(t testing.TB, src, out string, extra ...string) {
 	t.Helper()
 	args := append([]string{"-hardlinks", "on", "-joliet", "on", "-outdev", out, "-volid", "RICH"}, extra...)
@@ -204,12 +218,7 @@ func diffSnapshots(t *testing.T, want, got map[string]entry, wantName, gotName s
 // xorriso -osirrox and compares names, types, sizes, contents, link
 // targets, modes and mtimes of every entry.
 func TestExtractMatchesXorriso(t *testing.T) {
-	needTool(t, "xorriso")
-	tmp := t.TempDir()
-	src := filepath.Join(tmp, "src")
-	richTree(t, src)
-	iso := filepath.Join(tmp, "rich.iso")
-	xorrisoImage(t, src, iso)
+	tmp, src, iso := richImage(t)
 
 	theirs := filepath.Join(tmp, "xorriso")
 	runTool(t, "xorriso", "-osirrox", "on", "-hardlinks", "on", "-indev", iso, "-extract", "/", theirs)
@@ -259,12 +268,7 @@ func TestExtractMatchesXorriso(t *testing.T) {
 // TestExtractTrees extracts the same image through each of its trees and
 // checks content against the source (names differ by tree, content not).
 func TestExtractTrees(t *testing.T) {
-	needTool(t, "xorriso")
-	tmp := t.TempDir()
-	src := filepath.Join(tmp, "src")
-	richTree(t, src)
-	iso := filepath.Join(tmp, "rich.iso")
-	xorrisoImage(t, src, iso)
+	tmp, src, iso := richImage(t)
 	srcFiles := map[string]bool{}
 	for _, e := range snapshot(t, src) {
 		if e.typ == "-" {
@@ -296,12 +300,7 @@ func TestExtractTrees(t *testing.T) {
 
 // TestExtractSelect checks PATH and GLOB selection.
 func TestExtractSelect(t *testing.T) {
-	needTool(t, "xorriso")
-	tmp := t.TempDir()
-	src := filepath.Join(tmp, "src")
-	richTree(t, src)
-	iso := filepath.Join(tmp, "rich.iso")
-	xorrisoImage(t, src, iso)
+	tmp, _, iso := richImage(t)
 	cases := []struct {
 		args []string
 		want []string // every path extracted (dirs included)
@@ -345,12 +344,7 @@ func TestExtractSelect(t *testing.T) {
 // --force replaces files, and that a pre-existing symlink in DIR is never
 // written through.
 func TestExtractForce(t *testing.T) {
-	needTool(t, "xorriso")
-	tmp := t.TempDir()
-	src := filepath.Join(tmp, "src")
-	richTree(t, src)
-	iso := filepath.Join(tmp, "rich.iso")
-	xorrisoImage(t, src, iso)
+	tmp, _, iso := richImage(t)
 	out := filepath.Join(tmp, "out")
 	if _, stderr, code := cliRun(t, "extract", iso, "-C", out); code != 0 {
 		t.Fatalf("first extract: exit %d\n%s", code, stderr)
@@ -767,12 +761,7 @@ func TestExtractDevicesNeedRoot(t *testing.T) {
 
 // TestExtractParallelSame checks that 1 and 8 workers give the same tree.
 func TestExtractParallelSame(t *testing.T) {
-	needTool(t, "xorriso")
-	tmp := t.TempDir()
-	src := filepath.Join(tmp, "src")
-	richTree(t, src)
-	iso := filepath.Join(tmp, "rich.iso")
-	xorrisoImage(t, src, iso)
+	tmp, _, iso := richImage(t)
 	var snaps []map[string]entry
 	for _, j := range []string{"1", "8"} {
 		out := filepath.Join(tmp, "out"+j)

@@ -305,12 +305,7 @@ func TestLsMatches7zip(t *testing.T) {
 
 // TestLsPaths checks PATH operands, -R headers, -i, and exit codes.
 func TestLsPaths(t *testing.T) {
-	needTool(t, "xorriso")
-	tmp := t.TempDir()
-	src := filepath.Join(tmp, "src")
-	richTree(t, src)
-	iso := filepath.Join(tmp, "rich.iso")
-	xorrisoImage(t, src, iso)
+	tmp, _, iso := richImage(t)
 	out, _, code := cliRun(t, "ls", iso, "/sub/")
 	if code != 0 || out != "data.bin\nhard.txt\nlink\n" {
 		t.Errorf("ls /sub/: exit %d, %q", code, out)
