@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,19 +184,11 @@ func checkTree(t *testing.T, mp string, c *imageCase) {
 		}
 	}
 	if len(diffs) > 0 {
-		sortStrings(diffs)
+		slices.Sort(diffs)
 		if len(diffs) > 30 {
 			diffs = append(diffs[:30], fmt.Sprintf("... and %d more", len(diffs)-30))
 		}
 		t.Errorf("mount differs from the oracle extraction %s:\n%s", c.oracle, strings.Join(diffs, "\n"))
-	}
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
 	}
 }
 
