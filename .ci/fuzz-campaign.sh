@@ -23,7 +23,8 @@ targets=$(grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
 done | sort)
 
 run() {
-	local pkg=$1 name=$2 log="$out/$(echo "$pkg" | tr '/.' '__')-$2.log"
+	local pkg=$1 name=$2
+	local log="$out/$(echo "${pkg#./}" | tr '/' '_')-$name.log"
 	nice -n 19 go test "$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$per" \
 		-parallel 1 -fuzzminimizetime 3s >"$log" 2>&1
 	local rc=$?
@@ -33,7 +34,17 @@ run() {
 	execs=$(echo "$last" | sed -nE 's/.*execs: ([0-9]+).*/\1/p')
 	interesting=$(echo "$last" | sed -nE 's/.*new interesting: ([0-9]+ \(total: [0-9]+\)).*/\1/p')
 	local verdict=ok
-	[ $rc -ne 0 ] && verdict="FAIL (see $log)"
+	if [ $rc -ne 0 ]; then
+		if grep -q 'Failing input written' "$log"; then
+			verdict="CRASHER (see $log; the input is in the package's testdata/fuzz)"
+		elif grep -q 'context deadline exceeded' "$log"; then
+			# Go's fuzzer reports this when the time runs out while it is
+			# minimizing a new input: no failing input, not a crash.
+			verdict="ok (time ran out while minimizing)"
+		else
+			verdict="FAIL (see $log)"
+		fi
+	fi
 	printf '%-28s %-22s execs %-10s new interesting %-18s %s\n' "$name" "$pkg" "${execs:-?}" "${interesting:-?}" "$verdict"
 }
 
