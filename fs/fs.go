@@ -115,6 +115,9 @@ func New(img *isofmt.Image, opts Options) (*FS, error) {
 	switch src := img.Source().(type) {
 	case *isofmt.ImageFile:
 		f.file, f.fd, f.guard = src.File(), src.File().Fd(), src.Verify
+		if stat := fdStatFunc(f.fd); stat != nil {
+			src.SetStat(stat) // a bare fstat: no allocation per read
+		}
 	case *os.File:
 		f.file, f.fd = src, src.Fd()
 	}

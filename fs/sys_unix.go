@@ -20,3 +20,12 @@ func fdStat(fd uintptr) (bool, int64, time.Time, error) {
 	}
 	return st.Mode&unix.S_IFMT == unix.S_IFREG, st.Size, time.Unix(st.Mtim.Unix()), nil
 }
+
+// fdStatFunc returns a function reporting fd's size and modification time
+// with one fstat and no allocation.
+func fdStatFunc(fd uintptr) func() (int64, time.Time, error) {
+	return func() (int64, time.Time, error) {
+		_, size, mtime, err := fdStat(fd)
+		return size, mtime, err
+	}
+}

@@ -16,3 +16,6 @@ func mkdev(major, minor uint32) uint32 { return (major&0xfff)<<8 | minor&0xff | 
 func fdStat(fd uintptr) (bool, int64, time.Time, error) {
 	return false, 0, time.Time{}, errors.New("fdStat: " + syscall.EWINDOWS.Error())
 }
+
+// fdStatFunc: none here; isofmt's own os.File.Stat serves.
+func fdStatFunc(fd uintptr) func() (int64, time.Time, error) { return nil }
