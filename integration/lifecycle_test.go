@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -380,5 +381,43 @@ func TestXattrOff(t *testing.T) {
 	buf := make([]byte, 64)
 	if _, err := unix.Getxattr(filepath.Join(m.mp, "a.bin"), "user.isofsd.lba", buf); !errors.Is(err, unix.ENOTSUP) {
 		t.Errorf("getxattr without --xattr: %v, want ENOTSUP", err)
+	}
+}
+
+// TestSIGTERMRightAfterReady: systemd may stop a mount the moment it
+// reports READY=1. The SIGTERM must unmount cleanly, not kill the process
+// outright: the handlers used to be installed just after READY, which left
+// a stale mount now and then (seen in CI).
+func TestSIGTERMRightAfterReady(t *testing.T) {
+	requireFUSE(t)
+	img := smallImage(t)
+	notify := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	must(t, err)
+	defer conn.Close()
+	buf := make([]byte, 4096)
+	for i := range 30 {
+		mp := newMountpoint(t)
+		cmd := exec.Command(isofsdBin, "mount", "-f", img, mp)
+		var log syncBuffer
+		cmd.Stdout, cmd.Stderr = &log, &log
+		cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)
+		must(t, cmd.Start())
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := conn.Read(buf)
+		if err != nil || !strings.Contains(string(buf[:n]), "READY=1") {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("round %d: no READY=1 (%q, %v)\n%s", i, buf[:n], err, log.String())
+		}
+		must(t, cmd.Process.Signal(syscall.SIGTERM))
+		code := waitExit(t, cmd, 10*time.Second)
+		if isMounted(t, mp) {
+			syscall.Unmount(mp, syscall.MNT_DETACH)
+			t.Fatalf("round %d: still mounted after a SIGTERM right after READY (exit %d)\n%s", i, code, log.String())
+		}
+		if code != 0 {
+			t.Fatalf("round %d: exit %d after a SIGTERM right after READY\n%s", i, code, log.String())
+		}
 	}
 }

@@ -141,15 +141,31 @@ func (r *Ready) Fail(code int, err error) {
 	}
 }
 
+// Signals starts catching SIGTERM, SIGINT and SIGHUP for Serve. Call it
+// before mounting: a signal that arrives while the mount is being set up
+// then waits for Serve instead of killing the process halfway (which
+// leaves a stale mount). SIGHUP too: a foreground mount whose terminal
+// goes away would otherwise die the same way.
+func Signals() chan os.Signal {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	return sig
+}
+
 // Serve waits until m is unmounted, unmounting it on SIGTERM, SIGINT,
 // SIGHUP or ctx's end. If files are open the mount is detached lazily and served
-// until they are closed.
-func Serve(ctx context.Context, m *Mount) error {
-	sig := make(chan os.Signal, 2)
-	// SIGHUP too: a foreground mount whose terminal goes away would
-	// otherwise die and leave a stale mount behind.
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+// until they are closed. sig is what Signals returned (nil: Serve calls
+// it). ready, if not nil, is called once the signal handlers are in
+// place: a supervisor told "ready" earlier could stop us with a SIGTERM
+// that kills the process outright and leaves a stale mount.
+func Serve(ctx context.Context, m *Mount, sig chan os.Signal, ready func()) error {
+	if sig == nil {
+		sig = Signals()
+	}
 	defer signal.Stop(sig)
+	if ready != nil {
+		ready()
+	}
 	// A closed log pipe must not kill the server.
 	signal.Ignore(syscall.SIGPIPE)
 	done := make(chan error, 1)

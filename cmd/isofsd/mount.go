@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/syslog"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -216,8 +217,10 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 		debug.SetGCPercent(mountGCPercent)
 	}
 	startProfiler()
+	sig := mounter.Signals() // before mounting: see Signals
 	m, err := mounter.New(ctx, o)
 	if err != nil {
+		signal.Stop(sig)
 		code := mountExitCode(err)
 		ready.Fail(code, err)
 		return withCode(code, err)
@@ -227,8 +230,7 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 		// on a file system someone wants to unmount).
 		os.Chdir("/")
 	}
-	ready.OK()
-	if err := mounter.Serve(ctx, m); err != nil {
+	if err := mounter.Serve(ctx, m, sig, ready.OK); err != nil {
 		return withCode(exitInternal, err)
 	}
 	return nil
