@@ -3,7 +3,6 @@ package isofmt_test
 import (
 	"bytes"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -59,14 +58,7 @@ func TestImageFileRewritten(t *testing.T) {
 	if _, ok := img.Source().(*isofmt.ImageFile); !ok {
 		t.Fatalf("OpenFile source is %T, want *isofmt.ImageFile", img.Source())
 	}
-	read := func(name string) ([]byte, error) {
-		f, err := img.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		return io.ReadAll(f.(io.Reader))
-	}
+	read := func(name string) ([]byte, error) { return fs.ReadFile(img, name) }
 	want := func(i int) []byte { return bytes.Repeat([]byte{'a' + byte(i)}, 256<<10) }
 	expectOK := func(step, name string, i int) {
 		t.Helper()
