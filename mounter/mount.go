@@ -79,6 +79,9 @@ type Options struct {
 	Boot bool
 	// Splice serves plain extents by splice (zero copy).
 	Splice bool
+	// Prefetch stores the next small files of a directory in the
+	// kernel's page cache when one of them is read (gofuse only).
+	Prefetch bool
 	// Xattr answers extended attribute requests (user.isofsd.lba).
 	Xattr bool
 	// ReadAheadKB sets the mount's read-ahead when permitted (0: leave).
@@ -173,7 +176,7 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	switch o.Backend {
 	case "", "gofuse":
 		server, err = gofuse.Mount(mp, tree, gofuse.Options{
-			Source: imgPath, AllowOther: o.AllowOther, Splice: o.Splice, Xattr: o.Xattr,
+			Source: imgPath, AllowOther: o.AllowOther, Splice: o.Splice, Xattr: o.Xattr, DirReadAhead: o.Prefetch,
 			ExtraOptions: o.MountOptions, Debug: o.Debug, Log: log,
 		})
 	case "cgofuse":
@@ -198,7 +201,7 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	if o.ReadAheadKB > 0 {
 		m.setReadAhead(o.ReadAheadKB)
 	}
-	log.WithFields(logrus.Fields{"image": imgPath, "mountpoint": mp, "tree": img.Tree(), "splice": o.Splice}).Info("mounted")
+	log.WithFields(logrus.Fields{"image": imgPath, "mountpoint": mp, "tree": img.Tree(), "splice": o.Splice, "prefetch": o.Prefetch}).Info("mounted")
 	return m, nil
 }
 

@@ -95,6 +95,7 @@ predecessor left behind. The mount flags below apply to watched images.`,
 	fl.StringVar(&f.umask, "umask", "0", "octal mask cleared from permissions on trees without them")
 	fl.StringSliceVarP(&f.options, "options", "o", nil, "mount options for watched images (allow_other, nodev, …)")
 	fl.StringVar(&f.splice, "splice", defaultSplice, "serve plain file data with splice: on or off")
+	fl.StringVar(&f.prefetch, "prefetch", defaultPrefetch, "when a small file is read, load the next ones of its directory into the page cache: on or off")
 	fl.IntVar(&f.readAhead, "read-ahead-kb", mounter.DefaultReadAheadKB, "read-ahead of each mount in KiB when running as root")
 	return cmd
 }
@@ -178,7 +179,7 @@ func daemonClientMount(socket string, o mounter.Options) (*ctlproto.MountStatus,
 	uid, gid := o.UID, o.GID
 	req := &ctlproto.Request{Op: ctlproto.OpMount, Mount: &ctlproto.MountRequest{
 		Image: img, Mountpoint: mp, Tree: o.Tree, CacheSize: o.CacheSize, UID: &uid, GID: &gid,
-		Umask: o.Umask, AllowOther: o.AllowOther, Options: o.MountOptions, Boot: o.Boot, Splice: o.Splice,
+		Umask: o.Umask, AllowOther: o.AllowOther, Options: o.MountOptions, Boot: o.Boot, Splice: o.Splice, Prefetch: o.Prefetch,
 	}}
 	resp, err := daemonCall(socket, req)
 	if err != nil {

@@ -67,7 +67,7 @@ func TestDaemonClient(t *testing.T) {
 	defer os.Chdir(wd)
 	os.Chdir(dir)
 	df := &daemonMountFlags{socket: sock}
-	f := mountFlags{tree: "joliet", cacheSize: "1M", umask: "027", splice: "on", uid: 4321, gid: 8765}
+	f := mountFlags{tree: "joliet", cacheSize: "1M", umask: "027", splice: "on", prefetch: "on", uid: 4321, gid: 8765}
 	o, err := f.mountOptions("a.iso", "mnt")
 	if err != nil {
 		t.Fatal(err)

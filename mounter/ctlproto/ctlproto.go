@@ -84,6 +84,7 @@ type MountRequest struct {
 	Options    []string `json:"options,omitempty"`
 	Boot       bool     `json:"boot,omitempty"`
 	Splice     bool     `json:"splice,omitempty"`
+	Prefetch   bool     `json:"prefetch,omitempty"`
 }
 
 // Response answers one request. OK is false exactly when Error is set.

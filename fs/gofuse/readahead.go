@@ -1,0 +1,161 @@
+//go:build linux
+
+package gofuse
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// Directory read-ahead. Reading a tree of small files (tar, cp -r,
+// rsync, grep -r) costs one FUSE round trip per file: the reader blocks,
+// a daemon thread wakes, replies, the reader wakes. On the 2-core VM of
+// the benchmark that is ~65 µs per file, 6.7 s of a 100 000-file tar,
+// nearly all of it scheduling. When a small file is read from its start,
+// the files after it in the same directory are likely next, so a
+// background goroutine reads them from the image and stores them in the
+// kernel's page cache with FUSE_NOTIFY_STORE: their reads then never
+// leave the kernel (the tar took 1.6 s).
+//
+// Like the kernel's own read-ahead the window starts small and doubles
+// while the reads stay sequential (raMinFiles up to raMaxFiles files,
+// at most raWindowBytes per trigger), also from one directory to the
+// start of the next as a tree walk goes; a read elsewhere starts over. Only
+// files of at most raMaxFile bytes that the kernel holds an inode for
+// are stored (it answers ENOENT for others, which is harmless), the
+// queue is bounded and a full queue drops the trigger. Stored pages are
+// ordinary clean page cache: the kernel reclaims them under memory
+// pressure, and a later read then asks the daemon as usual.
+const (
+	// raMaxFile is the largest file read-ahead stores, and the largest
+	// whose read triggers it.
+	raMaxFile = 128 << 10
+	// raMinFiles and raMaxFiles bound the window in files.
+	raMinFiles = 16
+	raMaxFiles = 256
+	// raWindowBytes bounds the bytes stored per trigger.
+	raWindowBytes = 1 << 20
+	// raQueue bounds the triggers waiting for the goroutine.
+	raQueue = 16
+)
+
+type raJob struct {
+	dir      *known
+	from, to int // entries [from, to) of dir
+}
+
+// dirReadAhead is the background goroutine of one mount.
+type dirReadAhead struct {
+	r    *raw
+	srv  *fuse.Server
+	jobs chan raJob
+	done chan struct{}
+	once sync.Once
+	buf  []byte
+
+	mu      sync.Mutex
+	lastDir *known // the directory of the last trigger
+	lastEnd int    // the end of the last window queued there
+	win     int    // the size of that window, in files
+
+	// stored counts the files stored; pending the triggers queued or in
+	// hand (for tests and stats).
+	stored  atomic.Int64
+	pending atomic.Int64
+}
+
+func newDirReadAhead(r *raw, srv *fuse.Server) *dirReadAhead {
+	return &dirReadAhead{r: r, srv: srv, jobs: make(chan raJob, raQueue),
+		done: make(chan struct{}), buf: make([]byte, raMaxFile)}
+}
+
+func (d *dirReadAhead) stop() { d.once.Do(func() { close(d.done) }) }
+
+// noteRead is called for every read from offset 0 of a file of at most
+// raMaxFile bytes, node id.
+func (d *dirReadAhead) noteRead(id uint64) {
+	d.r.mu.RLock()
+	k := d.r.nodes[id]
+	d.r.mu.RUnlock()
+	if k == nil || k.parent == nil {
+		return
+	}
+	idx := int(k.idx)
+	d.mu.Lock()
+	var j raJob
+	switch {
+	case k.parent == d.lastDir && idx < d.lastEnd && idx >= d.lastEnd-d.win:
+		// Inside the window queued last: its files are on their way
+		// (this read overtook the goroutine).
+		d.mu.Unlock()
+		return
+	case k.parent == d.lastDir && idx == d.lastEnd:
+		// The first file past the window: the reads are sequential.
+		d.win = min(2*d.win, raMaxFiles)
+	case k.parent != d.lastDir && idx < raMinFiles && d.win > 0:
+		// The start of another directory: a tree walk goes on, keep
+		// the window.
+	default:
+		d.win = raMinFiles
+	}
+	j = raJob{dir: k.parent, from: idx + 1, to: idx + 1 + d.win}
+	d.lastDir, d.lastEnd = k.parent, j.to
+	d.mu.Unlock()
+	d.pending.Add(1)
+	select {
+	case d.jobs <- j:
+	default:
+		d.pending.Add(-1)
+	}
+}
+
+func (d *dirReadAhead) run() {
+	for {
+		select {
+		case <-d.done:
+			return
+		case j := <-d.jobs:
+			d.push(j)
+			d.pending.Add(-1)
+		}
+	}
+}
+
+// push stores the small files among entries [j.from, j.to) of j.dir.
+func (d *dirReadAhead) push(j raJob) {
+	a := j.dir.aux.Load()
+	if a == nil {
+		return
+	}
+	list := a.list
+	bytes := 0
+	for i := j.from; i < min(j.to, len(list)) && bytes < raWindowBytes; i++ {
+		n := list[i]
+		st := &n.Stat
+		if !st.Mode.IsRegular() || st.Size <= 0 || st.Size > raMaxFile {
+			continue
+		}
+		select {
+		case <-d.done:
+			return
+		default:
+		}
+		id := d.r.nodeID(n)
+		h, errno := d.r.handle(id)
+		if errno != 0 {
+			continue // the kernel has forgotten it
+		}
+		size := int(st.Size)
+		got, errno := h.ReadAt(d.buf[:size], 0)
+		if errno != 0 || got != size {
+			continue // a read of the file will meet and report the error
+		}
+		if d.srv.InodeNotifyStoreCache(id, 0, d.buf[:size]) != fuse.OK {
+			continue
+		}
+		bytes += size
+		d.stored.Add(1)
+	}
+}
