@@ -274,8 +274,8 @@ func (f *FS) Attr(n *isofmt.Node) Attr {
 		a.Rdev = mkdev(st.DevMajor(), st.DevMinor())
 	}
 	a.Blocks = Blocks(st)
-	a.Mtime = st.ModTime
-	a.Atime, a.Ctime = st.AccessTime, st.ChangeTime
+	a.Mtime = st.ModTime.Time()
+	a.Atime, a.Ctime = st.AccessTime.Time(), st.ChangeTime.Time()
 	if a.Atime.IsZero() {
 		a.Atime = a.Mtime
 	}

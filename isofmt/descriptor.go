@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -188,10 +189,20 @@ func parseDirDateTime(b []byte) time.Time {
 }
 
 // tzOffset converts an offset in 15-minute units; out-of-range values
-// (outside -48..52) mean UTC, as readers conventionally treat them.
+// (outside -48..52) mean UTC, as readers conventionally treat them. The
+// 100 zones are made once: a zone per parsed date cost an allocation per
+// time stamp of every entry of images recorded outside UTC.
 func tzOffset(q int8) *time.Location {
 	if q == 0 || q < -48 || q > 52 {
 		return time.UTC
 	}
-	return time.FixedZone("", int(q)*15*60)
+	return tzZones()[int(q)+48]
 }
+
+var tzZones = sync.OnceValue(func() *[101]*time.Location {
+	var z [101]*time.Location
+	for i := range z {
+		z[i] = time.FixedZone("", (i-48)*15*60)
+	}
+	return &z
+})

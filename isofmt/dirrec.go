@@ -3,7 +3,6 @@ package isofmt
 import (
 	"encoding/binary"
 	"strings"
-	"time"
 	"unicode/utf16"
 )
 
@@ -24,7 +23,7 @@ type dirRecord struct {
 	extLBA     uint32
 	earLen     uint8 // extended attribute record length, in blocks
 	dataLen    uint32
-	recorded   time.Time
+	recorded   Timestamp
 	flags      uint8
 	unitSize   uint8
 	gapSize    uint8
@@ -51,7 +50,7 @@ func parseDirRecordInto(r *dirRecord, b []byte, offset int64) error {
 	if n < minDirRecord || n > len(b) {
 		return formatErr("directory record", offset, ErrCorrupt, "record length %d (%d bytes left in sector)", n, len(b))
 	}
-	*r = dirRecord{offset: offset, earLen: b[1], recorded: parseDirDateTime(b[18:25]), flags: b[25], unitSize: b[26], gapSize: b[27]}
+	*r = dirRecord{offset: offset, earLen: b[1], recorded: TimestampOf(parseDirDateTime(b[18:25])), flags: b[25], unitSize: b[26], gapSize: b[27]}
 	var ok1, ok2 bool
 	r.extLBA, ok1 = bothEndian32(b[2:10])
 	r.dataLen, ok2 = bothEndian32(b[10:18])

@@ -16,6 +16,7 @@ package isofmt
 
 import (
 	"errors"
+	"time"
 
 	"github.com/isofsd/isofsd/isofmt/internal/core"
 )
@@ -43,7 +44,12 @@ type (
 	Zisofs = core.Zisofs
 	// Node is one directory entry of the selected tree.
 	Node = core.Node
+	// Timestamp is a time recorded on the image (8 bytes; zero means absent).
+	Timestamp = core.Timestamp
 )
+
+// TimestampOf converts a time.Time (the zero time gives the zero Timestamp).
+func TimestampOf(t time.Time) Timestamp { return core.TimestampOf(t) }
 
 // Safety limits. They bound the work and memory any image can cause.
 const (

@@ -212,7 +212,7 @@ func (fi *fileInfo) Name() string {
 }
 func (fi *fileInfo) Size() int64        { return fi.n.Stat.Size }
 func (fi *fileInfo) Mode() fs.FileMode  { return fi.n.Stat.Mode }
-func (fi *fileInfo) ModTime() time.Time { return fi.n.Stat.ModTime }
+func (fi *fileInfo) ModTime() time.Time { return fi.n.Stat.ModTime.Time() }
 func (fi *fileInfo) IsDir() bool        { return fi.n.IsDir() }
 func (fi *fileInfo) Sys() any           { return &fi.n.Stat }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 )
 
 // rrInfo collects what the SUSP / Rock Ridge entries of one directory
@@ -24,8 +23,8 @@ type rrInfo struct {
 	nameCont              bool
 	target                strings.Builder
 	hasSL, slTooBig       bool
-	mtime, atime, ctime   time.Time
-	btime                 time.Time
+	mtime, atime, ctime   Timestamp
+	btime                 Timestamp
 	relocated             bool // RE
 	hasCL, hasPL          bool
 	childLBA, parentLBA   uint32
@@ -253,11 +252,11 @@ func (rr *rrInfo) parseTF(flags byte, d []byte) {
 			rr.note("rock ridge: TF entry shorter than its flags announce")
 			return
 		}
-		var t time.Time
+		var t Timestamp
 		if size == 7 {
-			t = parseDirDateTime(d[:7])
+			t = TimestampOf(parseDirDateTime(d[:7]))
 		} else {
-			t = parseDecDateTime(d[:17])
+			t = TimestampOf(parseDecDateTime(d[:17]))
 		}
 		switch bit {
 		case 0:

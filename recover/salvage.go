@@ -179,7 +179,7 @@ func copyNode(ctx context.Context, img *isofmt.Image, n *isofmt.Node, root *os.R
 		}
 	}
 	if !n.Stat.ModTime.IsZero() {
-		defer root.Chtimes(rel, n.Stat.ModTime, n.Stat.ModTime)
+		defer root.Chtimes(rel, n.Stat.ModTime.Time(), n.Stat.ModTime.Time())
 	}
 	return total, out.Close()
 }

@@ -165,7 +165,7 @@ func lsLine(w io.Writer, name string, st *isofmt.Stat, f lsFlags) {
 	if st.Mode&fs.ModeDevice != 0 {
 		size = fmt.Sprintf("%d, %d", st.DevMajor(), st.DevMinor())
 	}
-	fmt.Fprintf(w, "%s %3d %5d %5d %10s %s %s", lsMode(st.Mode), st.Nlink, st.UID, st.GID, size, lsTime(st.ModTime), shown)
+	fmt.Fprintf(w, "%s %3d %5d %5d %10s %s %s", lsMode(st.Mode), st.Nlink, st.UID, st.GID, size, lsTime(st.ModTime.Time()), shown)
 	if st.Mode&fs.ModeSymlink != 0 {
 		fmt.Fprintf(w, " -> %s", lsQuote(st.Target))
 	}

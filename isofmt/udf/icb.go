@@ -2,7 +2,6 @@ package udf
 
 import (
 	"encoding/binary"
-	"time"
 
 	"github.com/isofsd/isofsd/isofmt/internal/core"
 )
@@ -35,10 +34,10 @@ type fileEntry struct {
 	perm     uint32
 	links    uint16
 	size     uint64
-	atime    time.Time
-	mtime    time.Time
-	ctime    time.Time // attribute time
-	btime    time.Time // creation time (EFE only)
+	atime    core.Timestamp
+	mtime    core.Timestamp
+	ctime    core.Timestamp // attribute time
+	btime    core.Timestamp // creation time (EFE only)
 	ea       []byte
 	ad       []byte
 	adOff    int64 // image byte offset of the allocation descriptors (embedded data)

@@ -71,28 +71,31 @@ func fileName(b []byte) (string, error) {
 	return core.PathElement(s), nil
 }
 
-// timestamp decodes an ECMA-167 timestamp (1/7.3) with its time zone. The
-// zero value (and impossible dates) decode to the zero time, meaning absent.
-func timestamp(b []byte) time.Time {
+// timestamp decodes an ECMA-167 timestamp (1/7.3), taking its time zone
+// into account. The zero value (and impossible dates) decode to the zero
+// Timestamp, meaning absent.
+func timestamp(b []byte) core.Timestamp {
 	tz := binary.LittleEndian.Uint16(b[0:])
 	year := int(int16(binary.LittleEndian.Uint16(b[2:])))
 	month, day, hour, min, sec := int(b[4]), int(b[5]), int(b[6]), int(b[7]), int(b[8])
 	cs, hus, us := int(b[9]), int(b[10]), int(b[11])
 	if year == 0 && month == 0 && day == 0 {
-		return time.Time{}
+		return core.Timestamp{}
 	}
 	if month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60 || cs > 99 || hus > 99 || us > 99 {
-		return time.Time{}
+		return core.Timestamp{}
 	}
-	loc := time.UTC
+	off := 0
 	if tz>>12 == 1 {
-		off := int(int16(tz<<4) >> 4) // sign-extend the 12-bit minutes offset
-		if off >= -1440 && off <= 1440 {
-			loc = time.FixedZone("", off*60)
+		off = int(int16(tz<<4) >> 4) // sign-extend the 12-bit minutes offset
+		if off < -1440 || off > 1440 {
+			off = 0
 		}
 	}
 	ns := (cs*10000 + hus*100 + us) * 1000
-	return time.Date(year, time.Month(month), day, hour, min, sec, ns, loc)
+	// The wall clock of zone UTC+off: the same instant is off minutes
+	// earlier in UTC (no zone is allocated).
+	return core.TimestampOf(time.Date(year, time.Month(month), day, hour, min-off, sec, ns, time.UTC))
 }
 
 // regidIdent returns the identifier of an entity identifier (regid, 1/7.4).
