@@ -101,6 +101,17 @@ syslog when it is available.`,
 	return cmd
 }
 
+// onOff parses the value of an on|off flag.
+func onOff(flag, v string) (bool, error) {
+	switch v {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("--%s %q: want on or off", flag, v)
+}
+
 // mountOptions turns flags into mounter.Options.
 func (f *mountFlags) mountOptions(image, mountpoint string) (mounter.Options, error) {
 	o := mounter.Options{Backend: f.backend, Image: image, Mountpoint: mountpoint, Tree: f.tree, UID: f.uid, GID: f.gid, Boot: f.boot, ReadAheadKB: f.readAhead, Xattr: f.xattr}
@@ -113,19 +124,11 @@ func (f *mountFlags) mountOptions(image, mountpoint string) (mounter.Options, er
 		return o, fmt.Errorf("--umask %q: want an octal mask such as 022", f.umask)
 	}
 	o.Umask = uint32(um)
-	switch f.splice {
-	case "on":
-		o.Splice = true
-	case "off":
-	default:
-		return o, fmt.Errorf("--splice %q: want on or off", f.splice)
+	if o.Splice, err = onOff("splice", f.splice); err != nil {
+		return o, err
 	}
-	switch f.prefetch {
-	case "on":
-		o.Prefetch = true
-	case "off":
-	default:
-		return o, fmt.Errorf("--prefetch %q: want on or off", f.prefetch)
+	if o.Prefetch, err = onOff("prefetch", f.prefetch); err != nil {
+		return o, err
 	}
 	switch f.tree {
 	case "", "udf", "rockridge", "joliet", "iso9660":
