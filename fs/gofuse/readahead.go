@@ -77,31 +77,34 @@ func (d *dirReadAhead) stop() { d.once.Do(func() { close(d.done) }) }
 // raMaxFile bytes, node id.
 func (d *dirReadAhead) noteRead(id uint64) {
 	d.r.mu.RLock()
-	k := d.r.nodes[id]
+	var parent *known
+	var idx int
+	if k := d.r.nodes[id]; k != nil {
+		parent, idx = k.parent, int(k.idx) // set under r.mu
+	}
 	d.r.mu.RUnlock()
-	if k == nil || k.parent == nil {
+	if parent == nil {
 		return
 	}
-	idx := int(k.idx)
 	d.mu.Lock()
 	var j raJob
 	switch {
-	case k.parent == d.lastDir && idx < d.lastEnd && idx >= d.lastEnd-d.win:
+	case parent == d.lastDir && idx < d.lastEnd && idx >= d.lastEnd-d.win:
 		// Inside the window queued last: its files are on their way
 		// (this read overtook the goroutine).
 		d.mu.Unlock()
 		return
-	case k.parent == d.lastDir && idx == d.lastEnd:
+	case parent == d.lastDir && idx == d.lastEnd:
 		// The first file past the window: the reads are sequential.
 		d.win = min(2*d.win, raMaxFiles)
-	case k.parent != d.lastDir && idx < raMinFiles && d.win > 0:
+	case parent != d.lastDir && idx < raMinFiles && d.win > 0:
 		// The start of another directory: a tree walk goes on, keep
 		// the window.
 	default:
 		d.win = raMinFiles
 	}
-	j = raJob{dir: k.parent, from: idx + 1, to: idx + 1 + d.win}
-	d.lastDir, d.lastEnd = k.parent, j.to
+	j = raJob{dir: parent, from: idx + 1, to: idx + 1 + d.win}
+	d.lastDir, d.lastEnd = parent, j.to
 	d.mu.Unlock()
 	d.pending.Add(1)
 	select {
