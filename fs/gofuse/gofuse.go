@@ -393,13 +393,19 @@ func (r *raw) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut
 // stateless and cheap, so they are made per read rather than kept for
 // every file ever read (10 MiB after a `tar` of 100 000 files); a zisofs
 // reader holds the file's block table, so it is kept.
-func (r *raw) handle(id uint64) (*isofs.Handle, syscall.Errno) {
+func (r *raw) handle(id uint64) (*known, *isofs.Handle, syscall.Errno) {
 	r.mu.RLock()
 	k := r.nodes[id]
 	r.mu.RUnlock()
 	if k == nil {
-		return nil, syscall.ENOENT
+		return nil, nil, syscall.ENOENT
 	}
+	h, errno := r.handleOf(k)
+	return k, h, errno
+}
+
+// handleOf is handle for a node already looked up.
+func (r *raw) handleOf(k *known) (*isofs.Handle, syscall.Errno) {
 	if a := k.aux.Load(); a != nil && a.h != nil {
 		return a.h, 0
 	}
@@ -432,12 +438,12 @@ func (r *raw) listing(id uint64) (*known, []*isofmt.Node, syscall.Errno) {
 
 func (r *raw) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
 	r.reads.Add(1)
-	h, errno := r.handle(in.NodeId)
+	k, h, errno := r.handle(in.NodeId)
 	if errno != 0 {
 		return nil, status(errno)
 	}
 	if r.ra != nil && in.Offset == 0 && h.Node().Stat.Size <= raMaxFile {
-		r.ra.noteRead(in.NodeId)
+		r.ra.noteRead(k)
 	}
 	off := int64(in.Offset)
 	size := min(int(in.Size), len(buf))

@@ -74,14 +74,10 @@ func newDirReadAhead(r *raw, srv *fuse.Server) *dirReadAhead {
 func (d *dirReadAhead) stop() { d.once.Do(func() { close(d.done) }) }
 
 // noteRead is called for every read from offset 0 of a file of at most
-// raMaxFile bytes, node id.
-func (d *dirReadAhead) noteRead(id uint64) {
-	d.r.mu.RLock()
-	var parent *known
-	var idx int
-	if k := d.r.nodes[id]; k != nil {
-		parent, idx = k.parent, int(k.idx) // set under r.mu
-	}
+// raMaxFile bytes, node k.
+func (d *dirReadAhead) noteRead(k *known) {
+	d.r.mu.RLock() // a lookup may set parent and idx
+	parent, idx := k.parent, int(k.idx)
 	d.r.mu.RUnlock()
 	if parent == nil {
 		return
@@ -146,7 +142,7 @@ func (d *dirReadAhead) push(j raJob) {
 		default:
 		}
 		id := d.r.nodeID(n)
-		h, errno := d.r.handle(id)
+		_, h, errno := d.r.handle(id)
 		if errno != 0 {
 			continue // the kernel has forgotten it
 		}
