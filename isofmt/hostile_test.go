@@ -160,6 +160,43 @@ func TestHostileImages(t *testing.T) {
 				}
 			}
 		}},
+		{name: "one name repeated 12 000 times", build: func() []byte {
+			// Appending "_" until a name was free took quadratic time and
+			// memory here (7e7 appends of names up to 12 000 bytes).
+			b := isotest.NewBuilder(2048)
+			d := b.Alloc(1)
+			b.Write(d, []byte("x"))
+			recs := []isotest.Record{{Name: "SAME;1", LBA: d, Size: 1}, {Name: "SAME_4;1", LBA: d, Size: 1}}
+			for range 12000 {
+				recs = append(recs, isotest.Record{Name: "SAME;1", LBA: d, Size: 1})
+			}
+			root := b.Alloc(len(recs)*40/2048 + 2)
+			size := b.WriteDir(root, root, 0, recs, nil)
+			return b.Image(root, size, 0)
+		}, check: func(t *testing.T, img *isofmt.Image) {
+			ents, err := img.ReadDir(".")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ents) != 12002 {
+				t.Fatalf("%d entries, want 12002", len(ents))
+			}
+			seen := map[string]bool{}
+			for _, e := range ents {
+				if seen[e.Name()] {
+					t.Fatalf("name %q listed twice", e.Name())
+				}
+				seen[e.Name()] = true
+				if len(e.Name()) > 12 {
+					t.Fatalf("name %q: suffixes should stay short", e.Name())
+				}
+			}
+			for _, name := range []string{"SAME", "SAME_", "SAME__", "SAME___", "SAME_4", "SAME_5", "SAME_12000"} {
+				if !seen[name] {
+					t.Errorf("%s missing", name)
+				}
+			}
+		}},
 		{name: "Rock Ridge names that are not path elements fall back", build: func() []byte {
 			b := isotest.NewBuilder(2048)
 			root, d := b.Alloc(1), b.Alloc(1)

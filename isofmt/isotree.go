@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -210,15 +211,37 @@ func (t *isoTree) ReadDir(dir *Node) ([]*Node, error) {
 
 // uniqueNames renames later entries whose names collide with earlier ones
 // (after ";1" and trailing-dot stripping, "NAME." and "NAME" are one name;
-// hostile images repeat names outright) by appending "_", as xorriso does,
-// so every entry stays reachable by path.
+// hostile images repeat names outright), so every entry stays reachable
+// by path: the first few repeats get "_", "__", "___" appended, as
+// xorriso does, later ones "_4", "_5", ... The work is linear in the
+// entries even when a directory repeats one name a million times
+// (appending "_" until the name was free took quadratic time and memory).
 func uniqueNames(nodes []*Node) {
-	seen := make(map[string]bool, len(nodes))
+	if len(nodes) < 2 {
+		return
+	}
+	seen := make(map[string]struct{}, len(nodes))
+	var repeats map[string]int // per repeated name, the last suffix tried
 	for _, n := range nodes {
-		for seen[n.Name] {
-			n.Name += "_"
+		if _, dup := seen[n.Name]; dup {
+			if repeats == nil {
+				repeats = map[string]int{}
+			}
+			base := n.Name
+			for {
+				k := repeats[base] + 1
+				repeats[base] = k
+				name := base + "_" + strconv.Itoa(k)
+				if k <= 3 {
+					name = base + strings.Repeat("_", k)
+				}
+				if _, taken := seen[name]; !taken {
+					n.Name = name
+					break
+				}
+			}
 		}
-		seen[n.Name] = true
+		seen[n.Name] = struct{}{}
 	}
 }
 
