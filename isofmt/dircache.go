@@ -10,8 +10,14 @@ import (
 // again (from the sector cache) when next asked for.
 const dirCacheEntries = 1 << 16
 
-// listing is one parsed directory.
+// listing is one parsed directory. It is in the cache from the moment
+// the first caller asks for it; load parses it once, and callers that
+// come while it is being parsed wait for that parse instead of starting
+// their own (a background preload and the request it anticipates, or
+// two readers of one directory: each would otherwise get its own set of
+// nodes for the same entries).
 type listing struct {
+	load  sync.Once
 	nodes []*Node
 	err   error
 
@@ -36,6 +42,7 @@ func (l *listing) lookup(name string) (*Node, bool) {
 type dirCacheItem struct {
 	key uint64
 	l   *listing
+	n   int // entries counted for l (0 until it is loaded)
 }
 
 // dirCache is an LRU of listings keyed by directory inode.
@@ -44,10 +51,13 @@ type dirCache struct {
 	items   map[uint64]*list.Element
 	lru     list.List
 	entries int
+	parsed  int64 // directories parsed so far
 }
 
 func newDirCache() *dirCache { return &dirCache{items: make(map[uint64]*list.Element)} }
 
+// get returns the listing of key, adding an unloaded one if there is
+// none.
 func (c *dirCache) get(key uint64) *listing {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -55,22 +65,32 @@ func (c *dirCache) get(key uint64) *listing {
 		c.lru.MoveToFront(el)
 		return el.Value.(*dirCacheItem).l
 	}
-	return nil
+	l := &listing{}
+	c.items[key] = c.lru.PushFront(&dirCacheItem{key: key, l: l})
+	c.entries++
+	return l
 }
 
-func (c *dirCache) put(key uint64, l *listing) {
+// loaded counts the entries of l, just parsed, against the bound and
+// drops the least recently used listings beyond it (never l itself).
+func (c *dirCache) loaded(key uint64, l *listing) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.items[key]; ok {
-		return
+	c.parsed++
+	el, ok := c.items[key]
+	if !ok || el.Value.(*dirCacheItem).l != l {
+		return // dropped while it was parsed
 	}
-	c.items[key] = c.lru.PushFront(&dirCacheItem{key, l})
-	c.entries += len(l.nodes) + 1
+	el.Value.(*dirCacheItem).n = len(l.nodes)
+	c.entries += len(l.nodes)
 	for c.entries > dirCacheEntries && c.lru.Len() > 1 {
 		old := c.lru.Back()
+		if old == el {
+			break
+		}
 		it := old.Value.(*dirCacheItem)
 		c.lru.Remove(old)
 		delete(c.items, it.key)
-		c.entries -= len(it.l.nodes) + 1
+		c.entries -= it.n + 1
 	}
 }

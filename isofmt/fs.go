@@ -22,19 +22,30 @@ var (
 // Root returns the root directory of the selected tree.
 func (img *Image) Root() (*Node, error) { return img.tree.Root() }
 
-// listing returns the cached, parsed directory.
+// listing returns the cached, parsed directory, parsing it on first use
+// (once, however many callers ask at the same time).
 func (img *Image) listing(dir *Node) *listing {
-	if l := img.dirs.get(dir.Stat.Inode); l != nil {
-		return l
-	}
-	nodes, err := img.tree.ReadDir(dir)
-	uniqueNames(nodes)
-	l := &listing{nodes: nodes, err: err}
-	img.dirs.put(dir.Stat.Inode, l)
+	l := img.dirs.get(dir.Stat.Inode)
+	l.load.Do(func() {
+		l.nodes, l.err = img.tree.ReadDir(dir)
+		uniqueNames(l.nodes)
+		img.dirs.loaded(dir.Stat.Inode, l)
+	})
 	return l
 }
 
-// ReadDirNode returns the entries of dir in on-disk order. On a damaged
+// DirsParsed is the number of directory parses so far: the first listing
+// of a directory parses it, later ones reuse the parsed entries while
+// the bounded directory cache keeps them.
+func (img *Image) DirsParsed() int64 {
+	img.dirs.mu.Lock()
+	defer img.dirs.mu.Unlock()
+	return img.dirs.parsed
+}
+
+// ReadDirNode returns the entries of dir in on-disk order. Their names are
+// unique: a name the directory repeats is given a suffix ("_", "__",
+// "___", then "_4", "_5", ...) on its later entries. On a damaged
 // directory it returns the entries parsed before the damage and an error.
 func (img *Image) ReadDirNode(dir *Node) ([]*Node, error) {
 	if !dir.IsDir() {
