@@ -182,9 +182,10 @@ func (f *FS) Lookup(dir *isofmt.Node, name string) (*isofmt.Node, syscall.Errno)
 }
 
 // ReadDir lists dir in on-disk order. Entries whose names cannot be path
-// elements, and later entries repeating a name, are left out (and logged
-// once): Lookup could never reach them. A directory damaged part-way
-// lists what was parsed before the damage, as the error is logged.
+// elements are left out (and logged once): Lookup could never reach
+// them. Names are unique (isofmt renames repeats). A directory damaged
+// part-way lists what was parsed before the damage, as the error is
+// logged.
 func (f *FS) ReadDir(dir *isofmt.Node) ([]*isofmt.Node, syscall.Errno) {
 	if dir == f.bootDir && dir != nil {
 		return f.bootKids, 0
@@ -197,22 +198,14 @@ func (f *FS) ReadDir(dir *isofmt.Node) ([]*isofmt.Node, syscall.Errno) {
 		}
 	}
 	out := nodes
-	var seen map[string]bool
-	if len(nodes) > 1 {
-		seen = make(map[string]bool, len(nodes))
-	}
 	copied := false
 	for i, n := range nodes {
-		bad := !validName(n.Name) || seen[n.Name]
-		if seen != nil {
-			seen[n.Name] = true
-		}
-		if bad {
+		if !validName(n.Name) {
 			if !copied {
 				out, copied = append([]*isofmt.Node(nil), nodes[:i]...), true
 			}
 			f.logOnce(fmt.Sprintf("badname %d %q", dir.Stat.Inode, n.Name), logrus.Fields{"dir": dir.Name, "name": n.Name, "sector": n.Stat.Location / isofmt.SectorSize},
-				"entry hidden: its name is empty, repeated, or contains \"/\" or NUL")
+				"entry hidden: its name is empty, \".\", \"..\", or contains \"/\" or NUL")
 			continue
 		}
 		if copied {
@@ -223,6 +216,17 @@ func (f *FS) ReadDir(dir *isofmt.Node) ([]*isofmt.Node, syscall.Errno) {
 		out = append(out[:len(out):len(out)], f.bootDir)
 	}
 	return out, 0
+}
+
+// Preload parses directory dir into the image's directory cache without
+// listing it, so that a ReadDir soon after finds it parsed; a ReadDir
+// that comes while it is being parsed waits for that parse. Errors are
+// left for that ReadDir to meet and log.
+func (f *FS) Preload(dir *isofmt.Node) {
+	if dir == nil || dir == f.bootDir || !dir.IsDir() || dir.Err != nil {
+		return
+	}
+	f.img.ReadDirNode(dir)
 }
 
 // Readlink returns a symlink's target.

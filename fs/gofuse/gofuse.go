@@ -126,19 +126,21 @@ func mount(mountpoint string, t *isofs.FS, o Options) (*fuse.Server, *raw, error
 		return nil, nil, err
 	}
 	if o.DirReadAhead {
-		r.ra = newDirReadAhead(r, srv)
+		r.ra, r.pl = newDirReadAhead(r, srv), newDirPreload(r)
 		go r.ra.run()
+		go r.pl.run()
 	}
 	go srv.Serve()
 	if err := srv.WaitMount(); err != nil {
 		srv.Unmount()
 		if r.ra != nil {
 			r.ra.stop()
+			r.pl.stop()
 		}
 		return nil, nil, err
 	}
 	if r.ra != nil {
-		go func() { srv.Wait(); r.ra.stop() }()
+		go func() { srv.Wait(); r.ra.stop(); r.pl.stop() }()
 	}
 	return srv, r, nil
 }
@@ -179,6 +181,7 @@ type raw struct {
 	nodes map[uint64]*known
 
 	ra *dirReadAhead // nil unless Options.DirReadAhead
+	pl *dirPreload   // nil unless Options.DirReadAhead
 
 	reads atomic.Int64 // READ requests served
 }
@@ -486,6 +489,9 @@ func (r *raw) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.S
 	k, nodes, errno := r.listing(in.NodeId)
 	if errno != 0 {
 		return status(errno)
+	}
+	if r.pl != nil && in.Offset == 0 {
+		r.pl.noteList(k, nodes)
 	}
 	if plus {
 		// One lock for the whole batch of entries.

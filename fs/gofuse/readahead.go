@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/isofsd/isofsd/isofmt"
 )
 
 // Directory read-ahead. Reading a tree of small files (tar, cp -r,
@@ -156,5 +158,88 @@ func (d *dirReadAhead) push(j raJob) {
 		}
 		bytes += size
 		d.stored.Add(1)
+	}
+}
+
+// Listing read-ahead. A tree walk (find, ls -R, du, tar, a file manager
+// opening folders) lists one directory after another, and the first
+// READDIR of each waits while the daemon parses the directory from the
+// image: a third of the daemon's time in a `find` over 100 000 entries.
+// When a directory is listed from its start, the directories a walk is
+// likely to enter next — its first subdirectories, and the directories
+// after it in its parent — are parsed meanwhile by a background goroutine
+// (on the core the walker is not using) into the image's directory cache,
+// where the READDIR finds them; one that arrives during the parse waits
+// for it rather than parsing again. At most plDirs of each are queued per
+// listing, the queue is bounded and a full queue drops the rest.
+const (
+	// plDirs is how many subdirectories, and how many following
+	// sibling directories, one listing queues.
+	plDirs = 4
+	// plQueue bounds the directories waiting for the goroutine.
+	plQueue = 64
+)
+
+// dirPreload is the listing read-ahead goroutine of one mount.
+type dirPreload struct {
+	r    *raw
+	jobs chan *isofmt.Node
+	done chan struct{}
+	once sync.Once
+
+	// queued counts the directories handed to the goroutine, pending
+	// those queued or in hand (for tests).
+	queued, pending atomic.Int64
+}
+
+func newDirPreload(r *raw) *dirPreload {
+	return &dirPreload{r: r, jobs: make(chan *isofmt.Node, plQueue), done: make(chan struct{})}
+}
+
+func (p *dirPreload) stop() { p.once.Do(func() { close(p.done) }) }
+
+// noteList is called when directory k, whose entries are list, is listed
+// from its start.
+func (p *dirPreload) noteList(k *known, list []*isofmt.Node) {
+	p.queueDirs(list, 0)
+	p.r.mu.RLock() // a lookup may set parent and idx
+	parent, idx := k.parent, int(k.idx)
+	p.r.mu.RUnlock()
+	if parent == nil {
+		return
+	}
+	if a := parent.aux.Load(); a != nil {
+		p.queueDirs(a.list, idx+1)
+	}
+}
+
+// queueDirs queues the first plDirs directories of list[from:].
+func (p *dirPreload) queueDirs(list []*isofmt.Node, from int) {
+	n := 0
+	for i := from; i < len(list) && n < plDirs; i++ {
+		if !list[i].IsDir() {
+			continue
+		}
+		n++
+		p.pending.Add(1)
+		select {
+		case p.jobs <- list[i]:
+			p.queued.Add(1)
+		default:
+			p.pending.Add(-1)
+			return
+		}
+	}
+}
+
+func (p *dirPreload) run() {
+	for {
+		select {
+		case <-p.done:
+			return
+		case n := <-p.jobs:
+			p.r.t.Preload(n)
+			p.pending.Add(-1)
+		}
 	}
 }
