@@ -79,8 +79,10 @@ type Options struct {
 	Boot bool
 	// Splice serves plain extents by splice (zero copy).
 	Splice bool
-	// Prefetch stores the next small files of a directory in the
-	// kernel's page cache when one of them is read (gofuse only).
+	// Prefetch reads ahead as tree walks go: it stores the next small
+	// files of a directory in the kernel's page cache when one of them
+	// is read, and parses the next directories when one is listed
+	// (gofuse only).
 	Prefetch bool
 	// Xattr answers extended attribute requests (user.isofsd.lba).
 	Xattr bool

@@ -95,7 +95,7 @@ predecessor left behind. The mount flags below apply to watched images.`,
 	fl.StringVar(&f.umask, "umask", "0", "octal mask cleared from permissions on trees without them")
 	fl.StringSliceVarP(&f.options, "options", "o", nil, "mount options for watched images (allow_other, nodev, …)")
 	fl.StringVar(&f.splice, "splice", defaultSplice, "serve plain file data with splice: on or off")
-	fl.StringVar(&f.prefetch, "prefetch", defaultPrefetch, "when a small file is read, load the next ones of its directory into the page cache: on or off")
+	fl.StringVar(&f.prefetch, "prefetch", defaultPrefetch, "read ahead as tree walks go (the next small files of a directory into the page cache, the next directories parsed): on or off")
 	fl.IntVar(&f.readAhead, "read-ahead-kb", mounter.DefaultReadAheadKB, "read-ahead of each mount in KiB when running as root")
 	return cmd
 }

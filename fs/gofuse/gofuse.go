@@ -68,7 +68,8 @@ type Options struct {
 	Splice bool
 	// DirReadAhead pushes the data of the next small files of a
 	// directory into the kernel's page cache when one of them is read
-	// whole (see dirReadAhead).
+	// whole (see dirReadAhead), and parses the next directories of a
+	// walk when one is listed (see dirPreload).
 	DirReadAhead bool
 	// Xattr answers getxattr/listxattr (user.isofsd.lba …). Off, the
 	// kernel learns at the first call that there are none and stops
