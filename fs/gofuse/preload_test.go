@@ -179,3 +179,47 @@ func TestListingPreloadWalks(t *testing.T) {
 		t.Errorf("%d directory parses for 71 directories", n)
 	}
 }
+
+// TestPreloadPicks: a listing queues its first plDirs subdirectories and
+// the plDirs directories after it in its parent, skipping files and
+// directories bigger than plMaxDir.
+func TestPreloadPicks(t *testing.T) {
+	node := func(name string, dir bool, size int64) *isofmt.Node {
+		n := &isofmt.Node{Name: name, Stat: isofmt.Stat{Size: size, Mode: 0o444}}
+		if dir {
+			n.Stat.Mode = fs.ModeDir | 0o555
+		}
+		return n
+	}
+	kids := []*isofmt.Node{node("f", false, 10), node("a", true, 2048), node("huge", true, plMaxDir+2048),
+		node("b", true, 2048), node("g", false, 10), node("c", true, 2048), node("d", true, 4096), node("e", true, 2048)}
+	siblings := []*isofmt.Node{node("s0", true, 2048), node("me", true, 2048), node("s2", true, 2048),
+		node("x", false, 1), node("s3", true, 2048)}
+	r := &raw{}
+	p := newDirPreload(r)
+	parent := &known{n: node("parent", true, 2048)}
+	parent.aux.Store(&knownAux{list: siblings})
+	me := &known{n: siblings[1], parent: parent, idx: 1}
+	p.noteList(me, kids)
+	var got []string
+	for len(p.jobs) > 0 {
+		got = append(got, (<-p.jobs).Name)
+	}
+	if want := []string{"a", "b", "c", "d", "s2", "s3"}; !slices.Equal(got, want) {
+		t.Fatalf("queued %q, want %q", got, want)
+	}
+	if p.pending.Load() != 6 || p.queued.Load() != 6 {
+		t.Fatalf("pending %d queued %d, want 6 and 6", p.pending.Load(), p.queued.Load())
+	}
+	// A full queue drops the rest rather than blocking the request.
+	for range plQueue {
+		p.jobs <- kids[1]
+	}
+	done := make(chan struct{})
+	go func() { p.noteList(me, kids); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("noteList blocked on a full queue")
+	}
+}

@@ -171,13 +171,19 @@ func (d *dirReadAhead) push(j raJob) {
 // (on the core the walker is not using) into the image's directory cache,
 // where the READDIR finds them; one that arrives during the parse waits
 // for it rather than parsing again. At most plDirs of each are queued per
-// listing, the queue is bounded and a full queue drops the rest.
+// listing, none bigger than plMaxDir, the queue is bounded and a full
+// queue drops the rest.
 const (
 	// plDirs is how many subdirectories, and how many following
 	// sibling directories, one listing queues.
 	plDirs = 4
 	// plQueue bounds the directories waiting for the goroutine.
 	plQueue = 64
+	// plMaxDir is the largest directory (in recorded bytes: ~10 000
+	// entries) parsed ahead; bigger ones are parsed when listed, so
+	// that a walk never spends time and memory on a huge directory it
+	// does not enter.
+	plMaxDir = 1 << 20
 )
 
 // dirPreload is the listing read-ahead goroutine of one mount.
@@ -217,7 +223,7 @@ func (p *dirPreload) noteList(k *known, list []*isofmt.Node) {
 func (p *dirPreload) queueDirs(list []*isofmt.Node, from int) {
 	n := 0
 	for i := from; i < len(list) && n < plDirs; i++ {
-		if !list[i].IsDir() {
+		if !list[i].IsDir() || list[i].Stat.Size > plMaxDir {
 			continue
 		}
 		n++
