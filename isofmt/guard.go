@@ -95,18 +95,27 @@ func (g *ImageFile) Check() error {
 	if !g.guarded {
 		return nil
 	}
+	size, mtime, err := g.statNow()
+	if err != nil {
+		return err
+	}
+	return g.Verify(size, mtime)
+}
+
+// statNow returns the file's size and modification time.
+func (g *ImageFile) statNow() (int64, time.Time, error) {
 	if stat := g.stat.Load(); stat != nil {
 		size, mtime, err := (*stat)()
 		if err != nil {
-			return fmt.Errorf("isofmt: stat of image file: %w", err)
+			return 0, time.Time{}, fmt.Errorf("isofmt: stat of image file: %w", err)
 		}
-		return g.Verify(size, mtime)
+		return size, mtime, nil
 	}
 	st, err := g.f.Stat()
 	if err != nil {
-		return fmt.Errorf("isofmt: stat of image file: %w", err)
+		return 0, time.Time{}, fmt.Errorf("isofmt: stat of image file: %w", err)
 	}
-	return g.Verify(st.Size(), st.ModTime())
+	return st.Size(), st.ModTime(), nil
 }
 
 // SetStat replaces the os.File.Stat that Check calls (an allocation per
@@ -147,16 +156,42 @@ func (g *ImageFile) Verify(size int64, mtime time.Time) error {
 	return verdict
 }
 
-// ReadAt reads from the image file, then Checks: a change made before or
+// readAttempts bounds the reads of one ReadAt while the file keeps
+// changing under it.
+const readAttempts = 3
+
+// ReadAt reads from the image file, then checks that the file is still
+// in the state last verified as the opened image: a change made before or
 // while the bytes were read moves the size or modification time by the
-// time of the check, so a read racing a rewrite is refused rather than
-// returning a mix of two images.
+// time of the check. The file is then verified afresh and, if it is (or
+// is again) the opened image, the bytes are read once more: bytes read
+// while another image was in place are never passed off as this one's,
+// even when the original is written back between the read and the check
+// (a read straddling a restore). A rewritten image fails with ErrChanged.
 func (g *ImageFile) ReadAt(p []byte, off int64) (int, error) {
-	n, err := g.f.ReadAt(p, off)
-	if cerr := g.Check(); cerr != nil {
-		return 0, cerr
+	if !g.guarded {
+		return g.f.ReadAt(p, off)
 	}
-	return n, err
+	for attempt := 1; ; attempt++ {
+		before := g.seen.Load()
+		n, err := g.f.ReadAt(p, off)
+		size, mtime, serr := g.statNow()
+		if serr != nil {
+			return 0, serr
+		}
+		if size == before.size && mtime.Equal(before.mtime) {
+			if before.err != nil {
+				return 0, before.err
+			}
+			return n, err
+		}
+		if verr := g.Verify(size, mtime); verr != nil {
+			return 0, verr
+		}
+		if attempt == readAttempts {
+			return 0, fmt.Errorf("%s: changed during each of %d reads at byte %d: %w", g.f.Name(), readAttempts, off, ErrChanged)
+		}
+	}
 }
 
 // Close closes the file.
