@@ -204,16 +204,37 @@ func TestSpan(t *testing.T) {
 		{10000, 4096, false, 0, 0, "at the end"},
 		{-1, 10, false, 0, 0, "negative"},
 	} {
-		fd, src, k, ok := h.Span(tc.off, tc.size)
+		fr, ok := h.Span(tc.off, tc.size)
+		fd, src, k := fr.FD, fr.Offset, fr.N
 		if ok != tc.ok || (ok && (src != tc.wantSrc || k != tc.wantN || fd == 0)) {
 			t.Errorf("%s: Span(%d, %d) = %d %d %d %v, want %d %d %v", tc.wantDescribe, tc.off, tc.size, fd, src, k, ok, tc.wantSrc, tc.wantN, tc.ok)
 		}
 	}
+	// Bytes taken after a Span are the checked image's only while its
+	// size and modification time stay: a rewrite moves them.
+	fr, ok := h.Span(0, 4096)
+	if !ok || !h.Intact(fr) {
+		t.Fatalf("Span %v, Intact %v on an untouched image", ok, h.Intact(fr))
+	}
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(img, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if h.Intact(fr) {
+		t.Error("Intact after the image's modification time moved")
+	}
 	// The image shrinks under the mount: no splice past its end.
+	fr, ok = h.Span(0, 4096)
+	if !ok {
+		t.Fatal("no Span of an image only touched")
+	}
 	if err := os.Truncate(img, base+4096); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, ok := h.Span(0, 8192); ok {
+	if h.Intact(fr) {
+		t.Error("Intact after the image was truncated")
+	}
+	if _, ok := h.Span(0, 8192); ok {
 		t.Error("Span offered a range beyond the truncated image")
 	}
 	buf := make([]byte, 8192)
@@ -242,11 +263,11 @@ func TestSpanMultiExtentAndZisofs(t *testing.T) {
 	}
 	h, _ := f.Open(n)
 	e0 := n.Stat.Extents[0]
-	if _, _, _, ok := h.Span(e0.Length-10, 20); ok {
+	if _, ok := h.Span(e0.Length-10, 20); ok {
 		t.Error("Span offered a range crossing extents")
 	}
-	if _, src, k, ok := h.Span(e0.Length, 10); !ok || src != n.Stat.Extents[1].Offset || k != 10 {
-		t.Errorf("second extent: %d %d %v", src, k, ok)
+	if fr, ok := h.Span(e0.Length, 10); !ok || fr.Offset != n.Stat.Extents[1].Offset || fr.N != 10 {
+		t.Errorf("second extent: %d %d %v", fr.Offset, fr.N, ok)
 	}
 
 	zimg := filepath.Join(t.TempDir(), "z.iso")
@@ -262,7 +283,7 @@ func TestSpanMultiExtentAndZisofs(t *testing.T) {
 		t.Fatal("z.txt is not zisofs-compressed")
 	}
 	zh, _ := zf.Open(zn)
-	if _, _, _, ok := zh.Span(0, 100); ok {
+	if _, ok := zh.Span(0, 100); ok {
 		t.Error("Span offered compressed bytes of a zisofs file")
 	}
 	if a := zf.Attr(zn); a.Blocks >= uint64(zn.Stat.Size/512) {

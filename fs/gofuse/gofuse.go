@@ -455,9 +455,15 @@ func (r *raw) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.Re
 	// kernel asks for read-ahead sized chunks even for 2 KB files, and a
 	// splice of a few KB costs more than a copy.
 	if left := h.Node().Stat.Size - off; r.o.Splice && min(int64(size), left) >= spliceMin {
-		if fd, src, n, ok := h.Span(off, size); ok {
-			if rr := loadPipe(fd, src, n); rr != nil {
-				return rr, fuse.OK
+		if fr, ok := h.Span(off, size); ok {
+			if pair := loadPipe(fr.FD, fr.Offset, fr.N); pair != nil {
+				if h.Intact(fr) {
+					return fuse.ReadResultPipe(pair, fr.N), fuse.OK
+				}
+				// The image changed while the pipe was loaded: its bytes
+				// may be the new file's. The copying path below checks
+				// after it reads and reports the change.
+				splice.Drop(pair)
 			}
 			// A short splice: a sector the disk cannot read, or an image
 			// cut short since Span looked. The copying path below meets
@@ -529,13 +535,14 @@ func (r *raw) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.S
 	return fuse.OK
 }
 
-// loadPipe splices n bytes of fd at off into a pipe and returns them as a
-// read result, or nil if the splice came up short. go-fuse's own
-// ReadResultFd treats a short splice as the end of the file and replies
-// with fewer bytes, which the kernel takes for EOF: a bad sector under the
-// image would silently cut the file short. Loading the pipe here lets a
-// short count become an error instead.
-func loadPipe(fd uintptr, off int64, n int) fuse.ReadResult {
+// loadPipe splices n bytes of fd at off into a pipe and returns it, or
+// nil if the splice came up short. go-fuse's own ReadResultFd treats a
+// short splice as the end of the file and replies with fewer bytes,
+// which the kernel takes for EOF: a bad sector under the image would
+// silently cut the file short. Loading the pipe here lets a short count
+// become an error instead, and lets the image be checked again once the
+// bytes are in the pipe.
+func loadPipe(fd uintptr, off int64, n int) *splice.Pair {
 	pair, err := splice.Get()
 	if err != nil {
 		return nil
@@ -553,5 +560,5 @@ func loadPipe(fd uintptr, off int64, n int) fuse.ReadResult {
 		}
 		got += k
 	}
-	return fuse.ReadResultPipe(pair, n)
+	return pair
 }
