@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	isofs "github.com/isofsd/isofsd/fs"
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/isofmt/isotest"
 )
@@ -40,29 +39,7 @@ func plMount(t *testing.T, readAhead bool) (string, *raw, *isofmt.Image, []strin
 	}
 	iso := filepath.Join(d, "t.iso")
 	isotest.Run(t, "xorriso", "-outdev", iso, "-map", src, "/", "-commit")
-	img, err := isofmt.OpenFile(iso, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { img.Close() })
-	fsys, err := isofs.New(img, isofs.Options{ImagePath: iso})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp := filepath.Join(d, "mnt")
-	if err := os.Mkdir(mp, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	srv, r, err := mount(mp, fsys, Options{Source: iso, Splice: true, DirReadAhead: readAhead})
-	if err != nil {
-		t.Fatalf("mount: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Unmount(); err != nil {
-			t.Errorf("unmount: %v", err)
-		}
-		srv.Wait()
-	})
+	mp, r, img := mountImage(t, iso, readAhead)
 	return mp, r, img, walk(t, src)
 }
 
@@ -89,13 +66,7 @@ func walk(t *testing.T, root string) []string {
 // hand.
 func preloadIdle(t *testing.T, r *raw) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for r.pl.pending.Load() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("listing read-ahead still busy after 20 s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitZero(t, "listing read-ahead", &r.pl.pending)
 }
 
 // TestListingPreload: listing a directory parses the first plDirs of its

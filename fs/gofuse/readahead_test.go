@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,6 +88,15 @@ func raMount(t *testing.T, readAhead bool, xorrisoArgs ...string) (string, *raw,
 	iso := filepath.Join(d, "t.iso")
 	args := append([]string{"-outdev", iso, "-map", src, "/"}, xorrisoArgs...)
 	isotest.Run(t, "xorriso", append(args, "-commit")...)
+	mp, r, _ := mountImage(t, iso, readAhead)
+	return mp, r, want
+}
+
+// mountImage opens the image iso and mounts it (with or without
+// read-ahead) until the test ends; it returns the mountpoint, the
+// server's raw file system and the image.
+func mountImage(t *testing.T, iso string, readAhead bool) (string, *raw, *isofmt.Image) {
+	t.Helper()
 	img, err := isofmt.OpenFile(iso, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +106,7 @@ func raMount(t *testing.T, readAhead bool, xorrisoArgs ...string) (string, *raw,
 	if err != nil {
 		t.Fatal(err)
 	}
-	mp := filepath.Join(d, "mnt")
+	mp := filepath.Join(t.TempDir(), "mnt")
 	if err := os.Mkdir(mp, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +120,7 @@ func raMount(t *testing.T, readAhead bool, xorrisoArgs ...string) (string, *raw,
 		}
 		srv.Wait()
 	})
-	return mp, r, want
+	return mp, r, img
 }
 
 // readNames lists dir in the order the kernel returns (as tar does).
@@ -144,14 +154,21 @@ func check(t *testing.T, mp, rel string, want map[string][]byte) {
 // or in hand, and returns the number of files it stored so far.
 func waitIdle(t *testing.T, r *raw) int64 {
 	t.Helper()
+	waitZero(t, "read-ahead", &r.ra.pending)
+	return r.ra.stored.Load()
+}
+
+// waitZero waits until the count of work pending of a read-ahead
+// goroutine (what) is zero.
+func waitZero(t *testing.T, what string, pending *atomic.Int64) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for r.ra.pending.Load() != 0 {
+	for pending.Load() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("read-ahead still busy after 20 s")
+			t.Fatalf("%s still busy after 20 s", what)
 		}
 		time.Sleep(time.Millisecond)
 	}
-	return r.ra.stored.Load()
 }
 
 // listed returns the files of dir (relative to mp) in the order the
