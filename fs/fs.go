@@ -32,6 +32,25 @@ import (
 // (almost always) UDF allocate whole 2 KiB logical blocks.
 const BlockSize = 2048
 
+// IOSize is the st_blksize of files read through the kernel's page
+// cache: the "preferred I/O size" that cat, cp, Python and stdio size
+// their buffers by. The 2 KiB sector would make Python's buffered
+// reader refill 2 KiB at a time (a loop of 1000-byte reads of a 300 MB
+// file took 0.22 s against 0.12 s with 128 KiB).
+const IOSize = 128 << 10
+
+// DirectIOSize is the st_blksize of files read with direct I/O (see
+// Options.DirectIO): every read(2) is a round trip to the daemon there,
+// so cat and cp should ask for 1 MiB at a time (the kernel splits it
+// into requests of at most the mount's largest read).
+const DirectIOSize = 1 << 20
+
+// DirectIOMin is the smallest file Options.DirectIO reads with direct
+// I/O. Smaller files stay in the page cache: they are cheap to keep,
+// often read again (executables, libraries, scripts), and their reads
+// are few.
+const DirectIOMin = 1 << 20
+
 // NameMax is the longest name reported by statfs: what the kernel's VFS
 // accepts in one path element, even though Rock Ridge allows longer.
 const NameMax = 255
@@ -70,6 +89,13 @@ type Options struct {
 	// Umask clears permission bits of trees without permissions, whose
 	// files are otherwise 0444 and directories 0555.
 	Umask uint32
+	// DirectIO reads regular files of DirectIOMin bytes or more past the
+	// kernel's page cache: each read goes to the daemon, which splices
+	// from the image's own cache. A file's first read is then as fast as
+	// later ones and its data is not cached twice (once as the image,
+	// once as the file), but re-reads are not served from memory, and
+	// every open costs a round trip. See DirectIO.
+	DirectIO bool
 	// Boot lists the El Torito images to show under BootDirName; nil
 	// hides the directory.
 	Boot []BootImage
@@ -256,10 +282,22 @@ type Attr struct {
 	Ctime   time.Time
 }
 
+// Options returns the options f was made with.
+func (f *FS) Options() Options { return f.opts }
+
+// DirectIO reports whether n is read with direct I/O: a regular file of
+// at least DirectIOMin bytes on a mount with Options.DirectIO.
+func (f *FS) DirectIO(n *isofmt.Node) bool {
+	return f.opts.DirectIO && n.Stat.Mode.IsRegular() && n.Stat.Size >= DirectIOMin
+}
+
 // Attr computes n's attributes.
 func (f *FS) Attr(n *isofmt.Node) Attr {
 	st := &n.Stat
-	a := Attr{Ino: st.Inode, Nlink: max(st.Nlink, 1), Size: uint64(max(st.Size, 0)), Blksize: BlockSize}
+	a := Attr{Ino: st.Inode, Nlink: max(st.Nlink, 1), Size: uint64(max(st.Size, 0)), Blksize: IOSize}
+	if f.DirectIO(n) {
+		a.Blksize = DirectIOSize
+	}
 	mode := st.Mode
 	if !st.HasPerm {
 		perm := iofs.FileMode(0o444)

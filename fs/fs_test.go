@@ -76,6 +76,35 @@ func lookup(t *testing.T, f *FS, path string) *isofmt.Node {
 	return n
 }
 
+// TestDirectIO pins which files Options.DirectIO reads past the page
+// cache, and the st_blksize each kind of file reports.
+func TestDirectIO(t *testing.T) {
+	img := buildImage(t, func(src string) {
+		write(t, filepath.Join(src, "big"), DirectIOMin)
+		write(t, filepath.Join(src, "under"), DirectIOMin-1)
+		write(t, filepath.Join(src, "dir", "x"), 1)
+	}, "-as", "mkisofs", "-R")
+	for _, on := range []bool{false, true} {
+		f := open(t, img, Options{DirectIO: on}, isofmt.TreeRockRidge)
+		for _, tc := range []struct {
+			path   string
+			direct bool
+		}{{"big", on}, {"under", false}, {"dir", false}, {"dir/x", false}} {
+			n := lookup(t, f, tc.path)
+			blk := uint32(IOSize)
+			if tc.direct {
+				blk = DirectIOSize
+			}
+			if got := f.DirectIO(n); got != tc.direct {
+				t.Errorf("DirectIO %v: %s: got %v, want %v", on, tc.path, got, tc.direct)
+			}
+			if a := f.Attr(n); a.Blksize != blk {
+				t.Errorf("DirectIO %v: %s: st_blksize %d, want %d", on, tc.path, a.Blksize, blk)
+			}
+		}
+	}
+}
+
 func TestAttr(t *testing.T) {
 	img := buildImage(t, func(src string) {
 		write(t, filepath.Join(src, "empty"), 0)
@@ -113,7 +142,7 @@ func TestAttr(t *testing.T) {
 		t.Run(fmt.Sprintf("%d-%s-%s", i, tc.tree, tc.path), func(t *testing.T) {
 			f := open(t, img, tc.opts, tc.tree)
 			a := f.Attr(lookup(t, f, tc.path))
-			if a.Mode != tc.mode || a.UID != tc.uid || a.Size != tc.size || a.Blocks != tc.blks || a.Ino == 0 || a.Nlink == 0 || a.Blksize != BlockSize {
+			if a.Mode != tc.mode || a.UID != tc.uid || a.Size != tc.size || a.Blocks != tc.blks || a.Ino == 0 || a.Nlink == 0 || a.Blksize != IOSize {
 				t.Errorf("got mode %o uid %d size %d blocks %d ino %d nlink %d; want mode %o uid %d size %d blocks %d",
 					a.Mode, a.UID, a.Size, a.Blocks, a.Ino, a.Nlink, tc.mode, tc.uid, tc.size, tc.blks)
 			}

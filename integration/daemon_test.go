@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/isofsd/isofsd/mounter"
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
@@ -448,5 +450,28 @@ func TestSystemdTemplateExecStart(t *testing.T) {
 	}
 	if isMounted(t, mp) {
 		t.Error("still mounted after SIGTERM")
+	}
+}
+
+// TestDaemonMountFlags: `isofsd mount --daemon` hands the per-mount flags
+// to the daemon. --xattr and --direct-io used to be dropped there, so a
+// mount made through a running daemon silently had neither.
+func TestDaemonMountFlags(t *testing.T) {
+	img := smallImage(t)
+	p := startDaemonProc(t, filepath.Join(t.TempDir(), "ctl.sock"), nil)
+	mp := newMountpoint(t)
+	if out, code := run(t, "mount", "--daemon", "--socket", p.socket, "--xattr", "--direct-io", img, mp); code != 0 {
+		t.Fatalf("mount --daemon: exit %d: %s\n%s", code, out, p.log)
+	}
+	defer run(t, "unmount", "--socket", p.socket, mp)
+	a := filepath.Join(mp, "a.bin")
+	buf := make([]byte, 64)
+	if n, err := unix.Getxattr(a, "user.isofsd.lba", buf); err != nil || n == 0 {
+		t.Errorf("getxattr user.isofsd.lba through the daemon's mount: %d bytes, %v", n, err)
+	}
+	var st syscall.Stat_t
+	must(t, syscall.Stat(a, &st))
+	if st.Blksize != 1<<20 {
+		t.Errorf("a.bin (1 MiB) st_blksize %d through the daemon's mount: want 1 MiB (direct I/O)", st.Blksize)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -60,8 +61,92 @@ func TestImages(t *testing.T) {
 			if _, err := os.Stat(m.mp); err != nil {
 				t.Fatalf("mount died during the suite: %v\nlog:\n%s", err, readLog(m.log))
 			}
+			t.Run("page-cache", func(t *testing.T) { checkPageCache(t, m.mp, c, false) })
+			if c.build == nil {
+				return
+			}
+			// Generated images again with --direct-io: reads of any
+			// offset and length, past the page cache, through plain,
+			// zisofs and multi-extent files.
+			t.Run("direct-io", func(t *testing.T) {
+				m.unmount(t)
+				d := mountImage(t, c.path, append([]string{"--direct-io"}, c.args...)...)
+				t.Run("tree-equals-oracle", func(t *testing.T) { checkTree(t, d.mp, c) })
+				t.Run("concurrent-random-reads", func(t *testing.T) { checkRandomReads(t, d.mp, c) })
+				t.Run("page-cache", func(t *testing.T) { checkPageCache(t, d.mp, c, true) })
+			})
 		})
 	}
+}
+
+// pageCacheMax bounds the files checkPageCache looks at: a 4 GiB file
+// read once may have lost pages to memory pressure by then.
+const pageCacheMax = 64 << 20
+
+// checkPageCache reads every file of the mount whole and then asks
+// mincore(2) which of its pages the kernel kept. Without direct I/O all
+// are kept (FOPEN_KEEP_CACHE); with it, files of 1 MiB or more keep none
+// and report a 1 MiB st_blksize, and smaller files are still cached. It
+// also checks that a shared read-only mapping sees the file's bytes,
+// which direct I/O files allow only with FUSE_DIRECT_IO_ALLOW_MMAP.
+func checkPageCache(t *testing.T, mp string, c *imageCase, direct bool) {
+	const directMin = 1 << 20 // fs.DirectIOMin
+	checked := 0
+	for p, e := range scan(t, c.oracle, false) {
+		if e.typ != 0 || e.size == 0 || e.size > pageCacheMax {
+			continue
+		}
+		path := filepath.Join(mp, p)
+		want, err := os.ReadFile(filepath.Join(c.oracle, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: read differs from the oracle", p)
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(path, &st); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := unix.Mmap(int(f.Fd()), 0, int(e.size), unix.PROT_READ, unix.MAP_SHARED)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: mmap shared: %v", p, err)
+		}
+		pages := (e.size + int64(os.Getpagesize()) - 1) / int64(os.Getpagesize())
+		vec := make([]byte, pages)
+		_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(unsafe.Pointer(&vec[0])))
+		resident := 0
+		for _, v := range vec {
+			resident += int(v & 1)
+		}
+		same := bytes.Equal(b, want) // after mincore: touching maps pages in
+		unix.Munmap(b)
+		if errno != 0 {
+			t.Fatalf("%s: mincore: %v", p, errno)
+		}
+		if !same {
+			t.Errorf("%s: a shared mapping differs from the oracle", p)
+		}
+		wantResident, wantBlk := int(pages), int64(128<<10)
+		if direct && e.size >= directMin {
+			wantResident, wantBlk = 0, 1<<20
+		}
+		if resident != wantResident || st.Blksize != wantBlk {
+			t.Errorf("%s (%d bytes, direct I/O mount %v): %d of %d pages cached, st_blksize %d; want %d cached, st_blksize %d",
+				p, e.size, direct, resident, pages, st.Blksize, wantResident, wantBlk)
+		}
+		checked++
+	}
+	t.Logf("%d files checked", checked)
 }
 
 // entry is what the comparison looks at for one path.

@@ -566,7 +566,8 @@ func (d *Daemon) handle(ctx context.Context, line []byte, cred *unix.Ucred) *ctl
 		mr := req.Mount
 		o := Options{Image: mr.Image, Mountpoint: mr.Mountpoint, Tree: mr.Tree, CacheSize: mr.CacheSize,
 			UID: cred.Uid, GID: cred.Gid, Umask: mr.Umask, AllowOther: mr.AllowOther, MountOptions: mr.Options,
-			Boot: mr.Boot, Splice: mr.Splice, Prefetch: mr.Prefetch, ReadAheadKB: d.opts.Template.ReadAheadKB}
+			Boot: mr.Boot, Splice: mr.Splice, Prefetch: mr.Prefetch, Xattr: mr.Xattr, DirectIO: mr.DirectIO,
+			ReadAheadKB: d.opts.Template.ReadAheadKB}
 		if mr.UID != nil {
 			o.UID = *mr.UID
 		}

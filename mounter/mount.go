@@ -86,6 +86,9 @@ type Options struct {
 	Prefetch bool
 	// Xattr answers extended attribute requests (user.isofsd.lba).
 	Xattr bool
+	// DirectIO reads files of fs.DirectIOMin bytes or more past the
+	// kernel's page cache (see fs.Options.DirectIO).
+	DirectIO bool
 	// ReadAheadKB sets the mount's read-ahead when permitted (0: leave).
 	ReadAheadKB int
 	// Debug logs every FUSE request.
@@ -158,7 +161,7 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrImage, err)
 	}
-	fsOpts := isofs.Options{ImagePath: imgPath, UID: o.UID, GID: o.GID, Umask: o.Umask, Log: log}
+	fsOpts := isofs.Options{ImagePath: imgPath, UID: o.UID, GID: o.GID, Umask: o.Umask, DirectIO: o.DirectIO, Log: log}
 	if o.Boot {
 		fsOpts.Boot = BootImages(img)
 	}
@@ -203,7 +206,7 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	if o.ReadAheadKB > 0 {
 		m.setReadAhead(o.ReadAheadKB)
 	}
-	log.WithFields(logrus.Fields{"image": imgPath, "mountpoint": mp, "tree": img.Tree(), "splice": o.Splice, "prefetch": o.Prefetch}).Info("mounted")
+	log.WithFields(logrus.Fields{"image": imgPath, "mountpoint": mp, "tree": img.Tree(), "splice": o.Splice, "prefetch": o.Prefetch, "direct_io": o.DirectIO}).Info("mounted")
 	return m, nil
 }
 

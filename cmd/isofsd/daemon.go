@@ -96,6 +96,7 @@ predecessor left behind. The mount flags below apply to watched images.`,
 	fl.StringSliceVarP(&f.options, "options", "o", nil, "mount options for watched images (allow_other, nodev, …)")
 	fl.StringVar(&f.splice, "splice", defaultSplice, "serve plain file data with splice: on or off")
 	fl.StringVar(&f.prefetch, "prefetch", defaultPrefetch, "read ahead as tree walks go (the next small files of a directory into the page cache, the next directories parsed): on or off")
+	fl.BoolVar(&f.directIO, "direct-io", false, "read files of 1 MiB or more of watched images past the kernel's page cache")
 	fl.IntVar(&f.readAhead, "read-ahead-kb", mounter.DefaultReadAheadKB, "read-ahead of each mount in KiB when running as root")
 	return cmd
 }
@@ -180,6 +181,7 @@ func daemonClientMount(socket string, o mounter.Options) (*ctlproto.MountStatus,
 	req := &ctlproto.Request{Op: ctlproto.OpMount, Mount: &ctlproto.MountRequest{
 		Image: img, Mountpoint: mp, Tree: o.Tree, CacheSize: o.CacheSize, UID: &uid, GID: &gid,
 		Umask: o.Umask, AllowOther: o.AllowOther, Options: o.MountOptions, Boot: o.Boot, Splice: o.Splice, Prefetch: o.Prefetch,
+		Xattr: o.Xattr, DirectIO: o.DirectIO,
 	}}
 	resp, err := daemonCall(socket, req)
 	if err != nil {

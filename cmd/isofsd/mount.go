@@ -55,6 +55,7 @@ type mountFlags struct {
 	prefetch   string
 	logFile    string
 	xattr      bool
+	directIO   bool
 	readAhead  int
 	daemon     daemonMountFlags
 	backend    string
@@ -86,11 +87,12 @@ syslog when it is available.`,
 	fl.Uint32Var(&f.uid, "uid", uint32(os.Getuid()), "owner of files on trees without ownership (Joliet, plain ISO 9660)")
 	fl.Uint32Var(&f.gid, "gid", uint32(os.Getgid()), "group of files on trees without ownership")
 	fl.StringVar(&f.umask, "umask", "0", "octal mask cleared from permissions (0444 files, 0555 dirs) on trees without them")
-	fl.StringSliceVarP(&f.options, "options", "o", nil, "mount options, comma-separated: ro, allow_other, xattr, uid=N, gid=N, umask=M, debug, or kernel FUSE options")
+	fl.StringSliceVarP(&f.options, "options", "o", nil, "mount options, comma-separated: ro, allow_other, xattr, direct_io, uid=N, gid=N, umask=M, debug, or kernel FUSE options")
 	fl.BoolVar(&f.boot, "boot", false, "show El Torito boot images under the hidden directory "+".isofsd-boot")
 	fl.StringVar(&f.splice, "splice", defaultSplice, "serve plain file data with splice (zero copy): on or off")
 	fl.StringVar(&f.prefetch, "prefetch", defaultPrefetch, "read ahead as tree walks go (the next small files of a directory into the page cache, the next directories parsed): on or off")
 	fl.BoolVar(&f.xattr, "xattr", false, "answer extended attributes (user.isofsd.lba: a file's first sector); off, ls -l runs ~3x faster")
+	fl.BoolVar(&f.directIO, "direct-io", false, "read files of 1 MiB or more past the kernel's page cache: first reads ~2x faster and no data cached twice, but re-reads and opens go to the daemon")
 	fl.StringVar(&f.logFile, "log-file", "", "log file of the detached daemon")
 	addDaemonMountFlags(fl, &f.daemon)
 	fl.StringVar(&f.backend, "backend", "gofuse", "FUSE library: gofuse, or cgofuse (WinFsp; on Linux only in builds with -tags cgofuse,fuse3)")
@@ -116,7 +118,7 @@ func onOff(flag, v string) (bool, error) {
 
 // mountOptions turns flags into mounter.Options.
 func (f *mountFlags) mountOptions(image, mountpoint string) (mounter.Options, error) {
-	o := mounter.Options{Backend: f.backend, Image: image, Mountpoint: mountpoint, Tree: f.tree, UID: f.uid, GID: f.gid, Boot: f.boot, ReadAheadKB: f.readAhead, Xattr: f.xattr}
+	o := mounter.Options{Backend: f.backend, Image: image, Mountpoint: mountpoint, Tree: f.tree, UID: f.uid, GID: f.gid, Boot: f.boot, ReadAheadKB: f.readAhead, Xattr: f.xattr, DirectIO: f.directIO}
 	var err error
 	if o.CacheSize, err = parseCacheSize(f.cacheSize); err != nil {
 		return o, fmt.Errorf("--cache-size: %w", err)
@@ -151,6 +153,8 @@ func (f *mountFlags) mountOptions(image, mountpoint string) (mounter.Options, er
 			o.Debug = true
 		case opt == "xattr":
 			o.Xattr = true
+		case opt == "direct_io":
+			o.DirectIO = true
 		case strings.HasPrefix(opt, "uid="), strings.HasPrefix(opt, "gid="), strings.HasPrefix(opt, "umask="):
 			k, v, _ := strings.Cut(opt, "=")
 			base := 10

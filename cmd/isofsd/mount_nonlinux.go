@@ -24,7 +24,7 @@ import (
 func newMountCmd(a *app) *cobra.Command {
 	var (
 		tree, cacheSize, umask string
-		boot                   bool
+		boot, directIO         bool
 		src                    sourceFlags
 	)
 	cmd := &cobra.Command{
@@ -50,7 +50,7 @@ free drive letter (X:) or a directory that does not exist yet.`,
 				return err
 			}
 			defer closeImg()
-			fo := isofs.Options{ImagePath: image, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Umask: uint32(um), Log: a.log}
+			fo := isofs.Options{ImagePath: image, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Umask: uint32(um), DirectIO: directIO, Log: a.log}
 			if boot {
 				fo.Boot = mounter.BootImages(img)
 			}
@@ -86,6 +86,7 @@ free drive letter (X:) or a directory that does not exist yet.`,
 	fl.StringVar(&tree, "tree", "", treeFlagHelp)
 	fl.StringVar(&cacheSize, "cache-size", "2M", "metadata sector cache size (bytes; K, M, G suffixes)")
 	fl.StringVar(&umask, "umask", "0", "octal mask cleared from permissions on trees without them")
+	fl.BoolVar(&directIO, "direct-io", false, "read files of 1 MiB or more past the system's file cache: faster first reads, no data cached twice")
 	fl.BoolVar(&boot, "boot", false, "show El Torito boot images under the hidden directory "+isofs.BootDirName)
 	fl.StringArrayVar(&src.headers, "header", nil, `HTTP header for an http(s) IMAGE, "Name: value" (repeatable)`)
 	fl.StringVar(&src.cacheDir, "cache-dir", "", "keep the parts of an http(s) IMAGE that were read in this directory")

@@ -305,11 +305,18 @@ func (f *fileSystem) Access(path string, mask uint32) int {
 
 // OpenEx opens like Open and keeps the kernel's page cache across opens:
 // the data never changes. (cgofuse copies FileInfo_t.KeepCache over
-// libfuse's kernel_cache option, so it has to be set here.)
+// libfuse's kernel_cache option, so it has to be set here.) Files that
+// fs.FS.DirectIO names are read with direct I/O instead.
 func (f *fileSystem) OpenEx(path string, fi *fuse.FileInfo_t) int {
 	rc, fh := f.Open(path, fi.Flags)
 	if rc == 0 {
 		fi.Fh, fi.KeepCache = fh, true
+		f.mu.Lock()
+		h := f.handles[fh]
+		f.mu.Unlock()
+		if h != nil && f.t.DirectIO(h.Node()) {
+			fi.KeepCache, fi.DirectIo = false, true
+		}
 	}
 	return rc
 }

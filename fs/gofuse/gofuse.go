@@ -104,7 +104,9 @@ func mount(mountpoint string, t *isofs.FS, o Options) (*fuse.Server, *raw, error
 		EnableSymlinkCaching: true,
 		DisableXAttrs:        !o.Xattr,
 		// Directories need no OPENDIR either (see Open).
-		ExtraCapabilities: fuse.CAP_NO_OPENDIR_SUPPORT,
+		// Files read with direct I/O may still be mapped shared (kernel
+		// 6.6 and later; older kernels map them private only).
+		ExtraCapabilities: fuse.CAP_NO_OPENDIR_SUPPORT | fuse.CAP_DIRECT_IO_ALLOW_MMAP,
 		// The data never changes: the kernel need not check attributes
 		// on every cached read to decide whether to drop its pages.
 		ExplicitDataCacheControl: true,
@@ -378,15 +380,33 @@ func (r *raw) RemoveXAttr(cancel <-chan struct{}, h *fuse.InHeader, attr string)
 // treats every file as opened with FOPEN_KEEP_CACHE and every directory
 // with FOPEN_CACHE_DIR, which is what we would answer anyway. `tar` over
 // 100 000 small files then costs one READ per file instead of three
-// requests. Writes are refused by the VFS (the mount is "ro") before
-// they reach us. Reads find the file by node ID.
+// requests (1.9 s against 6.0 s). Writes are refused by the VFS (the
+// mount is "ro") before they reach us. Reads find the file by node ID.
+//
+// The exception is a mount with direct I/O (fs.Options.DirectIO): Open
+// then answers, FOPEN_DIRECT_IO for the files fs.FS.DirectIO names and
+// FOPEN_KEEP_CACHE for the rest, and the kernel sends OPEN and RELEASE
+// for every file.
 // Flush answers ENOSYS once, after which the kernel stops sending FLUSH on
 // every close(2) (fc->no_flush): a read-only file system has nothing to
 // flush, and the round trip doubled the cost of reading small files.
 func (r *raw) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status { return fuse.ENOSYS }
 
 func (r *raw) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
-	return fuse.ENOSYS
+	if !r.t.Options().DirectIO {
+		return fuse.ENOSYS
+	}
+	r.mu.RLock()
+	k := r.nodes[in.NodeId]
+	r.mu.RUnlock()
+	if k == nil {
+		return fuse.ENOENT
+	}
+	out.OpenFlags = fuse.FOPEN_KEEP_CACHE
+	if r.t.DirectIO(k.n) {
+		out.OpenFlags = fuse.FOPEN_DIRECT_IO
+	}
+	return fuse.OK
 }
 
 func (r *raw) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {

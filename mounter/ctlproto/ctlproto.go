@@ -85,6 +85,8 @@ type MountRequest struct {
 	Boot       bool     `json:"boot,omitempty"`
 	Splice     bool     `json:"splice,omitempty"`
 	Prefetch   bool     `json:"prefetch,omitempty"`
+	Xattr      bool     `json:"xattr,omitempty"`
+	DirectIO   bool     `json:"direct_io,omitempty"`
 }
 
 // Response answers one request. OK is false exactly when Error is set.
