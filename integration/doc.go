@@ -6,5 +6,7 @@
 // stale mounts, busy mountpoints, an image truncated under a live mount).
 //
 // The tests need /dev/fuse and fusermount3; requireFUSE skips them with a
-// message where those are missing.
+// message where those are missing. They are built on Linux only (loop
+// devices, mountinfo, fusectl); cgofuse_test.go drives the cgofuse
+// backend.
 package integration

@@ -1,3 +1,5 @@
+//go:build linux
+
 package recover
 
 import (
@@ -39,15 +41,6 @@ func sha256File(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-func run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-	return string(out)
 }
 
 // carveImages builds the images the carve tests hide on disks: xorriso

@@ -26,26 +26,6 @@ import (
 
 // ---- helpers shared by the CLI tests of info, ls, extract and bench ----
 
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed (apt-get install %s)", name, map[string]string{
-			"7zz": "7zip", "isoinfo": "genisoimage", "bsdtar": "libarchive-tools"}[name])
-	}
-	return p
-}
-
-func runTool(t testing.TB, name string, args ...string) []byte {
-	t.Helper()
-	needTool(t, name)
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
 var testTime = time.Date(2019, 7, 14, 12, 34, 56, 0, time.UTC)
 
 // richTree creates a source tree with what extraction must preserve:

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -509,7 +508,7 @@ func TestDiskCacheBound(t *testing.T) {
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasPrefix(filepath.Base(p), "seg-") {
 			fi, _ := d.Info()
-			used += fi.Sys().(*syscall.Stat_t).Blocks * 512
+			used += allocated(fi)
 		}
 		return nil
 	})
