@@ -98,6 +98,9 @@ func TestCgofuseBackend(t *testing.T) {
 	for _, c := range generatedCases() {
 		t.Run(c.name, func(t *testing.T) {
 			c.prepare(t)
+			if c.huge {
+				t.Cleanup(func() { os.Remove(c.path) })
+			}
 			if len(c.args) > 0 {
 				t.Skipf("case needs mount flags %v the cgofuse program does not take", c.args)
 			}

@@ -42,6 +42,8 @@ type imageCase struct {
 	damaged bool
 	// oracleNoDevices: the oracle could not recreate device nodes.
 	oracleNoDevices bool
+	// huge images (4 GiB and more) are deleted once their suite has run.
+	huge bool
 
 	once    sync.Once
 	skipMsg string
@@ -312,8 +314,10 @@ func generatedCases() []*imageCase {
 		{name: "genisoimage-joliet", build: buildGenisoimage("-J"), mtimes: true},
 		{name: "genisoimage-rr", build: buildGenisoimage("-R", "-J"), modes: true, mtimes: true, lba: true},
 	}
+	cases = append(cases, &imageCase{name: "udfbuild-2.50-metadata", build: buildUDF250, modes: true, mtimes: true})
 	if !testing.Short() {
-		cases = append(cases, &imageCase{name: "xorriso-multi-extent-4g", build: buildMultiExtent, modes: true, mtimes: true, lba: true})
+		cases = append(cases, &imageCase{name: "xorriso-multi-extent-4g", build: buildMultiExtent, modes: true, mtimes: true, lba: true, huge: true},
+			&imageCase{name: "genisoimage-udf-bridge-4g", build: buildWindowsBridge, mtimes: true, huge: true})
 	}
 	return cases
 }

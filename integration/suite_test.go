@@ -56,6 +56,10 @@ func TestImages(t *testing.T) {
 				t.Skip(c.skipMsg)
 			}
 			c.prepare(t)
+			if c.huge {
+				// Registered first, so it runs after the unmounts.
+				t.Cleanup(func() { os.Remove(c.path) })
+			}
 			m := mountImage(t, c.path, append([]string{"--xattr"}, c.args...)...)
 			for _, s := range suite {
 				t.Run(s.name, func(t *testing.T) { s.fn(t, m.mp, c) })

@@ -5,7 +5,7 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/isofsd/isofsd/isofmt/udf/internal/udfbuild"
+	"github.com/isofsd/isofsd/isofmt/isotest/udfbuild"
 )
 
 // pattern returns n bytes of a position-dependent pattern seeded by seed,

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/isofsd/isofsd/isofmt/internal/core"
-	"github.com/isofsd/isofsd/isofmt/udf/internal/udfbuild"
+	"github.com/isofsd/isofsd/isofmt/isotest/udfbuild"
 )
 
 // sevenZipSubset drops what 7-Zip 26 cannot read: symbolic links and

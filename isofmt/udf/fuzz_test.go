@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/isofsd/isofsd/isofmt/internal/core"
-	"github.com/isofsd/isofsd/isofmt/udf/internal/udfbuild"
+	"github.com/isofsd/isofsd/isofmt/isotest/udfbuild"
 )
 
 var fuzzCorpus = []string{

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/isofsd/isofsd/isofmt/internal/core"
-	"github.com/isofsd/isofsd/isofmt/udf/internal/udfbuild"
+	"github.com/isofsd/isofsd/isofmt/isotest/udfbuild"
 )
 
 // retag recomputes the CRC and checksum of the descriptor whose tag is at

@@ -1,4 +1,5 @@
-// Package udfbuild writes small UDF images for the udf package's tests.
+// Package udfbuild writes small UDF images for tests (the udf package's,
+// and the mount tests').
 // The kernel here has no UDF module and mkudffs only formats empty
 // volumes, so tests need their own writer to get populated UDF 2.x images
 // with metadata partitions, extended file entries, embedded data, many
