@@ -24,7 +24,9 @@ import (
 // otherwise. .ci/bench-mount.sh measured (2 cores, kernel 6.18, image in
 // the page cache) a first read of a 1.5 GB file at 3.3 GB/s with splice
 // and 2.2 GB/s copying through user space; re-reads come from the page
-// cache either way.
+// cache either way. On a VM that hands freed memory back to its host,
+// both first reads are bound by the hypervisor faulting in fresh page
+// cache (1.2–2.8 GB/s, either ahead); --direct-io avoids that cost.
 const defaultSplice = "on"
 
 // defaultPrefetch is whether `isofsd mount` reads ahead as tree walks go:
