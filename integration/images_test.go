@@ -139,14 +139,20 @@ func extractOracle(t testing.TB, c *imageCase) string {
 	return dir
 }
 
-// writeFile writes n pseudo-random bytes (seeded by name) to p.
-func writeFile(t testing.TB, p string, n int) {
-	t.Helper()
-	r := rand.New(rand.NewPCG(uint64(len(p)), uint64(n)))
+// pseudoRandom returns n bytes determined by seed and n.
+func pseudoRandom(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, uint64(n)))
 	b := make([]byte, n)
 	for i := range b {
 		b[i] = byte(r.Uint32())
 	}
+	return b
+}
+
+// writeFile writes n pseudo-random bytes (seeded by name) to p.
+func writeFile(t testing.TB, p string, n int) {
+	t.Helper()
+	b := pseudoRandom(uint64(len(p)), n)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,42 +23,34 @@ import (
 // symbolic links, Unicode names, owners, permissions with setuid and the
 // sticky bit, and distinct modification times.
 func udfEntries() []udfbuild.Entry {
-	data := func(seed uint64, n int) []byte {
-		r := rand.New(rand.NewPCG(seed, uint64(n)))
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(r.Uint32())
-		}
-		return b
-	}
 	old := time.Date(2003, 4, 5, 6, 7, 8, 0, time.UTC)
 	later := time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)
 	es := []udfbuild.Entry{
 		{Path: "BDMV", Dir: true, Perm: 0o755, UID: 1000, GID: 100, MTime: old},
 		{Path: "BDMV/STREAM", Dir: true, Perm: 0o750, UID: 1000, GID: 100, MTime: later},
-		{Path: "BDMV/STREAM/00001.m2ts", Data: data(1, 5<<20+777), Perm: 0o644, UID: 1000, GID: 100, MTime: old},
+		{Path: "BDMV/STREAM/00001.m2ts", Data: pseudoRandom(1, 5<<20+777), Perm: 0o644, UID: 1000, GID: 100, MTime: old},
 		// Many extents: 8 blocks each, more than fit in the file entry.
-		{Path: "BDMV/STREAM/00002.m2ts", Data: data(2, 3<<20+5), ExtentBlocks: 8, Perm: 0o444, MTime: later},
-		{Path: "BDMV/index.bdmv", Data: data(3, 2048), Perm: 0o644, MTime: old},
-		{Path: "BDMV/MovieObject.bdmv", Data: data(4, 2047), Perm: 0o644},
+		{Path: "BDMV/STREAM/00002.m2ts", Data: pseudoRandom(2, 3<<20+5), ExtentBlocks: 8, Perm: 0o444, MTime: later},
+		{Path: "BDMV/index.bdmv", Data: pseudoRandom(3, 2048), Perm: 0o644, MTime: old},
+		{Path: "BDMV/MovieObject.bdmv", Data: pseudoRandom(4, 2047), Perm: 0o644},
 		{Path: "BDMV/tiny", Data: []byte("embedded in the file entry\n"), Embed: true, Perm: 0o600, UID: 7, GID: 8},
 		{Path: "empty", Data: nil, Perm: 0o644},
 		{Path: "one", Data: []byte{42}, Perm: 0o644, MTime: old},
-		{Path: "s2049", Data: data(5, 2049), Perm: 0o640},
-		{Path: "setuid-tool", Data: data(6, 100), Perm: 0o755 | fs.ModeSetuid},
+		{Path: "s2049", Data: pseudoRandom(5, 2049), Perm: 0o640},
+		{Path: "setuid-tool", Data: pseudoRandom(6, 100), Perm: 0o755 | fs.ModeSetuid},
 		{Path: "shared", Dir: true, Perm: 0o777 | fs.ModeSticky},
 		{Path: "shared/Grüße.txt", Data: []byte("grüße\n"), Perm: 0o644},
-		{Path: "日本語/ファイル.txt", Data: data(7, 300), Perm: 0o644},
-		{Path: "hard-a", Data: data(8, 4000), Perm: 0o644, MTime: old},
+		{Path: "日本語/ファイル.txt", Data: pseudoRandom(7, 300), Perm: 0o644},
+		{Path: "hard-a", Data: pseudoRandom(8, 4000), Perm: 0o644, MTime: old},
 		{Path: "shared/hard-b", Link: "hard-a"},
 		{Path: "rel-link", Symlink: "BDMV/index.bdmv"},
 		{Path: "abs-link", Symlink: "/etc/hostname"},
 		{Path: "dir-link", Symlink: "../BDMV/STREAM"},
 		{Path: "sparse.img", Size: 3<<20 + 100, Chunks: []udfbuild.Chunk{
-			{Off: 0, Data: data(9, 4096)}, {Off: 2 << 20, Data: data(10, 8192)}}, Perm: 0o644},
+			{Off: 0, Data: pseudoRandom(9, 4096)}, {Off: 2 << 20, Data: pseudoRandom(10, 8192)}}, Perm: 0o644},
 	}
 	for i := range 300 {
-		es = append(es, udfbuild.Entry{Path: fmt.Sprintf("many/f%03d", i), Data: data(uint64(100+i), i*13), Perm: 0o644})
+		es = append(es, udfbuild.Entry{Path: fmt.Sprintf("many/f%03d", i), Data: pseudoRandom(uint64(100+i), i*13), Perm: 0o644})
 	}
 	return es
 }
@@ -67,7 +58,7 @@ func udfEntries() []udfbuild.Entry {
 // writeUDFOracle lays es out on disk as the mount must show it.
 func writeUDFOracle(t testing.TB, dir string, es []udfbuild.Entry) {
 	t.Helper()
-	def := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC) // udfbuild's time for entries without one
+	def := udfbuild.DefaultMTime
 	must(t, os.MkdirAll(dir, 0o755))
 	var dirs []udfbuild.Entry
 	seen := map[string]bool{}

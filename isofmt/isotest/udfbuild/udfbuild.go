@@ -124,6 +124,11 @@ type builder struct {
 	now      time.Time
 }
 
+// DefaultMTime is the time of entries without an MTime and of the
+// directories Build makes implicitly: its wall-clock time in Options.TZ
+// (so this very instant when TZ is 0).
+var DefaultMTime = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+
 // Build returns the image bytes.
 func Build(o Options, entries []Entry) ([]byte, error) {
 	if o.BlockSize == 0 {
@@ -139,7 +144,8 @@ func Build(o Options, entries []Entry) ([]byte, error) {
 		return nil, errors.New("udfbuild: metadata partition needs revision 2.50+")
 	}
 	b := &builder{o: o, bs: o.BlockSize, phys: &space{bs: o.BlockSize}, nextUniq: 16,
-		now: time.Date(2024, 5, 6, 7, 8, 9, 0, time.FixedZone("", o.TZ*60))}
+		now: time.Date(DefaultMTime.Year(), DefaultMTime.Month(), DefaultMTime.Day(), DefaultMTime.Hour(),
+			DefaultMTime.Minute(), DefaultMTime.Second(), 0, time.FixedZone("", o.TZ*60))}
 	b.meta = b.phys
 	if o.Metadata {
 		b.meta = &space{bs: o.BlockSize}
