@@ -209,14 +209,19 @@ func (r *raw) nodeID(n *isofmt.Node) uint64 {
 	return inodeAlias
 }
 
+// node returns the node the kernel knows as id, or nil.
 func (r *raw) node(id uint64) *isofmt.Node {
-	r.mu.RLock()
-	k := r.nodes[id]
-	r.mu.RUnlock()
-	if k == nil {
-		return nil
+	if k := r.entry(id); k != nil {
+		return k.n
 	}
-	return k.n
+	return nil
+}
+
+// known returns the entry of node id, or nil.
+func (r *raw) entry(id uint64) *known {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.nodes[id]
 }
 
 // remember counts one kernel reference to n and fills out.
@@ -396,9 +401,7 @@ func (r *raw) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) f
 	if !r.t.Options().DirectIO {
 		return fuse.ENOSYS
 	}
-	r.mu.RLock()
-	k := r.nodes[in.NodeId]
-	r.mu.RUnlock()
+	k := r.entry(in.NodeId)
 	if k == nil {
 		return fuse.ENOENT
 	}
@@ -418,9 +421,7 @@ func (r *raw) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut
 // every file ever read (10 MiB after a `tar` of 100 000 files); a zisofs
 // reader holds the file's block table, so it is kept.
 func (r *raw) handle(id uint64) (*known, *isofs.Handle, syscall.Errno) {
-	r.mu.RLock()
-	k := r.nodes[id]
-	r.mu.RUnlock()
+	k := r.entry(id)
 	if k == nil {
 		return nil, nil, syscall.ENOENT
 	}
@@ -443,9 +444,7 @@ func (r *raw) handleOf(k *known) (*isofs.Handle, syscall.Errno) {
 
 // listing returns the entries of directory id, listed on first use.
 func (r *raw) listing(id uint64) (*known, []*isofmt.Node, syscall.Errno) {
-	r.mu.RLock()
-	k := r.nodes[id]
-	r.mu.RUnlock()
+	k := r.entry(id)
 	if k == nil {
 		return nil, nil, syscall.ENOENT
 	}
