@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // buildImage makes an image with xorriso from a source tree made by mk.
@@ -275,10 +276,7 @@ func TestSpan(t *testing.T) {
 func TestSpanMultiExtentAndZisofs(t *testing.T) {
 	// libcdio's test image splits one file into 7 extents (xorriso
 	// splits only at 4 GiB).
-	img := "../../shared/corpus/libcdio/multi_extent_8k.iso"
-	if _, err := os.Stat(img); err != nil {
-		t.Skipf("corpus image missing: %v", err)
-	}
+	img := isotest.CorpusFile(t, "libcdio/multi_extent_8k.iso")
 	f := open(t, img, Options{}, "")
 	var n *isofmt.Node
 	kids, _ := f.ReadDir(f.Root())

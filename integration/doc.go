@@ -1,6 +1,6 @@
 // Package integration drives the real isofsd binary against real FUSE
 // mounts: it builds the binary, builds images with xorriso and
-// genisoimage (and uses every image of ../shared/corpus), mounts each one
+// genisoimage (and uses every image of the corpus in isofmt/testdata/corpus), mounts each one
 // and checks the mounted tree against an independent extraction (xorriso,
 // 7-Zip), then exercises the mount lifecycle and fault paths (signals,
 // stale mounts, busy mountpoints, an image truncated under a live mount).

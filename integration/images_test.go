@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // imageCase is one image the suite runs against.
@@ -328,9 +328,6 @@ func generatedCases() []*imageCase {
 	return cases
 }
 
-// corpusDir holds third-party images (see its README.md).
-const corpusDir = "../../shared/corpus"
-
 // corpusDamaged lists corpus images that are broken on purpose.
 var corpusDamaged = map[string]bool{
 	"bad-dir.iso": true, "malformed.iso": true, "malformed2.iso": true,
@@ -340,12 +337,10 @@ var corpusDamaged = map[string]bool{
 	"test_fuzz_1.iso": true, "is9660_udf_imgburn.iso": true,
 }
 
-// corpusCases lists every image of the shared corpus.
+// corpusCases lists every image of the third-party corpus.
 func corpusCases(t testing.TB) []*imageCase {
 	var out []*imageCase
-	paths, _ := filepath.Glob(filepath.Join(corpusDir, "*", "*.iso"))
-	sort.Strings(paths)
-	for _, p := range paths {
+	for _, p := range isotest.CorpusImages(t) {
 		abs, _ := filepath.Abs(p)
 		base := filepath.Base(p)
 		c := &imageCase{name: "corpus-" + filepath.Base(filepath.Dir(p)) + "-" + strings.TrimSuffix(base, ".iso"), path: abs, damaged: corpusDamaged[base]}

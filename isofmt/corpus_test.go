@@ -15,8 +15,9 @@ import (
 	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
-// corpusDir holds third-party test images (see its README.md).
-var corpusDir = filepath.Join("..", "..", "shared", "corpus")
+// corpusDir holds third-party test images (see its README.md for each
+// image's origin and licence).
+var corpusDir = isotest.CorpusDir()
 
 // corpusCases says what each third-party image must give. Images made by
 // other implementations are checked against xorriso's extraction when

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // Fuzz targets. `go test` runs them over their seeds (the corpus images
@@ -16,7 +18,7 @@ import (
 // only what must hold for any input: no panic, no hang, errors not nil
 // when data is missing, bounded output.
 
-var fuzzCorpus = filepath.Join("..", "..", "shared", "corpus")
+var fuzzCorpus = isotest.CorpusDir()
 
 // smallCorpus returns the corpus images up to max bytes.
 func smallCorpus(t testing.TB, max int64) [][]byte {
@@ -100,7 +102,7 @@ func FuzzOpen(f *testing.F) {
 func FuzzDirectory(f *testing.F) {
 	base, err := os.ReadFile(filepath.Join(fuzzCorpus, "libcdio", "copying-rr.iso"))
 	if err != nil {
-		f.Skip("corpus missing:", err)
+		f.Fatal("corpus image (part of the repository):", err)
 	}
 	rootOff, ok := rootSector(base, false)
 	if !ok {
@@ -191,7 +193,7 @@ func FuzzVolumeDescriptor(f *testing.F) {
 func FuzzJolietDirectory(f *testing.F) {
 	base, err := os.ReadFile(filepath.Join(fuzzCorpus, "libcdio", "joliet.iso"))
 	if err != nil {
-		f.Skip("corpus missing:", err)
+		f.Fatal("corpus image (part of the repository):", err)
 	}
 	rootOff, ok := rootSector(base, true)
 	if !ok {

@@ -458,10 +458,10 @@ func TestSystemAreaAPM(t *testing.T) {
 		})
 	}
 	t.Run("corpus-wrong-block-size", func(t *testing.T) {
-		p := filepath.Join("..", "..", "shared", "corpus", "isolyzer", "iso9660_hfs_part_wrongblksize.iso")
+		p := filepath.Join(fuzzCorpus, "isolyzer", "iso9660_hfs_part_wrongblksize.iso")
 		img, err := os.ReadFile(p)
 		if err != nil {
-			t.Skip(err)
+			t.Fatal(err)
 		}
 		sa, err := ReadSystemArea(bytes.NewReader(img), int64(len(img)))
 		if err != nil {

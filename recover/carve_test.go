@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"io"
 	"os"
 	"os/exec"
@@ -78,9 +79,11 @@ func carveImages(t *testing.T, withBig bool) []*carveFixture {
 	}
 	os.Truncate(udf, 8<<20)
 	run(t, "mkudffs", "--media-type=hd", "--blocksize=2048", "--label=UDFONLY", udf)
-	if b, err := os.ReadFile("../../shared/corpus/libcdio/udf102.iso"); err == nil {
-		os.WriteFile(add("udf102.iso"), b, 0o644)
+	b, err := os.ReadFile(isotest.CorpusFile(t, "libcdio/udf102.iso"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	os.WriteFile(add("udf102.iso"), b, 0o644)
 	if withBig {
 		bigTree := filepath.Join(dir, "bigtree")
 		os.MkdirAll(bigTree, 0o755)
@@ -438,9 +441,9 @@ func BenchmarkScan(b *testing.B) {
 // FuzzScan feeds Scan arbitrary disks built around a real descriptor set:
 // it must not panic, and whatever it reports must lie inside the source.
 func FuzzScan(f *testing.F) {
-	seed, err := os.ReadFile("../../shared/corpus/libcdio/copying.iso")
+	seed, err := os.ReadFile(isotest.CorpusFile(f, "libcdio/copying.iso"))
 	if err != nil {
-		f.Skip("corpus not available")
+		f.Fatal(err)
 	}
 	f.Add(seed[:min(len(seed), 64<<10)], uint16(0))
 	f.Add(seed[:min(len(seed), 64<<10)], uint16(512))

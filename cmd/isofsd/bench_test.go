@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -106,10 +105,7 @@ func TestBenchCommand(t *testing.T) {
 		t.Skip("builds images")
 	}
 	// The isofsd row runs a real isofsd binary, not this test binary.
-	bin := filepath.Join(t.TempDir(), "isofsd")
-	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	bin := isofsdBinary(t)
 	var out, errw bytes.Buffer
 	f := benchFlags{workdir: t.TempDir(), outdir: t.TempDir(), files: 300, dirs: 6, bigSize: 8 << 20, runs: 1,
 		tools: "isofsd,cat", self: bin}

@@ -4,11 +4,54 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sirupsen/logrus"
 )
+
+// testRunDir is this test run's own scratch directory (made by TestMain,
+// removed when the run ends): two checkouts testing at once never share a
+// path.
+var testRunDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "isofsd-cmd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	testRunDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// isofsdBinary builds the isofsd binary once per test run, for tests that
+// need a real process (signals, FUSE served by another process, bench).
+func isofsdBinary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binPath = filepath.Join(testRunDir, "isofsd")
+		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
 
 // runRoot runs the isofsd command line in-process with stdin and returns
 // stdout, stderr, the error Execute returned and the exit code main would

@@ -10,34 +10,21 @@ import (
 	"testing"
 
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
-// corpusDir is the third-party image corpus (see its README.md).
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	for _, d := range []string{os.Getenv("ISOFSD_CORPUS"), "../../../shared/corpus", "/work/shared/corpus"} {
-		if d == "" {
-			continue
-		}
-		if fi, err := os.Stat(filepath.Join(d, "README.md")); err == nil && !fi.IsDir() {
-			return d
-		}
-	}
-	t.Skip("test corpus not found (set ISOFSD_CORPUS)")
-	return ""
-}
+// corpusDir is the third-party image corpus kept in the repository (see
+// its README.md).
+func corpusDir(t testing.TB) string { return isotest.CorpusDir() }
 
+// corpusImages lists the corpus images below dir.
 func corpusImages(t testing.TB, dir string) []string {
 	t.Helper()
 	var out []string
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".iso") {
+	for _, p := range isotest.CorpusImages(t) {
+		if rel, err := filepath.Rel(dir, p); err == nil && !strings.HasPrefix(rel, "..") {
 			out = append(out, p)
 		}
-		return nil
-	})
-	if len(out) == 0 {
-		t.Fatalf("no .iso files under %s", dir)
 	}
 	return out
 }

@@ -24,44 +24,6 @@ import (
 	"github.com/isofsd/isofsd/recover/ddmap"
 )
 
-// recoverBinary builds isofsd once per test run.
-var (
-	recoverBinOnce sync.Once
-	recoverBinPath string
-	recoverBinErr  error
-)
-
-func recoverBuild(t *testing.T) string {
-	t.Helper()
-	recoverBinOnce.Do(func() {
-		// One fixed path, rebuilt on every run: a package-level temp dir
-		// would outlive the test (there is no TestMain here to remove it).
-		dir := filepath.Join(os.TempDir(), "isofsd-recover-test-bin")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			recoverBinErr = err
-			return
-		}
-		recoverBinPath = filepath.Join(dir, "isofsd")
-		out, err := exec.Command("go", "build", "-o", recoverBinPath, ".").CombinedOutput()
-		if err != nil {
-			recoverBinErr = &recoverBuildError{err, out}
-		}
-	})
-	if recoverBinErr != nil {
-		t.Fatal(recoverBinErr)
-	}
-	return recoverBinPath
-}
-
-type recoverBuildError struct {
-	err error
-	out []byte
-}
-
-func (e *recoverBuildError) Error() string {
-	return "go build: " + e.err.Error() + "\n" + string(e.out)
-}
-
 // faultyNode is a FUSE file that behaves like a failing disc: reads that
 // touch a bad range fail with EIO, and every read is slowed down so a test
 // can kill the reader half-way.
@@ -146,7 +108,7 @@ func recoverFaultyMount(t *testing.T, data []byte, bad [][2]int64, delay time.Du
 // the output does not hold, then resumes to the end and checks the result
 // byte by byte and with ddrescuelog.
 func TestRescueKillAndResume(t *testing.T) {
-	bin := recoverBuild(t)
+	bin := isofsdBinary(t)
 	const S = 2048
 	size := int64(12 << 20)
 	data := make([]byte, size)
@@ -274,7 +236,7 @@ func TestRescueNamesDamagedFiles(t *testing.T) {
 	if _, err := exec.LookPath("xorriso"); err != nil {
 		t.Skip("xorriso not installed")
 	}
-	bin := recoverBuild(t)
+	bin := isofsdBinary(t)
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	os.MkdirAll(filepath.Join(root, "d"), 0o755)
@@ -380,7 +342,7 @@ func runIsofsd(t *testing.T, bin string, args ...string) (int, string) {
 // TestVerifySalvageCLI checks the exit-code contract of verify and salvage
 // against checkisomd5's verdicts on the same files.
 func TestVerifySalvageCLI(t *testing.T) {
-	bin := recoverBuild(t)
+	bin := isofsdBinary(t)
 	dir := t.TempDir()
 	iso, files := recoverISO(t, dir, true, true)
 	img, err := isofmt.OpenFile(iso, nil)
@@ -453,7 +415,7 @@ func TestVerifySalvageCLI(t *testing.T) {
 // TestCarveCLI hides two images in a disk image file and carves it with
 // the binary; the JSON report and the files must match the originals.
 func TestCarveCLI(t *testing.T) {
-	bin := recoverBuild(t)
+	bin := isofsdBinary(t)
 	dir := t.TempDir()
 	iso, _ := recoverISO(t, dir, true, true)
 	data, _ := os.ReadFile(iso)
@@ -516,7 +478,7 @@ func TestRescueMatchesGNUddrescue(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	bin := recoverBuild(t)
+	bin := isofsdBinary(t)
 	const S = 2048
 	data := make([]byte, 6<<20+3*S)
 	rand.NewChaCha8([32]byte{11}).Read(data)

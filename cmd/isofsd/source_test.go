@@ -7,10 +7,10 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 
 	"github.com/isofsd/isofsd/isofmt/httpsrc"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/sirupsen/logrus"
 )
 
@@ -46,10 +46,7 @@ func TestParseHeaders(t *testing.T) {
 // TestOpenImage opens one corpus image as a local path and as a URL
 // (with a required auth header) and compares a file read both ways.
 func TestOpenImage(t *testing.T) {
-	const image = "../../../shared/corpus/libcdio/copying-rr.iso"
-	if _, err := os.Stat(image); err != nil {
-		t.Skipf("corpus image missing: %v", err)
-	}
+	image := isotest.CorpusFile(t, "libcdio/copying-rr.iso")
 	a := &app{log: logrus.New()}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer t" {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // rangeServer serves data properly (Range, If-Range, ETag) unless hook
@@ -587,10 +588,7 @@ func TestReadAhead(t *testing.T) {
 // the issue's bound is 3, whatever the layout (UDF anchors at 256, trees
 // far from the descriptors).
 func TestOpenRoundTripsCorpus(t *testing.T) {
-	images, _ := filepath.Glob("../../../shared/corpus/*/*.iso")
-	if len(images) == 0 {
-		t.Skip("corpus not found at ../shared/corpus")
-	}
+	images := isotest.CorpusImages(t)
 	for _, path := range images {
 		local, err := isofmt.OpenFile(path, nil)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -336,4 +337,40 @@ func BsdtarLinks(t testing.TB, img string) map[string]string {
 		}
 	}
 	return out
+}
+
+// CorpusDir is the absolute path of the third-party image corpus kept in the
+// repository (isofmt/testdata/corpus; its README.md names each image's
+// origin and licence). It is found from this source file's own location, so
+// every package's tests reach the same copy whatever their directory.
+func CorpusDir() string {
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		panic("isotest: cannot locate the corpus: runtime.Caller failed")
+	}
+	return filepath.Join(filepath.Dir(self), "..", "testdata", "corpus")
+}
+
+// CorpusFile returns the path of one corpus image (rel is relative to
+// CorpusDir, e.g. "libcdio/udf102.iso"). The corpus is part of the
+// repository, so a missing file fails the test instead of skipping it.
+func CorpusFile(t testing.TB, rel string) string {
+	t.Helper()
+	p := filepath.Join(CorpusDir(), filepath.FromSlash(rel))
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("corpus image %s: %v (it is part of the repository)", rel, err)
+	}
+	return p
+}
+
+// CorpusImages lists every *.iso of the corpus, sorted; it fails the test
+// when there is none.
+func CorpusImages(t testing.TB) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(CorpusDir(), "*", "*.iso"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no corpus images under %s (they are part of the repository): %v", CorpusDir(), err)
+	}
+	sort.Strings(paths)
+	return paths
 }

@@ -20,9 +20,11 @@ var fuzzCorpus = []string{
 func corpusImages(f *testing.F) map[string][]byte {
 	out := map[string][]byte{}
 	for _, rel := range fuzzCorpus {
-		if b, err := os.ReadFile(filepath.Join(corpus, rel)); err == nil {
-			out[rel] = b
+		b, err := os.ReadFile(filepath.Join(corpus, rel))
+		if err != nil {
+			f.Fatalf("corpus image (part of the repository): %v", err)
 		}
+		out[rel] = b
 	}
 	return out
 }

@@ -15,9 +15,11 @@ import (
 	"testing"
 
 	"github.com/isofsd/isofsd/isofmt/internal/core"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
-const corpus = "../../../shared/corpus"
+// corpus is the repository's third-party image corpus.
+var corpus = isotest.CorpusDir()
 
 func needTool(t testing.TB, name string) {
 	t.Helper()
@@ -28,11 +30,7 @@ func needTool(t testing.TB, name string) {
 
 func corpusFile(t testing.TB, rel string) string {
 	t.Helper()
-	p := filepath.Join(corpus, rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("corpus image %s missing: %v", rel, err)
-	}
-	return p
+	return isotest.CorpusFile(t, rel)
 }
 
 func openPath(t testing.TB, p string) (*Volume, *os.File) {

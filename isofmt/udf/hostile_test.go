@@ -370,9 +370,11 @@ func TestTruncated(t *testing.T) {
 		"built-2.50": build(t, udfbuild.Options{Revision: 0x0250, BlockSize: 2048, EFE: true, Metadata: true}),
 	}
 	for _, rel := range []string{"libcdio/udf102.iso", "isolyzer/is9660_udf_imgburn.iso"} {
-		if b, err := os.ReadFile(filepath.Join(corpus, rel)); err == nil {
-			imgs[rel] = b
+		b, err := os.ReadFile(corpusFile(t, rel))
+		if err != nil {
+			t.Fatal(err)
 		}
+		imgs[rel] = b
 	}
 	for name, img := range imgs {
 		start := time.Now()
