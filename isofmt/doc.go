@@ -15,7 +15,6 @@
 package isofmt
 
 import (
-	"errors"
 	"time"
 
 	"github.com/isofsd/isofsd/isofmt/internal/core"
@@ -29,8 +28,9 @@ var (
 	ErrLimit       = core.ErrLimit
 	ErrTruncated   = core.ErrTruncated
 	// ErrChanged means the image file was rewritten after it was opened:
-	// its volume descriptors no longer match, so it holds another image.
-	ErrChanged = errors.New("isofmt: image file was replaced since it was opened")
+	// its volume descriptors no longer match, so it holds another image
+	// (see filesrc.File).
+	ErrChanged = core.ErrChanged
 )
 
 type (

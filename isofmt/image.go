@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 
+	"github.com/isofsd/isofsd/isofmt/filesrc"
 	"github.com/isofsd/isofsd/isofmt/internal/core"
 )
 
@@ -73,36 +73,20 @@ func (img *Image) Warnings() []string {
 	return append([]string(nil), img.vol.warnings...)
 }
 
-// OpenFile opens the image at path; Close closes the file.
+// OpenFile opens the image file or block device at path through a
+// filesrc.File, which guards reads against the file being rewritten
+// underneath; Close closes the file.
 func OpenFile(path string, opts *Options) (*Image, error) {
-	f, err := os.Open(path)
+	src, err := filesrc.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.Stat()
+	img, err := Open(src, src.Size(), opts)
 	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	size := st.Size()
-	if !st.Mode().IsRegular() {
-		// Block devices report size 0 through Stat: ask by seeking.
-		if size, err = f.Seek(0, io.SeekEnd); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("isofmt: %s: size: %w", path, err)
-		}
-	}
-	src, err := newImageFile(f)
-	if err != nil {
-		f.Close()
+		src.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	img, err := Open(src, size, opts)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	img.closer = f
+	img.closer = src
 	return img, nil
 }
 

@@ -31,6 +31,7 @@ import (
 
 	isofs "github.com/isofsd/isofsd/fs"
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/filesrc"
 )
 
 // Timeout is the kernel's entry, attribute and negative-lookup cache
@@ -183,16 +184,24 @@ type raw struct {
 	mu    sync.RWMutex
 	nodes map[uint64]*known
 
+	// zc is the image source when it offers zero-copy reads and
+	// Options.Splice asks for them, else nil.
+	zc zeroCopySource
+
 	ra *dirReadAhead // nil unless Options.DirReadAhead
 	pl *dirPreload   // nil unless Options.DirReadAhead
 
-	reads atomic.Int64 // READ requests served
+	reads   atomic.Int64 // READ requests served
+	spliced atomic.Int64 // of which served by splice
 }
 
 func newRaw(t *isofs.FS, o Options) *raw {
 	r := &raw{RawFileSystem: fuse.NewDefaultRawFileSystem(), t: t, o: o,
 		nodes: map[uint64]*known{}}
 	r.nodes[rootID] = &known{n: t.Root(), lookups: 1}
+	if zc, ok := t.Image().Source().(zeroCopySource); ok && o.Splice {
+		r.zc = zc
+	}
 	return r
 }
 
@@ -473,20 +482,9 @@ func (r *raw) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.Re
 	// Decide on the bytes the file still has, not on the request: the
 	// kernel asks for read-ahead sized chunks even for 2 KB files, and a
 	// splice of a few KB costs more than a copy.
-	if left := h.Node().Stat.Size - off; r.o.Splice && min(int64(size), left) >= spliceMin {
-		if fr, ok := h.Span(off, size); ok {
-			if pair := loadPipe(fr.FD, fr.Offset, fr.N); pair != nil {
-				if h.Intact(fr) {
-					return fuse.ReadResultPipe(pair, fr.N), fuse.OK
-				}
-				// The image changed while the pipe was loaded: its bytes
-				// may be the new file's. The copying path below checks
-				// after it reads and reports the change.
-				splice.Drop(pair)
-			}
-			// A short splice: a sector the disk cannot read, or an image
-			// cut short since Span looked. The copying path below meets
-			// the same fault and reports it as an error.
+	if left := h.Node().Stat.Size - off; r.zc != nil && min(int64(size), left) >= spliceMin {
+		if pair, n := r.splice(h, off, size); pair != nil {
+			return fuse.ReadResultPipe(pair, n), fuse.OK
 		}
 	}
 	n, errno := h.ReadAt(buf[:size], off)
@@ -552,6 +550,47 @@ func (r *raw) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.S
 		}
 	}
 	return fuse.OK
+}
+
+// zeroCopySource is an image source whose bytes can be spliced from a
+// file descriptor: filesrc.File, the local image file.
+type zeroCopySource interface {
+	// Region offers image bytes [off, off+n) at a descriptor if the
+	// source is (still) the opened image and holds them all.
+	Region(off int64, n int) (filesrc.Region, bool)
+	// Intact reports whether the source is still as Region saw it.
+	Intact(filesrc.Region) bool
+}
+
+// splice loads the read of size bytes at off of h into a pipe straight
+// from the image file when the bytes are stored there as they are; it
+// returns nil when they are not, or when the splice came up short or the
+// image changed meanwhile: the copying path then reads them, and reports
+// what went wrong.
+func (r *raw) splice(h *isofs.Handle, off int64, size int) (*splice.Pair, int) {
+	src, n, ok := h.Stored(off, size)
+	if !ok {
+		return nil, 0
+	}
+	reg, ok := r.zc.Region(src, n)
+	if !ok {
+		return nil, 0 // an image that shrank or was rewritten under the mount
+	}
+	pair := loadPipe(reg.FD, reg.Offset, reg.N)
+	if pair == nil {
+		// A short splice: a sector the disk cannot read, or an image cut
+		// short since Region looked.
+		return nil, 0
+	}
+	if !r.zc.Intact(reg) {
+		// The image changed while the pipe was loaded: its bytes may be
+		// the new file's.
+		splice.Drop(pair)
+		return nil, 0
+	}
+	h.Served(n)
+	r.spliced.Add(1)
+	return pair, n
 }
 
 // loadPipe splices n bytes of fd at off into a pipe and returns it, or
