@@ -61,7 +61,8 @@ type mountFlags struct {
 	readAhead  int
 	daemon     daemonMountFlags
 	backend    string
-	// src holds --header and --cache-dir for http(s) images.
+	// src holds --header and --cache-dir for remote images, and the S3
+	// flags.
 	src sourceFlags
 }
 
@@ -102,8 +103,9 @@ syslog when it is available.`,
 	// --cache-size is the sector cache here, so the remote disk cache
 	// bound of other commands is --cache-dir-size.
 	fl.StringArrayVar(&f.src.headers, "header", nil, `HTTP header for an http(s) IMAGE, "Name: value" (repeatable)`)
-	fl.StringVar(&f.src.cacheDir, "cache-dir", "", "keep the parts of an http(s) IMAGE that were read in this directory")
+	fl.StringVar(&f.src.cacheDir, "cache-dir", "", "keep the parts of a remote IMAGE that were read in this directory")
 	fl.Int64Var(&f.src.cacheSize, "cache-dir-size", httpsrc.DefaultDiskCache, "bound on --cache-dir in bytes")
+	addS3Flags(fl, &f.src.s3)
 	return cmd
 }
 
@@ -203,12 +205,12 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 	}
 	// A running daemon takes the mount unless we are the re-executed
 	// child, in the foreground, or told --standalone.
-	remote := httpsrc.IsURL(image)
+	remote := isRemote(image)
 	if remote {
-		// The daemon cannot be handed auth headers: remote mounts are
-		// served by their own process.
+		// The daemon cannot be handed auth headers or credentials:
+		// remote mounts are served by their own process.
 		o.OpenImage = func(io *isofmt.Options) (*isofmt.Image, func() error, error) {
-			return openImageSized(ctx, a, image, io, f.src.headers, f.src.cacheDir, f.src.cacheSize)
+			return f.src.openWith(ctx, a, image, io)
 		}
 	} else if !f.foreground && os.Getenv(mounter.EnvReadyFD) == "" {
 		if handled, err := f.daemon.tryDaemonMount(a, o); handled {

@@ -44,8 +44,7 @@ free drive letter (X:) or a directory that does not exist yet.`,
 			if err != nil || um > 0o777 {
 				return withCode(exitUsage, fmt.Errorf("--umask %q: want an octal mask such as 022", umask))
 			}
-			img, closeImg, err := openImageSized(cmd.Context(), a, image, &isofmt.Options{Tree: tree, CacheSize: size},
-				src.headers, src.cacheDir, src.cacheSize)
+			img, closeImg, err := src.openWith(cmd.Context(), a, image, &isofmt.Options{Tree: tree, CacheSize: size})
 			if err != nil {
 				return err
 			}
@@ -89,8 +88,9 @@ free drive letter (X:) or a directory that does not exist yet.`,
 	fl.BoolVar(&directIO, "direct-io", false, "read files of 1 MiB or more past the system's file cache: faster first reads, no data cached twice")
 	fl.BoolVar(&boot, "boot", false, "show El Torito boot images under the hidden directory "+isofs.BootDirName)
 	fl.StringArrayVar(&src.headers, "header", nil, `HTTP header for an http(s) IMAGE, "Name: value" (repeatable)`)
-	fl.StringVar(&src.cacheDir, "cache-dir", "", "keep the parts of an http(s) IMAGE that were read in this directory")
+	fl.StringVar(&src.cacheDir, "cache-dir", "", "keep the parts of a remote IMAGE that were read in this directory")
 	fl.Int64Var(&src.cacheSize, "cache-dir-size", httpsrc.DefaultDiskCache, "bound on --cache-dir in bytes")
+	addS3Flags(fl, &src.s3)
 	return cmd
 }
 
