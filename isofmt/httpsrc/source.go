@@ -468,6 +468,10 @@ func (s *Source) URL() string { return s.name }
 // ETag returns the validator the object is pinned by.
 func (s *Source) ETag() string { return s.etag }
 
+// LastModified returns the object's Last-Modified date as the server
+// sent it ("" if none).
+func (s *Source) LastModified() string { return s.lastMod }
+
 // Stats returns the counters so far.
 func (s *Source) Stats() Stats {
 	return Stats{
