@@ -82,13 +82,11 @@ func Download(ctx context.Context, src *httpsrc.Source, path string, o Options) 
 	}
 	size := src.Size()
 	pin := pinLine(src)
-	m, err := resumeMap(o.MapFile, pin, size, note)
-	if err != nil {
-		return nil, err
-	}
+	m, hadMap := resumeMap(o.MapFile, pin, size, note)
 	flags := os.O_RDWR | os.O_CREATE
 	if m == nil {
-		if _, err := os.Stat(path); err == nil && !o.Force {
+		// A file with a mapfile (even a stale one) is a download of ours.
+		if _, err := os.Stat(path); err == nil && !o.Force && !hadMap {
 			return nil, fmt.Errorf("%w: %s (use --force to replace it, or `isofsd repair` to fix it)", ErrExists, path)
 		}
 		flags |= os.O_TRUNC
@@ -143,23 +141,24 @@ func orNone(s string) string {
 }
 
 // resumeMap loads the mapfile of an interrupted download of the same
-// object, or returns nil to start over (saying why through note).
-func resumeMap(path, pin string, size int64, note func(string)) (*ddmap.Map, error) {
+// object, or returns nil to start over (saying why through note); had
+// tells whether a mapfile was there at all.
+func resumeMap(path, pin string, size int64, note func(string)) (m *ddmap.Map, had bool) {
 	m, err := ddmap.Load(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, false
 	}
 	if err != nil {
 		note(fmt.Sprintf("%v: starting over", err))
-		return nil, nil
+		return nil, true
 	}
 	switch {
 	case m.CommandLine != pin:
 		note(fmt.Sprintf("%s is from another download (%s; now %s): starting over", path, m.CommandLine, pin))
-		return nil, nil
+		return nil, true
 	case m.Size() != size:
 		note(fmt.Sprintf("%s covers %d bytes, the object has %d: starting over", path, m.Size(), size))
-		return nil, nil
+		return nil, true
 	}
 	for _, b := range m.Blocks {
 		if b.Status != ddmap.Finished && b.Status != ddmap.NonTried {
@@ -169,7 +168,7 @@ func resumeMap(path, pin string, size int64, note func(string)) (*ddmap.Map, err
 		}
 	}
 	note(fmt.Sprintf("resuming: %d of %d bytes already downloaded", finished(m), size))
-	return m, nil
+	return m, true
 }
 
 // finished counts the bytes the map has as done.

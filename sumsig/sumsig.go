@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -201,4 +202,91 @@ func signerOf(sig *packet.Signature, e *openpgp.Entity, err error) (*Signer, err
 		s.Identity = id.Name
 	}
 	return s, nil
+}
+
+// Result is the verdict on a checksum list's signature.
+type Result struct {
+	// Text is the list itself (a clearsigned message's text).
+	Text []byte
+	// SigName names the signature found: a file beside the list, or
+	// "clearsigned"; "" when the list is not signed.
+	SigName string
+	// Signer is set when the signature is good and made by a key of the
+	// keyring.
+	Signer *Signer
+	// Err says why a signature found is not trusted: ErrBadSignature,
+	// ErrUnknownKey (wrapped).
+	Err error
+	// Unchecked is set when a signature exists but no keyring was given.
+	Unchecked bool
+}
+
+// Trusted reports whether the list is signed by a key of the keyring.
+func (r *Result) Trusted() bool { return r.Signer != nil && r.Err == nil }
+
+// String is the verdict for people: "signed by FPR (uid)", "not signed",
+// "BAD signature …", or that a signature was not checked.
+func (r *Result) String() string {
+	switch {
+	case r.Trusted():
+		return fmt.Sprintf("signed by %s (%s)", r.Signer, r.SigName)
+	case r.Err != nil:
+		return fmt.Sprintf("%v (%s)", r.Err, r.SigName)
+	case r.Unchecked:
+		return fmt.Sprintf("signature %s present, not checked (no --keyring given)", r.SigName)
+	}
+	return "not signed"
+}
+
+// Getter reads a file published beside the list by name; an absent one
+// returns an error wrapping fs.ErrNotExist.
+type Getter func(name string) ([]byte, error)
+
+// Check finds and checks the signature of the list called name with
+// content data: data itself when it is clearsigned, else the first of
+// name + SignatureSuffixes that get finds. With kr nil, signatures are
+// found but not checked. Errors of get other than "not there" are
+// returned.
+func Check(name string, data []byte, get Getter, kr *Keyring) (*Result, error) {
+	r := &Result{Text: data}
+	if IsClearsigned(data) {
+		r.SigName = "clearsigned"
+		if kr == nil {
+			r.Unchecked = true
+			r.Text = ClearsignedText(data)
+			if r.Text == nil {
+				r.Text = data
+			}
+			return r, nil
+		}
+		text, s, err := kr.VerifyClearsigned(data)
+		if err != nil {
+			// The text of a message whose signature fails is not trusted,
+			// but it is still what the list says.
+			r.Err = err
+			if t := ClearsignedText(data); t != nil {
+				r.Text = t
+			}
+			return r, nil
+		}
+		r.Text, r.Signer = text, s
+		return r, nil
+	}
+	for _, suf := range SignatureSuffixes {
+		sig, err := get(name + suf)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return r, fmt.Errorf("sumsig: %s%s: %w", name, suf, err)
+		}
+		r.SigName = name + suf
+		if kr == nil {
+			r.Unchecked = true
+			return r, nil
+		}
+		r.Signer, r.Err = kr.VerifyDetached(data, sig)
+		return r, nil
+	}
+	return r, nil
 }

@@ -3,6 +3,7 @@ package sumsig_test
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -165,4 +166,51 @@ func FuzzParseKeyring(f *testing.F) {
 			t.Fatalf("error %v does not wrap ErrKeyring", err)
 		}
 	})
+}
+
+// TestCheck: the signature beside a list is found by its usual names and
+// judged; a list with none is "not signed"; without a keyring a
+// signature is reported but not trusted.
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	pub := gpgtest.NewKey(t, "Release Team <release@example.org>")
+	kr, err := sumsig.LoadKeyring(pub.Export(filepath.Join(dir, "k.gpg"), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums := filepath.Join(dir, "SHA256SUMS")
+	os.WriteFile(sums, []byte(list), 0o644)
+	pub.SignDetached(sums, sums+".sign", true)
+	pub.ClearSign(sums, filepath.Join(dir, "CHECKSUM"))
+	files := map[string][]byte{}
+	for _, n := range []string{"SHA256SUMS", "SHA256SUMS.sign", "CHECKSUM"} {
+		files[n] = []byte(readFile(t, filepath.Join(dir, n)))
+	}
+	get := func(name string) ([]byte, error) {
+		if b, ok := files[name]; ok {
+			return b, nil
+		}
+		return nil, fs.ErrNotExist
+	}
+	for _, tc := range []struct {
+		name, list string
+		data       []byte
+		kr         *sumsig.Keyring
+		trusted    bool
+		says       string
+	}{
+		{"detached", "SHA256SUMS", files["SHA256SUMS"], kr, true, "signed by " + pub.Fingerprint},
+		{"clearsigned", "CHECKSUM", files["CHECKSUM"], kr, true, "signed by " + pub.Fingerprint},
+		{"no keyring", "SHA256SUMS", files["SHA256SUMS"], nil, false, "not checked"},
+		{"unsigned", "MD5SUMS", []byte(list), kr, false, "not signed"},
+		{"altered", "SHA256SUMS", []byte(strings.Replace(list, "01", "10", 1)), kr, false, "BAD signature"},
+	} {
+		r, err := sumsig.Check(tc.list, tc.data, get, tc.kr)
+		if err != nil || r.Trusted() != tc.trusted || !strings.Contains(r.String(), tc.says) {
+			t.Errorf("%s: %v, %q (trusted %v)", tc.name, err, r, r.Trusted())
+		}
+		if tc.trusted && !bytes.Contains(r.Text, []byte("image.iso")) {
+			t.Errorf("%s: text %q", tc.name, r.Text)
+		}
+	}
 }

@@ -5,6 +5,7 @@ package main
 // progress bars, prints reports and maps outcomes to exit codes.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,8 +22,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/isofsd/isofsd/fetch"
+
 	"github.com/isofsd/isofsd/recover"
 	"github.com/isofsd/isofsd/recover/ddmap"
+	"github.com/isofsd/isofsd/sumsig"
 )
 
 // recoverBar returns a byte progress bar on stderr, or nil when stderr is
@@ -331,7 +335,7 @@ func printFileDamage(w io.Writer, d *recover.FileDamage) {
 // ---- verify ----
 
 func newVerifyCmd(a *app) *cobra.Command {
-	var sums string
+	var sums, keyring string
 	var jsonOut bool
 	var sf sourceFlags
 	cmd := &cobra.Command{
@@ -341,51 +345,106 @@ func newVerifyCmd(a *app) *cobra.Command {
 size, the UDF partition end and anchors, and partition table ends), the
 isomd5sum checksum implanted in it, checksum lists stored in it (/md5sum.txt,
 /SHA256SUMS, ...) and, with --sums, an external sha256sum/md5sum file that
-names the image. Damaged files are listed by path with the affected bytes.
+names the image. With --keyring, that file must carry a good OpenPGP
+signature by a key of the keyring (SUMS.gpg, .sign, .asc or .sig beside it,
+or a clearsigned file): verify says "signed by KEY" or "not signed".
+Damaged files are listed by path with the affected bytes.
 
-Exit status: 0 verified good, 1 damaged, 2 cannot tell (no checksum to
-verify against, or the image cannot be opened).`,
+Exit status: 0 verified good, 1 damaged (or --sums not signed by a key of
+--keyring), 2 cannot tell (no checksum to verify against, or the image
+cannot be opened).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := recoverRunVerify(cmd, a, &sf, args[0], sums)
+			if keyring != "" && sums == "" {
+				return withCode(exitUsage, errors.New("--keyring checks the signature of --sums: give --sums too"))
+			}
+			sig, entries, err := readSignedSums(sums, keyring)
+			if err != nil {
+				return err
+			}
+			rep, err := recoverRunVerify(cmd, a, &sf, args[0], entries)
 			if err != nil {
 				return err
 			}
 			if jsonOut {
-				if err := recoverWriteJSON(cmd.OutOrStdout(), rep); err != nil {
+				if err := recoverWriteJSON(cmd.OutOrStdout(), struct {
+					*recover.VerifyReport
+					Signature string `json:"signature,omitempty"`
+				}{rep, sigString(sig)}); err != nil {
 					return err
 				}
 			} else {
 				printVerifyReport(cmd.OutOrStdout(), args[0], rep)
+				if sig != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "signature: %s\n", sig)
+				}
 			}
-			switch rep.Verdict {
-			case recover.VerdictOK:
-				return nil
-			case recover.VerdictDamaged:
+			switch {
+			case rep.Verdict == recover.VerdictDamaged:
 				return withCode(exitDamaged, fmt.Errorf("%s: damaged", args[0]))
+			case keyring != "" && !sig.Trusted():
+				return withCode(exitDamaged, fmt.Errorf("%s: %s is %s", args[0], sums, sig))
+			case rep.Verdict == recover.VerdictOK:
+				return nil
 			}
 			return withCode(exitUsage, fmt.Errorf("%s: cannot tell (nothing to verify against)", args[0]))
 		},
 	}
 	cmd.Flags().StringVar(&sums, "sums", "", "external checksum file (sha256sum/md5sum format) naming the image")
+	cmd.Flags().StringVar(&keyring, "keyring", "", "OpenPGP keyring (gpg --export) --sums must be signed with")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
 	addSourceFlags(cmd, &sf)
 	return cmd
 }
 
-// recoverRunVerify opens and verifies an image, with a progress bar.
-func recoverRunVerify(cmd *cobra.Command, a *app, sf *sourceFlags, path, sums string) (*recover.VerifyReport, error) {
-	o := recover.VerifyOptions{ImageName: filepath.Base(path)}
-	if sums != "" {
-		f, err := os.Open(sums)
-		if err != nil {
-			return nil, withCode(exitUsage, err)
+// readSignedSums reads the checksum file sums and judges its signature
+// (beside it, or clearsigned) against the keyring file, if any.
+func readSignedSums(sums, keyring string) (*sumsig.Result, []recover.SumEntry, error) {
+	if sums == "" {
+		return nil, nil, nil
+	}
+	data, err := os.ReadFile(sums)
+	if err != nil {
+		return nil, nil, withCode(exitUsage, err)
+	}
+	var kr *sumsig.Keyring
+	if keyring != "" {
+		if kr, err = sumsig.LoadKeyring(keyring); err != nil {
+			return nil, nil, withCode(exitUsage, err)
 		}
-		o.External, err = recover.ParseSums(f)
-		f.Close()
-		if err != nil {
-			return nil, withCode(exitUsage, fmt.Errorf("%s: %w", sums, err))
+	}
+	dir := filepath.Dir(sums)
+	get := func(name string) ([]byte, error) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err == nil && len(b) > sumsig.MaxSignature {
+			return nil, fmt.Errorf("%s: larger than a signature (%d bytes)", name, len(b))
 		}
+		return b, err
+	}
+	sig, err := sumsig.Check(filepath.Base(sums), data, get, kr)
+	if err != nil {
+		return nil, nil, withCode(exitUsage, err)
+	}
+	entries, err := recover.ParseSums(bytes.NewReader(sig.Text))
+	if err != nil {
+		return nil, nil, withCode(exitUsage, fmt.Errorf("%s: %w", sums, err))
+	}
+	return sig, entries, nil
+}
+
+func sigString(r *sumsig.Result) string {
+	if r == nil {
+		return ""
+	}
+	return r.String()
+}
+
+// recoverRunVerify opens and verifies an image, with a progress bar;
+// external are the entries of --sums.
+func recoverRunVerify(cmd *cobra.Command, a *app, sf *sourceFlags, path string, external []recover.SumEntry) (*recover.VerifyReport, error) {
+	o := recover.VerifyOptions{ImageName: filepath.Base(path), External: external}
+	if isRemote(path) {
+		o.ImageName = fetch.FileName(path)
 	}
 	img, closeImg, err := sf.open(cmd.Context(), a, path, "")
 	if err != nil {
@@ -466,7 +525,11 @@ Exit status: 0 everything extracted, 1 some files left out, 2 usage or open erro
 					bad = append(bad, recover.Range{Offset: b.Pos, Length: b.Size})
 				}
 			}
-			rep, err := recoverRunVerify(cmd, a, &sf, args[0], sums)
+			_, entries, err := readSignedSums(sums, "")
+			if err != nil {
+				return err
+			}
+			rep, err := recoverRunVerify(cmd, a, &sf, args[0], entries)
 			if err != nil {
 				return err
 			}

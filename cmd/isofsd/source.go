@@ -99,7 +99,7 @@ func (f *sourceFlags) openWith(ctx context.Context, a *app, pathOrURL string, op
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	src, err := f.openRemote(ctx, pathOrURL)
+	src, err := f.openRemote(ctx, pathOrURL, nil)
 	if err != nil {
 		return nil, nil, withCode(exitUsage, err)
 	}
@@ -120,13 +120,17 @@ func (f *sourceFlags) openWith(ctx context.Context, a *app, pathOrURL string, op
 	return img, closer, nil
 }
 
-// openRemote opens an http(s) or s3 URL as a pinned range source.
-func (f *sourceFlags) openRemote(ctx context.Context, rawURL string) (*httpsrc.Source, error) {
+// openRemote opens an http(s) or s3 URL as a pinned range source; tune,
+// if set, adjusts the source's options (downloads want no prefetch).
+func (f *sourceFlags) openRemote(ctx context.Context, rawURL string, tune func(*httpsrc.Options)) (*httpsrc.Source, error) {
 	hdr, err := parseHeaders(f.headers)
 	if err != nil {
 		return nil, err
 	}
 	o := httpsrc.Options{Header: hdr, CacheDir: f.cacheDir, CacheSize: f.cacheSize}
+	if tune != nil {
+		tune(&o)
+	}
 	if s3src.IsURL(rawURL) {
 		if len(hdr) > 0 {
 			return nil, fmt.Errorf("%s: --header does not apply to s3:// URLs (credentials come from the AWS configuration)", rawURL)
