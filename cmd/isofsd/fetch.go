@@ -107,7 +107,7 @@ func runFetch(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, url, 
 	defer stop()
 	src, err := sf.openRemote(ctx, url, func(ho *httpsrc.Options) {
 		// A download reads each byte once: no prefetch at open, no tail.
-		ho.OpenPrefetch, ho.OpenTail, ho.Concurrency, ho.CacheDir = httpsrc.BlockSize, -1, o.Workers, ""
+		ho.OpenPrefetch, ho.OpenTail, ho.Concurrency, ho.CacheDir = httpsrc.PinOnly, -1, o.Workers, ""
 	})
 	if err != nil {
 		return withCode(exitUsage, err)

@@ -64,6 +64,27 @@ func TestCopyRange(t *testing.T) {
 		t.Errorf("after Close: %v, want ErrClosed", err)
 	}
 
+	// Pinned with one byte, nothing cached: a download costs its bytes.
+	var ranges []string
+	srv2, _ := rangeServer(t, data, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		ranges = append(ranges, r.Header.Get("Range"))
+		return false
+	})
+	pin := fast
+	pin.OpenPrefetch = PinOnly
+	src, err = Open(context.Background(), srv2.URL, pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(out)
+	if err := src.CopyRange(context.Background(), out, 0, int64(len(data)), nil); err != nil || !bytes.Equal(out, data) {
+		t.Fatalf("CopyRange after a PinOnly open: %v", err)
+	}
+	if st := src.Stats(); len(ranges) != 2 || ranges[0] != "bytes=0-0" || st.Bytes != int64(len(data))+1 {
+		t.Errorf("PinOnly: requests %q, %d body bytes for %d", ranges, st.Bytes, len(data))
+	}
+	src.Close()
+
 	changed, _ := rangeServer(t, data, func(n int, w http.ResponseWriter, r *http.Request) bool {
 		if n == 0 {
 			return false

@@ -52,6 +52,10 @@ import (
 // BlockSize is the unit of caching and of range requests.
 const BlockSize = 64 << 10
 
+// PinOnly is the Options.OpenPrefetch of sources used only through
+// CopyRange: the object is pinned with a one-byte request.
+const PinOnly = -1
+
 // Defaults for zero Options fields.
 const (
 	DefaultMemCache     = 64 << 20
@@ -120,6 +124,8 @@ type Options struct {
 	// 256 and N-257 / N-1 for block sizes up to 4096 (ECMA-167 3/8.4.2.1),
 	// i.e. within the first and last 1 MiB + 4 KiB. Fetching those ends
 	// whole keeps isofmt.Open to two requests instead of a dozen.
+	// PinOnly as OpenPrefetch pins the object with a one-byte request
+	// and caches nothing: for CopyRange users (downloads, repairs).
 	OpenPrefetch, OpenTail int64
 	// retryBase is the first backoff delay (tests shorten it).
 	retryBase time.Duration
@@ -257,10 +263,14 @@ func OpenFetcher(ctx context.Context, f Fetcher, opts Options) (*Source, error) 
 	s.maxCh = max(min(s.maxCh, s.memMax/4), BlockSize)
 	s.minCh = min(max(s.minCh, BlockSize), s.maxCh)
 	pre := opts.OpenPrefetch
-	if pre <= 0 {
+	switch {
+	case pre < 0:
+		pre = 1 // PinOnly
+	case pre == 0:
 		pre = DefaultOpenPrefetch
+	default:
+		pre = (pre + BlockSize - 1) / BlockSize * BlockSize
 	}
-	pre = (pre + BlockSize - 1) / BlockSize * BlockSize
 	if s.tail == 0 {
 		s.tail = DefaultOpenTail
 	}
@@ -377,6 +387,18 @@ func (s *Source) open(ctx context.Context, pre int64, dc *diskCache) error {
 		return fmt.Errorf("httpsrc: %s: Content-Length %d for a %d-byte range: %w", s.name, resp.ContentLength, want, ErrProtocol)
 	}
 	s.prefetchTail(last + 1)
+	if pre < BlockSize {
+		// PinOnly: the byte asked for only pins the object.
+		n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, last+1))
+		s.st.bytes.Add(n)
+		if err != nil {
+			return fmt.Errorf("httpsrc: %s: reading bytes 0-%d: %w", s.name, last, err)
+		}
+		if n != last+1 {
+			return fmt.Errorf("httpsrc: %s: reading bytes 0-%d: short body, %d bytes: %w", s.name, last, n, ErrProtocol)
+		}
+		return nil
+	}
 	for b := int64(0); b*BlockSize <= last; b++ {
 		buf := make([]byte, s.blockLen(b))
 		n, err := io.ReadFull(resp.Body, buf)
