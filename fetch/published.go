@@ -143,24 +143,31 @@ func RemoteGetter(ctx context.Context, open Opener, rawURL string) sumsig.Getter
 		if err != nil {
 			return nil, err
 		}
-		src, err := open(ctx, u)
-		if err != nil {
-			var se *httpsrc.StatusError
-			if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusGone) {
-				return nil, fmt.Errorf("%s: %w", src0(u), fs.ErrNotExist)
-			}
-			return nil, err
-		}
-		defer src.Close()
-		if src.Size() > MaxList {
-			return nil, fmt.Errorf("%s is %d bytes, more than a checksum list has (%d)", src.URL(), src.Size(), MaxList)
-		}
-		b := make([]byte, src.Size())
-		if err := src.CopyRange(ctx, byteWriter(b), 0, src.Size(), nil); err != nil {
-			return nil, err
-		}
-		return b, nil
+		return ReadObject(ctx, open, u, MaxList)
 	}
+}
+
+// ReadObject reads the object at rawURL whole, refusing one larger than
+// max bytes before reading it. An object the server does not have is
+// fs.ErrNotExist.
+func ReadObject(ctx context.Context, open Opener, rawURL string, max int64) ([]byte, error) {
+	src, err := open(ctx, rawURL)
+	if err != nil {
+		var se *httpsrc.StatusError
+		if errors.As(err, &se) && (se.Code == http.StatusNotFound || se.Code == http.StatusGone) {
+			return nil, fmt.Errorf("%s: %w", src0(rawURL), fs.ErrNotExist)
+		}
+		return nil, err
+	}
+	defer src.Close()
+	if src.Size() > max {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d expected here", src.URL(), src.Size(), max)
+	}
+	b := make([]byte, src.Size())
+	if err := src.CopyRange(ctx, byteWriter(b), 0, src.Size(), nil); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // src0 names a URL in messages without its query.

@@ -139,13 +139,15 @@ func runFetch(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, url, 
 	if noVerify {
 		return nil
 	}
-	return checkAgainstPublished(ctx, a, w, sf, cf, kr, url, out)
+	return checkAgainstPublished(ctx, a, w, sf, cf, kr, url, out, "")
 }
 
 // checkAgainstPublished checks the local file against the checksum list
 // published beside url (or --sha256), its signature, and the image's own
-// checksums, prints the verdict and returns the exit code it implies.
-func checkAgainstPublished(ctx context.Context, a *app, w io.Writer, sf *sourceFlags, cf *checkFlags, kr *sumsig.Keyring, url, file string) error {
+// checksums, prints the verdict and returns the exit code it implies. by
+// names a check already passed (a repair's), for the verdict when there
+// is nothing else to check against.
+func checkAgainstPublished(ctx context.Context, a *app, w io.Writer, sf *sourceFlags, cf *checkFlags, kr *sumsig.Keyring, url, file, by string) error {
 	name := fetch.FileName(url)
 	var pub *fetch.Published
 	if cf.sha256 != "" {
@@ -166,12 +168,12 @@ func checkAgainstPublished(ctx context.Context, a *app, w io.Writer, sf *sourceF
 			a.log.WithField("image", url).Debug(n)
 		}
 	}
-	return reportChecks(ctx, a, w, file, name, pub, kr, cf.keyring)
+	return reportChecks(ctx, a, w, file, name, pub, kr, cf.keyring, by)
 }
 
 // reportChecks runs verify on the local file with the published entries
 // and prints one line per check, the signature and the verdict.
-func reportChecks(ctx context.Context, a *app, w io.Writer, file, name string, pub *fetch.Published, kr *sumsig.Keyring, keyring string) error {
+func reportChecks(ctx context.Context, a *app, w io.Writer, file, name string, pub *fetch.Published, kr *sumsig.Keyring, keyring, by string) error {
 	var rep *recover.VerifyReport
 	img, err := isofmt.OpenFile(file, nil)
 	if err == nil {
@@ -222,6 +224,8 @@ func reportChecks(ctx context.Context, a *app, w io.Writer, file, name string, p
 	case kr != nil && !signed:
 		fmt.Fprintln(w, "verdict:   NOT AUTHENTIC: the checksum list is not signed by a key of --keyring")
 		return withCode(exitDamaged, fmt.Errorf("%s: checksum list not signed by a key of %s", file, keyring))
+	case !checked && by != "":
+		fmt.Fprintf(w, "verdict:   verified by %s\n", by)
 	case !checked:
 		fmt.Fprintln(w, "verdict:   not verified (nothing to check it against)")
 	default:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
@@ -151,5 +152,63 @@ func TestVerifySumsSigned(t *testing.T) {
 	}
 	if _, e, code := cliRun(t, "verify", img, "--keyring", keyring); code != 2 || !strings.Contains(e, "--sums") {
 		t.Errorf("--keyring without --sums: exit %d %s", code, e)
+	}
+}
+
+// TestRepairCLI repairs a damaged copy through the command line: by the
+// zsync control file beside the image (named by --from URL or URL.zsync),
+// then by the image's own checksums (--no-zsync); each result is checked
+// against the signed SHA256SUMS before it replaces the copy, and a
+// result that does not match the published list leaves the copy as it
+// was.
+func TestRepairCLI(t *testing.T) {
+	isotest.RequireTool(t, "zsyncmake")
+	www := t.TempDir()
+	want := publishedImage(t, www, "distro.iso")
+	isotest.Run(t, "zsyncmake", "-b", "2048", "-u", "distro.iso", "-o", filepath.Join(www, "distro.iso.zsync"), filepath.Join(www, "distro.iso"))
+	key := gpgtest.NewKey(t, "Distro Release <release@distro.example>")
+	keyring := key.Export(filepath.Join(t.TempDir(), "distro.gpg"), false)
+	sums := filepath.Join(www, "SHA256SUMS")
+	key.SignDetached(sums, sums+".gpg", true)
+	srv := nginxtest.Start(t, www)
+	damaged := append([]byte(nil), want...)
+	for _, off := range []int{40 << 10, 1 << 20, 2<<20 + 5} {
+		for i := range 1000 {
+			damaged[off+i] ^= 0x77
+		}
+	}
+	copyPath := filepath.Join(t.TempDir(), "distro.iso")
+	for _, tc := range []struct {
+		name string
+		args []string
+		says string
+	}{
+		{"zsync beside the image", []string{"--from", srv.URL("distro.iso"), "--keyring", keyring}, "by zsync"},
+		{"control file as --from", []string{"--from", srv.URL("distro.iso.zsync")}, "by zsync"},
+		{"own checksums", []string{"--from", srv.URL("distro.iso"), "--no-zsync", "--keyring", keyring}, "by checksums"},
+	} {
+		os.WriteFile(copyPath, damaged, 0o644)
+		o, e, code := cliRun(t, append([]string{"repair", copyPath}, tc.args...)...)
+		got, _ := os.ReadFile(copyPath)
+		if code != 0 || !strings.Contains(o, tc.says) || sha256.Sum256(got) != sha256.Sum256(want) {
+			t.Errorf("%s: exit %d, repaired %v\n%s%s", tc.name, code, sha256.Sum256(got) == sha256.Sum256(want), o, e)
+		}
+		if tc.args[len(tc.args)-1] == keyring && !strings.Contains(o, "signed by "+key.Fingerprint) {
+			t.Errorf("%s: the published list's signature was not checked:\n%s", tc.name, o)
+		}
+	}
+	// Already current: nothing to do.
+	if o, e, code := cliRun(t, "repair", copyPath, "--from", srv.URL("distro.iso")); code != 0 || !strings.Contains(o, "unchanged") {
+		t.Errorf("current copy: exit %d\n%s%s", code, o, e)
+	}
+	// The published list disagrees: the repaired file is not put in place.
+	os.WriteFile(copyPath, damaged, 0o644)
+	os.WriteFile(sums, []byte(strings.Repeat("00", 32)+" *distro.iso\n"), 0o644)
+	o, e, code := cliRun(t, "repair", copyPath, "--from", srv.URL("distro.iso"))
+	if got, _ := os.ReadFile(copyPath); code != 1 || !bytes.Equal(got, damaged) || !strings.Contains(e, "unchanged") {
+		t.Errorf("mismatching SHA256SUMS: exit %d, copy untouched %v\n%s%s", code, bytes.Equal(got, damaged), o, e)
+	}
+	if _, e, code := cliRun(t, "repair", copyPath); code != 2 || !strings.Contains(e, "--from") {
+		t.Errorf("no --from: exit %d %s", code, e)
 	}
 }

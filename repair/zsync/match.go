@@ -186,8 +186,24 @@ func (m *Matcher) Scan(seed io.Reader, t Target, progress func(int64)) (int, err
 	}
 	x, valid := 0, false
 	var r0, r1 rolling
+	next := -1 // the block after the last one matched, tried alone first
 	for {
 		for x+ctx <= len(buf) {
+			// After a match, the next block of the file is most likely
+			// next in the seed too: it is accepted on its own checksums
+			// (the match before it is its context), as zsync does. This
+			// finds the odd block at the end of a run of sequential
+			// matches, and the file's last block.
+			nextOK := false
+			if next >= 0 && next < c.blocks && !m.Have(next) && x+L <= len(buf) {
+				ok, err := m.tryNext(next, buf[x:x+L], t)
+				if err != nil {
+					return m.got - before, err
+				}
+				if nextOK = ok; ok {
+					valid = false // look up duplicates of it below too
+				}
+			}
 			if !valid {
 				r0 = rsum(buf[x : x+L])
 				if c.SeqMatches > 1 {
@@ -196,16 +212,24 @@ func (m *Matcher) Scan(seed io.Reader, t Target, progress func(int64)) (int, err
 				valid = true
 			}
 			if k0, k1 := r0.key(c.amask, c.bmask), r1.key(c.amask, c.bmask); m.maybe(k0, k1) {
-				n, err := m.tryAt(k0, k1, buf[x:x+ctx], t)
+				id, n, err := m.tryAt(k0, k1, buf[x:x+ctx], t)
 				if err != nil {
 					return m.got - before, err
 				}
 				if n > 0 {
 					x += ctx
+					next = id + c.SeqMatches
 					valid = false
 					continue
 				}
 			}
+			if nextOK {
+				x += L
+				next++
+				valid = false
+				continue
+			}
+			next = -1
 			if x+ctx == len(buf) {
 				break // rolling on needs the next byte
 			}
@@ -231,6 +255,24 @@ func (m *Matcher) Scan(seed io.Reader, t Target, progress func(int64)) (int, err
 	}
 }
 
+// tryNext checks data (one block) against block id alone and writes it
+// if it matches.
+func (m *Matcher) tryNext(id int, data []byte, t Target) (bool, error) {
+	c := m.c
+	if rsum(data).key(c.amask, c.bmask) != c.rsums[id] {
+		return false, nil
+	}
+	s := md4sum(data)
+	if !bytes.Equal(s[:c.ChecksumBytes], c.strongOf(id)) {
+		return false, nil
+	}
+	if _, err := t.WriteAt(data, int64(id)*int64(c.BlockSize)); err != nil {
+		return false, fmt.Errorf("zsync: writing block %d: %w", id, err)
+	}
+	m.Mark(id)
+	return true, nil
+}
+
 // maybe tests the hash filter: false means no block has these sums.
 func (m *Matcher) maybe(k0, k1 uint32) bool {
 	h := m.hash(k0, k1) & m.fmask
@@ -238,14 +280,14 @@ func (m *Matcher) maybe(k0, k1 uint32) bool {
 }
 
 // tryAt confirms candidates for the data at one offset (BlockSize ×
-// SeqMatches bytes) and writes the blocks that match; it returns how
-// many it wrote.
-func (m *Matcher) tryAt(k0, k1 uint32, data []byte, t Target) (int, error) {
+// SeqMatches bytes) and writes the blocks that match; it returns the
+// last block matched and how many blocks it wrote.
+func (m *Matcher) tryAt(k0, k1 uint32, data []byte, t Target) (int, int, error) {
 	c := m.c
 	L := c.BlockSize
 	k := m.hash(k0, k1) & m.kmask
 	var s0, s1 *[md4.Size]byte
-	wrote := 0
+	wrote, last := 0, -1
 	for j := m.start[k]; j < m.start[k]+m.live[k]; {
 		id := int(m.ids[j])
 		if c.rsums[id] != k0 || (c.SeqMatches > 1 && c.rsumOf(id+1) != k1) {
@@ -277,17 +319,18 @@ func (m *Matcher) tryAt(k0, k1 uint32, data []byte, t Target) (int, error) {
 			}
 		}
 		if _, err := t.WriteAt(data[:L], int64(id)*int64(L)); err != nil {
-			return wrote, fmt.Errorf("zsync: writing block %d: %w", id, err)
+			return last, wrote, fmt.Errorf("zsync: writing block %d: %w", id, err)
 		}
 		m.Mark(id) // moves another id into slot j: look at j again
 		wrote++
+		last = id
 		if c.SeqMatches > 1 && !m.Have(id+1) {
 			if _, err := t.WriteAt(data[L:2*L], int64(id+1)*int64(L)); err != nil {
-				return wrote, fmt.Errorf("zsync: writing block %d: %w", id+1, err)
+				return last, wrote, fmt.Errorf("zsync: writing block %d: %w", id+1, err)
 			}
 			m.Mark(id + 1)
 			wrote++
 		}
 	}
-	return wrote, nil
+	return last, wrote, nil
 }
