@@ -53,8 +53,10 @@ type Server struct {
 
 var buildOnce sync.Once
 
-// Weed returns the path of the weed binary, building it when allowed,
-// else skipping the test (failing it in CI, where .ci/run provides it).
+// Weed returns the path of the weed binary: ISOFSD_WEED, else the cached
+// build; missing, it is built when ISOFSD_BUILD_WEED or ISOFSD_CI (set by
+// .ci/run) is set — a failed build fails the test — and the test is
+// skipped otherwise, saying how to build it.
 func Weed(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("ISOFSD_WEED"); p != "" {
@@ -67,7 +69,7 @@ func Weed(t testing.TB) string {
 	if out, err := exec.Command("bash", script, "--check").Output(); err == nil {
 		return strings.TrimSpace(string(out))
 	}
-	if os.Getenv("ISOFSD_BUILD_WEED") == "" && os.Getenv("CI") == "" {
+	if os.Getenv("ISOFSD_BUILD_WEED") == "" && os.Getenv("ISOFSD_CI") == "" {
 		t.Skipf("SeaweedFS (weed) is not built: run %s once (≈ 5 min on 2 cores; cached in the user cache directory) or set ISOFSD_BUILD_WEED=1", script)
 	}
 	var path string
