@@ -97,6 +97,9 @@ type Options struct {
 	// remote image over HTTP, say); the function it returns closes the
 	// image and its source at unmount. Such sources are never spliced.
 	OpenImage func(*isofmt.Options) (*isofmt.Image, func() error, error)
+	// MaxRequest and Readers size the go-fuse server (see
+	// gofuse.Options): a daemon serving many mounts keeps them small.
+	MaxRequest, Readers int
 	// Backend is the FUSE library: "" or "gofuse", or "cgofuse".
 	Backend string
 	Log     logrus.FieldLogger
@@ -173,6 +176,12 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	for _, w := range img.Warnings() {
 		log.WithField("image", imgPath).Warn(w)
 	}
+	if o.OpenImage == nil {
+		// The blocks read while opening are in the page cache anyway;
+		// an idle mount need not hold them (a remote source keeps its
+		// own cache).
+		img.DropCache()
+	}
 	if err := ctx.Err(); err != nil {
 		closeImg()
 		return nil, err
@@ -182,6 +191,7 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	case "", "gofuse":
 		server, err = gofuse.Mount(mp, tree, gofuse.Options{
 			Source: imgPath, AllowOther: o.AllowOther, Splice: o.Splice, Xattr: o.Xattr, DirReadAhead: o.Prefetch,
+			MaxRequest: o.MaxRequest, Readers: o.Readers,
 			ExtraOptions: o.MountOptions, Debug: o.Debug, Log: log,
 		})
 	case "cgofuse":

@@ -41,6 +41,9 @@ func newDaemonCmd(a *app) *cobra.Command {
 		mountRoot string
 		stableFor time.Duration
 		poll      bool
+		// requestSize and readers size each mount's FUSE server.
+		requestSize string
+		readers     int
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon [--watch DIR --mount-root DIR] [--socket PATH]",
@@ -60,7 +63,16 @@ predecessor left behind. The mount flags below apply to watched images.`,
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
+			rs, err := parseCacheSize(requestSize)
+			if err != nil || rs < 16<<10 || rs > 1<<20 {
+				return withCode(exitUsage, fmt.Errorf("--request-size %q: want 16K to 1M", requestSize))
+			}
+			if readers < 0 || readers > 64 {
+				return withCode(exitUsage, fmt.Errorf("--readers %d: want 0 to 64", readers))
+			}
+			tmpl.MaxRequest, tmpl.Readers = int(rs), readers
 			journaldLogging(a)
+			startProfiler()
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
@@ -98,6 +110,8 @@ predecessor left behind. The mount flags below apply to watched images.`,
 	fl.StringVar(&f.prefetch, "prefetch", defaultPrefetch, "read ahead as tree walks go (the next small files of a directory into the page cache, the next directories parsed): on or off")
 	fl.BoolVar(&f.directIO, "direct-io", false, "read files of 1 MiB or more of watched images past the kernel's page cache")
 	fl.IntVar(&f.readAhead, "read-ahead-kb", mounter.DefaultReadAheadKB, "read-ahead of each mount in KiB when running as root")
+	fl.StringVar(&requestSize, "request-size", "128K", "largest FUSE request of each mount (16K to 1M): an idle mount keeps a buffer of this size per reader")
+	fl.IntVar(&readers, "readers", 1, "requests each mount serves at once (0: one per CPU); each waiting reader holds a buffer and a thread")
 	return cmd
 }
 

@@ -20,6 +20,7 @@ import (
 	"log"
 	"math"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -46,6 +47,12 @@ const Timeout = 24 * time.Hour
 // size (/proc/sys/fs/pipe-max-size, 1 MiB) when splicing: at exactly
 // 1 MiB every splice fails and falls back to a copy.
 const MaxRequest = 1<<20 - 8192
+
+// FleetMaxRequest is the request size of mounts served by a daemon with
+// many of them: its buffer (and a thread) is what an idle mount costs.
+// 128 KiB is what FUSE used before max_pages and what go-fuse defaults
+// to; reads then come in 128 KiB requests instead of 1 MiB.
+const FleetMaxRequest = 128 << 10
 
 // spliceMin is the smallest read worth splicing: a splice costs three
 // system calls (header into the pipe, file into the pipe, pipe into
@@ -76,6 +83,17 @@ type Options struct {
 	// kernel learns at the first call that there are none and stops
 	// asking: `ls -l` asks twice per file, which tripled its time.
 	Xattr bool
+	// MaxRequest is the largest request the kernel sends, reads
+	// included (0: MaxRequest). Every reader waiting for the kernel keeps
+	// a buffer of this size, which the kernel insists on even for a
+	// read-only file system, so a daemon serving many mounts makes it
+	// smaller (FleetMaxRequest).
+	MaxRequest int
+	// Readers bounds the requests served at once, and so the readers
+	// waiting for the kernel — each with its buffer and, blocked in
+	// read(2), an OS thread (0: go-fuse's choice, one per CPU and at
+	// least 2). An idle mount keeps up to this many.
+	Readers int
 	// ExtraOptions are passed to the kernel as -o options ("ro" is
 	// always added).
 	ExtraOptions []string
@@ -87,20 +105,24 @@ type Options struct {
 
 // Mount serves t at mountpoint and returns once the kernel has accepted
 // the mount; the server serves until unmounted (Wait).
-func Mount(mountpoint string, t *isofs.FS, o Options) (*fuse.Server, error) {
+func Mount(mountpoint string, t *isofs.FS, o Options) (*Server, error) {
 	srv, _, err := mount(mountpoint, t, o)
 	return srv, err
 }
 
-func mount(mountpoint string, t *isofs.FS, o Options) (*fuse.Server, *raw, error) {
+func mount(mountpoint string, t *isofs.FS, o Options) (*Server, *raw, error) {
 	r := newRaw(t, o)
+	maxReq := MaxRequest
+	if o.MaxRequest > 0 {
+		maxReq = max(o.MaxRequest, 16<<10)
+	}
 	mo := &fuse.MountOptions{
 		AllowOther:           o.AllowOther,
 		FsName:               o.Source,
 		Name:                 "isofsd",
 		Options:              append([]string{"ro"}, o.ExtraOptions...),
-		MaxReadAhead:         MaxRequest,
-		MaxWrite:             MaxRequest,
+		MaxReadAhead:         maxReq,
+		MaxWrite:             maxReq,
 		MaxBackground:        MaxBackground,
 		EnableSymlinkCaching: true,
 		DisableXAttrs:        !o.Xattr,
@@ -118,12 +140,20 @@ func mount(mountpoint string, t *isofs.FS, o Options) (*fuse.Server, *raw, error
 		DirectMountFlags: syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV,
 		Debug:            o.Debug,
 	}
+	if o.Readers > 0 {
+		// go-fuse counts a reader as its request and buffer; below one
+		// request's worth it still lets one through.
+		mo.MaxInflightRequestBytes = 1
+		if o.Readers > 1 {
+			mo.MaxInflightRequestBytes = o.Readers * (maxReq + 16<<10)
+		}
+	}
 	if o.Log != nil {
 		lvl := logrus.DebugLevel
 		if o.Debug {
 			lvl = logrus.InfoLevel
 		}
-		mo.Logger = log.New(o.Log.WithField("component", "go-fuse").WriterLevel(lvl), "", 0)
+		mo.Logger = log.New(logWriter{o.Log.WithField("component", "go-fuse"), lvl}, "", 0)
 	}
 	srv, err := fuse.NewServer(r, mountpoint, mo)
 	if err != nil {
@@ -131,22 +161,56 @@ func mount(mountpoint string, t *isofs.FS, o Options) (*fuse.Server, *raw, error
 	}
 	if o.DirReadAhead {
 		r.ra, r.pl = newDirReadAhead(r, srv), newDirPreload(r)
-		go r.ra.run()
-		go r.pl.run()
+		r.ra.w.start()
+		r.pl.w.start()
 	}
 	go srv.Serve()
+	s := &Server{Server: srv, r: r}
 	if err := srv.WaitMount(); err != nil {
 		srv.Unmount()
-		if r.ra != nil {
-			r.ra.stop()
-			r.pl.stop()
-		}
+		s.stopReadAhead()
 		return nil, nil, err
 	}
-	if r.ra != nil {
-		go func() { srv.Wait(); r.ra.stop(); r.pl.stop() }()
+	return s, r, nil
+}
+
+// Server is a mount being served: go-fuse's server, whose Wait also ends
+// the mount's read-ahead.
+type Server struct {
+	*fuse.Server
+	r *raw
+}
+
+// Wait serves until the file system is unmounted.
+func (s *Server) Wait() {
+	s.Server.Wait()
+	s.stopReadAhead()
+}
+
+func (s *Server) stopReadAhead() {
+	if s.r.ra != nil {
+		s.r.ra.stop()
+		s.r.pl.stop()
 	}
-	return srv, r, nil
+}
+
+// logWriter hands each line go-fuse logs to logrus. logrus's own
+// WriterLevel runs a pipe and a goroutine with a 64 KiB buffer per
+// writer: per mount, in a daemon serving a thousand.
+type logWriter struct {
+	log logrus.FieldLogger
+	lvl logrus.Level
+}
+
+func (w logWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimRight(string(p), "\n")
+	switch w.lvl {
+	case logrus.InfoLevel:
+		w.log.Info(msg)
+	default:
+		w.log.Debug(msg)
+	}
+	return len(p), nil
 }
 
 // rootID is the FUSE node ID of the root directory; inodeAlias stands in

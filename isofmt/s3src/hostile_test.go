@@ -16,6 +16,9 @@ import (
 	"github.com/isofsd/isofsd/isofmt/s3src"
 )
 
+// quick keeps failures quick: no retries, no tail prefetch.
+var quick = httpsrc.Options{Retries: -1, OpenTail: -1, OpenPrefetch: httpsrc.BlockSize}
+
 // fakeS3 answers GetObject for /bkt/obj (path style) from data, letting
 // reply rewrite the n-th answer (n counts from 1) before it is sent.
 func fakeS3(t *testing.T, data []byte, reply func(n int, w http.ResponseWriter, r *http.Request) bool) *httptest.Server {

@@ -1,3 +1,5 @@
+//go:build unix
+
 package s3src_test
 
 import (
@@ -40,9 +42,6 @@ func testImage(t *testing.T, seed byte) string {
 	isotest.Run(t, "xorriso", "-as", "mkisofs", "-quiet", "-R", "-V", "S3TEST", "-o", img, src)
 	return img
 }
-
-// quick keeps failures quick: no retries, a short stall cut.
-var quick = httpsrc.Options{Retries: -1, OpenTail: -1, OpenPrefetch: httpsrc.BlockSize}
 
 // TestSeaweedFS reads images stored in a real SeaweedFS through s3://:
 // the tree and every file equal the local image's; a reader identity may

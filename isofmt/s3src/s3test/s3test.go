@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package s3test starts a real S3 store for tests: SeaweedFS (`weed
 // server -s3`), a distributed object store used in production, on
 // loopback ports of its own, with identities (access keys) configured so
