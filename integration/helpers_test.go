@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isofsd/isofsd/isofmt/s3src/s3test"
 	"github.com/isofsd/isofsd/mounter"
 )
 
@@ -39,6 +40,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	s3test.StopShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

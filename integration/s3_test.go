@@ -24,7 +24,7 @@ import (
 // before (EIO, logged as changed) and never serves the new object's
 // bytes.
 func TestS3(t *testing.T) {
-	srv := s3test.Start(t)
+	srv := s3test.Shared(t)
 	srv.MakeBucket(t, "isos")
 	src := filepath.Join(t.TempDir(), "src")
 	isotest.FeatureTree(t, src, 50)
@@ -103,8 +103,8 @@ func TestS3(t *testing.T) {
 // right, files not read before fail with EIO (logged as changed), and no
 // read returns the new object's bytes.
 func TestS3Replaced(t *testing.T) {
-	srv := s3test.Start(t)
-	srv.MakeBucket(t, "isos")
+	srv := s3test.Shared(t)
+	srv.MakeBucket(t, "replaced")
 	build := func(seed byte) (string, map[string][]byte) {
 		src := filepath.Join(t.TempDir(), "src")
 		files := map[string][]byte{}
@@ -119,13 +119,13 @@ func TestS3Replaced(t *testing.T) {
 	}
 	imgA, a := build('a')
 	imgB, _ := build('A')
-	srv.PutFile(t, "isos", "x.iso", imgA)
+	srv.PutFile(t, "replaced", "x.iso", imgA)
 	srv.Setenv(t, s3test.Reader)
-	m := mountImage(t, "s3://isos/x.iso", "--endpoint", srv.Endpoint)
+	m := mountImage(t, "s3://replaced/x.iso", "--endpoint", srv.Endpoint)
 	if got, err := os.ReadFile(filepath.Join(m.mp, "a.bin")); err != nil || !bytes.Equal(got, a["a.bin"]) {
 		t.Fatalf("a.bin before the replacement: %v", err)
 	}
-	srv.PutFile(t, "isos", "x.iso", imgB)
+	srv.PutFile(t, "replaced", "x.iso", imgB)
 	got, err := os.ReadFile(filepath.Join(m.mp, "c.bin"))
 	if err == nil || !strings.Contains(err.Error(), "input/output error") {
 		t.Errorf("c.bin after the replacement: %d bytes, %v; want EIO", len(got), err)

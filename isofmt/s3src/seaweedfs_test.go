@@ -20,6 +20,12 @@ import (
 	"github.com/isofsd/isofsd/isofmt/s3src/s3test"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	s3test.StopShared()
+	os.Exit(code)
+}
+
 // testImage builds a Rock Ridge image of a few files (some spanning many
 // 64 KiB blocks) filled with bytes that depend on seed.
 func testImage(t *testing.T, seed byte) string {
@@ -48,7 +54,7 @@ func testImage(t *testing.T, seed byte) string {
 // read; wrong keys, unsigned requests, a missing bucket or object fail
 // with S3's own error code named, and errors callers can branch on.
 func TestSeaweedFS(t *testing.T) {
-	srv := s3test.Start(t)
+	srv := s3test.Shared(t)
 	srv.MakeBucket(t, "isos")
 	local := testImage(t, 'a')
 	srv.PutFile(t, "isos", "linux/t.iso", local)
@@ -112,16 +118,16 @@ func TestSeaweedFS(t *testing.T) {
 // other bytes) fails the reads of parts not read before with ErrChanged;
 // it never returns the new object's bytes as the old one's.
 func TestSeaweedFSReplaced(t *testing.T) {
-	srv := s3test.Start(t)
-	srv.MakeBucket(t, "isos")
+	srv := s3test.Shared(t)
+	srv.MakeBucket(t, "replaced")
 	a := make([]byte, 8<<20)
 	b := make([]byte, len(a))
 	for i := range a {
 		a[i], b[i] = byte(i>>10), ^byte(i>>10)
 	}
-	srv.Put(t, "isos", "x.iso", a)
+	srv.Put(t, "replaced", "x.iso", a)
 	srv.Setenv(t, s3test.Reader)
-	src, err := s3src.Open(context.Background(), "s3://isos/x.iso", s3src.Options{}, quick)
+	src, err := s3src.Open(context.Background(), "s3://replaced/x.iso", s3src.Options{}, quick)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +136,7 @@ func TestSeaweedFSReplaced(t *testing.T) {
 	if _, err := src.ReadAt(buf, 1<<20); err != nil || !bytes.Equal(buf, a[1<<20:2<<20]) {
 		t.Fatalf("read before the replacement: %v", err)
 	}
-	srv.Put(t, "isos", "x.iso", b)
+	srv.Put(t, "replaced", "x.iso", b)
 	n, err := src.ReadAt(buf, 4<<20)
 	if !errors.Is(err, httpsrc.ErrChanged) {
 		t.Fatalf("read after the replacement: %d bytes, %v; want ErrChanged", n, err)

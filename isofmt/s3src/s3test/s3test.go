@@ -51,6 +51,16 @@ type Server struct {
 	dir      string
 	cmd      *exec.Cmd
 	log      *bytes.Buffer
+	exited   chan struct{} // closed once the process is gone
+}
+
+func (s *Server) alive() bool {
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 var buildOnce sync.Once
@@ -120,12 +130,58 @@ func freePorts(t testing.TB, n int) []int {
 	return ports
 }
 
+var shared struct {
+	mu  sync.Mutex
+	srv *Server
+}
+
+// Shared returns one SeaweedFS for the whole test binary, started by the
+// first test that asks (it takes 5–25 s to come up); the package's
+// TestMain calls StopShared after m.Run. Tests sharing it use buckets of
+// their own.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.srv == nil || !shared.srv.alive() {
+		shared.srv = start(t, os.TempDir())
+	}
+	return shared.srv
+}
+
+// StopShared stops the server Shared started, if any, and removes its
+// data.
+func StopShared() {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.srv != nil {
+		shared.srv.stop()
+		os.RemoveAll(shared.srv.dir)
+		shared.srv = nil
+	}
+}
+
 // Start runs SeaweedFS (master, volume, filer and S3 gateway in one
 // process) until the test ends, and waits until its S3 API answers.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	s := start(t, "")
+	t.Cleanup(s.stop)
+	return s
+}
+
+// start runs a server with its files in a new directory under parent
+// ("" for the test's own temporary directory).
+func start(t testing.TB, parent string) *Server {
+	t.Helper()
 	weed := Weed(t)
 	dir := t.TempDir()
+	if parent != "" {
+		var err error
+		if dir, err = os.MkdirTemp(parent, "seaweedfs-"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	conf := fmt.Sprintf(`{"identities": [
   {"name": "admin", "credentials": [{"accessKey": %q, "secretKey": %q}], "actions": ["Admin", "Read", "List", "Tagging", "Write"]},
   {"name": "reader", "credentials": [{"accessKey": %q, "secretKey": %q}], "actions": ["Read", "List"]}
@@ -150,7 +206,7 @@ func Start(t testing.TB) *Server {
 		// (30 GB volumes, 8 of them) preallocates nothing but plans for it.
 		"-master.volumeSizeLimitMB", "64", "-volume.max", "16",
 	}
-	s := &Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", p[6]), dir: dir, log: &bytes.Buffer{}}
+	s := &Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", p[6]), dir: dir, log: &bytes.Buffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(weed, args...)
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = &lockedWriter{w: s.log}, &lockedWriter{w: s.log}
@@ -158,7 +214,7 @@ func Start(t testing.TB) *Server {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("starting weed: %v", err)
 	}
-	t.Cleanup(s.stop)
+	go func() { s.cmd.Wait(); close(s.exited) }()
 	c := s.Client(t, Admin)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -168,7 +224,8 @@ func Start(t testing.TB) *Server {
 		if err == nil {
 			break
 		}
-		if s.cmd.ProcessState != nil || time.Now().After(deadline) {
+		if !s.alive() || time.Now().After(deadline) {
+			s.stop()
 			t.Fatalf("SeaweedFS S3 did not come up at %s: %v\n%s", s.Endpoint, err, s.Log())
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -197,17 +254,15 @@ func (s *Server) Log() string {
 }
 
 func (s *Server) stop() {
-	if s.cmd.Process == nil {
+	if !s.alive() {
 		return
 	}
 	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.exited:
 	case <-time.After(15 * time.Second):
 		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+		<-s.exited
 	}
 }
 
