@@ -263,7 +263,7 @@ func checkCarve(t *testing.T, fx []*carveFixture, rec []*Recovered) {
 		r := bySum[x.sum]
 		switch {
 		case r != nil:
-			if r.Status != StatusExact && r.Status != StatusStructural {
+			if r.Status != StatusExact && r.Status != StatusLikely {
 				t.Errorf("%s recovered byte-exact but reported %s", x.name, r.Status)
 			}
 		case x.contiguous:
@@ -271,7 +271,7 @@ func checkCarve(t *testing.T, fx []*carveFixture, rec []*Recovered) {
 		default:
 			// Fragmented and not rebuilt: it must not be reported as fine.
 			for _, r := range rec {
-				if strings.Contains(x.name, strings.ToLower(r.Label)) && (r.Status == StatusExact || r.Status == StatusStructural) {
+				if strings.Contains(x.name, strings.ToLower(r.Label)) && (r.Status == StatusExact || r.Status == StatusLikely) {
 					t.Errorf("fragmented %s reported %s although its bytes differ", x.name, r.Status)
 				}
 			}

@@ -434,7 +434,7 @@ func rank(status string) int {
 	switch status {
 	case StatusExact:
 		return 3
-	case StatusStructural:
+	case StatusLikely:
 		return 2
 	}
 	return 0
@@ -483,7 +483,7 @@ func tryLayouts(ctx context.Context, src io.ReaderAt, size int64, r *Recovered, 
 			r.Attempts = append(r.Attempts, fmt.Sprintf("%s %d (%d runs): %v", what, k+1, len(c.extents), err))
 			continue
 		}
-		rep, err := verifyPath(ctx, tmp, o.Progress)
+		rep, err := verifyPathWith(ctx, tmp, VerifyOptions{AnyName: true, External: o.External}, o.Progress)
 		if err != nil {
 			os.Remove(tmp)
 			r.Attempts = append(r.Attempts, fmt.Sprintf("%s %d (%d runs): %v", what, k+1, len(c.extents), err))

@@ -6,6 +6,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/isofsd/isofsd/recover/fsmeta"
 
 	"github.com/isofsd/isofsd/isofmt"
 )
@@ -177,13 +181,9 @@ func tryFAT(ctx context.Context, src io.ReaderAt, size int64, fats []*fatFS, r *
 		return false
 	}
 	first := rel/f.ClusterSize + 2
-	if f.fat == nil {
-		f.fat = make([]byte, f.fatBytes)
-		if _, err := src.ReadAt(f.fat, f.Start+f.fatOff); err != nil {
-			f.fat = nil
-			r.Attempts = append(r.Attempts, fmt.Sprintf("reading the FAT: %v", err))
-			return false
-		}
+	if err := f.loadFAT(src); err != nil {
+		r.Attempts = append(r.Attempts, err.Error())
+		return false
 	}
 	if f.entry(first) != 0 {
 		r.Attempts = append(r.Attempts, fmt.Sprintf("FAT at byte %d: cluster %d, where the image starts, belongs to a live file; the deleted image's clusters cannot be told apart", f.Start, first))
@@ -194,9 +194,24 @@ func tryFAT(ctx context.Context, src io.ReaderAt, size int64, fats []*fatFS, r *
 	if want == 0 {
 		want, how = r.Size, "size from the image's own structures (no directory entry found)"
 	}
+	runs, got := f.freeRunsFrom(first, want)
+	if got < want {
+		r.Attempts = append(r.Attempts, fmt.Sprintf("FAT at byte %d: only %d free bytes follow cluster %d, the image needs %d", f.Start, got, first, want))
+		return false
+	}
+	if len(runs) == 1 {
+		r.Attempts = append(r.Attempts, fmt.Sprintf("FAT at byte %d: the free clusters after cluster %d are one run, the same bytes as the contiguous copy", f.Start, first))
+		return false
+	}
+	return tryLayouts(ctx, src, size, r, o, "FAT free clusters after the first ("+how+")", []layout{{want, runs}})
+}
+
+// freeRunsFrom lists the free clusters from first on, wrapping around
+// like an allocator, until want bytes are covered: the classic undelete
+// rule for a chain that deletion zeroed.
+func (f *fatFS) freeRunsFrom(first, want int64) ([]fileExtent, int64) {
 	var runs []fileExtent
 	var got int64
-	// Allocators search forward and wrap around to cluster 2 at the end.
 	for i := int64(0); i < f.Clusters && got < want; i++ {
 		c := (first-2+i)%f.Clusters + 2
 		if f.entry(c) != 0 {
@@ -213,13 +228,116 @@ func tryFAT(ctx context.Context, src io.ReaderAt, size int64, fats []*fatFS, r *
 		}
 		got += f.ClusterSize
 	}
-	if got < want {
-		r.Attempts = append(r.Attempts, fmt.Sprintf("FAT at byte %d: only %d free bytes follow cluster %d, the image needs %d", f.Start, got, first, want))
-		return false
+	return runs, got
+}
+
+// loadFAT reads the first FAT into memory once.
+func (f *fatFS) loadFAT(src io.ReaderAt) error {
+	if f.fat != nil {
+		return nil
 	}
-	if len(runs) == 1 {
-		r.Attempts = append(r.Attempts, fmt.Sprintf("FAT at byte %d: the free clusters after cluster %d are one run, the same bytes as the contiguous copy", f.Start, first))
-		return false
+	b := make([]byte, f.fatBytes)
+	if _, err := src.ReadAt(b, f.Start+f.fatOff); err != nil {
+		return fmt.Errorf("reading the FAT at byte %d: %w", f.Start+f.fatOff, err)
 	}
-	return tryLayouts(ctx, src, size, r, o, "FAT free clusters after the first ("+how+")", []layout{{want, runs}})
+	f.fat = b
+	return nil
+}
+
+// deleted lists the deleted files of the volume from their directory
+// entries (0xE5), named from the long-name entries before them when those
+// survive. Deletion zeroed their chains, so each is rebuilt by the free
+// clusters from its first one, which the notes say. Extents are relative
+// to the volume start, like the other readers'.
+//
+// d-winusb's FAT reader package will own FAT parsing; until it lands this
+// builds on the boot-sector and FAT code above.
+func (f *fatFS) deleted(ctx context.Context, src io.ReaderAt, progress func(int64, int64)) ([]*fsmeta.File, error) {
+	if err := f.loadFAT(src); err != nil {
+		return nil, err
+	}
+	const chunk = 4 << 20
+	buf := make([]byte, chunk)
+	var out []*fsmeta.File
+	from := f.fatOff + f.fatBytes
+	for off := from; off < f.Size; off += chunk {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		n := min(int64(chunk), f.Size-off)
+		if _, err := src.ReadAt(buf[:n], f.Start+off); err != nil && err != io.EOF {
+			continue
+		}
+		var lfn []uint16
+		for i := int64(0); i+32 <= n; i += 32 {
+			e := buf[i : i+32]
+			if e[11] == 0x0F && e[0] != 0 {
+				// Long-name entry: 13 UTF-16 characters in three pieces.
+				// A deleted one lost its sequence number to 0xE5, so order
+				// comes from position (they precede the short entry in reverse).
+				part := make([]uint16, 0, 13)
+				for _, r := range [][2]int{{1, 11}, {14, 26}, {28, 32}} {
+					for k := r[0]; k+2 <= r[1]; k += 2 {
+						part = append(part, binary.LittleEndian.Uint16(e[k:]))
+					}
+				}
+				if len(lfn) < 20*13 { // a name has at most 20 parts
+					lfn = append(part, lfn...)
+				}
+				continue
+			}
+			name := lfn
+			lfn = nil
+			if e[0] != 0xE5 || e[11]&0x18 != 0 {
+				continue
+			}
+			size := int64(binary.LittleEndian.Uint32(e[28:]))
+			first := int64(binary.LittleEndian.Uint16(e[26:])) | int64(binary.LittleEndian.Uint16(e[20:]))<<16
+			if size == 0 || first < 2 || first >= f.Clusters+2 {
+				continue
+			}
+			file := &fsmeta.File{FS: "fat", ID: fmt.Sprintf("deleted directory entry at byte %d (first cluster %d)", f.Start+off+i, first), Size: size,
+				Name: fatName(e, name)}
+			file.Path = file.Name
+			runs, got := f.freeRunsFrom(first, size)
+			for _, r := range runs {
+				file.Append(fsmeta.Extent{Logical: r.Logical, Physical: r.Physical - f.Start, Length: min(r.Length, size-r.Logical)}, ext4MaxExtents)
+			}
+			file.Notes = append(file.Notes, "FAT chain zeroed by deletion: assumed the file continues over the clusters the FAT shows free (unproven)")
+			if got < size {
+				file.Notes = append(file.Notes, fmt.Sprintf("only %d of %d bytes in free clusters", got, size))
+			}
+			if f.entry(first) != 0 {
+				file.Notes = append(file.Notes, fmt.Sprintf("its first cluster %d belongs to a live file now", first))
+			}
+			out = append(out, file)
+		}
+		if progress != nil {
+			progress(off+n-from, f.Size-from)
+		}
+	}
+	return out, nil
+}
+
+// fatName is a deleted entry's long name when one survived, else its
+// 8.3 name with the first character (lost to 0xE5) shown as '_'.
+func fatName(e []byte, lfn []uint16) string {
+	if len(lfn) > 0 {
+		for i, c := range lfn {
+			if c == 0 || c == 0xFFFF {
+				lfn = lfn[:i]
+				break
+			}
+		}
+		if len(lfn) > 0 {
+			return string(utf16.Decode(lfn))
+		}
+	}
+	base := strings.TrimRight(string(e[1:8]), " ")
+	ext := strings.TrimRight(string(e[8:11]), " ")
+	n := "_" + base
+	if ext != "" {
+		n += "." + ext
+	}
+	return n
 }
