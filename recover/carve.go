@@ -59,6 +59,10 @@ type Found struct {
 	// NestedIn is the offset of an image found earlier that contains this
 	// one, -1 if none.
 	NestedIn int64 `json:"nested_in"`
+	// Broken says why an image whose descriptors were found does not open
+	// (its other structures are elsewhere: fragmented, or overwritten).
+	// Size then covers only the descriptors seen.
+	Broken string `json:"broken,omitempty"`
 
 	preparer string
 }
@@ -159,7 +163,12 @@ func Scan(ctx context.Context, src io.ReaderAt, size int64, o CarveOptions) ([]*
 			}
 			f, err := identify(src, size, start)
 			if err != nil {
-				continue
+				// A descriptor that passed the checks but whose image does
+				// not open is a fragmented or overwritten image: report it,
+				// never hide it.
+				if f = brokenCandidate(src, start, magic[1] == 'C', err); f == nil {
+					continue
+				}
 			}
 			seen[start] = true
 			for _, g := range found {
@@ -177,6 +186,30 @@ func Scan(ctx context.Context, src io.ReaderAt, size int64, o CarveOptions) ([]*
 	}
 	sort.Slice(found, func(i, j int) bool { return found[i].Offset < found[j].Offset })
 	return found, ctx.Err()
+}
+
+// brokenCandidate reports an image start whose descriptors are there but
+// which isofmt cannot open: a primary descriptor that passed
+// CheckPrimaryDescriptor, or a UDF recognition sequence (BEA01 followed by
+// NSR02/NSR03). Anything weaker is noise, and nil.
+func brokenCandidate(src io.ReaderAt, start int64, pvd bool, err error) *Found {
+	f := &Found{Offset: start, NestedIn: -1, Size: systemAreaBytes + 3*isofmt.SectorSize, Broken: err.Error()}
+	f.Available = f.Size
+	if pvd {
+		f.Kind = "iso9660"
+		return f
+	}
+	b := make([]byte, 2*isofmt.SectorSize)
+	if _, err := src.ReadAt(b, start+systemAreaBytes+isofmt.SectorSize); err != nil {
+		return nil
+	}
+	for k := 0; k < 2; k++ {
+		if id := string(b[k*isofmt.SectorSize+1 : k*isofmt.SectorSize+6]); id == "NSR02" || id == "NSR03" {
+			f.Kind = "udf"
+			return f
+		}
+	}
+	return nil
 }
 
 // readPieces fills b from src in 64 KiB pieces, zeroing the unreadable ones.

@@ -66,7 +66,6 @@ type RecoverOptions struct {
 // reassembling the file that way verifies better, keeps that instead.
 func Recover(ctx context.Context, src io.ReaderAt, size int64, found []*Found, o RecoverOptions) ([]*Recovered, error) {
 	var out []*Recovered
-	byOffset := map[int64]*Recovered{}
 	var fsx *ext4Sources // located lazily, once
 	var fat []*fatFS
 	for i, f := range found {
@@ -74,6 +73,12 @@ func Recover(ctx context.Context, src io.ReaderAt, size int64, found []*Found, o
 			return out, err
 		}
 		r := &Recovered{Found: f, Method: "contiguous"}
+		if f.Broken != "" {
+			r.Status = StatusDamaged
+			r.Note = fmt.Sprintf("%s volume descriptors at byte %d, but the image does not open (%s): its other structures are not where a contiguous image has them — fragmented or overwritten; nothing written", f.Kind, f.Offset, f.Broken)
+			out = append(out, r)
+			continue
+		}
 		r.Path = filepath.Join(o.OutDir, carveFileName(i, f))
 		err := writeImage(ctx, r.Path, f.Available, func(w io.Writer, progress func(int64)) error {
 			return copyRange(ctx, src, f.Offset, f.Available, w, progress)
@@ -100,13 +105,15 @@ func Recover(ctx context.Context, src io.ReaderAt, size int64, found []*Found, o
 				r.Attempts = append(r.Attempts, "no ext2/3/4 or FAT file system around the image: its missing pieces cannot be located")
 			}
 		}
-		byOffset[f.Offset] = r
 		out = append(out, r)
 	}
-	for _, r := range out {
-		if r.NestedIn >= 0 {
-			if outer := byOffset[r.NestedIn]; outer != nil {
-				nestedEvidence(outer, r)
+	// Every image whose span holds another's start: not only the first
+	// (NestedIn), since an image nested in a fragmented one may itself
+	// hold the start of a third.
+	for _, inner := range out {
+		for _, outer := range out {
+			if outer != inner && outer.Broken == "" && inner.Offset > outer.Offset && inner.Offset < outer.Offset+outer.Size {
+				nestedEvidence(outer, inner)
 			}
 		}
 	}

@@ -168,11 +168,24 @@ func Undelete(ctx context.Context, src io.ReaderAt, size int64, o UndeleteOption
 					}
 				}
 			}
+			var images []*fsmeta.File
 			for _, f := range files {
 				if ctx.Err() != nil {
 					return rep, ctx.Err()
 				}
-				if !looksLikeImage(src, size, f) {
+				if looksLikeImage(src, size, f) {
+					images = append(images, f)
+				}
+			}
+			overwritten := 0
+			for _, f := range images {
+				if ctx.Err() != nil {
+					return rep, ctx.Err()
+				}
+				if g := overwrittenStart(f, images); g != nil {
+					// Its first sectors now hold a later file's image: the
+					// descriptor seen through it is that file's.
+					overwritten++
 					continue
 				}
 				fs.Images++
@@ -181,6 +194,9 @@ func Undelete(ctx context.Context, src io.ReaderAt, size int64, o UndeleteOption
 				if r.Found != nil && len(f.Extents) > 0 && !f.Extents[0].Zero {
 					claimed[f.Extents[0].Physical] = r
 				}
+			}
+			if overwritten > 0 {
+				fs.Notes = append(fs.Notes, fmt.Sprintf("%d deleted files whose first sectors a later deleted image overwrote were skipped (the image is reported under its own name)", overwritten))
 			}
 		}
 	}
@@ -215,6 +231,24 @@ func Undelete(ctx context.Context, src io.ReaderAt, size int64, o UndeleteOption
 	carved, err := Recover(ctx, src, size, rest, RecoverOptions{OutDir: o.OutDir, Progress: o.Progress, External: o.External})
 	rep.Images = append(rep.Images, carved...)
 	return rep, err
+}
+
+// overwrittenStart returns a deleted image written after f whose extents
+// cover f's first 34 KiB (system area and first descriptor), nil if none.
+func overwrittenStart(f *fsmeta.File, images []*fsmeta.File) *fsmeta.File {
+	head := &fsmeta.File{Size: min(f.Size, systemAreaBytes+isofmt.SectorSize)}
+	for _, e := range f.Extents {
+		if e.Logical < head.Size {
+			e.Length = min(e.Length, head.Size-e.Logical)
+			head.Extents = append(head.Extents, e)
+		}
+	}
+	for _, g := range images {
+		if g != f && g.Modified.After(f.Modified) && fsmeta.Overlaps(head, g) > 0 {
+			return g
+		}
+	}
+	return nil
 }
 
 // looksLikeImage reads sector 16 of a deleted file through its extents:
