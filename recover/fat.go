@@ -309,6 +309,8 @@ func (f *fatFS) deleted(ctx context.Context, src io.ReaderAt, progress func(int6
 			}
 			if f.entry(first) != 0 {
 				file.Notes = append(file.Notes, fmt.Sprintf("its first cluster %d belongs to a live file now", first))
+			} else {
+				file.Free = got >= size // by construction: only free clusters were taken
 			}
 			out = append(out, file)
 		}
@@ -335,6 +337,13 @@ func fatName(e []byte, lfn []uint16) string {
 	}
 	base := strings.TrimRight(string(e[1:8]), " ")
 	ext := strings.TrimRight(string(e[8:11]), " ")
+	// Windows NT's case flags: lower-case base (0x08) and extension (0x10).
+	if e[12]&0x08 != 0 {
+		base = strings.ToLower(base)
+	}
+	if e[12]&0x10 != 0 {
+		ext = strings.ToLower(ext)
+	}
 	n := "_" + base
 	if ext != "" {
 		n += "." + ext

@@ -367,7 +367,7 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 		why = append(why, "the file system's extents are incomplete or assumed")
 	}
 	if !f.Free {
-		why = append(why, "some clusters are not free in the allocation map (reused since deletion, or the map is unreadable)")
+		why = append(why, "some of its clusters are in use again (or the allocation map is unreadable)")
 	}
 	why = append(why, doubts...)
 	why = append(why, f.Notes...)

@@ -31,9 +31,9 @@ type undelImage struct {
 	data []byte
 }
 
-// undeleteImages builds the images: "md5.iso" with an implanted MD5 (its
-// bytes can be proven by checksum), "plain.iso" without any checksum (only
-// the file system's word can prove it) and "udf.img", a small UDF-only one.
+// undeleteImages builds the images: "checked-md5.iso" with an implanted MD5 (its
+// bytes can be proven by checksum), "plain-image.iso" without any checksum (only
+// the file system's word can prove it) and "udf-only-image.img", a small UDF-only one.
 func undeleteImages(t *testing.T) []*undelImage {
 	t.Helper()
 	needTool(t, "xorriso", "implantisomd5", "mkudffs")
@@ -50,13 +50,13 @@ func undeleteImages(t *testing.T) []*undelImage {
 		}
 		out = append(out, &undelImage{name: name, path: p})
 	}
-	mk("md5.iso", "UNDEL_MD5", 3<<20, 71, true)
-	mk("plain.iso", "UNDEL_PLAIN", 2<<20, 72, false)
-	udf := filepath.Join(dir, "udf.img")
+	mk("checked-md5.iso", "UNDEL_MD5", 3<<20, 71, true)
+	mk("plain-image.iso", "UNDEL_PLAIN", 2<<20, 72, false)
+	udf := filepath.Join(dir, "udf-only-image.img")
 	os.WriteFile(udf, nil, 0o644)
 	os.Truncate(udf, 1<<20)
 	run(t, "mkudffs", "--media-type=hd", "--blocksize=2048", "--label=UNDELUDF", udf)
-	out = append(out, &undelImage{name: "udf.img", path: udf})
+	out = append(out, &undelImage{name: "udf-only-image.img", path: udf})
 	for _, x := range out {
 		x.data, _ = os.ReadFile(x.path)
 		x.sum = sha256Hex(x.data)
@@ -65,10 +65,11 @@ func undeleteImages(t *testing.T) []*undelImage {
 }
 
 // fragmentAndWrite fills mnt with 64 KiB files until it is full, deletes
-// every other one, writes the images interleaved in 64 KiB pieces (each
-// piece synced, so the allocator hands out holes in turn), then deletes
-// the images. It returns the number of fillers.
-func fragmentAndWrite(t *testing.T, mnt string, imgs []*undelImage) int {
+// every other one, writes each group of images interleaved in 64 KiB
+// pieces (each piece synced, so the allocator hands out holes in turn),
+// one group after the other, then deletes all the images. It returns the
+// number of fillers.
+func fragmentAndWrite(t *testing.T, mnt string, groups ...[]*undelImage) int {
 	t.Helper()
 	filler := randomData(64<<10, 99)
 	n := 0
@@ -85,11 +86,15 @@ func fragmentAndWrite(t *testing.T, mnt string, imgs []*undelImage) int {
 		}
 	}
 	run(t, "sync")
-	writeInterleaved(t, mnt, imgs, 64<<10)
-	run(t, "sync")
-	for _, x := range imgs {
-		if err := os.Remove(filepath.Join(mnt, x.name)); err != nil {
-			t.Fatal(err)
+	for _, g := range groups {
+		writeInterleaved(t, mnt, g, 64<<10)
+		run(t, "sync")
+	}
+	for _, g := range groups {
+		for _, x := range g {
+			if err := os.Remove(filepath.Join(mnt, x.name)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	run(t, "sync")
@@ -309,18 +314,18 @@ func TestUndeleteNTFS(t *testing.T) {
 	t.Logf("%d fillers", n)
 
 	rep := undeleteDisk(t, disk, UndeleteOptions{})
-	got := checkUndelete(t, rep, imgs, "md5.iso", "plain.iso", "udf.img")
+	got := checkUndelete(t, rep, imgs, "checked-md5.iso", "plain-image.iso", "udf-only-image.img")
 	for _, x := range imgs {
 		if r := got[x.name]; r != nil && !fragmented(r.FSFile) {
 			t.Errorf("%s was not fragmented on NTFS: the scenario proves nothing", x.name)
 		}
 	}
-	if !startsInside(got["md5.iso"], got["plain.iso"]) {
+	if !startsInside(got["checked-md5.iso"], got["plain-image.iso"]) {
 		t.Errorf("plain.iso does not start inside md5.iso's span: the scenario does not test nesting")
 	}
 	// The plain image has no checksum: its exact verdict must come from
 	// the file system, and say so.
-	if r := got["plain.iso"]; r != nil && !strings.Contains(r.Note, "every cluster free since deletion") {
+	if r := got["plain-image.iso"]; r != nil && !strings.Contains(r.Note, "every cluster free since deletion") {
 		t.Errorf("plain.iso: note %q does not give the file system's proof", r.Note)
 	}
 
@@ -400,24 +405,19 @@ func TestUndeleteExFAT(t *testing.T) {
 			d.Wait()
 		}
 	})
-	// md5.iso alone into the holes, then plain.iso and udf.img interleaved:
-	// exfat-fuse zeroes a deleted file's FAT chain, so only the first can be
-	// rebuilt by the free-cluster rule; the other two must not be called
-	// exact.
-	n := fragmentAndWrite(t, mnt, imgs[:1])
-	writeInterleaved(t, mnt, imgs[1:], 64<<10)
-	run(t, "sync")
-	for _, x := range imgs[1:] {
-		os.Remove(filepath.Join(mnt, x.name))
-	}
+	// The MD5 image alone into the holes, then the other two interleaved:
+	// exfat-fuse zeroes a deleted file's FAT chain, so only the first can
+	// be rebuilt by the free-cluster rule; the other two must not be
+	// called exact.
+	n := fragmentAndWrite(t, mnt, imgs[:1], imgs[1:])
 	run(t, "umount", mnt)
 	mounted = false
 	waitExit(t, d)
 	t.Logf("%d fillers", n)
 
 	rep := undeleteDisk(t, disk, UndeleteOptions{})
-	got := checkUndelete(t, rep, imgs, "md5.iso")
-	if r := got["md5.iso"]; r != nil {
+	got := checkUndelete(t, rep, imgs, "checked-md5.iso")
+	if r := got["checked-md5.iso"]; r != nil {
 		if !fragmented(r.FSFile) {
 			t.Errorf("md5.iso was not fragmented on exFAT")
 		}
@@ -426,7 +426,7 @@ func TestUndeleteExFAT(t *testing.T) {
 			t.Errorf("md5.iso: the notes do not say the chain was assumed: %v", r.FSFile.Notes)
 		}
 	}
-	if r := got["plain.iso"]; r != nil {
+	if r := got["plain-image.iso"]; r != nil {
 		if r.Status == StatusExact {
 			t.Errorf("plain.iso rebuilt from an assumed chain called exact")
 		}
@@ -434,7 +434,7 @@ func TestUndeleteExFAT(t *testing.T) {
 			t.Errorf("plain.iso: likely without naming the assumption: %q", r.Note)
 		}
 	}
-	if !startsInside(got["plain.iso"], got["udf.img"]) && !startsInside(got["udf.img"], got["plain.iso"]) {
+	if !startsInside(got["plain-image.iso"], got["udf-only-image.img"]) && !startsInside(got["udf-only-image.img"], got["plain-image.iso"]) {
 		t.Logf("note: the interleaved pair did not nest")
 	}
 }
@@ -471,8 +471,8 @@ func TestUndeleteFAT32(t *testing.T) {
 	rep := undeleteDisk(t, disk, UndeleteOptions{})
 	// The chains are zeroed; the free-cluster rule rebuilds the last image
 	// written (nothing was freed after it), the checksum proves it.
-	got := checkUndelete(t, rep, imgs, "md5.iso")
-	if r := got["md5.iso"]; r != nil && !fragmented(r.FSFile) {
+	got := checkUndelete(t, rep, imgs, "checked-md5.iso")
+	if r := got["checked-md5.iso"]; r != nil && !fragmented(r.FSFile) {
 		t.Errorf("md5.iso was not fragmented on FAT32")
 	}
 	for _, x := range imgs[1:] {
@@ -511,13 +511,13 @@ func TestUndeleteExt4(t *testing.T) {
 	t.Logf("%d fillers", n)
 
 	rep := undeleteDisk(t, disk, UndeleteOptions{})
-	got := checkUndelete(t, rep, imgs, "md5.iso", "plain.iso", "udf.img")
+	got := checkUndelete(t, rep, imgs, "checked-md5.iso", "plain-image.iso", "udf-only-image.img")
 	for _, x := range imgs {
 		if r := got[x.name]; r != nil && !fragmented(r.FSFile) {
 			t.Errorf("%s was not fragmented on ext4", x.name)
 		}
 	}
-	if !startsInside(got["md5.iso"], got["plain.iso"]) {
+	if !startsInside(got["checked-md5.iso"], got["plain-image.iso"]) {
 		t.Errorf("plain.iso does not start inside md5.iso's span")
 	}
 	carved := undeleteDisk(t, disk, UndeleteOptions{NoFS: true})

@@ -425,7 +425,7 @@ func (v *Volume) rebuild(es EntrySet, p string) *fsmeta.File {
 			f.Notes = append(f.Notes, fmt.Sprintf("only %d of %d bytes in free clusters after cluster %d", pos, es.Size, es.First))
 		}
 	}
-	f.Free = f.Complete && free
+	f.Free = free && pos > 0
 	if v.bitmap == nil {
 		f.Notes = append(f.Notes, "cluster allocation unknown: "+v.BitmapNote)
 	}

@@ -630,7 +630,7 @@ func (fs *FS) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File, e
 		if !f.Complete && err == nil {
 			f.Notes = append(f.Notes, fmt.Sprintf("extents map %d of %d bytes", f.Stored(), f.Size))
 		}
-		f.Free = f.Complete && fs.allFree(f)
+		f.Free = fs.allFree(f)
 		out = append(out, f)
 	}
 	if progress != nil {

@@ -41,6 +41,7 @@ type File struct {
 	Complete bool `json:"complete"`
 	// Free is set when every cluster of the extents is free in the file
 	// system's allocation map now: no live file took them since deletion.
+	// It says nothing about whether the extents are the file's (Complete).
 	Free bool `json:"free"`
 	// Notes say what was assumed or what is missing (a zeroed FAT chain
 	// taken as contiguous over free clusters, an unreadable extension

@@ -809,7 +809,7 @@ func (v *Volume) deletedFile(rec *Record) *fsmeta.File {
 			}
 		}
 	}
-	f.Free = f.Complete && v.allFree(f)
+	f.Free = v.allFree(f)
 	if v.bitmap == nil {
 		f.Notes = append(f.Notes, "cluster allocation unknown: "+v.BitmapNote)
 	}
