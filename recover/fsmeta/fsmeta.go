@@ -110,3 +110,17 @@ func (f *File) Append(e Extent, maxExtents int) bool {
 	f.Extents = append(f.Extents, e)
 	return true
 }
+
+// Trim cuts the extents at the file size: file systems allocate whole
+// clusters, and the slack after the last byte is no part of the file.
+func (f *File) Trim() {
+	out := f.Extents[:0]
+	for _, e := range f.Extents {
+		if e.Logical >= f.Size {
+			break
+		}
+		e.Length = min(e.Length, f.Size-e.Logical)
+		out = append(out, e)
+	}
+	f.Extents = out
+}

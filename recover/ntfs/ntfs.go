@@ -126,8 +126,8 @@ func Open(r io.ReaderAt, size int64) (*Volume, error) {
 	}
 	v.ClusterSize = v.SectorSize * spc
 	sectors := int64(binary.LittleEndian.Uint64(b[40:]))
-	if sectors <= 0 || sectors > 1<<48 {
-		return nil, fmt.Errorf("%w: boot sector: %d sectors", ErrCorrupt, sectors)
+	if sectors <= 0 || sectors > size/v.SectorSize+1 {
+		return nil, fmt.Errorf("%w: boot sector: %d sectors of %d bytes on a source of %d bytes", ErrCorrupt, sectors, v.SectorSize, size)
 	}
 	v.Clusters = sectors * v.SectorSize / v.ClusterSize
 	switch c := int8(b[64]); {
@@ -539,6 +539,7 @@ func (v *Volume) dataOf(rec *Record) (*fsmeta.File, error) {
 		}
 		next = a.HighVCN + 1
 	}
+	f.Trim()
 	if f.Stored() < f.Size {
 		f.Complete = false
 		f.Notes = append(f.Notes, fmt.Sprintf("runs map %d of %d bytes", f.Stored(), f.Size))
