@@ -64,6 +64,8 @@ const (
 	MaxJournalBlocks = 1 << 20
 	// MaxCopies caps the journal block copies remembered.
 	MaxCopies = 1 << 20
+	// MaxCopyBytes caps the bytes of journal copies held in memory.
+	MaxCopyBytes = 512 << 20
 	// MaxIndexed caps the inode records remembered by IndexInodeCopies.
 	MaxIndexed = 1 << 20
 )
@@ -506,8 +508,8 @@ func (fs *FS) JournalCopies(ctx context.Context, want func(target int64) bool) (
 			if t.Escaped {
 				binary.BigEndian.PutUint32(data, jbd2Magic)
 			}
-			if len(out) >= MaxCopies {
-				return out, fmt.Errorf("%w: more than %d journal copies", ErrCorrupt, MaxCopies)
+			if len(out) >= MaxCopies || int64(len(out)+1)*fs.BlockSize > MaxCopyBytes {
+				return out, fmt.Errorf("%w: more than %d journal copies (%d bytes); the rest is ignored", ErrCorrupt, len(out), MaxCopyBytes)
 			}
 			out = append(out, Copy{Target: t.Target, Sequence: d.seq, Position: pos, Data: data})
 		}
@@ -550,11 +552,17 @@ type Progress func(done, total int64)
 // of directory blocks.
 func (fs *FS) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File, error) {
 	copies, err := fs.JournalCopies(ctx, nil)
-	if err != nil {
+	if len(copies) == 0 && err != nil {
 		return nil, err
 	}
-	names := map[int64]string{}
-	nameSeq := map[int64]uint32{}
+	// An inode number is reused by later files, so a name belongs to the
+	// state of an inode journaled with it: names[ino] lists each name
+	// with the transaction of the directory block copy that held it.
+	type nameAt struct {
+		seq  uint32
+		name string
+	}
+	names := map[int64][]nameAt{}
 	leaves := map[int64][]Copy{}
 	type cand struct {
 		ino int64
@@ -585,9 +593,7 @@ func (fs *FS) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File, e
 			continue
 		}
 		for ino, n := range DirEntries(c.Data) {
-			if s, ok := nameSeq[ino]; !ok || int32(c.Sequence-s) > 0 {
-				names[ino], nameSeq[ino] = n, c.Sequence
-			}
+			names[ino] = append(names[ino], nameAt{c.Sequence, n})
 		}
 	}
 	var out []*fsmeta.File
@@ -608,8 +614,29 @@ func (fs *FS) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File, e
 			}
 			return nil
 		}
+		// The name its directory had when this state of the inode was
+		// journaled: the newest at or before its transaction, else the
+		// oldest after it.
+		var name string
+		var best, after *nameAt
+		for i := range names[cd.ino] {
+			n := &names[cd.ino][i]
+			if int32(seq-n.seq) >= 0 {
+				if best == nil || int32(n.seq-best.seq) > 0 {
+					best = n
+				}
+			} else if after == nil || int32(after.seq-n.seq) > 0 {
+				after = n
+			}
+		}
+		if best == nil {
+			best = after
+		}
+		if best != nil {
+			name = best.name
+		}
 		f := &fsmeta.File{FS: "ext4", ID: fmt.Sprintf("inode %d (journal copy in block %d, transaction %d)", cd.ino, cd.c.Position, seq),
-			Name: names[cd.ino], Size: fileSize(cd.rec), Modified: time.Unix(int64(binary.LittleEndian.Uint32(cd.rec[16:])), 0).UTC()}
+			Name: name, Size: fileSize(cd.rec), Modified: time.Unix(int64(binary.LittleEndian.Uint32(cd.rec[16:])), 0).UTC()}
 		if f.Name != "" {
 			f.Path = f.Name
 		}
@@ -636,7 +663,7 @@ func (fs *FS) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File, e
 	if progress != nil {
 		progress(int64(len(copies)), int64(len(copies)))
 	}
-	return out, nil
+	return out, err // a partial journal read still gives what it found
 }
 
 // contiguousLogical reports whether the extents leave no unmapped gap
