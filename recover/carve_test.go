@@ -296,10 +296,10 @@ func TestCarveExt4(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := findExt4(f, 1<<30)
-	if len(x.fss) != 1 || x.fss[0].journal == nil {
+	if len(x.fss) != 1 || x.fss[0].fs.Journal == nil {
 		t.Fatalf("journal not located: %+v", x.fss)
 	}
-	for _, e := range x.fss[0].journal {
+	for _, e := range x.fss[0].fs.Journal {
 		f.WriteAt(make([]byte, e.Length), x.fss[0].Start+e.Physical)
 	}
 	f.Close()

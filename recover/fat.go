@@ -28,6 +28,8 @@ import (
 // FAT limits.
 const (
 	maxFATBytes = 256 << 20 // the FAT of a 2 TiB FAT32 volume with 32 KiB clusters
+	// fatMaxExtents caps the runs of one rebuilt file.
+	fatMaxExtents = 1 << 16
 )
 
 // fatFS is one FAT file system on the source.
@@ -221,7 +223,7 @@ func (f *fatFS) freeRunsFrom(first, want int64) ([]fileExtent, int64) {
 		if n := len(runs); n > 0 && runs[n-1].Physical+runs[n-1].Length == phys {
 			runs[n-1].Length += f.ClusterSize
 		} else {
-			if len(runs) >= ext4MaxExtents {
+			if len(runs) >= fatMaxExtents {
 				break
 			}
 			runs = append(runs, fileExtent{Logical: got, Physical: phys, Length: f.ClusterSize})
@@ -301,7 +303,7 @@ func (f *fatFS) deleted(ctx context.Context, src io.ReaderAt, progress func(int6
 			file.Path = file.Name
 			runs, got := f.freeRunsFrom(first, size)
 			for _, r := range runs {
-				file.Append(fsmeta.Extent{Logical: r.Logical, Physical: r.Physical - f.Start, Length: min(r.Length, size-r.Logical)}, ext4MaxExtents)
+				file.Append(fsmeta.Extent{Logical: r.Logical, Physical: r.Physical - f.Start, Length: min(r.Length, size-r.Logical)}, fatMaxExtents)
 			}
 			file.Notes = append(file.Notes, "FAT chain zeroed by deletion: assumed the file continues over the clusters the FAT shows free (unproven)")
 			if got < size {

@@ -534,5 +534,3 @@ func TestUndeleteNoFileSystem(t *testing.T) {
 		t.Errorf("noise: %d file systems, %d images", len(rep.FileSystems), len(rep.Images))
 	}
 }
-
-

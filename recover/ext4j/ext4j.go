@@ -100,6 +100,7 @@ type FS struct {
 	JournalNote string
 
 	bitmaps map[int]([]byte)
+	idx     *index // built by CopiesStartingAt
 }
 
 // Open reads the superblock, the group descriptors and the journal inode.
