@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -433,14 +434,18 @@ func TestCarveCLI(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("carve exit %d\n%s", code, out)
 	}
-	var rep []struct {
-		Offset int64
-		Path   string
-		Status string
+	var full struct {
+		FileSystems []any `json:"file_systems"`
+		Images      []struct {
+			Offset int64
+			Path   string
+			Status string
+		} `json:"images"`
 	}
-	if err := json.Unmarshal([]byte(out[strings.Index(out, "["):]), &rep); err != nil {
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &full); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	rep := full.Images
 	want := []int64{int64(len(noise)), int64(len(noise) + len(data) + 1<<20)}
 	if len(rep) != 2 {
 		t.Fatalf("found %d images, want 2\n%s", len(rep), out)
@@ -450,6 +455,12 @@ func TestCarveCLI(t *testing.T) {
 		if r.Offset != want[i] || r.Status != "exact" || !bytes.Equal(got, data) {
 			t.Errorf("image %d: offset %d (want %d), status %s, byte-exact %v", i, r.Offset, want[i], r.Status, bytes.Equal(got, data))
 		}
+	}
+	// The text report ends with the summary table; "undelete" is the same
+	// command.
+	code, out = runIsofsd(t, bin, "undelete", dpath, "-o", filepath.Join(dir, "again"))
+	if code != exitOK || !regexp.MustCompile(`(?m)^STATUS +SIZE +OFFSET +NAME +HOW\n(exact .*signature\n){2}`).MatchString(out) {
+		t.Errorf("undelete: exit %d, no summary table of two exact images\n%s", code, out)
 	}
 	// The same disk as a block device (a loop device over the file) scans
 	// the same; refusing an OUTDIR on the source is tested in package
