@@ -390,21 +390,22 @@ const verifyHint = "would be verified by an implanted MD5 (implantisomd5), an md
 // control characters), made unique among the names used in this run and
 // the files already in dir (nothing is overwritten).
 func outputName(dir string, f *fsmeta.File, used map[string]bool) string {
-	base := strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' {
-			return '_'
-		}
-		return r
-	}, filepath.Base("/"+f.Name))
-	if base == "" || base == "." || base == ".." || base == "/" {
+	base := filepath.Base("/" + f.Name)
+	if base == "/" || base == "." || base == ".." {
 		base = strings.NewReplacer(" ", "-", "(", "", ")", "", ",", "").Replace(f.FS + "-" + f.ID)
 		if len(base) > 60 {
 			base = base[:60]
 		}
 		base += ".iso"
 	}
+	base = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' {
+			return '_'
+		}
+		return r
+	}, base)
 	if len(base) > 200 {
-		base = base[:200]
+		base = strings.ToValidUTF8(base[:200], "")
 	}
 	name := base
 	ext := filepath.Ext(base)

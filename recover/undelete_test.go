@@ -313,6 +313,7 @@ func TestUndeleteNTFS(t *testing.T) {
 	waitExit(t, d)
 	t.Logf("%d fillers", n)
 
+	before := sha256File(t, disk)
 	rep := undeleteDisk(t, disk, UndeleteOptions{})
 	got := checkUndelete(t, rep, imgs, "checked-md5.iso", "plain-image.iso", "udf-only-image.img")
 	for _, x := range imgs {
@@ -334,6 +335,9 @@ func TestUndeleteNTFS(t *testing.T) {
 	// (never hidden), and nothing wrong is called exact.
 	carved := undeleteDisk(t, disk, UndeleteOptions{NoFS: true})
 	checkCarvedOnly(t, carved, imgs)
+	if sha256File(t, disk) != before {
+		t.Errorf("the source changed during undelete")
+	}
 }
 
 // checkCarvedOnly checks a signature-only run over an interleaved disk.
@@ -532,5 +536,30 @@ func TestUndeleteNoFileSystem(t *testing.T) {
 	rep := undeleteDisk(t, disk, UndeleteOptions{})
 	if len(rep.FileSystems) != 0 || len(rep.Images) != 0 {
 		t.Errorf("noise: %d file systems, %d images", len(rep.FileSystems), len(rep.Images))
+	}
+}
+
+// TestOutputNameHostile: names from a disk never leave the output
+// directory, never overwrite, never take "." or "..".
+func TestOutputNameHostile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "taken.iso"), nil, 0o644)
+	os.Symlink("/etc/passwd", filepath.Join(dir, "link.iso"))
+	used := map[string]bool{}
+	for _, c := range []struct{ in, want string }{
+		{"../../etc/passwd", "passwd"},
+		{"..", "ntfs-MFT-record-7.iso"},
+		{".", "ntfs-MFT-record-7-2.iso"},
+		{"", "ntfs-MFT-record-7-3.iso"},
+		{"a\\..\\b\x00\n.iso", "a_.._b__.iso"},
+		{"taken.iso", "taken-2.iso"},
+		{"link.iso", "link-2.iso"},
+		{"same.iso", "same.iso"},
+		{"same.iso", "same-2.iso"},
+	} {
+		got := outputName(dir, &fsmeta.File{FS: "ntfs", ID: "MFT record 7", Name: c.in}, used)
+		if got != c.want || strings.ContainsAny(got, "/\x00") {
+			t.Errorf("%q → %q, want %q", c.in, got, c.want)
+		}
 	}
 }
