@@ -2,9 +2,9 @@ package recover
 
 import (
 	"bytes"
-	"fmt"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 

@@ -563,3 +563,37 @@ func TestOutputNameHostile(t *testing.T) {
 		}
 	}
 }
+
+// TestCarveKnownHash: a carved image without checksums is "likely" and
+// names the checks that would verify it; with its hash in --sums (any
+// name: a carved image has none) it is exact, and a wrong hash does not
+// make it damaged.
+func TestCarveKnownHash(t *testing.T) {
+	imgs := undeleteImages(t)
+	plain := imgs[1]
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "disk.img")
+	os.WriteFile(disk, append(append(randomData(1<<20, 3), plain.data...), randomData(1<<20, 4)...), 0o644)
+	one := func(sums []SumEntry) *Recovered {
+		rep := undeleteDisk(t, disk, UndeleteOptions{External: sums})
+		if len(rep.Images) != 1 {
+			t.Fatalf("%d images", len(rep.Images))
+		}
+		return rep.Images[0]
+	}
+	r := one(nil)
+	if r.Status != StatusLikely || !strings.Contains(r.Note, "data unverified") || !strings.Contains(r.Note, "--sums") {
+		t.Errorf("no checksum: %s, %q", r.Status, r.Note)
+	}
+	sums, err := ParseSums(strings.NewReader(plain.sum + "  published-name.iso\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := one(sums); r.Status != StatusExact {
+		t.Errorf("known hash: %s, %q", r.Status, r.Note)
+	}
+	wrong, _ := ParseSums(strings.NewReader(strings.Repeat("0", 64) + "  other.iso\n"))
+	if r := one(wrong); r.Status != StatusLikely {
+		t.Errorf("unrelated hash: %s, %q", r.Status, r.Note)
+	}
+}

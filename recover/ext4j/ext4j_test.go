@@ -169,3 +169,23 @@ func TestHostile(t *testing.T) {
 		t.Errorf("superblock claiming 2^32 blocks: %v", err)
 	}
 }
+
+// TestCopiesBeforeTheHead: after a clean unmount the journal is empty
+// (s_start 0: a replay finds nothing); every copy Deleted used came from
+// the transactions before the head.
+func TestCopiesBeforeTheHead(t *testing.T) {
+	img, fs := seedFS(t)
+	off, _ := fs.jblock(0)
+	j, err := parseJournalSuper(img[off:off+fs.BlockSize], fs.BlockSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.start != 0 {
+		t.Fatalf("journal not clean: s_start %d", j.start)
+	}
+	copies, err := fs.JournalCopies(context.Background(), nil)
+	if err != nil || len(copies) == 0 {
+		t.Fatalf("%d copies, %v", len(copies), err)
+	}
+	t.Logf("%d block copies from transactions %d..%d, head at sequence %d", len(copies), copies[len(copies)-1].Sequence, copies[0].Sequence, j.seq)
+}
