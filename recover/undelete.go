@@ -216,6 +216,20 @@ func Undelete(ctx context.Context, src io.ReaderAt, size int64, o UndeleteOption
 			r.Attempts = append(r.Attempts, fmt.Sprintf("signature scan found its start at byte %d too; the file system's extents were used", f.Offset))
 			continue
 		}
+		// The descriptor that made the find (32 KiB in) may lie inside a
+		// file a file system gave back: then this is that image seen from
+		// a wrong start (its first sectors are elsewhere), a second
+		// descriptor set of it, or an image stored in it.
+		if r, at := insideRecovered(rep.Images, f.Offset+systemAreaBytes); r != nil {
+			what := fmt.Sprintf("its descriptors lie at byte %d of %q (recovered through the file system)", at, r.Name)
+			if at == systemAreaBytes {
+				what += ": the same image, whose first sectors are elsewhere on the disk"
+			}
+			rep.Images = append(rep.Images, &Recovered{Found: f, Status: r.Status, Method: "signature",
+				InsideFile: fmt.Sprintf("%s at byte %d", r.Name, at-systemAreaBytes),
+				Note:       what + "; not written again"})
+			continue
+		}
 		rest = append(rest, f)
 	}
 	if o.ScanOnly {
@@ -231,6 +245,24 @@ func Undelete(ctx context.Context, src io.ReaderAt, size int64, o UndeleteOption
 	carved, err := Recover(ctx, src, size, rest, RecoverOptions{OutDir: o.OutDir, Progress: o.Progress, External: o.External})
 	rep.Images = append(rep.Images, carved...)
 	return rep, err
+}
+
+// insideRecovered finds the file-system-recovered image whose recorded
+// data extents hold source byte off, and the file offset there.
+func insideRecovered(rs []*Recovered, off int64) (*Recovered, int64) {
+	for _, r := range rs {
+		// Only extents the file system recorded: an assumed layout (a
+		// zeroed FAT chain) may run over another image's sectors.
+		if r.FSFile == nil || !r.FSFile.Complete || r.Path == "" || r.Status == StatusDamaged {
+			continue
+		}
+		for _, e := range r.FSFile.Extents {
+			if !e.Zero && off >= e.Physical && off < e.Physical+e.Length {
+				return r, e.Logical + off - e.Physical
+			}
+		}
+	}
+	return nil, 0
 }
 
 // overwrittenStart returns a deleted image written after f whose extents
@@ -323,6 +355,8 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	// Another deleted file written later over the same clusters means this
 	// one's bytes there may be that file's.
 	var doubts []string
+	var assumedBytes, newerBytes int64
+	var assumedWho, newerWho []string
 	for _, g := range all {
 		if g == f {
 			continue
@@ -332,10 +366,29 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 			if who == "" {
 				who = g.ID
 			}
-			if g.Modified.After(f.Modified) || g.Modified.IsZero() || f.Modified.IsZero() {
-				doubts = append(doubts, fmt.Sprintf("%d bytes of its clusters are also claimed by deleted %q (%s), which may have overwritten them", n, who, g.ID))
+			switch {
+			case !f.Complete || !g.Complete:
+				// Two layouts, one of them assumed, claim the same
+				// clusters: at least one assumption is wrong.
+				assumedBytes += n
+				assumedWho = append(assumedWho, who)
+			case g.Modified.After(f.Modified) || g.Modified.IsZero() || f.Modified.IsZero():
+				newerBytes += n
+				newerWho = append(newerWho, who)
 			}
 		}
+	}
+	names := func(w []string) string {
+		if len(w) > 3 {
+			return fmt.Sprintf("%q and %d more", w[:3], len(w)-3)
+		}
+		return fmt.Sprintf("%q", w)
+	}
+	if assumedBytes > 0 {
+		doubts = append(doubts, fmt.Sprintf("%d bytes of its clusters are also claimed by %d other deleted files %s: an assumed layout is wrong there", assumedBytes, len(assumedWho), names(assumedWho)))
+	}
+	if newerBytes > 0 {
+		doubts = append(doubts, fmt.Sprintf("%d bytes of its clusters are also claimed by %d deleted files written later %s, which may have overwritten them", newerBytes, len(newerWho), names(newerWho)))
 	}
 	if o.ScanOnly {
 		r.Status = "found"
