@@ -343,6 +343,91 @@ func TestUndeleteNTFS(t *testing.T) {
 	}
 }
 
+// TestUndeleteNTFSAttributeList: a file whose runlist outgrew its MFT
+// record — ntfs-3g moved the later pieces of $DATA into extension records
+// and listed them in $ATTRIBUTE_LIST (the file has long-named hard links,
+// so the base record is full) — comes back byte-exact from the pieces.
+func TestUndeleteNTFSAttributeList(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for FUSE mounts of ntfs-3g")
+	}
+	needTool(t, "mkntfs", "ntfs-3g", "umount")
+	plain := undeleteImages(t)[1]
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "ntfs.img")
+	os.WriteFile(disk, nil, 0o644)
+	os.Truncate(disk, 24<<20)
+	run(t, "mkntfs", "-q", "-F", "-f", disk)
+	mnt := filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	d := fuseMount(t, mnt, "ntfs-3g", "-o", "no_detach", disk, mnt)
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			exec.Command("umount", mnt).Run()
+			d.Wait()
+		}
+	})
+	// 4 KiB fillers until the disk is full; every fourth deleted leaves
+	// one-cluster holes (ntfs-3g alternates between two allocation zones,
+	// so every other would free one zone whole).
+	filler := randomData(4096, 97)
+	n := 0
+	for ; n < 20000; n++ {
+		if err := os.WriteFile(filepath.Join(mnt, fmt.Sprintf("f%05d", n)), filler, 0o644); err != nil {
+			os.Remove(filepath.Join(mnt, fmt.Sprintf("f%05d", n)))
+			break
+		}
+	}
+	run(t, "sync")
+	for i := 0; i < n; i += 4 {
+		os.Remove(filepath.Join(mnt, fmt.Sprintf("f%05d", i)))
+	}
+	run(t, "sync")
+	p := filepath.Join(mnt, plain.name)
+	os.WriteFile(p, nil, 0o644)
+	var links []string
+	for k := 0; k < 3; k++ {
+		l := filepath.Join(mnt, fmt.Sprintf("link%d-%s", k, strings.Repeat("x", 200)))
+		if err := os.Link(p, l); err != nil {
+			t.Fatal(err)
+		}
+		links = append(links, l)
+	}
+	if err := os.WriteFile(p, plain.data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "sync")
+	for _, l := range append(links, p) {
+		os.Remove(l)
+	}
+	run(t, "sync")
+	run(t, "umount", mnt)
+	mounted = false
+	waitExit(t, d)
+
+	if os.Getenv("UNDELETE_DEBUG") != "" {
+		exec.Command("cp", disk, "/tmp/zz-ntfs.img").Run()
+	}
+	rep := undeleteDisk(t, disk, UndeleteOptions{NoCarve: true})
+	var got *Recovered
+	for _, r := range rep.Images {
+		t.Logf("%q: %s, %d extents, notes %v", r.Name, r.Status, len(r.FSFile.Extents), r.FSFile.Notes)
+		if r.Label == "UNDEL_PLAIN" {
+			got = r
+		}
+	}
+	if got == nil {
+		t.Fatalf("the image was not found (%d fillers)", n)
+	}
+	if !strings.Contains(strings.Join(got.FSFile.Notes, " "), "$ATTRIBUTE_LIST") || len(got.FSFile.Extents) < 100 {
+		t.Errorf("the runlist did not come through $ATTRIBUTE_LIST (%d extents, notes %v): the scenario proves nothing", len(got.FSFile.Extents), got.FSFile.Notes)
+	}
+	if sha256File(t, got.Path) != plain.sum || got.Status != StatusExact {
+		t.Errorf("%s: not back byte-exact and exact (%s: %s)", got.Name, got.Status, got.Note)
+	}
+}
+
 // checkCarvedOnly checks a signature-only run over an interleaved disk.
 func checkCarvedOnly(t *testing.T, rep *UndeleteReport, imgs []*undelImage) {
 	t.Helper()

@@ -481,8 +481,25 @@ func bestName(rec *Record) (FileName, bool) {
 // file: its size and extents, following $ATTRIBUTE_LIST into extension
 // records. Problems that leave the file incomplete become notes.
 func (v *Volume) dataOf(rec *Record) (*fsmeta.File, error) {
+	return v.dataWith(rec, nil)
+}
+
+// dataWith is dataOf with the extension records found by their base
+// reference (orphans), used for VCN ranges the attribute list does not
+// name: ntfs-3g can leave a list on disk that misses the last extension
+// record it added.
+func (v *Volume) dataWith(rec *Record, orphans []extension) (*fsmeta.File, error) {
 	f := &fsmeta.File{FS: "ntfs", ID: fmt.Sprintf("MFT record %d", rec.Number)}
 	parts := v.dataParts(rec, f)
+	// Only extension records of this use of the base record: deletion
+	// bumps the base's sequence number once, reuse bumps it again.
+	var mine []extension
+	for _, o := range orphans {
+		if o.baseSeq == rec.Sequence || o.baseSeq+1 == rec.Sequence {
+			mine = append(mine, o)
+		}
+	}
+	parts = addOrphans(parts, mine, f)
 	if len(parts) == 0 {
 		return f, fmt.Errorf("%w: no unnamed $DATA attribute", ErrCorrupt)
 	}
@@ -580,6 +597,12 @@ func (v *Volume) dataParts(rec *Record, f *fsmeta.File) []Attr {
 		f.Notes = append(f.Notes, fmt.Sprintf("$ATTRIBUTE_LIST: %v", err))
 	}
 	seen := map[int64]bool{rec.Number: true}
+	var used []int64
+	defer func() {
+		if len(used) > 0 {
+			f.Notes = append(f.Notes, fmt.Sprintf("$DATA runs gathered through $ATTRIBUTE_LIST from extension records %v", used))
+		}
+	}()
 	for _, e := range entries {
 		if e.Type != AttrData || e.Name != "" || seen[e.Record] {
 			continue
@@ -599,8 +622,41 @@ func (v *Volume) dataParts(rec *Record, f *fsmeta.File) []Attr {
 				parts = append(parts, a)
 			}
 		}
+		used = append(used, e.Record)
 	}
 	sortParts(parts)
+	return parts
+}
+
+// extension is an extension record's unnamed $DATA piece, found by
+// scanning the $MFT for records whose base reference names the file.
+type extension struct {
+	record  int64
+	baseSeq uint16
+	attr    Attr
+}
+
+// addOrphans adds pieces from extension records the list did not name,
+// for VCN ranges no piece covers yet.
+func addOrphans(parts []Attr, orphans []extension, f *fsmeta.File) []Attr {
+	var added []int64
+	for _, o := range orphans {
+		covered := false
+		for _, p := range parts {
+			if p.NonResident && o.attr.LowVCN >= p.LowVCN && o.attr.LowVCN <= p.HighVCN {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			parts = append(parts, o.attr)
+			added = append(added, o.record)
+		}
+	}
+	if len(added) > 0 {
+		f.Notes = append(f.Notes, fmt.Sprintf("$DATA runs from extension records %v found by their base reference ($ATTRIBUTE_LIST does not name them)", added))
+		sortParts(parts)
+	}
 	return parts
 }
 
@@ -744,15 +800,55 @@ type Progress func(done, total int64)
 // with their names, paths (as far as the parent records still tell) and
 // extents. Records that fail to parse are skipped: on a damaged volume
 // most of them do not matter, and the ones that do cannot be rebuilt.
+// The $MFT is read twice: first for freed extension records (a base
+// record's list may not name them all), then for the base records.
 func (v *Volume) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File, error) {
 	total := v.Records()
+	orphans := map[int64][]extension{}
+	err := v.eachFreeRecord(ctx, func(rec *Record) {
+		if rec.Base == 0 {
+			return
+		}
+		for _, a := range rec.Attrs {
+			if a.Type == AttrData && a.Name == "" && a.NonResident && len(orphans[rec.Base]) < MaxAttrListEntries {
+				a.Runs = append([]byte(nil), a.Runs...) // the record buffer is reused
+				orphans[rec.Base] = append(orphans[rec.Base], extension{rec.Number, rec.BaseSeq, a})
+			}
+		}
+	}, func(done int64) {
+		if progress != nil {
+			progress(done/2, total)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	var out []*fsmeta.File
+	err = v.eachFreeRecord(ctx, func(rec *Record) {
+		if rec.Base != 0 || rec.Dir {
+			return
+		}
+		if f := v.deletedFile(rec, orphans[rec.Number]); f != nil {
+			out = append(out, f)
+		}
+	}, func(done int64) {
+		if progress != nil {
+			progress((total+done)/2, total)
+		}
+	})
+	return out, err
+}
+
+// eachFreeRecord calls fn for every record not in use that parses, in
+// order; the record's bytes are only valid during the call.
+func (v *Volume) eachFreeRecord(ctx context.Context, fn func(*Record), progress func(int64)) error {
+	total := v.Records()
 	// Read the $MFT in large pieces: one record per read is slow on a disk.
 	const batch = 1024
 	buf := make([]byte, batch*v.RecordSize)
 	for first := int64(0); first < total; first += batch {
 		if err := ctx.Err(); err != nil {
-			return out, err
+			return err
 		}
 		n := min(batch, total-first)
 		for i := int64(0); i < n; i++ {
@@ -772,24 +868,20 @@ func (v *Volume) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File
 				continue
 			}
 			rec, err := ParseRecord(b)
-			if err != nil || rec == nil || rec.InUse || rec.Dir || rec.Base != 0 {
+			if err != nil || rec == nil || rec.InUse {
 				continue
 			}
 			rec.Number = first + i
-			if f := v.deletedFile(rec); f != nil {
-				out = append(out, f)
-			}
+			fn(rec)
 		}
-		if progress != nil {
-			progress(first+n, total)
-		}
+		progress(first + n)
 	}
-	return out, nil
+	return nil
 }
 
 // deletedFile turns a deleted base record into a file, nil when it has no data.
-func (v *Volume) deletedFile(rec *Record) *fsmeta.File {
-	f, err := v.dataOf(rec)
+func (v *Volume) deletedFile(rec *Record, orphans []extension) *fsmeta.File {
+	f, err := v.dataWith(rec, orphans)
 	if err != nil {
 		if errors.Is(err, ErrUnsupported) {
 			f.Notes = append(f.Notes, err.Error())
