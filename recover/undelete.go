@@ -177,6 +177,10 @@ func Undelete(ctx context.Context, src io.ReaderAt, size int64, o UndeleteOption
 					images = append(images, f)
 				}
 			}
+			isImage := map[*fsmeta.File]bool{}
+			for _, f := range images {
+				isImage[f] = true
+			}
 			overwritten := 0
 			for _, f := range images {
 				if ctx.Err() != nil {
@@ -189,7 +193,7 @@ func Undelete(ctx context.Context, src io.ReaderAt, size int64, o UndeleteOption
 					continue
 				}
 				fs.Images++
-				r := undeleteFile(ctx, src, size, f, files, used, o)
+				r := undeleteFile(ctx, src, size, f, files, isImage, used, o)
 				rep.Images = append(rep.Images, r)
 				if r.Found != nil && len(f.Extents) > 0 && !f.Extents[0].Zero {
 					claimed[f.Extents[0].Physical] = r
@@ -337,7 +341,7 @@ func (r *extentReader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // undeleteFile writes one deleted image, verifies it and judges it.
-func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.File, all []*fsmeta.File, used map[string]bool, o UndeleteOptions) *Recovered {
+func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.File, all []*fsmeta.File, isImage map[*fsmeta.File]bool, used map[string]bool, o UndeleteOptions) *Recovered {
 	r := &Recovered{Name: f.Name, FSFile: f, Method: fmt.Sprintf("%s %s (%d extents)", f.FS, f.ID, len(f.Extents))}
 	start := int64(-1)
 	if len(f.Extents) > 0 && !f.Extents[0].Zero {
@@ -357,6 +361,14 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	var doubts []string
 	var assumedBytes, newerBytes int64
 	var assumedWho, newerWho []string
+	// conflicts are this file's byte ranges that an assumed layout gives
+	// to it and to another deleted image written at the same time or
+	// later: at least one of the two is wrong there, and nothing says
+	// which. (Other deleted files are not weighed so: their times are not
+	// reliable enough — mtools copies the source's — and an image written
+	// over a deleted file's clusters is the usual case.)
+	var conflicts []Range
+	var conflictWho []string
 	for _, g := range all {
 		if g == f {
 			continue
@@ -367,9 +379,15 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 				who = g.ID
 			}
 			switch {
+			case (!f.Complete || !g.Complete) && isImage[g] && !g.Modified.Before(f.Modified):
+				for _, e := range fsmeta.SharedRanges(f, g) {
+					conflicts = append(conflicts, Range{e.Logical, e.Length})
+				}
+				conflictWho = append(conflictWho, who)
 			case !f.Complete || !g.Complete:
 				// Two layouts, one of them assumed, claim the same
-				// clusters: at least one assumption is wrong.
+				// clusters; the other file is older, so this one was
+				// written over it and its assumed layout is what is wrong.
 				assumedBytes += n
 				assumedWho = append(assumedWho, who)
 			case g.Modified.After(f.Modified) || g.Modified.IsZero() || f.Modified.IsZero():
@@ -385,7 +403,7 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 		return fmt.Sprintf("%q", w)
 	}
 	if assumedBytes > 0 {
-		doubts = append(doubts, fmt.Sprintf("%d bytes of its clusters are also claimed by %d other deleted files %s: an assumed layout is wrong there", assumedBytes, len(assumedWho), names(assumedWho)))
+		doubts = append(doubts, fmt.Sprintf("%d bytes of its clusters are also claimed by %d other deleted files %s (one of the layouts is assumed)", assumedBytes, len(assumedWho), names(assumedWho)))
 	}
 	if newerBytes > 0 {
 		doubts = append(doubts, fmt.Sprintf("%d bytes of its clusters are also claimed by %d deleted files written later %s, which may have overwritten them", newerBytes, len(newerWho), names(newerWho)))
@@ -411,6 +429,26 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	}
 	r.Status, r.Note = Judge(found, r.Verify)
 	r.Wrong = wrongRanges(r.Verify)
+	if r.Status == StatusLikely && len(conflicts) > 0 {
+		// Unproven, and another deleted file written with or after it
+		// claims some of the same clusters: call it damaged there and
+		// name the files inside the image those bytes hold.
+		conflicts = normalise(conflicts)
+		reason := fmt.Sprintf("its clusters are also claimed by deleted %s, written at the same time or later (assumed layout)", names(conflictWho))
+		r.Status = StatusDamaged
+		r.Note = fmt.Sprintf("%d bytes in %d ranges conflict with another deleted file's layout: %s; %s", rangeBytes(conflicts), len(conflicts), reason, strings.Join(f.Notes, "; "))
+		r.Wrong = normalise(append(r.Wrong, conflicts...))
+		if img, err := isofmt.OpenFile(r.Path, nil); err == nil {
+			if d, err := Damage(img, conflicts, reason); err == nil {
+				for i := range d.Damaged {
+					d.Damaged[i].Suspect = true
+				}
+				r.Verify.Files = d
+			}
+			img.Close()
+		}
+		return r
+	}
 	if r.Status != StatusLikely {
 		return r
 	}
@@ -434,6 +472,14 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	}
 	r.Note = "structure valid, data unverified: " + strings.Join(why, "; ") + "; " + verifyHint
 	return r
+}
+
+func rangeBytes(rs []Range) int64 {
+	var n int64
+	for _, r := range rs {
+		n += r.Length
+	}
+	return n
 }
 
 // verifyHint names the checks that would prove an unverified image.

@@ -497,18 +497,26 @@ func TestUndeleteExFAT(t *testing.T) {
 			d.Wait()
 		}
 	})
-	// The MD5 image alone into the holes, then the other two interleaved:
-	// exfat-fuse zeroes a deleted file's FAT chain, so only the first can
-	// be rebuilt by the free-cluster rule; the other two must not be
-	// called exact.
+	// A copy of the plain image first, on the empty disk: one run, which
+	// exfat-fuse marks NoFatChain (and leaves so on delete) — the file
+	// system alone proves it. Then the MD5 image alone into the holes, then
+	// the other two interleaved: exfat-fuse zeroes a deleted file's FAT
+	// chain, so only the MD5 one can be rebuilt by the free-cluster rule;
+	// the other two must not be called exact.
+	contiguous := &undelImage{name: "contiguous-copy.iso", path: imgs[1].path, data: imgs[1].data, sum: imgs[1].sum}
+	writeInterleaved(t, mnt, []*undelImage{contiguous}, 1<<20)
 	n := fragmentAndWrite(t, mnt, imgs[:1], imgs[1:])
+	os.Remove(filepath.Join(mnt, contiguous.name))
 	run(t, "umount", mnt)
 	mounted = false
 	waitExit(t, d)
 	t.Logf("%d fillers", n)
 
 	rep := undeleteDisk(t, disk, UndeleteOptions{})
-	got := checkUndelete(t, rep, imgs, "checked-md5.iso")
+	got := checkUndelete(t, rep, append(imgs, contiguous), "checked-md5.iso", "contiguous-copy.iso")
+	if r := got["contiguous-copy.iso"]; r != nil && !strings.Contains(r.Note, "complete exfat extents") {
+		t.Errorf("the NoFatChain copy: exact not from the file system: %q", r.Note)
+	}
 	if r := got["checked-md5.iso"]; r != nil {
 		if !fragmented(r.FSFile) {
 			t.Errorf("md5.iso was not fragmented on exFAT")
@@ -518,13 +526,20 @@ func TestUndeleteExFAT(t *testing.T) {
 			t.Errorf("md5.iso: the notes do not say the chain was assumed: %v", r.FSFile.Notes)
 		}
 	}
-	if r := got["plain-image.iso"]; r != nil {
-		if r.Status == StatusExact {
-			t.Errorf("plain.iso rebuilt from an assumed chain called exact")
+	// plain and udf were interleaved: their assumed layouts claim the same
+	// clusters, so neither may be called better than damaged, and the
+	// files inside on the contested bytes are named.
+	for _, n := range []string{"plain-image.iso", "udf-only-image.img"} {
+		r := got[n]
+		if r == nil {
+			continue
 		}
-		if !strings.Contains(r.Note+strings.Join(r.Attempts, " "), "assumed") && r.Status == StatusLikely {
-			t.Errorf("plain.iso: likely without naming the assumption: %q", r.Note)
+		if r.Status != StatusDamaged {
+			t.Errorf("%s, interleaved and rebuilt from an assumed chain: %s (%s)", n, r.Status, r.Note)
 		}
+	}
+	if r := got["plain-image.iso"]; r != nil && (r.Verify == nil || r.Verify.Files == nil || len(r.Verify.Files.Damaged) == 0) {
+		t.Errorf("plain-image.iso: no file inside named as damaged")
 	}
 	if !startsInside(got["plain-image.iso"], got["udf-only-image.img"]) {
 		t.Errorf("udf-only-image.img does not start inside plain-image.iso's span: the scenario does not test nesting")

@@ -124,3 +124,23 @@ func (f *File) Trim() {
 	}
 	f.Extents = out
 }
+
+// SharedRanges returns the parts of a's data, as a's own (logical) byte
+// ranges, that lie on clusters b's data extents also claim.
+func SharedRanges(a, b *File) []Extent {
+	y := dataRuns(b)
+	var out []Extent
+	for _, x := range a.Extents {
+		if x.Zero {
+			continue
+		}
+		i := sort.Search(len(y), func(i int) bool { return y[i].Physical+y[i].Length > x.Physical })
+		for ; i < len(y) && y[i].Physical < x.Physical+x.Length; i++ {
+			lo, hi := max(x.Physical, y[i].Physical), min(x.Physical+x.Length, y[i].Physical+y[i].Length)
+			if hi > lo {
+				out = append(out, Extent{Logical: x.Logical + lo - x.Physical, Physical: lo, Length: hi - lo})
+			}
+		}
+	}
+	return out
+}
