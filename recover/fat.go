@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"unicode/utf16"
 
@@ -30,6 +31,10 @@ const (
 	maxFATBytes = 256 << 20 // the FAT of a 2 TiB FAT32 volume with 32 KiB clusters
 	// fatMaxExtents caps the runs of one rebuilt file.
 	fatMaxExtents = 1 << 16
+	// fatMaxWork caps the free-run steps spent on one volume's deleted
+	// files; fatMaxFreeRuns caps the free-run index.
+	fatMaxWork     = 1 << 26
+	fatMaxFreeRuns = 1 << 24
 )
 
 // fatFS is one FAT file system on the source.
@@ -43,6 +48,8 @@ type fatFS struct {
 	fatOff      int64 // byte offset (from Start) of the first FAT
 	fatBytes    int64
 	fat         []byte // loaded on first use
+	free        []fatRun
+	work        int64 // free-run steps spent rebuilding deleted files
 }
 
 // readFATBoot recognises a FAT boot sector at start.
@@ -87,9 +94,12 @@ func readFATBoot(r io.ReaderAt, start, limit int64) *fatFS {
 	default:
 		f.bits = 32
 	}
-	if f.fatBytes > maxFATBytes || f.fatBytes*8 < (clusters+2)*int64(f.bits) {
-		return nil
+	if f.fatBytes > maxFATBytes || f.fatBytes*8 < (clusters+2)*int64(f.bits) || start+f.fatOff+f.fatBytes > limit {
+		return nil // the FAT must be on the source: it is read into memory whole
 	}
+	// Clusters past the end of the source cannot be read back; never
+	// count them (a truncated volume, or a boot sector that lies).
+	f.Clusters = min(f.Clusters, max((f.Size-f.DataStart)/f.ClusterSize, 0))
 	return f
 }
 
@@ -210,27 +220,81 @@ func tryFAT(ctx context.Context, src io.ReaderAt, size int64, fats []*fatFS, r *
 
 // freeRunsFrom lists the free clusters from first on, wrapping around
 // like an allocator, until want bytes are covered: the classic undelete
-// rule for a chain that deletion zeroed.
+// rule for a chain that deletion zeroed. It walks the free-run index, so
+// a file costs one step per run it takes; every step counts against the
+// volume's work budget.
 func (f *fatFS) freeRunsFrom(first, want int64) ([]fileExtent, int64) {
 	var runs []fileExtent
 	var got int64
-	for i := int64(0); i < f.Clusters && got < want; i++ {
-		c := (first-2+i)%f.Clusters + 2
-		if f.entry(c) != 0 {
-			continue // another file's cluster: the deleted one was written around it
+	free := f.freeIndex()
+	if len(free) == 0 {
+		return nil, 0
+	}
+	take := func(c, n int64) bool {
+		if got >= want || len(runs) >= fatMaxExtents || f.work >= fatMaxWork {
+			return false
 		}
-		phys := f.Start + f.DataStart + (c-2)*f.ClusterSize
-		if n := len(runs); n > 0 && runs[n-1].Physical+runs[n-1].Length == phys {
-			runs[n-1].Length += f.ClusterSize
-		} else {
-			if len(runs) >= fatMaxExtents {
-				break
-			}
-			runs = append(runs, fileExtent{Logical: got, Physical: phys, Length: f.ClusterSize})
+		f.work++
+		ln := min(n*f.ClusterSize, want-got)
+		runs = append(runs, fileExtent{Logical: got, Physical: f.Start + f.DataStart + (c-2)*f.ClusterSize, Length: ln})
+		got += ln
+		return true
+	}
+	// From first to the end of the volume, then from cluster 2 back up to
+	// first (allocators wrap around).
+	i := sort.Search(len(free), func(i int) bool { return free[i].start+free[i].n > first })
+	for k := i; k < len(free); k++ {
+		c := max(free[k].start, first)
+		if !take(c, free[k].start+free[k].n-c) {
+			return runs, got
 		}
-		got += f.ClusterSize
+	}
+	for k := 0; k < len(free) && free[k].start < first; k++ {
+		if !take(free[k].start, min(free[k].start+free[k].n, first)-free[k].start) {
+			break
+		}
 	}
 	return runs, got
+}
+
+// fatRun is a run of free clusters.
+type fatRun struct{ start, n int64 }
+
+// freeIndex lists the FAT's free runs in order, built once.
+func (f *fatFS) freeIndex() []fatRun {
+	if f.free != nil {
+		return f.free
+	}
+	f.free = []fatRun{}
+	for c := int64(2); c < f.Clusters+2; c++ {
+		if f.entry(c) != 0 {
+			continue
+		}
+		if n := len(f.free); n > 0 && f.free[n-1].start+f.free[n-1].n == c {
+			f.free[n-1].n++
+		} else if n < fatMaxFreeRuns {
+			f.free = append(f.free, fatRun{c, 1})
+		} else {
+			break
+		}
+	}
+	return f.free
+}
+
+// allFree reports whether every cluster of file's data (extents relative
+// to the volume) is free in the FAT.
+func (f *fatFS) allFree(file *fsmeta.File) bool {
+	for _, e := range file.Extents {
+		if e.Zero {
+			continue
+		}
+		for o := e.Physical; o < e.Physical+e.Length; o += f.ClusterSize {
+			if o < f.DataStart || f.entry((o-f.DataStart)/f.ClusterSize+2) != 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // loadFAT reads the first FAT into memory once.
@@ -311,8 +375,9 @@ func (f *fatFS) deleted(ctx context.Context, src io.ReaderAt, progress func(int6
 			}
 			if f.entry(first) != 0 {
 				file.Notes = append(file.Notes, fmt.Sprintf("its first cluster %d belongs to a live file now", first))
-			} else {
-				file.Free = got >= size // by construction: only free clusters were taken
+			}
+			if f.work >= fatMaxWork {
+				file.Notes = append(file.Notes, fmt.Sprintf("rebuilding stopped: the volume's deleted entries exceed the work limit (%d steps)", fatMaxWork))
 			}
 			out = append(out, file)
 		}

@@ -39,6 +39,26 @@ type FileSystem struct {
 	Error   string   `json:"error,omitempty"`
 
 	list func(context.Context, func(done, total int64)) ([]*fsmeta.File, error)
+	// allFree checks a file's clusters against the allocation map
+	// (extents relative to the file system); asked only for images.
+	allFree func(*fsmeta.File) bool
+}
+
+// clustersFree fills f.Free from the file system's allocation map; f's
+// extents are offsets on the source.
+func (fs *FileSystem) clustersFree(f *fsmeta.File) {
+	if fs.allFree == nil {
+		return
+	}
+	g := *f
+	g.Extents = make([]fsmeta.Extent, len(f.Extents))
+	for i, e := range f.Extents {
+		if !e.Zero {
+			e.Physical -= fs.Offset
+		}
+		g.Extents[i] = e
+	}
+	f.Free = fs.allFree(&g)
 }
 
 // FindFileSystems looks for NTFS, exFAT, ext2/3/4 and FAT at the start of
@@ -48,7 +68,7 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 	try := func(off, n int64) bool {
 		sec := io.NewSectionReader(src, off, n)
 		if v, err := ntfs.Open(sec, n); err == nil {
-			fs := &FileSystem{Kind: "ntfs", Offset: off, Size: n, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
+			fs := &FileSystem{Kind: "ntfs", Offset: off, Size: n, allFree: v.AllFree, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
 				return v.Deleted(ctx, p)
 			}}
 			if v.BitmapNote != "" {
@@ -61,7 +81,7 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 			return true
 		}
 		if v, err := exfat.Open(sec, n); err == nil {
-			fs := &FileSystem{Kind: "exfat", Offset: off, Size: n, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
+			fs := &FileSystem{Kind: "exfat", Offset: off, Size: n, allFree: v.AllFree, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
 				return v.Deleted(ctx, p)
 			}}
 			if v.BitmapNote != "" {
@@ -74,7 +94,7 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 			return true
 		}
 		if v, err := ext4j.Open(sec, n); err == nil {
-			fs := &FileSystem{Kind: "ext4", Offset: off, Size: n, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
+			fs := &FileSystem{Kind: "ext4", Offset: off, Size: n, allFree: v.AllFree, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
 				return v.Deleted(ctx, p)
 			}}
 			if v.JournalNote != "" {
@@ -87,7 +107,7 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 			return true
 		}
 		if f := readFATBoot(src, off, off+n); f != nil {
-			out = append(out, &FileSystem{Kind: "fat", Offset: off, Size: f.Size, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
+			out = append(out, &FileSystem{Kind: "fat", Offset: off, Size: f.Size, allFree: f.allFree, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
 				return f.deleted(ctx, src, p)
 			}})
 			return true
@@ -174,6 +194,7 @@ func Undelete(ctx context.Context, src io.ReaderAt, size int64, o UndeleteOption
 					return rep, ctx.Err()
 				}
 				if looksLikeImage(src, size, f) {
+					fs.clustersFree(f)
 					images = append(images, f)
 				}
 			}

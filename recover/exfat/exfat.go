@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 	"unicode/utf16"
 
@@ -39,6 +40,11 @@ const (
 	MaxDepth = 64
 	// MaxExtents caps the runs of one rebuilt file.
 	MaxExtents = 1 << 18
+	// MaxWork caps the cluster steps spent rebuilding the deleted files of
+	// one volume (following chains, walking free runs).
+	MaxWork = 1 << 26
+	// MaxFreeRuns caps the free-run index (8 bytes each).
+	MaxFreeRuns = 1 << 24
 )
 
 // Entry types (in-use bit 0x80 set; deleted entries have it clear).
@@ -67,6 +73,8 @@ type Volume struct {
 
 	fat    []byte // loaded by Open
 	bitmap []byte // nil when unreadable
+	free   []freeRun
+	work   int64 // cluster steps spent rebuilding deleted files
 	// BitmapNote says why the allocation bitmap is missing.
 	BitmapNote string
 }
@@ -346,7 +354,9 @@ func (v *Volume) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File
 	return out, nil
 }
 
-// rebuild works out the extents of a deleted file.
+// rebuild works out the extents of a deleted file. Its cost is counted
+// against the volume's work budget (a hostile directory can list millions
+// of entries each claiming the whole heap).
 func (v *Volume) rebuild(es EntrySet, p string) *fsmeta.File {
 	f := &fsmeta.File{FS: "exfat", ID: fmt.Sprintf("directory entry of %s (first cluster %d)", p, es.First), Name: es.Name, Path: p, Size: es.Size, Modified: es.Modified}
 	if !es.NameComplete {
@@ -360,31 +370,36 @@ func (v *Volume) rebuild(es EntrySet, p string) *fsmeta.File {
 		f.Notes = append(f.Notes, fmt.Sprintf("first cluster %d is outside the heap", es.First))
 		return f
 	}
+	if v.work > MaxWork {
+		f.Notes = append(f.Notes, fmt.Sprintf("not rebuilt: the volume's deleted entries exceed the work limit (%d cluster steps)", MaxWork))
+		return f
+	}
 	clusters := (es.Size + v.ClusterSize - 1) / v.ClusterSize
-	free := v.bitmap != nil
 	var pos int64
-	// add appends cluster c as the file's next piece; false when full.
-	add := func(c uint32) bool {
-		n := min(v.ClusterSize, es.Size-pos)
-		if n <= 0 {
+	// addRun appends n clusters from c as the file's next piece; false
+	// when the file is full or has too many runs.
+	addRun := func(c uint32, n int64) bool {
+		ln := min(n*v.ClusterSize, es.Size-pos)
+		if ln <= 0 {
 			return false
 		}
-		e := fsmeta.Extent{Logical: pos, Physical: v.offset(c), Length: n}
-		if pos >= es.ValidSize {
-			e = fsmeta.Extent{Logical: pos, Length: n, Zero: true}
-		} else if pos+n > es.ValidSize {
-			f.Append(fsmeta.Extent{Logical: pos, Physical: v.offset(c), Length: es.ValidSize - pos}, MaxExtents)
-			e = fsmeta.Extent{Logical: es.ValidSize, Length: pos + n - es.ValidSize, Zero: true}
+		e := fsmeta.Extent{Logical: pos, Physical: v.offset(c), Length: ln}
+		ok := true
+		switch {
+		case pos >= es.ValidSize:
+			ok = f.Append(fsmeta.Extent{Logical: pos, Length: ln, Zero: true}, MaxExtents)
+		case pos+ln > es.ValidSize:
+			ok = f.Append(fsmeta.Extent{Logical: pos, Physical: e.Physical, Length: es.ValidSize - pos}, MaxExtents) &&
+				f.Append(fsmeta.Extent{Logical: es.ValidSize, Length: pos + ln - es.ValidSize, Zero: true}, MaxExtents)
+		default:
+			ok = f.Append(e, MaxExtents)
 		}
-		if !f.Append(e, MaxExtents) {
+		if !ok {
 			f.Notes = append(f.Notes, fmt.Sprintf("more than %d runs", MaxExtents))
 			return false
 		}
-		if v.Allocated(c) {
-			free = false
-		}
-		pos += n
-		return true
+		pos += ln
+		return pos < es.Size
 	}
 	switch {
 	case es.NoFatChain:
@@ -392,16 +407,21 @@ func (v *Volume) rebuild(es EntrySet, p string) *fsmeta.File {
 			f.Notes = append(f.Notes, "contiguous run leaves the heap")
 			return f
 		}
-		for i := int64(0); i < clusters && add(es.First+uint32(i)); i++ {
-		}
+		addRun(es.First, clusters)
 		f.Complete = pos == es.Size
 	case v.Next(es.First) != 0:
 		// The chain survived deletion (some drivers leave the FAT alone).
 		c, err := v.chain(es.First, clusters)
-		for _, x := range c {
-			if !add(x) {
+		v.work += int64(len(c))
+		for i := 0; i < len(c); {
+			j := i + 1
+			for j < len(c) && c[j] == c[j-1]+1 {
+				j++
+			}
+			if !addRun(c[i], int64(j-i)) {
 				break
 			}
+			i = j
 		}
 		if err != nil || pos < es.Size {
 			f.Notes = append(f.Notes, fmt.Sprintf("FAT chain gives %d of %d clusters", len(c), clusters))
@@ -415,8 +435,12 @@ func (v *Volume) rebuild(es EntrySet, p string) *fsmeta.File {
 			f.Notes = append(f.Notes, "FAT chain zeroed and no allocation bitmap: "+v.BitmapNote)
 			return f
 		}
-		for c := int64(es.First); c < v.Clusters+2 && pos < es.Size; c++ {
-			if !v.Allocated(uint32(c)) && !add(uint32(c)) {
+		runs := v.freeRuns()
+		i := sort.Search(len(runs), func(i int) bool { return runs[i].start+runs[i].n > es.First })
+		for ; i < len(runs); i++ {
+			v.work++
+			c := max(runs[i].start, es.First)
+			if !addRun(c, int64(runs[i].start+runs[i].n-c)) {
 				break
 			}
 		}
@@ -425,9 +449,53 @@ func (v *Volume) rebuild(es EntrySet, p string) *fsmeta.File {
 			f.Notes = append(f.Notes, fmt.Sprintf("only %d of %d bytes in free clusters after cluster %d", pos, es.Size, es.First))
 		}
 	}
-	f.Free = free && pos > 0
 	if v.bitmap == nil {
 		f.Notes = append(f.Notes, "cluster allocation unknown: "+v.BitmapNote)
 	}
 	return f
+}
+
+// freeRun is a run of clusters the allocation bitmap shows free.
+type freeRun struct{ start, n uint32 }
+
+// freeRuns lists the free runs of the heap in order, built once.
+func (v *Volume) freeRuns() []freeRun {
+	if v.free != nil {
+		return v.free
+	}
+	v.free = []freeRun{}
+	for c := uint32(2); int64(c) < v.Clusters+2; c++ {
+		if v.Allocated(c) {
+			continue
+		}
+		if n := len(v.free); n > 0 && v.free[n-1].start+v.free[n-1].n == c {
+			v.free[n-1].n++
+		} else if n < MaxFreeRuns {
+			v.free = append(v.free, freeRun{c, 1})
+		} else {
+			break // a bitmap that fragmented is not a real one: rebuilds stop here
+		}
+	}
+	return v.free
+}
+
+// AllFree reports whether every cluster of f's data extents (relative to
+// the volume) is free in the allocation bitmap; callers ask it only for
+// the files they recover.
+func (v *Volume) AllFree(f *fsmeta.File) bool {
+	if v.bitmap == nil {
+		return false
+	}
+	for _, e := range f.Extents {
+		if e.Zero {
+			continue
+		}
+		for o := e.Physical; o < e.Physical+e.Length; o += v.ClusterSize {
+			c := (o-v.heap)/v.ClusterSize + 2
+			if o < v.heap || c > v.Clusters+1 || v.Allocated(uint32(c)) {
+				return false
+			}
+		}
+	}
+	return true
 }

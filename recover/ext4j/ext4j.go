@@ -658,7 +658,6 @@ func (fs *FS) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File, e
 		if !f.Complete && err == nil {
 			f.Notes = append(f.Notes, fmt.Sprintf("extents map %d of %d bytes", f.Stored(), f.Size))
 		}
-		f.Free = fs.allFree(f)
 		out = append(out, f)
 	}
 	if progress != nil {
@@ -681,7 +680,10 @@ func contiguousLogical(f *fsmeta.File) bool {
 	return true
 }
 
-func (fs *FS) allFree(f *fsmeta.File) bool {
+// AllFree reports whether every block of f's data extents (relative to
+// the file system) is free in the block bitmaps; callers ask it only for
+// the files they recover.
+func (fs *FS) AllFree(f *fsmeta.File) bool {
 	for _, e := range f.Extents {
 		if e.Zero {
 			continue

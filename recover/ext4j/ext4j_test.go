@@ -39,7 +39,7 @@ func TestSeedImage(t *testing.T) {
 		by[f.Name] = f
 	}
 	frag := by["fragmented.iso"]
-	if frag == nil || frag.Size != 40000 || !frag.Complete || !frag.Free {
+	if frag == nil || frag.Size != 40000 || !frag.Complete || !fs.AllFree(frag) {
 		t.Fatalf("fragmented.iso: %+v (of %d deleted files)", frag, len(files))
 	}
 	t.Logf("fragmented.iso: %+v", frag.Extents)

@@ -774,8 +774,10 @@ func (v *Volume) Allocated(lcn int64) bool {
 	return v.bitmap[lcn/8]&(1<<(lcn%8)) != 0
 }
 
-// allFree reports whether every data cluster of f is free in $Bitmap.
-func (v *Volume) allFree(f *fsmeta.File) bool {
+// AllFree reports whether every data cluster of f (extents relative to
+// the volume) is free in $Bitmap. It costs a bit test per cluster, so
+// callers ask it only for the files they recover.
+func (v *Volume) AllFree(f *fsmeta.File) bool {
 	if v.bitmap == nil {
 		return false
 	}
@@ -902,7 +904,6 @@ func (v *Volume) deletedFile(rec *Record, orphans []extension) *fsmeta.File {
 			}
 		}
 	}
-	f.Free = v.allFree(f)
 	if v.bitmap == nil {
 		f.Notes = append(f.Notes, "cluster allocation unknown: "+v.BitmapNote)
 	}

@@ -37,7 +37,7 @@ func TestSeedImage(t *testing.T) {
 		by[f.Name] = f
 	}
 	frag := by["fragmented.iso"]
-	if frag == nil || frag.Size != 40000 || !frag.Complete || !frag.Free || frag.Path != "/fragmented.iso" {
+	if frag == nil || frag.Size != 40000 || !frag.Complete || !v.AllFree(frag) || frag.Path != "/fragmented.iso" {
 		t.Fatalf("fragmented.iso: %+v", frag)
 	}
 	t.Logf("fragmented.iso: %+v", frag.Extents)
