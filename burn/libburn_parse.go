@@ -369,7 +369,8 @@ func ParseXorrisoMedia(text string, d *Drive) *Media {
 	if !seen {
 		return nil
 	}
-	if !m.Present {
+	// "is not present" wins whatever line order the text has.
+	if m.State == StateNone || !m.Present {
 		return NoMedia()
 	}
 	if m.Free < 0 && mediaSpace >= 0 {
@@ -487,7 +488,7 @@ func ParseCdrskinMedia(text string, space int64, d *Drive) *Media {
 	if !seen {
 		return nil
 	}
-	if !m.Present {
+	if m.State == StateNone || !m.Present {
 		return NoMedia()
 	}
 	m.Class = ClassifyType(m.Type)
@@ -550,8 +551,8 @@ func ParseMessage(l string) (Message, bool) {
 }
 
 var (
-	progressRE   = regexp.MustCompile(`(\d{1,9}) of +(\d{1,9}) MB written`)
-	totalBytesRE = regexp.MustCompile(`Total bytes read/written: (\d{1,18})/(\d{1,18})`)
+	progressRE   = regexp.MustCompile(`\b(\d{1,9}) of +(\d{1,9}) MB written`)
+	totalBytesRE = regexp.MustCompile(`Total bytes read/written: (\d{1,18})/(\d{1,18})\b`)
 	percentRE    = regexp.MustCompile(`(Blanking|Formatting) *\( *([\d.]{1,8})% done`)
 	xSpeedRE     = regexp.MustCompile(`\] +([\d.]{1,8})x\.`)
 )
