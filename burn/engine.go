@@ -86,6 +86,8 @@ type EngineError struct {
 	Busy bool `json:"busy,omitempty"`
 	// Interrupted is set when the run was cancelled (Ctrl-C).
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Signal is the signal libburn reported catching ("SIGTERM").
+	Signal string `json:"signal,omitempty"`
 }
 
 // maxKeptMessages caps the messages an EngineError keeps.
@@ -103,14 +105,28 @@ func (e *EngineError) Error() string {
 	if e.Started {
 		fmt.Fprintf(&b, " after writing %s: the disc is incomplete", humanBytes(e.Written))
 	}
-	if len(e.Messages) > 0 {
-		// The first error is usually the cause; later ones its echoes.
-		b.WriteString(": " + e.Messages[0].Text)
-		if len(e.Messages) > 1 {
-			b.WriteString(" (" + e.Messages[len(e.Messages)-1].Text + ")")
-		}
+	if e.Signal != "" {
+		fmt.Fprintf(&b, " (it received %s)", e.Signal)
+	}
+	if m, ok := e.cause(); ok {
+		b.WriteString(": " + m.Text)
 	}
 	return b.String()
+}
+
+// cause is the message that best says what went wrong: the first FATAL
+// or FAILURE (ABORT lines narrate the shutdown; later errors are echoes),
+// else the first error of any kind.
+func (e *EngineError) cause() (Message, bool) {
+	for _, m := range e.Messages {
+		if m.Severity == "FATAL" || m.Severity == "FAILURE" {
+			return m, true
+		}
+	}
+	if len(e.Messages) > 0 {
+		return e.Messages[0], true
+	}
+	return Message{}, false
 }
 
 func (e *EngineError) Unwrap() error {

@@ -81,6 +81,12 @@ func (e *Libburn) fail(op string, out []string, err error) *EngineError {
 
 // note records what an output line tells about a failure.
 func (ee *EngineError) note(l string) {
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "UNIX-SIGNAL:"); ok {
+		if f := strings.Fields(rest); len(f) > 0 && len(f[0]) < 16 {
+			ee.Signal = f[0]
+		}
+		return
+	}
 	m, ok := ParseMessage(l)
 	if !ok || !m.IsError() {
 		return
