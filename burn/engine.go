@@ -115,12 +115,14 @@ func (e *EngineError) Error() string {
 }
 
 // cause is the message that best says what went wrong: the first FATAL
-// or FAILURE (ABORT lines narrate the shutdown; later errors are echoes),
-// else the first error of any kind.
+// or FAILURE, else the first SORRY or MISHAP (ABORT lines narrate the
+// shutdown; later errors are echoes), else the first error of any kind.
 func (e *EngineError) cause() (Message, bool) {
-	for _, m := range e.Messages {
-		if m.Severity == "FATAL" || m.Severity == "FAILURE" {
-			return m, true
+	for _, sev := range [][]string{{"FATAL", "FAILURE"}, {"SORRY", "MISHAP"}} {
+		for _, m := range e.Messages {
+			if m.Severity == sev[0] || m.Severity == sev[1] {
+				return m, true
+			}
 		}
 	}
 	if len(e.Messages) > 0 {
