@@ -31,7 +31,7 @@ func (e *Darwin) Pseudo() bool { return false }
 
 // DrutilDrive is one line of `drutil list`.
 type DrutilDrive struct {
-	Index                           int
+	Index                          int
 	Vendor, Product, Revision, Bus string
 }
 
@@ -95,14 +95,14 @@ var drutilBlocksRE = regexp.MustCompile(`blocks:\s*(\d{1,15})\b`)
 
 // ParseDrutilStatus reads `drutil status` (or `drutil -drive N status`):
 //
-//	 Vendor   Product           Rev
-//	 ASUS     SDRW-08U9M-U      A114
+//	Vendor   Product           Rev
+//	ASUS     SDRW-08U9M-U      A114
 //
-//	           Type: CD-R                 Name: /dev/disk4
-//	   Write Speeds: 10x, 16x, 24x
-//	     Space Free:   79:57:69         blocks:   359844 / 736.96MB / 702.82MiB
-//	     Space Used:   00:00:00         blocks:        0 /   0.00MB /   0.00MiB
-//	    Writability: appendable, blank, overwritable
+//	          Type: CD-R                 Name: /dev/disk4
+//	  Write Speeds: 10x, 16x, 24x
+//	    Space Free:   79:57:69         blocks:   359844 / 736.96MB / 702.82MiB
+//	    Space Used:   00:00:00         blocks:        0 /   0.00MB /   0.00MiB
+//	   Writability: appendable, blank, overwritable
 //
 // It returns nil when the text reports no drive.
 func ParseDrutilStatus(text string) *DrutilStatus {
