@@ -502,3 +502,65 @@ func TestDrivesWithoutDrives(t *testing.T) {
 		t.Fatalf("burn without drives: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// fakeDriveEngine puts a script named program first in PATH that answers
+// every inquiry with a real drive's captured output and records any other
+// call in a marker file: burn's decisions on real discs, without a drive.
+func fakeDriveEngine(t *testing.T, program, fixture string) (env []string, marker string) {
+	t.Helper()
+	abs, err := filepath.Abs(filepath.Join("..", "..", "burn", "testdata", fixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	marker = filepath.Join(dir, "wrote")
+	script := fmt.Sprintf(`#!/bin/sh
+case " $* " in
+*" -toc "*|*" -minfo "*) cat '%s'; exit 0 ;;
+*" --tell_media_space "*) exit 1 ;;
+*) echo "$*" >> '%s'; exit 99 ;;
+esac
+`, abs, marker)
+	if err := os.WriteFile(filepath.Join(dir, program), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"PATH=" + dir + ":" + os.Getenv("PATH")}, marker
+}
+
+// TestBurnRefusesRealDiscs feeds burn the state real drives reported for
+// their discs and checks that it refuses to write and never calls the
+// engine to write.
+func TestBurnRefusesRealDiscs(t *testing.T) {
+	img, _ := burnImage(t, 0)
+	const drive = "/dev/isofsd-test-no-such-sr9" // not a device: only the fake engine answers
+	for _, tc := range []struct {
+		engine, fixture string
+		flags           []string
+		says            string
+	}{
+		{"xorriso", "xorriso-toc-dvdplusr-appendable.txt", nil, "holds a DVD+R that is not blank (appendable): write-once media cannot be erased"},
+		{"xorriso", "xorriso-toc-dvdplusr-appendable.txt", []string{"--blank", "--yes"}, "write-once media cannot be erased"},
+		{"xorriso", "xorriso-toc-dvdrw-appendable.txt", nil, "pass --blank to erase it first"},
+		{"xorriso", "xorriso-toc-nomedia.txt", nil, "holds no disc"},
+		{"cdrskin", "cdrskin-minfo-dvdrom.txt", nil, "holds a DVD-ROM, which cannot be written"},
+		{"cdrskin", "cdrskin-minfo-dvdplusrw.txt", nil, "holds a DVD+RW that is not blank"},
+	} {
+		t.Run(tc.fixture+strings.Join(tc.flags, ""), func(t *testing.T) {
+			env, marker := fakeDriveEngine(t, tc.engine, tc.fixture)
+			args := append([]string{"burn", "--engine", tc.engine}, tc.flags...)
+			out, errOut, code := burnRun(t, env, append(args, img, drive)...)
+			if code != exitUsage || !strings.Contains(errOut, tc.says) {
+				t.Fatalf("exit %d\n%s%s", code, out, errOut)
+			}
+			if b, err := os.ReadFile(marker); err == nil {
+				t.Fatalf("the engine was asked to write: %s", b)
+			}
+		})
+	}
+	// drives shows what the fake engine reported.
+	env, _ := fakeDriveEngine(t, "xorriso", "xorriso-toc-dvdplusr-appendable.txt")
+	out, errOut, code := burnRun(t, env, "drives", "--engine", "xorriso", drive)
+	if code != 0 || !strings.Contains(out, "TSSTcorp CDDVDW SE-S084F") || !strings.Contains(out, "DVD+R (write-once)") || !strings.Contains(out, "appendable") {
+		t.Fatalf("drives: exit %d\n%s%s", code, out, errOut)
+	}
+}
