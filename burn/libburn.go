@@ -128,9 +128,15 @@ func (e *Libburn) Drives(ctx context.Context) ([]*Drive, error) {
 // -tell_media_space`; cdrskin: `-minfo` and `--tell_media_space`.
 func (e *Libburn) Inspect(ctx context.Context, d *Drive) error {
 	dev, files := e.dev(d)
+	// libburn gives pseudo-drives a made-up identity ("YOYODYNE WARP
+	// DRIVE"); they keep the one isofsd gave them.
+	id := d
+	if d.Pseudo {
+		id = &Drive{}
+	}
 	if e.Program == "xorriso" {
 		out, err := output(ctx, e.run, e.cmd(files, "-outdev", dev, "-toc", "-list_speeds", "-tell_media_space"))
-		m := ParseXorrisoMedia(strings.Join(out, "\n"), d)
+		m := ParseXorrisoMedia(strings.Join(out, "\n"), id)
 		if m == nil {
 			return e.fail("inspect "+d.Path, out, err)
 		}
@@ -148,7 +154,7 @@ func (e *Libburn) Inspect(ctx context.Context, d *Drive) error {
 			}
 		}
 	}
-	m := ParseCdrskinMedia(strings.Join(out, "\n"), space, d)
+	m := ParseCdrskinMedia(strings.Join(out, "\n"), space, id)
 	if m == nil {
 		return e.fail("inspect "+d.Path, out, err)
 	}

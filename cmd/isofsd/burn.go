@@ -227,6 +227,9 @@ func runBurn(cmd *cobra.Command, a *app, f burnFlags, image, drive string) error
 	}
 	if err != nil {
 		var ee *burn.EngineError
+		if errors.Is(err, burn.ErrUnsupported) || errors.Is(err, burn.ErrRefused) {
+			return withCode(exitUsage, fmt.Errorf("%s: %w", plan.Drive.Path, err)) // nothing was written
+		}
 		if errors.As(err, &ee) {
 			if ee.Busy && !ee.Started {
 				return withCode(exitUsage, fmt.Errorf("%s: %w", plan.Drive.Path, err))
