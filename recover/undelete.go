@@ -290,8 +290,12 @@ func insideRecovered(rs []*Recovered, off int64) (*Recovered, int64) {
 	return nil, 0
 }
 
-// overwrittenStart returns a deleted image written after f whose extents
-// cover f's first 34 KiB (system area and first descriptor), nil if none.
+// overwrittenStart returns a deleted image that owns the sectors of f's
+// first 34 KiB (system area and first descriptor) instead of f, nil if
+// none: one written later over them, or — when the times cannot tell
+// (file systems keep seconds) — a larger one whose descriptor sits on the
+// very same sector at the same place in the file (a small deleted file
+// whose clusters an image reused sees that image's descriptor).
 func overwrittenStart(f *fsmeta.File, images []*fsmeta.File) *fsmeta.File {
 	head := &fsmeta.File{Size: min(f.Size, systemAreaBytes+isofmt.SectorSize)}
 	for _, e := range f.Extents {
@@ -300,12 +304,29 @@ func overwrittenStart(f *fsmeta.File, images []*fsmeta.File) *fsmeta.File {
 			head.Extents = append(head.Extents, e)
 		}
 	}
+	pvd, ok := physicalAt(f, systemAreaBytes)
 	for _, g := range images {
-		if g != f && g.Modified.After(f.Modified) && fsmeta.Overlaps(head, g) > 0 {
+		if g == f {
+			continue
+		}
+		if g.Modified.After(f.Modified) && fsmeta.Overlaps(head, g) > 0 {
+			return g
+		}
+		if q, ok2 := physicalAt(g, systemAreaBytes); ok && ok2 && q == pvd && g.Size > f.Size && !g.Modified.Before(f.Modified) {
 			return g
 		}
 	}
 	return nil
+}
+
+// physicalAt is the source offset of file byte off, if it is mapped.
+func physicalAt(f *fsmeta.File, off int64) (int64, bool) {
+	for _, e := range f.Extents {
+		if !e.Zero && off >= e.Logical && off < e.Logical+e.Length {
+			return e.Physical + off - e.Logical, true
+		}
+	}
+	return 0, false
 }
 
 // looksLikeImage reads sector 16 of a deleted file through its extents:

@@ -244,6 +244,13 @@ func checkUndelete(t *testing.T, rep *UndeleteReport, imgs []*undelImage, wantEx
 		if r.Name != "" {
 			byName[r.Name] = r
 		}
+		known := false
+		for _, x := range imgs {
+			known = known || x.name == r.Name
+		}
+		if r.FSFile != nil && !known {
+			t.Errorf("%q (%s) reported as a deleted image: it is none of the images written (a file whose clusters one of them reused?)", r.Name, r.FSFile.ID)
+		}
 	}
 	for _, x := range imgs {
 		if byName[x.name] == nil {
@@ -271,6 +278,48 @@ func checkUndelete(t *testing.T, rep *UndeleteReport, imgs []*undelImage, wantEx
 		}
 	}
 	return byName
+}
+
+// embedInDisk copies a file-system image into the first partition of a
+// new whole-disk image with a partition table of the given label ("gpt"
+// or "dos"), the partition starting at 1 MiB.
+func embedInDisk(t *testing.T, fsImage, label string) string {
+	t.Helper()
+	needTool(t, "sfdisk")
+	data, err := os.ReadFile(fsImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := filepath.Join(t.TempDir(), label+"-disk.img")
+	os.WriteFile(disk, nil, 0o644)
+	os.Truncate(disk, int64(len(data))+4<<20)
+	cmd := exec.Command("sfdisk", "-q", disk)
+	cmd.Stdin = strings.NewReader(fmt.Sprintf("label: %s\nstart=2048, size=%d, type=%s\n", label, len(data)/512,
+		map[string]string{"gpt": "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7", "dos": "7"}[label]))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v %s", err, out)
+	}
+	f, err := os.OpenFile(disk, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(data, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	return disk
+}
+
+// checkWholeDisk: the same file system inside a partitioned whole disk is
+// found at its partition and gives the same images back.
+func checkWholeDisk(t *testing.T, fsImage, label, kind string, imgs []*undelImage, wantExact ...string) {
+	t.Helper()
+	disk := embedInDisk(t, fsImage, label)
+	rep := undeleteDisk(t, disk, UndeleteOptions{NoCarve: true})
+	if len(rep.FileSystems) != 1 || rep.FileSystems[0].Kind != kind || rep.FileSystems[0].Offset != 1<<20 {
+		t.Fatalf("%s disk: file systems %+v, want %s at 1 MiB", label, rep.FileSystems, kind)
+	}
+	checkUndelete(t, rep, imgs, wantExact...)
 }
 
 // startsInside reports whether inner's first byte on disk lies inside
@@ -341,6 +390,8 @@ func TestUndeleteNTFS(t *testing.T) {
 	if sha256File(t, disk) != before {
 		t.Errorf("the source changed during undelete")
 	}
+	// A Windows PC's disk: the same volume as partition 1 of an MBR disk.
+	checkWholeDisk(t, disk, "dos", "ntfs", imgs, "checked-md5.iso", "plain-image.iso", "udf-only-image.img")
 }
 
 // TestUndeleteNTFSAttributeList: a file whose runlist outgrew its MFT
@@ -650,6 +701,7 @@ func TestUndeleteExt4(t *testing.T) {
 	}
 	carved := undeleteDisk(t, disk, UndeleteOptions{NoFS: true})
 	checkCarvedOnly(t, carved, imgs)
+	checkWholeDisk(t, disk, "gpt", "ext4", imgs, "checked-md5.iso", "plain-image.iso", "udf-only-image.img")
 }
 
 // TestUndeleteNoFileSystem: a source with no file system and no image
