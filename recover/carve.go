@@ -358,7 +358,15 @@ func Judge(f *Found, rep *VerifyReport) (status, note string) {
 			}
 		}
 		if whole || (volume > 0 && rep.Size <= volume) {
-			return StatusExact, ""
+			var by []string
+			for _, c := range rep.Checks {
+				// The checksum checks: the implanted MD5, lists in the
+				// image (named by path), the external sums.
+				if c.Result == CheckOK && (c.Name == "implanted md5" || strings.HasPrefix(c.Name, "/") || strings.HasPrefix(c.Name, "external")) {
+					by = append(by, c.Name)
+				}
+			}
+			return StatusExact, "proven by: " + strings.Join(by, ", ")
 		}
 		return StatusLikely, fmt.Sprintf("checksums verified the ISO 9660 volume (%d bytes); the %d bytes after it (appended partitions) are structure valid, data unverified: %s", volume, rep.Size-volume, verifyHint)
 	case rep.Files != nil && len(rep.Files.Damaged) == 0 && len(rep.Files.Unreadable) == 0:
