@@ -216,8 +216,8 @@ func Undelete(ctx context.Context, src io.ReaderAt, size int64, o UndeleteOption
 				fs.Images++
 				r := undeleteFile(ctx, src, size, f, files, isImage, used, o)
 				rep.Images = append(rep.Images, r)
-				if r.Found != nil && len(f.Extents) > 0 && !f.Extents[0].Zero {
-					claimed[f.Extents[0].Physical] = r
+				if r.Found != nil && r.Offset >= 0 {
+					claimed[r.Offset] = r
 				}
 			}
 			if overwritten > 0 {
@@ -246,13 +246,13 @@ func Undelete(ctx context.Context, src io.ReaderAt, size int64, o UndeleteOption
 		// a wrong start (its first sectors are elsewhere), a second
 		// descriptor set of it, or an image stored in it.
 		if r, at := insideRecovered(rep.Images, f.Offset+systemAreaBytes); r != nil {
-			what := fmt.Sprintf("its descriptors lie at byte %d of %q (recovered through the file system)", at, r.Name)
+			what := fmt.Sprintf("signature scan found %s volume descriptors at byte %d, byte %d of this file", f.Kind, f.Offset+systemAreaBytes, at)
 			if at == systemAreaBytes {
-				what += ": the same image, whose first sectors are elsewhere on the disk"
+				what += " (this image's own, seen from a wrong start: its first sectors are elsewhere)"
+			} else {
+				what += " (an image stored inside this one, or a second descriptor set)"
 			}
-			rep.Images = append(rep.Images, &Recovered{Found: f, Status: r.Status, Method: "signature",
-				InsideFile: fmt.Sprintf("%s at byte %d", r.Name, at-systemAreaBytes),
-				Note:       what + "; not written again"})
+			r.Attempts = append(r.Attempts, what)
 			continue
 		}
 		rest = append(rest, f)
@@ -317,6 +317,22 @@ func overwrittenStart(f *fsmeta.File, images []*fsmeta.File) *fsmeta.File {
 		}
 	}
 	return nil
+}
+
+// imageStart is where on the source the image would start if its first
+// sectors lay before its first descriptor as in a contiguous copy — the
+// offset a signature scan reports — or the first data extent's start
+// when sector 16 is not mapped; -1 when nothing is.
+func imageStart(f *fsmeta.File) int64 {
+	if p, ok := physicalAt(f, systemAreaBytes); ok && p >= systemAreaBytes {
+		return p - systemAreaBytes
+	}
+	for _, e := range f.Extents {
+		if !e.Zero {
+			return e.Physical - e.Logical
+		}
+	}
+	return -1
 }
 
 // physicalAt is the source offset of file byte off, if it is mapped.
@@ -385,10 +401,7 @@ func (r *extentReader) ReadAt(p []byte, off int64) (int, error) {
 // undeleteFile writes one deleted image, verifies it and judges it.
 func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.File, all []*fsmeta.File, isImage map[*fsmeta.File]bool, used map[string]bool, o UndeleteOptions) *Recovered {
 	r := &Recovered{Name: f.Name, FSFile: f, Method: fmt.Sprintf("%s %s (%d extents)", f.FS, f.ID, len(f.Extents))}
-	start := int64(-1)
-	if len(f.Extents) > 0 && !f.Extents[0].Zero {
-		start = f.Extents[0].Physical
-	}
+	start := imageStart(f)
 	er := newExtentReader(src, size, f)
 	found, err := identify(er, f.Size, 0)
 	if err != nil {
