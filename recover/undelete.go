@@ -519,7 +519,7 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	why = append(why, f.Notes...)
 	if f.Complete && f.Free && len(doubts) == 0 {
 		r.Status = StatusExact
-		r.Note = fmt.Sprintf("complete %s extents, every cluster free since deletion and claimed by no other deleted file", f.FS)
+		r.Note = fmt.Sprintf("complete %s extents, every cluster free since deletion and claimed by no deleted file written later", f.FS)
 		if r.Verify.Verdict == VerdictOK {
 			r.Note += "; checksums in the image matched what they cover"
 		}
