@@ -524,6 +524,66 @@ func TestDesktopDoubleClick(t *testing.T) {
 	s.waitFor(mp+" to be removed", func() bool { _, err := os.Lstat(mp); return errors.Is(err, os.ErrNotExist) })
 	s.waitFor("no isofsd process left", func() bool { return len(s.procs(s.isofsd)) == 0 })
 
+	// The right-click actions, run as a file manager runs them (the Exec
+	// lines of the installed entry, %f replaced by the file), each
+	// reporting by notification.
+	installed, err := os.ReadFile(filepath.Join(apps, "isofsd.desktop"))
+	must(t, err)
+	action := func(id, file string) {
+		t.Helper()
+		_, rest, _ := strings.Cut(string(installed), "[Desktop Action "+id+"]\n")
+		_, line, _ := strings.Cut(rest, "\nExec=")
+		line, _, _ = strings.Cut(line, "\n")
+		argv := strings.Fields(strings.ReplaceAll(line, "%f", file)) // no blanks in these paths
+		if out, err := s.run(argv...); err != nil {
+			t.Logf("action %s: %v\n%s", id, err, out)
+		}
+	}
+	notifiedWith := func(summary string) func() bool {
+		return func() bool {
+			for _, n := range s.notified() {
+				if n["summary"] == summary {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	// isomd5sum needs a few MB for its fragment sums (checkisomd5 fails
+	// its own tiny images too).
+	bigSrc := filepath.Join(s.base, "bigsrc")
+	must(t, os.MkdirAll(bigSrc, 0o755))
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = byte(i * 2654435761 >> 13)
+	}
+	must(t, os.WriteFile(filepath.Join(bigSrc, "big.bin"), big, 0o644))
+	checked := filepath.Join(s.base, "checked.iso")
+	xorriso(t, "-as", "mkisofs", "-quiet", "-R", "-V", "CHECKED", "-o", checked, bigSrc)
+	must(t, os.Chmod(checked, 0o644))
+	if out, err := exec.Command("implantisomd5", checked).CombinedOutput(); err != nil {
+		t.Fatalf("implantisomd5: %v\n%s", err, out)
+	}
+	action("Verify", checked)
+	s.waitFor("the Verify notification", notifiedWith("Verified checked.iso"))
+	action("Verify", img)
+	s.waitFor("the failed Verify notification", notifiedWith("isofsd verify failed"))
+	action("Mount", img)
+	s.waitFor("the Mount action's mount", func() bool { _, ok := s.mountedAt(mp); return ok })
+	action("Unmount", img)
+	s.waitFor("the Unmount notification", notifiedWith("Unmounted"))
+	s.waitFor(mp+" to be removed after the Unmount action", func() bool { _, err := os.Lstat(mp); return errors.Is(err, os.ErrNotExist) })
+
+	// An image on a web server opens the same way (served by a process of
+	// its own: the daemon is not handed remote images).
+	web := startNginx(t, s.base)
+	s.mustRun(s.isofsd, "open", web.url("demo.iso"))
+	s.waitFor("the remote mount on "+mp, func() bool { m, ok := s.mountedAt(mp); return ok && m.Source == web.url("demo.iso") })
+	s.waitFor("a Thunar window showing the remote DEMO", func() bool { return slices.Contains(s.windows("DEMO"), "DEMO - Thunar") })
+	s.mustRun("gio", "mount", "-u", mp)
+	s.waitFor(mp+" to be removed", func() bool { _, err := os.Lstat(mp); return errors.Is(err, os.ErrNotExist) })
+	s.waitFor("no isofsd process left", func() bool { return len(s.procs(s.isofsd)) == 0 })
+
 	// Uninstall: what install wrote is gone, and disc images have no
 	// default handler again.
 	un := s.mustRun(s.isofsd, "desktop", "uninstall", "--user")
