@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -76,7 +77,7 @@ or the URL cannot be opened.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&out, "output", "o", "", "file to write")
+	fl.StringVarP(&out, "output", "o", "", "file to write (or a directory: the URL's file name in it)")
 	fl.StringVar(&mapFile, "map", "", "mapfile path (default FILE.map)")
 	fl.IntVar(&workers, "workers", fetch.DefaultWorkers, "range requests in flight")
 	fl.StringVar(&chunk, "chunk-size", "8M", "size of one range request (K, M suffixes)")
@@ -90,6 +91,13 @@ or the URL cannot be opened.`,
 func runFetch(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, url, out string, o fetch.Options, noVerify bool) error {
 	if !isRemote(url) {
 		return withCode(exitUsage, fmt.Errorf("%s: fetch takes an http://, https:// or s3:// URL", url))
+	}
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		name := fetch.FileName(url)
+		if name == "" || name == "." || name == "/" || strings.ContainsAny(name, `/\`) {
+			return withCode(exitUsage, fmt.Errorf("%s: no file name in the URL to save it under in %s: give -o FILE", url, out))
+		}
+		out = filepath.Join(out, name)
 	}
 	if cf.sha256 != "" {
 		if b, err := hex.DecodeString(cf.sha256); err != nil || len(b) != 32 {

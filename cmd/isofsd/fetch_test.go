@@ -121,6 +121,13 @@ func TestFetchVerified(t *testing.T) {
 	if _, e, code := fetchTo("--sha256", "xyz"); code != 2 || !strings.Contains(e, "64 hex digits") {
 		t.Errorf("bad --sha256: exit %d %s", code, e)
 	}
+	// -o DIR saves under the URL's name.
+	into := t.TempDir()
+	if _, e, code := cliRun(t, "fetch", url, "-o", into, "--no-verify"); code != 0 {
+		t.Errorf("-o DIR: exit %d %s", code, e)
+	} else if got, err := os.ReadFile(filepath.Join(into, "distro.iso")); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("-o DIR: %v", err)
+	}
 	if _, e, code := cliRun(t, "fetch", srv.URL("none.iso"), "-o", filepath.Join(dir, "none.iso")); code != 2 || !strings.Contains(e, "404") {
 		t.Errorf("missing object: exit %d %s", code, e)
 	}
