@@ -34,10 +34,8 @@ type dirHandle interface {
 	// openDir opens the subdirectory name; a symlink or anything but a
 	// directory is refused.
 	openDir(name string) (dirHandle, error)
-	// id identifies the directory (see sameID); owner is its owner's
-	// uid when the system has one.
+	// id identifies the directory (see sameID).
 	id() fileID
-	owner() (uid int, ok bool)
 	// mkdir creates name with mode 0700 (it is filled, then finished).
 	mkdir(name string) error
 	// lstat describes name without following it.

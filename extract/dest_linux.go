@@ -59,8 +59,7 @@ func (d *linuxDir) openDir(name string) (dirHandle, error) {
 	return newLinuxDir(fd, d.euid)
 }
 
-func (d *linuxDir) id() fileID                { return devIno{d.st.Dev, d.st.Ino} }
-func (d *linuxDir) owner() (uid int, ok bool) { return int(d.st.Uid), true }
+func (d *linuxDir) id() fileID { return devIno{d.st.Dev, d.st.Ino} }
 
 func (d *linuxDir) mkdir(name string) error {
 	return pathErr("mkdirat", name, unix.Mkdirat(d.fd, name, 0o700))

@@ -66,9 +66,8 @@ func notDir(name string, m fs.FileMode) error {
 	return fmt.Errorf("%s is not a directory", name)
 }
 
-func (d *rootDir) id() fileID                { return d.fi }
-func (d *rootDir) owner() (uid int, ok bool) { return fileOwner(d.fi) }
-func (d *rootDir) mkdir(name string) error   { return d.r.Mkdir(name, 0o700) }
+func (d *rootDir) id() fileID              { return d.fi }
+func (d *rootDir) mkdir(name string) error { return d.r.Mkdir(name, 0o700) }
 
 func (d *rootDir) lstat(name string) (fs.FileMode, fileID, error) {
 	fi, err := d.r.Lstat(name)

@@ -37,9 +37,8 @@ type entry struct {
 	// Both are set by whoever creates the entry, before anyone else
 	// reads them (directories before the copy phase, files before the
 	// link phase).
-	dest    string
-	id      fileID
-	created bool // a directory made by this run, not merged into
+	dest string
+	id   fileID
 }
 
 // Entry states.

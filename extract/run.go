@@ -389,7 +389,6 @@ func (x *run) makeDir(c *chain, e *entry) {
 	}
 	name := e.name
 	err = pd.mkdir(name)
-	created := err == nil
 	if isExist(err) {
 		typ, _, serr := pd.lstat(name)
 		switch {
@@ -406,11 +405,9 @@ func (x *run) makeDir(c *chain, e *entry) {
 		case x.o.Overwrite == Replace:
 			if err = pd.remove(name); err == nil {
 				err = pd.mkdir(name)
-				created = err == nil
 			}
 		case x.o.Overwrite == Rename:
 			name, err = freeName(e.name, pd.mkdir)
-			created = err == nil
 		}
 	}
 	if err != nil {
@@ -423,13 +420,11 @@ func (x *run) makeDir(c *chain, e *entry) {
 		return
 	}
 	defer h.close()
-	if uid, ok := h.owner(); ok && created && uid != x.euid {
-		// Another user put their own directory in place of the one just
-		// made (in a directory they can write): not ours to fill.
-		x.fail(e, fmt.Errorf("directory %w", errReplaced))
-		return
-	}
-	e.dest, e.id, e.created = name, h.id(), created
+	// No owner check here: on file systems that map owners (vfat, NFS
+	// with root_squash) what root creates is not root's. A directory
+	// another user swapped in is theirs to write anyway, and nothing is
+	// set on it but through its descriptor.
+	e.dest, e.id = name, h.id()
 	e.state.Store(done)
 }
 

@@ -1,14 +1,10 @@
 package extract
 
 import (
-	"io/fs"
 	"os"
 
 	"golang.org/x/sys/windows"
 )
-
-// fileOwner: Windows files have no uid.
-func fileOwner(fs.FileInfo) (int, bool) { return 0, false }
 
 // setFileTimes sets the access and modification times of an open file
 // (os has Chtimes by name only).

@@ -10,8 +10,9 @@
 //     volume, UDF partition and anchors, MBR/GPT partitions, El Torito
 //     images), the isomd5sum checksum implanted in it, checksum lists stored
 //     in it and an external checksum, and names damaged files by path with
-//     the bytes affected. Salvage extracts the files that lie wholly in the
-//     readable, verified part.
+//     the bytes affected. Salvage extracts what lies in the readable,
+//     verified part — whole files, and the good ranges of damaged ones —
+//     through package extract's writer.
 //   - Scan finds images on a disk by their volume descriptors on 512-byte
 //     boundaries; Recover writes them out, verifies each, and when one
 //     proves wrong (a fragmented file) asks the file system around it —

@@ -40,7 +40,7 @@ regular file, or the image cannot be opened.`,
 					return withCode(exitUsage, fmt.Errorf("cat: %s: %w", args[0], err))
 				}
 				if !fi.Mode().IsRegular() {
-					return withCode(exitUsage, fmt.Errorf("cat: %s: %s is a %s, not a regular file", args[0], lsQuote(p), lsMode(fi.Mode())[:1]))
+					return withCode(exitUsage, fmt.Errorf("cat: %s: %s is not a regular file (type %s)", args[0], lsQuote(p), extract.TypeLetter(fi.Mode())))
 				}
 			}
 			buf := make([]byte, 1<<20)

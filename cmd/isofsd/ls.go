@@ -172,22 +172,7 @@ func lsTime(t time.Time) string {
 // lsMode formats a mode the way ls -l does (drwxr-sr-x, lrwxrwxrwx...).
 func lsMode(m fs.FileMode) string {
 	var b [10]byte
-	switch {
-	case m&fs.ModeDir != 0:
-		b[0] = 'd'
-	case m&fs.ModeSymlink != 0:
-		b[0] = 'l'
-	case m&fs.ModeCharDevice != 0:
-		b[0] = 'c'
-	case m&fs.ModeDevice != 0:
-		b[0] = 'b'
-	case m&fs.ModeNamedPipe != 0:
-		b[0] = 'p'
-	case m&fs.ModeSocket != 0:
-		b[0] = 's'
-	default:
-		b[0] = '-'
-	}
+	b[0] = extract.TypeLetter(m)[0]
 	const rwx = "rwxrwxrwx"
 	for i := 0; i < 9; i++ {
 		if m&(1<<uint(8-i)) != 0 {
