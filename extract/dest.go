@@ -128,6 +128,19 @@ const maxRename = 10000
 
 func isExist(err error) bool { return errors.Is(err, fs.ErrExist) }
 
+// withFd runs fn on f's descriptor (handle on Windows).
+func withFd(f *os.File, fn func(fd uintptr) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(fd) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
 // openDest opens DIR, creating it (and its parents) when missing.
 func openDest(dir string, portable bool) (dirHandle, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {

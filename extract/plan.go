@@ -101,23 +101,34 @@ func (e *entry) typeLetter() string {
 	return TypeLetter(e.node.Stat.Mode)
 }
 
+// fileTypes gives each file type its letter in ls -l's mode column and
+// its name in messages; the first entry whose bits a mode has is its type.
+var fileTypes = []struct {
+	bits         fs.FileMode
+	letter, name string
+}{
+	{fs.ModeDir, "d", "directory"}, {fs.ModeSymlink, "l", "symlink"}, {fs.ModeCharDevice, "c", "device"},
+	{fs.ModeDevice, "b", "device"}, {fs.ModeNamedPipe, "p", "FIFO"}, {fs.ModeSocket, "s", "socket"},
+}
+
 // TypeLetter is the first letter of ls -l's mode column for m.
 func TypeLetter(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeDir != 0:
-		return "d"
-	case m&fs.ModeSymlink != 0:
-		return "l"
-	case m&fs.ModeCharDevice != 0:
-		return "c"
-	case m&fs.ModeDevice != 0:
-		return "b"
-	case m&fs.ModeNamedPipe != 0:
-		return "p"
-	case m&fs.ModeSocket != 0:
-		return "s"
+	for _, t := range fileTypes {
+		if m&t.bits != 0 {
+			return t.letter
+		}
 	}
 	return "-"
+}
+
+// typeName names a file type in messages.
+func typeName(m fs.FileMode) string {
+	for _, t := range fileTypes {
+		if m&t.bits != 0 {
+			return t.name
+		}
+	}
+	return "file"
 }
 
 // buildPlan walks the selected part of the tree, metadata only, through

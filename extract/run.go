@@ -71,17 +71,9 @@ func newRun(ctx context.Context, img *isofmt.Image, o Options) (*run, error) {
 // error is ctx's with Result.Interrupted set.
 func Run(ctx context.Context, img *isofmt.Image, dir string, o Options) (*Result, error) {
 	start := time.Now()
-	x, err := newRun(ctx, img, o)
+	x, err := plan(ctx, img, o)
 	if err != nil {
 		return nil, err
-	}
-	if err := x.buildPlan(); err != nil {
-		return nil, err
-	}
-	if o.Boot {
-		if err := x.planBoot(); err != nil {
-			x.failAt("", nil, fmt.Errorf("boot images: %w", err))
-		}
 	}
 	if o.DryRun {
 		err := x.dryRun(dir)
@@ -109,6 +101,24 @@ func Run(ctx context.Context, img *isofmt.Image, dir string, o Options) (*Result
 		return res, err
 	}
 	return res, nil
+}
+
+// plan makes the run's plan: the selected entries of the tree, then the
+// boot images if asked for.
+func plan(ctx context.Context, img *isofmt.Image, o Options) (*run, error) {
+	x, err := newRun(ctx, img, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.buildPlan(); err != nil {
+		return nil, err
+	}
+	if o.Boot {
+		if err := x.planBoot(); err != nil {
+			x.failAt("", nil, fmt.Errorf("boot images: %w", err))
+		}
+	}
+	return x, nil
 }
 
 // total is the number of bytes the copy will write.
@@ -441,23 +451,6 @@ func freeName(name string, mk func(string) error) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no free name from %s to %s", renamed(name, 1), renamed(name, maxRename))
-}
-
-// typeName names a file type in messages.
-func typeName(typ fs.FileMode) string {
-	switch {
-	case typ&fs.ModeDir != 0:
-		return "directory"
-	case typ&fs.ModeSymlink != 0:
-		return "symlink"
-	case typ&fs.ModeNamedPipe != 0:
-		return "FIFO"
-	case typ&fs.ModeSocket != 0:
-		return "socket"
-	case typ&fs.ModeDevice != 0:
-		return "device"
-	}
-	return "file"
 }
 
 // ---- phase 4: directory metadata ----

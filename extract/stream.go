@@ -19,17 +19,9 @@ import (
 func Stream(ctx context.Context, img *isofmt.Image, w io.Writer, o Options) (*Result, error) {
 	start := time.Now()
 	o.Filter, o.Workers = nil, 1
-	x, err := newRun(ctx, img, o)
+	x, err := plan(ctx, img, o)
 	if err != nil {
 		return nil, err
-	}
-	if err := x.buildPlan(); err != nil {
-		return nil, err
-	}
-	if o.Boot {
-		if err := x.planBoot(); err != nil {
-			x.failAt("", nil, fmt.Errorf("boot images: %w", err))
-		}
 	}
 	var files []*entry
 	var total int64

@@ -11,16 +11,7 @@ import (
 // setFileTimes sets the access and modification times of an open file
 // (os has Chtimes by name only).
 func setFileTimes(f *os.File, atime, mtime int64) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	err = rc.Control(func(fd uintptr) {
-		serr = unix.Futimes(int(fd), []unix.Timeval{unix.NsecToTimeval(atime), unix.NsecToTimeval(mtime)})
+	return withFd(f, func(fd uintptr) error {
+		return unix.Futimes(int(fd), []unix.Timeval{unix.NsecToTimeval(atime), unix.NsecToTimeval(mtime)})
 	})
-	if err != nil {
-		return err
-	}
-	return serr
 }

@@ -9,17 +9,6 @@ import (
 // setFileTimes sets the access and modification times of an open file
 // (os has Chtimes by name only).
 func setFileTimes(f *os.File, atime, mtime int64) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
 	a, m := windows.NsecToFiletime(atime), windows.NsecToFiletime(mtime)
-	var serr error
-	err = rc.Control(func(h uintptr) {
-		serr = windows.SetFileTime(windows.Handle(h), nil, &a, &m)
-	})
-	if err != nil {
-		return err
-	}
-	return serr
+	return withFd(f, func(h uintptr) error { return windows.SetFileTime(windows.Handle(h), nil, &a, &m) })
 }

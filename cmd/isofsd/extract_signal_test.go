@@ -49,24 +49,6 @@ func (r gatedReader) Read(p []byte) (int, error) {
 	return r.Reader.Read(p)
 }
 
-// lockedBuffer collects a process's stderr while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestExtractSIGINT (issue 21 §2.5) interrupts a real `isofsd extract`
 // process with a real SIGINT while it is in the middle of a 40 MiB file
 // (the image is served over HTTP, and the server holds back the bytes
@@ -116,8 +98,8 @@ func TestExtractSIGINT(t *testing.T) {
 
 	out := filepath.Join(tmp, "out")
 	cmd := exec.Command(bin, "extract", srv.URL+"/img.iso", "-C", out)
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
+	stderr := &syncWriter{w: &bytes.Buffer{}}
+	cmd.Stderr = stderr
 	must(cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
