@@ -3,7 +3,7 @@
 package mounter
 
 import (
-	"github.com/isofsd/isofsd/mounter/mountinfo"
+	"github.com/isofsd/isofsd/internal/mountinfo"
 )
 
 // MountInfo is one line of /proc/self/mountinfo.
