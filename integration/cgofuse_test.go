@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,18 +29,7 @@ var cgofuseSuite = []struct {
 	{"hardlinks-share-inode", checkHardlinks},
 }
 
-// buildTags returns the -tags this test binary was built with, so the
-// helper links the same libfuse (fuse3 or not).
-func buildTags() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "-tags" && s.Value != "" {
-				return s.Value
-			}
-		}
-	}
-	return "cgofuse,fuse3"
-}
+func init() { cgofuseBuilt = true }
 
 // cgofuseMount starts the cgofuse-only mount program and waits for READY.
 func cgofuseMount(t *testing.T, bin, image, mp string) {
@@ -91,7 +79,7 @@ func cgofuseMount(t *testing.T, bin, image, mp string) {
 func TestCgofuseBackend(t *testing.T) {
 	requireFUSE(t)
 	bin := filepath.Join(workDir, "cgofusemount")
-	out, err := exec.Command("go", "build", "-tags", buildTags(), "-o", bin, "./testdata/cgofusemount").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", "cgofuse,fuse3", "-o", bin, "./testdata/cgofusemount").CombinedOutput()
 	if err != nil {
 		t.Fatalf("building the cgofuse mount program (needs cgo and libfuse3-dev): %v\n%s", err, out)
 	}

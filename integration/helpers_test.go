@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,14 +26,22 @@ var isofsdBin string
 var workDir string
 
 func TestMain(m *testing.M) {
+	if sock := os.Getenv(fakeDaemonEnv); sock != "" {
+		// Re-executed as another user by TestClientRefusesForeignSocket.
+		os.Exit(runFakeDaemon(sock, os.Getenv(fakeDaemonLogEnv)))
+	}
 	dir, err := os.MkdirTemp("", "isofsd-integration-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Other users run the binary in the privilege tests.
+	os.Chmod(dir, 0o755)
 	workDir = dir
 	isofsdBin = filepath.Join(dir, "isofsd")
-	out, err := exec.Command("go", "build", "-o", isofsdBin, "github.com/isofsd/isofsd/cmd/isofsd").CombinedOutput()
+	// The binary gets this test binary's build tags, so that a
+	// `go test -tags cgofuse,fuse3` run tests isofsd with that backend.
+	out, err := exec.Command("go", "build", "-tags", buildTags(), "-o", isofsdBin, "github.com/isofsd/isofsd/cmd/isofsd").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.RemoveAll(dir)
@@ -54,6 +63,29 @@ func requireFUSE(t testing.TB) {
 	if _, err := mounter.Fusermount(); err != nil {
 		t.Skipf("FUSE unavailable: %v", err)
 	}
+}
+
+// buildTags returns the -tags this test binary was built with.
+func buildTags() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-tags" {
+				return s.Value
+			}
+		}
+	}
+	return ""
+}
+
+// cgofuseBuilt is set by the cgofuse build of the tests.
+var cgofuseBuilt bool
+
+// backendsBuilt lists the FUSE backends this test binary's isofsd has.
+func backendsBuilt() []string {
+	if cgofuseBuilt {
+		return []string{"gofuse", "cgofuse"}
+	}
+	return []string{"gofuse"}
 }
 
 // requireTool skips the test when an external program is missing.

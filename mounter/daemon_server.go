@@ -22,9 +22,6 @@ import (
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
 
-// SocketName is the control socket's file name in its default directory.
-const SocketName = "isofsd.sock"
-
 // connIdleTimeout drops a client that sends nothing for this long, so a
 // stuck or malicious peer cannot pin a goroutine forever.
 const connIdleTimeout = 2 * time.Minute
@@ -35,19 +32,6 @@ const shutdownWait = 10 * time.Second
 
 // maxConns caps simultaneous control connections.
 const maxConns = 64
-
-// DefaultSocket is the control socket path: /run/isofsd/isofsd.sock for
-// root, $XDG_RUNTIME_DIR/isofsd.sock for anyone else (falling back to
-// /tmp/isofsd-UID/isofsd.sock when that is unset).
-func DefaultSocket() string {
-	if os.Geteuid() == 0 {
-		return filepath.Join("/run/isofsd", SocketName)
-	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, SocketName)
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("isofsd-%d", os.Geteuid()), SocketName)
-}
 
 // DaemonOptions configure the long-running daemon.
 type DaemonOptions struct {
@@ -313,7 +297,12 @@ func (d *Daemon) addMount(ctx context.Context, o Options, origin string, created
 	if err != nil {
 		return nil, err
 	}
-	if real, err := filepath.EvalSymlinks(mp); err == nil {
+	if o.MountpointDir != nil {
+		// Where the mount will land, whatever the name says now.
+		if mp, err = os.Readlink(fmt.Sprintf("/proc/self/fd/%d", o.MountpointDir.Fd())); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrMountpoint, o.Mountpoint, err)
+		}
+	} else if real, err := filepath.EvalSymlinks(mp); err == nil {
 		mp = real
 	}
 	d.mu.Lock()
@@ -367,7 +356,7 @@ func (d *Daemon) addMount(ctx context.Context, o Options, origin string, created
 		}
 		d.mu.Unlock()
 		if dm.created {
-			os.Remove(mp)
+			unix.Rmdir(mp) // only if empty, never a file or symlink
 		}
 		if err := d.saveState(); err != nil {
 			d.log.WithError(err).Warn("cannot write the state file")
@@ -483,23 +472,13 @@ func (d *Daemon) acceptLoop(ctx context.Context) {
 // peerAllowed checks the peer's credentials: the daemon's own user or
 // root. The socket's mode already keeps others out; this also covers a
 // socket directory with looser permissions.
-func peerAllowed(c *net.UnixConn) (*unix.Ucred, error) {
-	raw, err := c.SyscallConn()
+func peerAllowed(c *net.UnixConn) (PeerCred, error) {
+	cred, err := peerCred(c)
 	if err != nil {
-		return nil, err
+		return cred, err
 	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return nil, err
-	}
-	if cerr != nil {
-		return nil, cerr
-	}
-	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
-		return cred, fmt.Errorf("uid %d may not control a daemon of uid %d", cred.Uid, os.Geteuid())
+	if !trusted(cred.UID) {
+		return cred, fmt.Errorf("uid %d may not control a daemon of uid %d", cred.UID, os.Geteuid())
 	}
 	return cred, nil
 }
@@ -537,7 +516,7 @@ func (d *Daemon) serveConn(ctx context.Context, c *net.UnixConn) {
 }
 
 // handle answers one request line.
-func (d *Daemon) handle(ctx context.Context, line []byte, cred *unix.Ucred) *ctlproto.Response {
+func (d *Daemon) handle(ctx context.Context, line []byte, cred PeerCred) *ctlproto.Response {
 	req, perr := ctlproto.DecodeRequest(line)
 	if perr != nil {
 		d.log.WithField("code", perr.Code).Debug("control socket: bad request: " + perr.Message)
@@ -565,9 +544,9 @@ func (d *Daemon) handle(ctx context.Context, line []byte, cred *unix.Ucred) *ctl
 	case ctlproto.OpMount:
 		mr := req.Mount
 		o := Options{Image: mr.Image, Mountpoint: mr.Mountpoint, Tree: mr.Tree, CacheSize: mr.CacheSize,
-			UID: cred.Uid, GID: cred.Gid, Umask: mr.Umask, AllowOther: mr.AllowOther, MountOptions: mr.Options,
+			UID: cred.UID, GID: cred.GID, Umask: mr.Umask, AllowOther: mr.AllowOther, MountOptions: mr.Options,
 			Boot: mr.Boot, Splice: mr.Splice, Prefetch: mr.Prefetch, Xattr: mr.Xattr, DirectIO: mr.DirectIO,
-			ReadAheadKB: d.opts.Template.ReadAheadKB}
+			Nonempty: mr.Nonempty, ReadAheadKB: d.opts.Template.ReadAheadKB}
 		if mr.UID != nil {
 			o.UID = *mr.UID
 		}
@@ -610,6 +589,12 @@ func codeOf(err error) *ctlproto.Error {
 	case errors.Is(err, ErrImage):
 		code = ctlproto.CodeImage
 	case errors.Is(err, ErrNotMounted):
+		code = ctlproto.CodeNotFound
+	case errors.Is(err, ErrRefused):
+		code = ctlproto.CodeRefused
+	case errors.Is(err, ErrBadOption):
+		code = ctlproto.CodeBadRequest
+	case errors.Is(err, ErrNotIsofsd):
 		code = ctlproto.CodeNotFound
 	}
 	return &ctlproto.Error{Code: code, Message: err.Error()}

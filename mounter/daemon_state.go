@@ -117,8 +117,7 @@ func clearStaleMounts(path string, log logrus.FieldLogger) ([]string, error) {
 			return cleared, err
 		}
 		if ok && mi.FSType == FSType {
-			_, serr := os.Stat(m.Mountpoint)
-			if !errors.Is(serr, syscall.ENOTCONN) && !errors.Is(serr, syscall.ECONNABORTED) {
+			if !isStale(m.Mountpoint) {
 				continue
 			}
 			log.WithFields(logrus.Fields{"mountpoint": m.Mountpoint, "image": m.Image}).Warn("clearing a mount left by a previous daemon")
@@ -129,7 +128,7 @@ func clearStaleMounts(path string, log logrus.FieldLogger) ([]string, error) {
 			cleared = append(cleared, m.Mountpoint)
 		}
 		if m.Created {
-			os.Remove(m.Mountpoint) // only if empty
+			syscall.Rmdir(m.Mountpoint) // only if empty, never a file or symlink
 		}
 	}
 	return cleared, nil

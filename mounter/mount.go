@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,10 +24,12 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	isofs "github.com/isofsd/isofsd/fs"
 	"github.com/isofsd/isofsd/fs/cgofuse"
 	"github.com/isofsd/isofsd/fs/gofuse"
+	"github.com/isofsd/isofsd/internal/mountinfo"
 	"github.com/isofsd/isofsd/isofmt"
 )
 
@@ -45,21 +46,6 @@ const DefaultReadAheadKB = 1024
 // /proc/self/mountinfo after the kernel accepted it.
 const mountConfirmTimeout = 5 * time.Second
 
-// Errors reported before anything is mounted; the CLI maps them to its
-// usage exit code.
-var (
-	// ErrNoFUSE means the kernel's FUSE device is missing.
-	ErrNoFUSE = errors.New("FUSE is not available (/dev/fuse is missing; load the fuse module or install fuse3)")
-	// ErrBusy means something is already mounted on the mountpoint.
-	ErrBusy = errors.New("mountpoint is busy")
-	// ErrMountpoint means the mountpoint is missing or not a directory.
-	ErrMountpoint = errors.New("bad mountpoint")
-	// ErrImage means the image could not be opened or read.
-	ErrImage = errors.New("cannot open image")
-	// ErrNotMounted is returned by Unmount for a path nothing is mounted on.
-	ErrNotMounted = errors.New("not mounted")
-)
-
 // Options configure one mount.
 type Options struct {
 	Image      string
@@ -71,10 +57,30 @@ type Options struct {
 	// UID, GID and Umask apply to trees without ownership/permissions.
 	UID, GID uint32
 	Umask    uint32
-	// AllowOther lets other users use the mount.
+	// AllowOther lets other users use the mount. The kernel still
+	// checks every access against the owners and modes the image
+	// records (default_permissions is always on).
 	AllowOther bool
-	// MountOptions are extra -o options for the kernel.
+	// MountOptions are per-mount kernel options (noexec, noatime, …).
+	// Every mount is ro,nosuid,nodev whatever they say: suid and dev,
+	// which mount(8) adds by itself to fstab mounts made by root, are
+	// dropped.
 	MountOptions []string
+	// TrustImageSuid mounts without nosuid,nodev, so that setuid and
+	// setgid programs and device nodes in the image take effect. Images
+	// are untrusted input: only an explicit, loudly named flag sets it.
+	TrustImageSuid bool
+	// Nonempty allows mounting over a directory that has entries (they
+	// are hidden while mounted); without it such a mount is refused.
+	Nonempty bool
+	// MountpointDir, when set, is the mountpoint already opened (O_PATH)
+	// by a caller that resolved it without following symlinks (the watch
+	// directory); Mountpoint then only names it.
+	MountpointDir *os.File
+	// ImageFile, when set, is the image already opened by a caller that
+	// checked it (the watch directory opens with O_NOFOLLOW and checks
+	// the owner); Image then only names it.
+	ImageFile *os.File
 	// Boot shows El Torito images under fs.BootDirName.
 	Boot bool
 	// Splice serves plain extents by splice (zero copy).
@@ -119,8 +125,9 @@ type Mount struct {
 // FuseDevice is the kernel device FUSE mounts need.
 const FuseDevice = "/dev/fuse"
 
-// Mount checks everything, clears a stale mount at the mountpoint,
-// mounts the image and returns once /proc/self/mountinfo shows it.
+// New checks everything, clears a stale mount at the mountpoint, mounts
+// the image and returns once /proc/self/mountinfo shows the mount with
+// the options asked for.
 func New(ctx context.Context, o Options) (*Mount, error) {
 	log := o.Log
 	if log == nil {
@@ -129,37 +136,26 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 		log = l
 	}
 	o.Log = log
-	mp, err := filepath.Abs(o.Mountpoint)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrMountpoint, o.Mountpoint, err)
-	}
 	if _, err := os.Stat(FuseDevice); err != nil {
 		return nil, ErrNoFUSE
 	}
-	imgPath := o.Image
-	if o.OpenImage == nil {
-		if imgPath, err = filepath.Abs(o.Image); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrImage, o.Image, err)
-		}
-	}
-	if err := prepareMountpoint(mp, log); err != nil {
+	flags, dropped, err := sanitizeKernelOptions(o.MountOptions)
+	if err != nil {
 		return nil, err
 	}
-	if real, err := filepath.EvalSymlinks(mp); err == nil {
-		mp = real
+	if o.TrustImageSuid {
+		log.WithField("image", o.Image).Warn("--trust-image-suid: setuid/setgid programs and device nodes in this image take effect on the mount")
+	} else if len(dropped) > 0 {
+		log.WithField("image", o.Image).Infof("ignoring -o %s: images are untrusted, so isofsd mounts are nosuid,nodev (--trust-image-suid lifts that)", strings.Join(dropped, ","))
 	}
-	var (
-		img      *isofmt.Image
-		closeImg func() error
-	)
-	isoOpts := &isofmt.Options{CacheSize: o.CacheSize, Tree: o.Tree}
-	if o.OpenImage != nil {
-		img, closeImg, err = o.OpenImage(isoOpts)
-	} else if img, err = isofmt.OpenFile(imgPath, isoOpts); err == nil {
-		closeImg = img.Close
-	}
+	dir, mp, err := openMountpoint(o, log)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrImage, err)
+		return nil, err
+	}
+	defer dir.Close()
+	imgPath, img, closeImg, err := openImage(o)
+	if err != nil {
+		return nil, err
 	}
 	fsOpts := isofs.Options{ImagePath: imgPath, UID: o.UID, GID: o.GID, Umask: o.Umask, DirectIO: o.DirectIO, Log: log}
 	if o.Boot {
@@ -170,6 +166,12 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 		closeImg()
 		return nil, fmt.Errorf("%w: %s: %v", ErrImage, imgPath, err)
 	}
+	if !o.Nonempty {
+		if err := checkEmpty(dir, mp); err != nil {
+			closeImg()
+			return nil, err
+		}
+	}
 	for _, w := range img.Warnings() {
 		log.WithField("image", imgPath).Warn(w)
 	}
@@ -177,28 +179,35 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 		closeImg()
 		return nil, err
 	}
-	var server fuseServer
+	req := kernelRequest{Source: imgPath, AllowOther: o.AllowOther, TrustImageSuid: o.TrustImageSuid, Flags: flags}
 	switch o.Backend {
 	case "", "gofuse":
-		server, err = gofuse.Mount(mp, tree, gofuse.Options{
-			Source: imgPath, AllowOther: o.AllowOther, Splice: o.Splice, Xattr: o.Xattr, DirReadAhead: o.Prefetch,
-			ExtraOptions: o.MountOptions, Debug: o.Debug, Log: log,
-		})
+		req.MaxRead = gofuse.MaxRequest
 	case "cgofuse":
-		server, err = cgofuse.Mount(mp, tree, cgofuse.Options{
-			Source: imgPath, AllowOther: o.AllowOther, ExtraOptions: o.MountOptions, Debug: o.Debug, Log: log,
-		})
+		if !cgofuse.Available {
+			closeImg()
+			return nil, fmt.Errorf("%w: %v", ErrBadOption, cgofuse.ErrUnsupported)
+		}
 	default:
-		err = fmt.Errorf("unknown backend %q", o.Backend)
+		closeImg()
+		return nil, fmt.Errorf("%w: unknown backend %q", ErrBadOption, o.Backend)
 	}
+	dev, err := mountKernel(dir, mp, req)
 	if err != nil {
 		closeImg()
 		return nil, fmt.Errorf("mount %s on %s: %w", imgPath, mp, err)
 	}
-	m := &Mount{opts: o, mountpoint: mp, img: img, closeImg: closeImg, tree: tree, server: server}
-	info, err := waitMountInfo(ctx, mp)
+	server, err := serve(dev, tree, imgPath, o)
+	dev.Close() // the backend serves its own copy
 	if err != nil {
-		m.Unmount()
+		unmountKernel(mp, true)
+		closeImg()
+		return nil, fmt.Errorf("mount %s on %s: %w", imgPath, mp, err)
+	}
+	m := &Mount{opts: o, mountpoint: mp, img: img, closeImg: closeImg, tree: tree, server: server}
+	info, err := confirmMount(ctx, mp, o.TrustImageSuid)
+	if err != nil {
+		unmountKernel(mp, true)
 		m.Wait()
 		return nil, err
 	}
@@ -210,34 +219,125 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	return m, nil
 }
 
-// prepareMountpoint checks mp and clears a stale FUSE mount left there by
-// a daemon that was killed (its directory fails with ENOTCONN).
-func prepareMountpoint(mp string, log logrus.FieldLogger) error {
-	st, err := os.Stat(mp)
-	if errors.Is(err, syscall.ENOTCONN) || errors.Is(err, syscall.ECONNABORTED) {
-		log.WithField("mountpoint", mp).Warn("clearing a stale mount (transport endpoint is not connected)")
-		if uerr := Unmount(mp, true); uerr != nil && !errors.Is(uerr, ErrNotMounted) {
-			return fmt.Errorf("%w: %s: stale mount could not be cleared: %v", ErrBusy, mp, uerr)
+// serve starts the backend on the kernel connection dev.
+func serve(dev *os.File, tree *isofs.FS, imgPath string, o Options) (fuseServer, error) {
+	fdPath, err := serveFD(dev)
+	if err != nil {
+		return nil, err
+	}
+	if o.Backend == "cgofuse" {
+		return cgofuse.Mount(fdPath, tree, cgofuse.Options{Source: imgPath, Debug: o.Debug, Log: o.Log})
+	}
+	return gofuse.Serve(fdPath, tree, gofuse.Options{
+		Source: imgPath, Splice: o.Splice, Xattr: o.Xattr, DirReadAhead: o.Prefetch, Debug: o.Debug, Log: o.Log,
+	})
+}
+
+// openImage opens the image o names; closeImg closes it and its source.
+func openImage(o Options) (imgPath string, img *isofmt.Image, closeImg func() error, err error) {
+	isoOpts := &isofmt.Options{CacheSize: o.CacheSize, Tree: o.Tree}
+	imgPath = o.Image
+	switch {
+	case o.ImageFile != nil:
+		// Reopening the descriptor's /proc link opens the very file
+		// the caller checked, whatever its name points to now.
+		img, err = isofmt.OpenFile(fmt.Sprintf("/proc/self/fd/%d", o.ImageFile.Fd()), isoOpts)
+		if err == nil {
+			closeImg = img.Close
 		}
-		st, err = os.Stat(mp)
+	case o.OpenImage != nil:
+		img, closeImg, err = o.OpenImage(isoOpts)
+	default:
+		if imgPath, err = filepath.Abs(o.Image); err != nil {
+			return "", nil, nil, fmt.Errorf("%w: %s: %v", ErrImage, o.Image, err)
+		}
+		if img, err = isofmt.OpenFile(imgPath, isoOpts); err == nil {
+			closeImg = img.Close
+		}
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMountpoint, err)
+		return "", nil, nil, fmt.Errorf("%w: %v", ErrImage, err)
 	}
-	if !st.IsDir() {
-		return fmt.Errorf("%w: %s is not a directory", ErrMountpoint, mp)
+	return imgPath, img, closeImg, nil
+}
+
+// openMountpoint opens the mountpoint (O_PATH) and returns it with its
+// real path, after clearing a stale isofsd mount left there by a killed
+// daemon (its directory fails with ENOTCONN) and checking that it is a
+// directory nothing is mounted on.
+func openMountpoint(o Options, log logrus.FieldLogger) (*os.File, string, error) {
+	dir := o.MountpointDir
+	if dir == nil {
+		mp, err := filepath.Abs(o.Mountpoint)
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: %s: %v", ErrMountpoint, o.Mountpoint, err)
+		}
+		if isStale(mp) {
+			log.WithField("mountpoint", mp).Warn("clearing a stale mount (transport endpoint is not connected)")
+			if uerr := Unmount(mp, true); uerr != nil && !errors.Is(uerr, ErrNotMounted) {
+				return nil, "", fmt.Errorf("%w: %s: stale mount could not be cleared: %v", ErrBusy, mp, uerr)
+			}
+		}
+		fd, err := unix.Open(mp, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: %v", ErrMountpoint, &os.PathError{Op: "open", Path: mp, Err: err})
+		}
+		dir = os.NewFile(uintptr(fd), mp)
+	} else {
+		// The caller keeps its descriptor; we close ours.
+		fd, err := unix.FcntlInt(o.MountpointDir.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: %s: %v", ErrMountpoint, o.Mountpoint, err)
+		}
+		dir = os.NewFile(uintptr(fd), o.Mountpoint)
 	}
-	if real, err := filepath.EvalSymlinks(mp); err == nil {
-		mp = real
+	mp, err := checkMountpoint(dir)
+	if err != nil {
+		dir.Close()
+		return nil, "", err
+	}
+	return dir, mp, nil
+}
+
+// checkMountpoint checks the opened mountpoint and returns its real path.
+func checkMountpoint(dir *os.File) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(dir.Fd()), &st); err != nil {
+		return "", fmt.Errorf("%w: %s: %v", ErrMountpoint, dir.Name(), err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return "", fmt.Errorf("%w: %s is not a directory", ErrMountpoint, dir.Name())
+	}
+	mp, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", dir.Fd()))
+	if err != nil || !filepath.IsAbs(mp) {
+		return "", fmt.Errorf("%w: %s: cannot tell its path (%v)", ErrMountpoint, dir.Name(), err)
 	}
 	if mi, ok, err := FindMount(mp); err == nil && ok {
-		return fmt.Errorf("%w: %s already has %s (%s) mounted on it; unmount it first", ErrBusy, mp, mi.Source, mi.FSType)
+		return "", fmt.Errorf("%w: %s already has %s (%s) mounted on it; unmount it first", ErrBusy, mp, mi.Source, mi.FSType)
+	}
+	return mp, nil
+}
+
+// checkEmpty refuses a mountpoint that has entries: the mount would hide
+// them, silently. It reads one entry (bounded however big the
+// directory); a directory we may not read is left to the mount.
+func checkEmpty(dir *os.File, mp string) error {
+	fd, err := unix.Openat(int(dir.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), mp)
+	defer f.Close()
+	if names, _ := f.Readdirnames(1); len(names) > 0 {
+		return fmt.Errorf("%w: %s is not empty (it holds %q…): mounting would hide what is there; use -o nonempty to mount over it anyway", ErrMountpoint, mp, names[0])
 	}
 	return nil
 }
 
-// waitMountInfo polls until the mount appears in /proc/self/mountinfo.
-func waitMountInfo(ctx context.Context, mp string) (MountInfo, error) {
+// confirmMount waits until mountinfo shows our mount at mp and checks
+// that it is read-only and, unless trusted, nosuid,nodev: READY is only
+// ever reported for a mount that really is there as promised.
+func confirmMount(ctx context.Context, mp string, trusted bool) (MountInfo, error) {
 	deadline := time.Now().Add(mountConfirmTimeout)
 	for delay := 200 * time.Microsecond; ; delay = min(delay*2, 50*time.Millisecond) {
 		mi, ok, err := FindMount(mp)
@@ -245,6 +345,15 @@ func waitMountInfo(ctx context.Context, mp string) (MountInfo, error) {
 			return MountInfo{}, fmt.Errorf("confirm mount: %w", err)
 		}
 		if ok && mi.FSType == FSType {
+			want := []string{"ro"}
+			if !trusted {
+				want = append(want, "nosuid", "nodev")
+			}
+			for _, w := range want {
+				if !mountinfo.HasOption(mi.Options, w) {
+					return MountInfo{}, fmt.Errorf("mount on %s came up without %s (options %s); unmounted", mp, w, mi.Options)
+				}
+			}
 			return mi, nil
 		}
 		if time.Now().After(deadline) {
@@ -267,10 +376,10 @@ func (m *Mount) setReadAhead(kb int) {
 	}
 }
 
-// fuseServer is what both FUSE backends return.
+// fuseServer is what both FUSE backends return: it serves until the
+// kernel connection ends (the mount is unmounted).
 type fuseServer interface {
 	Wait()
-	Unmount() error
 }
 
 // BytesRead is the file data served so far.
@@ -295,32 +404,31 @@ func (m *Mount) Wait() error {
 	return m.waitErr
 }
 
-// Unmount unmounts; it fails (EBUSY) while files are open.
-func (m *Mount) Unmount() error { return m.server.Unmount() }
+// Unmount unmounts; it fails (EBUSY, naming the processes) while files
+// are open.
+func (m *Mount) Unmount() error { return m.unmount(false) }
 
 // Detach lazily unmounts: the mount disappears from the namespace now and
 // is served until the last open file is closed.
-func (m *Mount) Detach() error { return Unmount(m.mountpoint, true) }
+func (m *Mount) Detach() error { return m.unmount(true) }
 
-// Fusermount finds fusermount3 (or fusermount) in PATH, then /bin and
-// /usr/bin: systemd runs mount helpers with an empty PATH.
-func Fusermount() (string, error) {
-	for _, name := range []string{"fusermount3", "fusermount"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-		for _, dir := range []string{"/bin", "/usr/bin"} {
-			p := filepath.Join(dir, name)
-			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-				return p, nil
-			}
-		}
+func (m *Mount) unmount(lazy bool) error {
+	mi, ok, err := FindMount(m.mountpoint)
+	if err != nil {
+		return err
 	}
-	return "", errors.New("fusermount3 not found in PATH, /bin or /usr/bin (install fuse3)")
+	if !ok {
+		return fmt.Errorf("%s: %w", m.mountpoint, ErrNotMounted)
+	}
+	if mi.ID != m.info.ID {
+		return fmt.Errorf("unmount %s: %s (%s) is mounted on top of it; unmount that first", m.mountpoint, mi.Source, mi.FSType)
+	}
+	return unmountEntry(mi, lazy)
 }
 
-// Unmount unmounts the FUSE mount at mountpoint (lazily if asked): with
-// umount2 when permitted, else with fusermount3 -u.
+// Unmount unmounts the isofsd mount at mountpoint (lazily if asked). It
+// refuses any other file system, and a busy mount's error names the
+// processes holding it.
 func Unmount(mountpoint string, lazy bool) error {
 	mp, err := filepath.Abs(mountpoint)
 	if err != nil {
@@ -329,41 +437,27 @@ func Unmount(mountpoint string, lazy bool) error {
 	if real, err := filepath.EvalSymlinks(mp); err == nil {
 		mp = real
 	}
-	if _, ok, err := FindMount(mp); err == nil && !ok {
+	mi, ok, err := FindMount(mp)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return fmt.Errorf("%s: %w", mp, ErrNotMounted)
 	}
-	flags := 0
-	if lazy {
-		flags = syscall.MNT_DETACH
+	if mi.FSType != FSType {
+		return fmt.Errorf("%s: %w: it is %s (%s); refusing to unmount it", mp, ErrNotIsofsd, mi.FSType, mi.Source)
 	}
-	err = syscall.Unmount(mp, flags)
-	// A file closed a moment ago can still hold the mount while the
-	// kernel finishes releasing it: give that up to a second before
-	// calling the mount busy.
-	for wait := 0; errors.Is(err, syscall.EBUSY) && wait < 20; wait++ {
-		time.Sleep(50 * time.Millisecond)
-		err = syscall.Unmount(mp, flags)
-	}
+	return unmountEntry(mi, lazy)
+}
+
+// unmountEntry unmounts the mount mi describes.
+func unmountEntry(mi MountInfo, lazy bool) error {
+	err := unmountKernel(mi.MountPoint, lazy)
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, syscall.EBUSY) {
-		return fmt.Errorf("unmount %s: %w (files are open or a process is inside; use --lazy)", mp, err)
+		return &BusyError{Mountpoint: mi.MountPoint, Holders: Holders(mi)}
 	}
-	if !errors.Is(err, syscall.EPERM) {
-		return fmt.Errorf("unmount %s: %w", mp, err)
-	}
-	bin, ferr := Fusermount()
-	if ferr != nil {
-		return fmt.Errorf("unmount %s: %v; %w", mp, err, ferr)
-	}
-	args := []string{"-u"}
-	if lazy {
-		args = append(args, "-z")
-	}
-	out, err := exec.Command(bin, append(args, "--", mp)...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("unmount %s: %s: %v", mp, strings.TrimSpace(string(out)), err)
-	}
-	return nil
+	return fmt.Errorf("unmount %s: %w", mi.MountPoint, err)
 }

@@ -3,13 +3,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,13 +23,6 @@ import (
 	"github.com/isofsd/isofsd/mounter"
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
-
-// dialTimeout bounds connecting to the daemon: a socket that does not
-// answer at once has no daemon behind it.
-const dialTimeout = 2 * time.Second
-
-// callTimeout bounds one request (a mount confirms within seconds).
-const callTimeout = 2 * time.Minute
 
 func newDaemonCmd(a *app) *cobra.Command {
 	var (
@@ -110,36 +101,10 @@ func journaldLogging(a *app) {
 	a.log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
 }
 
-// daemonConn is a connection to a running daemon.
-type daemonConn struct {
-	c  net.Conn
-	br *bufio.Reader
-}
-
-// dialDaemon connects to the daemon at socket.
-func dialDaemon(socket string) (*daemonConn, error) {
-	c, err := net.DialTimeout("unix", socket, dialTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("no isofsd daemon on %s: %w", socket, err)
-	}
-	return &daemonConn{c: c, br: bufio.NewReader(c)}, nil
-}
-
-func (dc *daemonConn) call(req *ctlproto.Request) (*ctlproto.Response, error) {
-	dc.c.SetDeadline(time.Now().Add(callTimeout))
-	return ctlproto.Call(dc.c, dc.br, req)
-}
-
-func (dc *daemonConn) Close() error { return dc.c.Close() }
-
-// daemonCall sends one request to the daemon at socket.
+// daemonCall sends one request to the daemon at socket (see
+// mounter.Dial for the checks made before anything is sent).
 func daemonCall(socket string, req *ctlproto.Request) (*ctlproto.Response, error) {
-	dc, err := dialDaemon(socket)
-	if err != nil {
-		return nil, err
-	}
-	defer dc.Close()
-	return dc.call(req)
+	return mounter.Call(socket, req)
 }
 
 // daemonAnswers reports whether a daemon answers a status request on
@@ -156,7 +121,7 @@ func daemonExitCode(err error) int {
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case ctlproto.CodeImage, ctlproto.CodeMountpoint, ctlproto.CodeBusy, ctlproto.CodeNoFUSE,
-			ctlproto.CodeBadRequest, ctlproto.CodeNotFound, ctlproto.CodePermission:
+			ctlproto.CodeBadRequest, ctlproto.CodeNotFound, ctlproto.CodePermission, ctlproto.CodeRefused:
 			return exitUsage
 		}
 		return exitInternal
@@ -181,7 +146,7 @@ func daemonClientMount(socket string, o mounter.Options) (*ctlproto.MountStatus,
 	req := &ctlproto.Request{Op: ctlproto.OpMount, Mount: &ctlproto.MountRequest{
 		Image: img, Mountpoint: mp, Tree: o.Tree, CacheSize: o.CacheSize, UID: &uid, GID: &gid,
 		Umask: o.Umask, AllowOther: o.AllowOther, Options: o.MountOptions, Boot: o.Boot, Splice: o.Splice, Prefetch: o.Prefetch,
-		Xattr: o.Xattr, DirectIO: o.DirectIO,
+		Xattr: o.Xattr, DirectIO: o.DirectIO, Nonempty: o.Nonempty,
 	}}
 	resp, err := daemonCall(socket, req)
 	if err != nil {
@@ -211,6 +176,8 @@ type daemonMountFlags struct {
 	socket     string
 	daemon     bool
 	standalone bool
+	// log receives the warning about a socket that is not used.
+	log logrus.FieldLogger
 }
 
 // addDaemonMountFlags registers --daemon, --standalone and --socket.
@@ -229,13 +196,22 @@ func (d *daemonMountFlags) useDaemon() (bool, error) {
 		return false, withCode(exitUsage, errors.New("--daemon and --standalone exclude each other"))
 	case d.standalone:
 		return false, nil
-	case d.daemon:
-		if !daemonAnswers(d.socket) {
-			return false, withCode(exitUsage, fmt.Errorf("--daemon: no isofsd daemon answers on %s", d.socket))
-		}
-		return true, nil
 	}
-	return daemonAnswers(d.socket), nil
+	_, err := daemonCall(d.socket, &ctlproto.Request{Op: ctlproto.OpStatus})
+	switch {
+	case err == nil:
+		return true, nil
+	case d.daemon && errors.Is(err, mounter.ErrUntrustedSocket):
+		return false, withCode(exitUsage, fmt.Errorf("--daemon: %w", err))
+	case d.daemon:
+		return false, withCode(exitUsage, fmt.Errorf("--daemon: no isofsd daemon answers on %s (%v)", d.socket, err))
+	case errors.Is(err, mounter.ErrUntrustedSocket):
+		// Nothing was sent; do the job without it.
+		if d.log != nil {
+			d.log.WithError(err).Warn("not using the daemon")
+		}
+	}
+	return false, nil
 }
 
 // tryDaemonMount mounts through the daemon when useDaemon says so;
@@ -322,22 +298,32 @@ func newStatusCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status [--json]",
 		Short: "Report whether the isofsd daemon runs, and what it serves",
-		Long:  "Exit status 0 when a daemon answers on the socket, 1 when none does.",
-		Args:  cobra.NoArgs,
+		Long: `Exit status 0 when a daemon answers on the socket, 1 when none does, 2 when
+the socket is not trusted (someone else's directory, file or process).
+With --json the answer is always one JSON object with "running".`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
 			resp, err := daemonCall(socket, &ctlproto.Request{Op: ctlproto.OpStatus})
+			if err == nil && resp.Status == nil {
+				err = errors.New("daemon sent no status")
+			}
 			if err != nil {
-				return withCode(exitDamaged, err)
+				code := exitDamaged
+				if errors.Is(err, mounter.ErrUntrustedSocket) {
+					code = exitUsage
+				}
+				if asJSON {
+					if jerr := writeJSON(out, statusJSON{Running: false, Socket: socket, Error: err.Error()}); jerr != nil {
+						return withCode(exitInternal, jerr)
+					}
+				}
+				return withCode(code, err)
 			}
 			st := resp.Status
-			if st == nil {
-				return withCode(exitInternal, errors.New("daemon sent no status"))
-			}
-			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				// (Socket shadows the embedded field of the same JSON name.)
+				return writeJSON(out, statusJSON{Running: true, DaemonStatus: st, Socket: st.Socket})
 			}
 			fmt.Fprintf(out, "isofsd daemon running: pid %d, socket %s, up %s, %d mount(s)\n",
 				st.PID, st.Socket, time.Since(st.Started).Truncate(time.Second), st.Mounts)
@@ -350,4 +336,21 @@ func newStatusCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&socket, "socket", mounter.DefaultSocket(), "control socket of the isofsd daemon")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// statusJSON is what `status --json` prints: "running" and, when a
+// daemon answers, its status fields; otherwise the socket asked and why
+// no daemon answered.
+type statusJSON struct {
+	Running bool `json:"running"`
+	*ctlproto.DaemonStatus
+	Socket string `json:"socket,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// writeJSON prints v indented.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

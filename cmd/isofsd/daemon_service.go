@@ -143,6 +143,78 @@ started at load and restarted when it crashes.`,
 	fl.StringSliceVar(&mu.Options, "mount-options", nil, "options of the .mount unit (allow_other, uid=, …)")
 	fl.BoolVar(&mu.Automount, "automount", false, "systemd: also write an .automount unit (mount on first access)")
 	fl.IntVar(&mu.IdleSec, "idle-sec", 0, "automount: unmount after this many idle seconds (0: never)")
-	svc.AddCommand(install)
+	svc.AddCommand(install, newServiceUninstallCmd(a))
 	return svc
+}
+
+func newServiceUninstallCmd(a *app) *cobra.Command {
+	var (
+		systemd, launchd, user bool
+		dir, where             string
+	)
+	cmd := &cobra.Command{
+		Use:   "uninstall (--systemd [--user] [--mount-point DIR] | --launchd) [--dir DIR]",
+		Short: "Remove the service definitions `service install` wrote",
+		Long: `Remove exactly the files the matching "service install" wrote: the same
+flags name them (--mount-point for .mount/.automount units). A file of the
+same name that install did not write is left alone and reported; an
+enabled systemd unit is refused until "systemctl disable --now UNIT".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if systemd == launchd {
+				return withCode(exitUsage, errors.New("choose one of --systemd and --launchd"))
+			}
+			if where != "" && !systemd {
+				return withCode(exitUsage, errors.New("--mount-point goes with --systemd"))
+			}
+			home, _ := os.UserHomeDir()
+			var names []string
+			switch {
+			case where != "":
+				abs, err := filepath.Abs(where)
+				if err != nil {
+					return withCode(exitUsage, err)
+				}
+				names = mounter.MountUnitNames(abs)
+			case systemd:
+				names = mounter.SystemdUnitNames()
+			default:
+				names = []string{mounter.LaunchdPlistName}
+			}
+			if dir == "" {
+				if systemd {
+					dir = mounter.SystemdUnitDir(user, home)
+				} else {
+					dir = mounter.LaunchAgentDir(home)
+				}
+			}
+			removed, foreign, err := mounter.RemoveServiceFiles(dir, names)
+			for _, p := range removed {
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			for _, p := range foreign {
+				a.log.WithField("file", p).Warn("left in place: not written by isofsd service install")
+			}
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			if len(removed) == 0 {
+				a.log.Infof("nothing to remove in %s", dir)
+			} else if systemd {
+				ctl := "systemctl"
+				if user {
+					ctl += " --user"
+				}
+				a.log.Infof("removed; now run: %s daemon-reload", ctl)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&systemd, "systemd", false, "remove the systemd units")
+	fl.BoolVar(&launchd, "launchd", false, "remove the launchd LaunchAgent")
+	fl.BoolVar(&user, "user", false, "systemd: the per-user units")
+	fl.StringVar(&dir, "dir", "", "directory the files were written to (default: the service manager's)")
+	fl.StringVar(&where, "mount-point", "", "systemd: remove the .mount/.automount units of this mountpoint")
+	return cmd
 }

@@ -9,6 +9,7 @@ import (
 	"log/syslog"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/isofmt/httpsrc"
 	"github.com/isofsd/isofsd/mounter"
+	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
 
 // defaultSplice is the read path `isofsd mount` uses unless --splice says
@@ -61,6 +63,8 @@ type mountFlags struct {
 	readAhead  int
 	daemon     daemonMountFlags
 	backend    string
+	// trustImageSuid lifts nosuid,nodev (mount only).
+	trustImageSuid bool
 	// src holds --header and --cache-dir for http(s) images.
 	src sourceFlags
 }
@@ -79,6 +83,7 @@ MOUNTPOINT is cleared first. Detached daemons log to --log-file, or to
 syslog when it is available.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.daemon.log = a.log
 			return runMount(cmd.Context(), a, &f, args[0], args[1])
 		},
 	}
@@ -89,7 +94,8 @@ syslog when it is available.`,
 	fl.Uint32Var(&f.uid, "uid", uint32(os.Getuid()), "owner of files on trees without ownership (Joliet, plain ISO 9660)")
 	fl.Uint32Var(&f.gid, "gid", uint32(os.Getgid()), "group of files on trees without ownership")
 	fl.StringVar(&f.umask, "umask", "0", "octal mask cleared from permissions (0444 files, 0555 dirs) on trees without them")
-	fl.StringSliceVarP(&f.options, "options", "o", nil, "mount options, comma-separated: ro, allow_other, xattr, direct_io, uid=N, gid=N, umask=M, debug, or kernel FUSE options")
+	fl.StringSliceVarP(&f.options, "options", "o", nil, "mount options, comma-separated: allow_other, nonempty, xattr, direct_io, uid=N, gid=N, umask=M, tree=T, cache_size=S, debug, noexec, noatime (every mount is ro,nosuid,nodev)")
+	fl.BoolVar(&f.trustImageSuid, "trust-image-suid", false, "DANGEROUS: honour setuid/setgid bits and device nodes of the image (mount without nosuid,nodev); only for images you trust as much as root")
 	fl.BoolVar(&f.boot, "boot", false, "show El Torito boot images under the hidden directory "+".isofsd-boot")
 	fl.StringVar(&f.splice, "splice", defaultSplice, "serve plain file data with splice (zero copy): on or off")
 	fl.StringVar(&f.prefetch, "prefetch", defaultPrefetch, "read ahead as tree walks go (the next small files of a directory into the page cache, the next directories parsed): on or off")
@@ -120,7 +126,8 @@ func onOff(flag, v string) (bool, error) {
 
 // mountOptions turns flags into mounter.Options.
 func (f *mountFlags) mountOptions(image, mountpoint string) (mounter.Options, error) {
-	o := mounter.Options{Backend: f.backend, Image: image, Mountpoint: mountpoint, Tree: f.tree, UID: f.uid, GID: f.gid, Boot: f.boot, ReadAheadKB: f.readAhead, Xattr: f.xattr, DirectIO: f.directIO}
+	o := mounter.Options{Backend: f.backend, Image: image, Mountpoint: mountpoint, Tree: f.tree, UID: f.uid, GID: f.gid, Boot: f.boot,
+		ReadAheadKB: f.readAhead, Xattr: f.xattr, DirectIO: f.directIO, TrustImageSuid: f.trustImageSuid}
 	var err error
 	if o.CacheSize, err = parseCacheSize(f.cacheSize); err != nil {
 		return o, fmt.Errorf("--cache-size: %w", err)
@@ -141,51 +148,45 @@ func (f *mountFlags) mountOptions(image, mountpoint string) (mounter.Options, er
 	default:
 		return o, fmt.Errorf("--tree %q: want udf, rockridge, joliet or iso9660", f.tree)
 	}
-	for _, opt := range f.options {
-		switch opt = strings.TrimSpace(opt); {
-		case opt == "", opt == "ro", opt == "nodev", opt == "nosuid", opt == "noexec", opt == "exec", opt == "suid", opt == "dev":
-			if opt != "" && opt != "ro" {
-				o.MountOptions = append(o.MountOptions, opt)
-			}
-		case opt == "rw":
-			return o, errors.New("-o rw: isofsd mounts are read-only")
-		case opt == "allow_other":
-			o.AllowOther = true
-		case opt == "debug":
-			o.Debug = true
-		case opt == "xattr":
-			o.Xattr = true
-		case opt == "direct_io":
-			o.DirectIO = true
-		case strings.HasPrefix(opt, "uid="), strings.HasPrefix(opt, "gid="), strings.HasPrefix(opt, "umask="):
-			k, v, _ := strings.Cut(opt, "=")
-			base := 10
-			if k == "umask" {
-				base = 8
-			}
-			n, err := strconv.ParseUint(v, base, 32)
-			if err != nil {
-				return o, fmt.Errorf("-o %s: %v", opt, err)
-			}
-			switch k {
-			case "uid":
-				o.UID = uint32(n)
-			case "gid":
-				o.GID = uint32(n)
-			default:
-				o.Umask = uint32(n) & 0o777
-			}
-		default:
-			o.MountOptions = append(o.MountOptions, opt)
+	// -o takes what an fstab line takes: one parser for both.
+	fo, err := mounter.ParseFstabOptions(strings.Join(f.options, ","))
+	if err != nil {
+		return o, fmt.Errorf("-o: %w", err)
+	}
+	if len(fo.Unknown) > 0 {
+		return o, fmt.Errorf("-o %s: unknown mount option", strings.Join(fo.Unknown, ","))
+	}
+	if fo.Tree != "" {
+		o.Tree = fo.Tree
+	}
+	if fo.CacheSize != "" {
+		if o.CacheSize, err = parseCacheSize(fo.CacheSize); err != nil {
+			return o, fmt.Errorf("-o cache_size: %w", err)
 		}
 	}
+	if fo.UID != nil {
+		o.UID = *fo.UID
+	}
+	if fo.GID != nil {
+		o.GID = *fo.GID
+	}
+	if fo.Umask != nil {
+		o.Umask = *fo.Umask
+	}
+	o.AllowOther = o.AllowOther || fo.AllowOther
+	o.Debug = o.Debug || fo.Debug
+	o.Xattr = o.Xattr || fo.Xattr
+	o.DirectIO = o.DirectIO || fo.DirectIO
+	o.Nonempty = o.Nonempty || fo.Nonempty
+	o.TrustImageSuid = o.TrustImageSuid || fo.TrustImageSuid
+	o.MountOptions = fo.Kernel
 	return o, nil
 }
 
 // mountExitCode maps a mount failure to the exit-code contract: problems
 // found before anything was mounted are usage errors.
 func mountExitCode(err error) int {
-	for _, e := range []error{mounter.ErrNoFUSE, mounter.ErrBusy, mounter.ErrMountpoint, mounter.ErrImage} {
+	for _, e := range []error{mounter.ErrNoFUSE, mounter.ErrBusy, mounter.ErrMountpoint, mounter.ErrImage, mounter.ErrRefused, mounter.ErrBadOption} {
 		if errors.Is(err, e) {
 			return exitUsage
 		}
@@ -210,13 +211,18 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 		o.OpenImage = func(io *isofmt.Options) (*isofmt.Image, func() error, error) {
 			return openImageSized(ctx, a, image, io, f.src.headers, f.src.cacheDir, f.src.cacheSize)
 		}
-	} else if !f.foreground && os.Getenv(mounter.EnvReadyFD) == "" {
+	} else if !f.foreground && os.Getenv(mounter.EnvReadyFD) == "" && !o.TrustImageSuid {
+		// (A mount trusting the image's setuid bits is never handed to
+		// the daemon: it is made by this user's own process.)
 		if handled, err := f.daemon.tryDaemonMount(a, o); handled {
 			return err
 		}
 	}
 	ready := mounter.ReadyFromEnv()
 	if !f.foreground && !ready.IsDaemon() {
+		if o.TrustImageSuid {
+			a.log.WithField("image", image).Warn("--trust-image-suid: setuid/setgid programs and device nodes in this image will take effect on the mount")
+		}
 		// Check what can be checked here, so that obvious mistakes are
 		// reported by this process, then let the child do the mount.
 		if !remote {
@@ -263,22 +269,36 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 }
 
 func newUnmountCmd(a *app) *cobra.Command {
-	var lazy bool
+	var lazy, all bool
 	var df daemonMountFlags
 	cmd := &cobra.Command{
-		Use:     "unmount [--lazy] MOUNTPOINT",
+		Use:     "unmount [--lazy] (MOUNTPOINT | --all)",
 		Aliases: []string{"umount"},
-		Short:   "Unmount an isofsd mount",
-		Args:    cobra.ExactArgs(1),
+		Short:   "Unmount an isofsd mount, or all of yours",
+		Long: `Unmount the isofsd mount at MOUNTPOINT, through the daemon when it serves it.
+Only isofsd mounts are unmounted: any other file system is refused (exit 2).
+A busy mount is left mounted (exit 1) and the processes using it are named,
+as fuser -m does; --lazy detaches it instead.
+
+--all unmounts every isofsd mount you may unmount (all of them as root,
+those you mounted otherwise), the daemon's included, nested ones first;
+exit 1 if some could not be unmounted.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if all {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			df.log = a.log
+			if all {
+				return unmountAll(a, &df, lazy)
+			}
 			if handled, err := df.tryDaemonUnmount(args[0], lazy); handled {
 				return err
 			}
 			if err := mounter.Unmount(args[0], lazy); err != nil {
-				if errors.Is(err, mounter.ErrNotMounted) {
-					return withCode(exitUsage, err)
-				}
-				return withCode(exitDamaged, err)
+				return withCode(unmountExitCode(err), err)
 			}
 			a.log.WithField("mountpoint", args[0]).Debug("unmounted")
 			return nil
@@ -286,5 +306,65 @@ func newUnmountCmd(a *app) *cobra.Command {
 	}
 	addDaemonMountFlags(cmd.Flags(), &df)
 	cmd.Flags().BoolVarP(&lazy, "lazy", "z", false, "detach now even if files are open; the daemon exits when they are closed")
+	cmd.Flags().BoolVar(&all, "all", false, "unmount every isofsd mount of yours (all of them as root)")
 	return cmd
+}
+
+// unmountExitCode: naming something that is not our mount is a usage
+// error; a mount that stays (busy) is a partial failure.
+func unmountExitCode(err error) int {
+	if errors.Is(err, mounter.ErrNotMounted) || errors.Is(err, mounter.ErrNotIsofsd) {
+		return exitUsage
+	}
+	return exitDamaged
+}
+
+// unmountAll unmounts the daemon's mounts through it, then every other
+// isofsd mount the caller may unmount.
+func unmountAll(a *app, df *daemonMountFlags, lazy bool) error {
+	var failed []string
+	done := 0
+	use, err := df.useDaemon()
+	if err != nil {
+		return err
+	}
+	if use {
+		resp, err := daemonCall(df.socket, &ctlproto.Request{Op: ctlproto.OpList})
+		if err != nil {
+			return withCode(daemonExitCode(err), err)
+		}
+		for _, m := range resp.Mounts {
+			if err := daemonClientUnmount(df.socket, m.Mountpoint, lazy); err != nil {
+				a.log.WithField("mountpoint", m.Mountpoint).Error(err)
+				failed = append(failed, m.Mountpoint)
+				continue
+			}
+			a.log.WithField("mountpoint", m.Mountpoint).Info("unmounted")
+			done++
+		}
+	}
+	mounts, err := mounter.Mounts()
+	if err != nil {
+		return withCode(exitInternal, err)
+	}
+	for _, mi := range mounts {
+		if slices.Contains(failed, mi.MountPoint) {
+			continue
+		}
+		if err := mounter.Unmount(mi.MountPoint, lazy); err != nil {
+			if errors.Is(err, mounter.ErrNotMounted) {
+				continue // gone meanwhile (the daemon's, say)
+			}
+			a.log.WithField("mountpoint", mi.MountPoint).Error(err)
+			failed = append(failed, mi.MountPoint)
+			continue
+		}
+		a.log.WithField("mountpoint", mi.MountPoint).Info("unmounted")
+		done++
+	}
+	if len(failed) > 0 {
+		return withCode(exitDamaged, fmt.Errorf("unmount --all: %d unmounted, %d still mounted: %s", done, len(failed), strings.Join(failed, ", ")))
+	}
+	a.log.Infof("unmount --all: %d unmounted", done)
+	return nil
 }

@@ -110,7 +110,7 @@ func mountImage(t *testing.T, iso string, readAhead bool) (string, *raw, *isofmt
 	if err := os.Mkdir(mp, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	srv, r, err := mount(mp, fsys, Options{Source: iso, Splice: true, DirReadAhead: readAhead})
+	srv, r, err := start(mp, fsys, Options{Source: iso, Splice: true, DirReadAhead: readAhead})
 	if err != nil {
 		t.Fatalf("mount: %v", err)
 	}

@@ -52,6 +52,7 @@ const (
 	CodeImage      = "image"         // image cannot be opened or parsed
 	CodeMountpoint = "mountpoint"    // mountpoint missing or not a directory
 	CodeNoFUSE     = "no_fuse"       // FUSE unavailable
+	CodeRefused    = "refused"       // the kernel or fusermount3 refused the mount
 	CodeShutdown   = "shutting_down" // the daemon is stopping
 	CodeInternal   = "internal"      // anything else
 )
@@ -87,6 +88,8 @@ type MountRequest struct {
 	Prefetch   bool     `json:"prefetch,omitempty"`
 	Xattr      bool     `json:"xattr,omitempty"`
 	DirectIO   bool     `json:"direct_io,omitempty"`
+	// Nonempty allows mounting over a directory that has entries.
+	Nonempty bool `json:"nonempty,omitempty"`
 }
 
 // Response answers one request. OK is false exactly when Error is set.
