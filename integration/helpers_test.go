@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/mounter"
 )
 
@@ -50,19 +52,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// requireFUSE skips the test where FUSE mounts are impossible.
-func requireFUSE(t testing.TB) {
-	t.Helper()
-	f, err := os.OpenFile(mounter.FuseDevice, os.O_RDWR, 0)
-	if err != nil {
-		t.Skipf("FUSE unavailable: cannot open %s: %v", mounter.FuseDevice, err)
-	}
-	f.Close()
-	if _, err := mounter.Fusermount(); err != nil {
-		t.Skipf("FUSE unavailable: %v", err)
-	}
 }
 
 // buildTags returns the -tags this test binary was built with.
@@ -148,7 +137,7 @@ func waitUnmounted(t testing.TB, mp string, d time.Duration) bool {
 // fails.
 func mountImage(t testing.TB, image string, extra ...string) *mounted {
 	t.Helper()
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	dir := t.TempDir()
 	m := &mounted{mp: filepath.Join(dir, "mnt"), log: filepath.Join(dir, "isofsd.log")}
 	if err := os.Mkdir(m.mp, 0o755); err != nil {
@@ -192,4 +181,58 @@ func xorriso(t testing.TB, args ...string) {
 	if err != nil {
 		t.Fatalf("xorriso %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+}
+
+// readyTimeout bounds the wait for a started isofsd's READY.
+const readyTimeout = 30 * time.Second
+
+// startReady starts isofsd with args the way systemd starts a
+// Type=notify service (NOTIFY_SOCKET) and returns once it sends READY=1:
+// the lifecycle's ready signal, sent only once a mount is confirmed or
+// the daemon listens — never a guess from log text. A process that exits
+// or stays silent fails the test with its output.
+func startReady(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	isotest.RequireFUSE(t)
+	notify := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	must(t, err)
+	defer conn.Close()
+	logBuf := &syncBuffer{}
+	cmd := exec.Command(isofsdBin, args...)
+	cmd.Stdout, cmd.Stderr = logBuf, logBuf
+	cmd.Env = append(append(os.Environ(), env...), "NOTIFY_SOCKET="+notify)
+	must(t, cmd.Start())
+	fail := func(why string) {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("isofsd %s: %s\n%s", strings.Join(args, " "), why, logBuf.String())
+	}
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := conn.Read(buf)
+		if err == nil && strings.Contains(string(buf[:n]), "READY=1") {
+			return cmd, logBuf
+		}
+		if exited(cmd.Process.Pid) {
+			fail("exited before READY=1")
+		}
+		if time.Now().After(deadline) {
+			fail(fmt.Sprintf("no READY=1 within %v", readyTimeout))
+		}
+	}
+}
+
+// exited reports whether the child pid has exited (a zombie not yet
+// waited for).
+func exited(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// pid (comm) state ...: the state follows the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z'
 }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // TestMountNonEmptyRefused: a mount over a directory with entries would
@@ -138,7 +140,7 @@ func TestUnmountBusyNamesHolders(t *testing.T) {
 // private mount namespace, so that no mount outside the test is ever at
 // stake.
 func TestUnmountAll(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	u := newUser(t)
 	dir := sharedDir(t)
 	img := filepath.Join(dir, "small.iso")

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // vfsOptions returns the per-mount options the kernel shows for mp
@@ -86,7 +88,7 @@ func setuidImage(t testing.TB, dir string) string {
 // the control: there the same program does run as root, so the test can
 // tell the two apart.
 func TestSetuidImageIsNosuid(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	u := newUser(t)
 	dir := sharedDir(t)
 	img := setuidImage(t, dir)
@@ -178,7 +180,7 @@ func TestSetuidImageIsNosuid(t *testing.T) {
 // second user must be refused a 0600 file and a 0700 directory owned by
 // root in the image, and may still read what is world-readable.
 func TestAllowOtherKeepsModes(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	requireTool(t, "xorriso")
 	u := newUser(t)
 	dir := sharedDir(t)
@@ -274,7 +276,7 @@ func fuseConfAllowsOther() bool {
 // TestFuseRefusalMessage replays issue 16.12: when fusermount3 refuses a
 // user's mount, isofsd shows fusermount3's own message and exits 2.
 func TestFuseRefusalMessage(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	u := newUser(t)
 	dir := sharedDir(t)
 	img := filepath.Join(dir, "small.iso")
@@ -418,7 +420,7 @@ func requestsSeen(t testing.TB, logPath string) string {
 // an explicit socket in a directory the attacker owns, or served by the
 // attacker, is refused before anything is sent.
 func TestClientRefusesForeignSocket(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	victim, attacker := newUser(t), newUser(t)
 	dir := sharedDir(t)
 	self, err := os.Executable()
@@ -496,7 +498,7 @@ echo MOUNT-OK`)
 // owner does not own or cannot read are refused, while the user's own
 // image is mounted.
 func TestWatchFollowsNoSymlinks(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	u := newUser(t)
 	dir := sharedDir(t)
 	img := filepath.Join(dir, "small.iso")
@@ -571,38 +573,18 @@ type readyDaemon struct {
 	log *syncBuffer
 }
 
-// startDaemonReady starts `isofsd daemon args...` the way systemd does
-// (NOTIFY_SOCKET) and returns once it sends READY=1.
+// startDaemonReady starts `isofsd daemon args...` and returns once it
+// sends READY=1 (the watch directory's images are mounted by then).
 func startDaemonReady(t *testing.T, args ...string) *readyDaemon {
 	t.Helper()
-	requireFUSE(t)
-	notify := filepath.Join(t.TempDir(), "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
-	must(t, err)
-	t.Cleanup(func() { conn.Close() })
-	p := &readyDaemon{log: &syncBuffer{}}
-	p.cmd = exec.Command(isofsdBin, append([]string{"daemon"}, args...)...)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	p.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)
-	must(t, p.cmd.Start())
+	cmd, log := startReady(t, nil, append([]string{"daemon"}, args...)...)
+	p := &readyDaemon{cmd: cmd, log: log}
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
 			p.stop(t)
 		}
 	})
-	buf := make([]byte, 4096)
-	for {
-		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-		n, err := conn.Read(buf)
-		if err != nil {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-			t.Fatalf("daemon sent no READY=1: %v\n%s", err, p.log.String())
-		}
-		if strings.Contains(string(buf[:n]), "READY=1") {
-			return p
-		}
-	}
+	return p
 }
 
 // stop sends SIGTERM and expects a clean exit.

@@ -1,5 +1,3 @@
-//go:build linux
-
 package mounter
 
 import (
@@ -12,12 +10,10 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
@@ -56,6 +52,10 @@ type DaemonOptions struct {
 	// Notify reports service state to the supervisor ("READY=1",
 	// "STOPPING=1", "WATCHDOG=1"); nil → systemd's NOTIFY_SOCKET.
 	Notify func(state string)
+	// OnReady, if set, is called once the socket listens and the watch
+	// directory's images present at start are mounted (a parent waiting
+	// for a detached daemon, the Windows service manager).
+	OnReady func()
 }
 
 // Daemon serves many mounts and a control socket.
@@ -118,20 +118,8 @@ func NewDaemon(o DaemonOptions) (*Daemon, error) {
 	}
 	d := &Daemon{opts: o, log: o.Log, socket: sock, statePath: StatePath(sock),
 		mounts: map[string]*daemonMount{}, conns: map[net.Conn]bool{}, started: time.Now()}
-	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
-		return nil, fmt.Errorf("socket directory: %w", err)
-	}
-	// A directory someone else owns or may write to (a pre-created
-	// /tmp/isofsd-UID) would let them swap the socket under clients.
-	var dst unix.Stat_t
-	if err := unix.Stat(filepath.Dir(sock), &dst); err != nil {
-		return nil, fmt.Errorf("socket directory: %w", err)
-	}
-	if int(dst.Uid) != os.Geteuid() && dst.Uid != 0 {
-		return nil, fmt.Errorf("socket directory %s belongs to uid %d, not to us", filepath.Dir(sock), dst.Uid)
-	}
-	if dst.Mode&0o022 != 0 && dst.Mode&unix.S_ISVTX == 0 {
-		return nil, fmt.Errorf("socket directory %s is writable by others", filepath.Dir(sock))
+	if err := makeSocketDir(filepath.Dir(sock)); err != nil {
+		return nil, err
 	}
 	// The lock file settles races between two daemons starting at once;
 	// the connect test below gives the better message and cleans up
@@ -140,7 +128,7 @@ func NewDaemon(o DaemonOptions) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock file: %w", err)
 	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockFile(lock); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("%w (it holds %s.lock)", ErrDaemonRunning, sock)
 	}
@@ -158,20 +146,10 @@ func NewDaemon(o DaemonOptions) (*Daemon, error) {
 	} else if len(cleared) > 0 {
 		d.log.WithField("count", len(cleared)).Info("cleared stale mounts of a previous daemon")
 	}
-	// Create the socket with mode 0600 from the start: no window in
-	// which another user could connect.
-	old := syscall.Umask(0o177)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	syscall.Umask(old)
+	ln, err := listenPrivate(sock)
 	if err != nil {
 		lock.Close()
-		return nil, fmt.Errorf("listen on %s: %w", sock, err)
-	}
-	ln.SetUnlinkOnClose(true)
-	if err := os.Chmod(sock, 0o600); err != nil {
-		ln.Close()
-		lock.Close()
-		return nil, fmt.Errorf("socket %s: %w", sock, err)
+		return nil, err
 	}
 	d.ln = ln
 	if err := d.saveState(); err != nil {
@@ -206,6 +184,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.WithFields(logrus.Fields{"socket": d.socket, "mounts": d.count()}).Info("daemon ready")
 	d.opts.Notify(sddaemon.SdNotifyReady)
+	if d.opts.OnReady != nil {
+		d.opts.OnReady()
+	}
 	if iv, err := sddaemon.SdWatchdogEnabled(false); err == nil && iv > 0 {
 		d.wg.Add(1)
 		go func() {
@@ -293,22 +274,28 @@ func (d *Daemon) saveState() error {
 // addMount mounts o and serves it until it is unmounted, by request or
 // from outside (fusermount3 -u), removing it from the table then.
 func (d *Daemon) addMount(ctx context.Context, o Options, origin string, created bool) (*daemonMount, error) {
-	mp, err := filepath.Abs(o.Mountpoint)
+	mp, err := CleanMountpoint(o.Mountpoint)
 	if err != nil {
 		return nil, err
 	}
 	if o.MountpointDir != nil {
 		// Where the mount will land, whatever the name says now.
-		if mp, err = os.Readlink(fmt.Sprintf("/proc/self/fd/%d", o.MountpointDir.Fd())); err != nil {
+		if mp, err = dirPath(o.MountpointDir, o.Mountpoint); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrMountpoint, o.Mountpoint, err)
 		}
-	} else if real, err := filepath.EvalSymlinks(mp); err == nil {
-		mp = real
 	}
 	d.mu.Lock()
 	if d.stopping {
 		d.mu.Unlock()
 		return nil, ctlproto.Errorf(ctlproto.CodeShutdown, "daemon is shutting down")
+	}
+	if mp == AnyDrive {
+		// Chosen here, under the lock, so that two such requests get
+		// two letters.
+		if mp, err = pickDrive(func(drive string) bool { return d.mounts[drive] != nil }); err != nil {
+			d.mu.Unlock()
+			return nil, err
+		}
 	}
 	if _, ok := d.mounts[mp]; ok {
 		d.mu.Unlock()
@@ -356,7 +343,7 @@ func (d *Daemon) addMount(ctx context.Context, o Options, origin string, created
 		}
 		d.mu.Unlock()
 		if dm.created {
-			unix.Rmdir(mp) // only if empty, never a file or symlink
+			rmdir(mp) // only if empty, never a file or symlink
 		}
 		if err := d.saveState(); err != nil {
 			d.log.WithError(err).Warn("cannot write the state file")
@@ -390,8 +377,8 @@ func (d *Daemon) unmount(dm *daemonMount, lazy bool) error {
 
 // lookup finds the mount at mp.
 func (d *Daemon) lookup(mp string) *daemonMount {
-	if real, err := filepath.EvalSymlinks(mp); err == nil {
-		mp = real
+	if clean, err := CleanMountpoint(mp); err == nil {
+		mp = clean
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -477,8 +464,8 @@ func peerAllowed(c *net.UnixConn) (PeerCred, error) {
 	if err != nil {
 		return cred, err
 	}
-	if !trusted(cred.UID) {
-		return cred, fmt.Errorf("uid %d may not control a daemon of uid %d", cred.UID, os.Geteuid())
+	if ok, who := trustedPeer(cred); !ok {
+		return cred, fmt.Errorf("%s may not control this daemon", who)
 	}
 	return cred, nil
 }

@@ -1,4 +1,4 @@
-//go:build linux
+//go:build unix
 
 package mounter
 
@@ -16,12 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultStableFor is how long a watched image's size and mtime must not
-// change before it is mounted: copies, downloads and `dd` write in bursts,
-// and mounting a half-written image would fail or, worse, show a
-// truncated tree.
-const DefaultStableFor = 500 * time.Millisecond
-
 // Watch-directory timing.
 const (
 	// watchPoll is the safety rescan interval with inotify (its queue
@@ -36,12 +30,6 @@ const (
 	// maxSuffix caps the collision suffixes tried for a mountpoint name.
 	maxSuffix = 1000
 )
-
-// IsImageName reports whether name is an image the watcher mounts.
-func IsImageName(name string) bool {
-	ext := strings.ToLower(filepath.Ext(name))
-	return (ext == ".iso" || ext == ".img") && !strings.HasPrefix(name, ".")
-}
 
 // watcher mounts the images of one directory.
 //
@@ -113,27 +101,18 @@ func newWatcher(d *Daemon, dir, root string, stable time.Duration, poll bool) (*
 		dirFD.Close()
 		return nil, fmt.Errorf("--mount-root: %w", err)
 	}
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	rfd, err := openDirPath(root)
 	if err != nil {
 		dirFD.Close()
 		return nil, fmt.Errorf("--mount-root %s: %w", root, err)
 	}
 	w := &watcher{d: d, dir: dir, root: root, dirFD: dirFD, rootFD: os.NewFile(uintptr(rfd), root),
-		owner: st.Uid, shared: st.Mode&0o022 != 0, stable: stable, wake: make(chan struct{}, 1), files: map[string]*watched{}}
+		owner: st.Uid, shared: uint32(st.Mode)&0o022 != 0, stable: stable, wake: make(chan struct{}, 1), files: map[string]*watched{}}
 	if poll {
 		return w, nil
 	}
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err == nil {
-		_, err = unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MODIFY|unix.IN_CLOSE_WRITE|
-			unix.IN_MOVED_TO|unix.IN_MOVED_FROM|unix.IN_DELETE|unix.IN_ATTRIB|unix.IN_DELETE_SELF)
-		if err != nil {
-			unix.Close(fd)
-		} else {
-			w.inotify = os.NewFile(uintptr(fd), "inotify")
-		}
-	}
-	if w.inotify == nil {
+	w.inotify, err = notifier(dir)
+	if err != nil && !errors.Is(err, errPollOnly) {
 		d.log.WithField("dir", dir).WithError(err).Warn("inotify unavailable; polling the watch directory")
 	}
 	return w, nil
@@ -242,7 +221,7 @@ func (w *watcher) scan(ctx context.Context, now time.Time) time.Duration {
 			continue
 		}
 		present[name] = true
-		size, mtime, ino := st.Size, time.Unix(st.Mtim.Unix()), st.Ino
+		size, mtime, ino, mode := st.Size, time.Unix(st.Mtim.Unix()), st.Ino, uint32(st.Mode)
 		w.mu.Lock()
 		f := w.files[name]
 		if f == nil {
@@ -254,16 +233,16 @@ func (w *watcher) scan(ctx context.Context, now time.Time) time.Duration {
 				w.mu.Unlock()
 				continue
 			}
-			f = &watched{size: size, mtime: mtime, ino: ino, uid: st.Uid, mode: st.Mode, changed: now}
+			f = &watched{size: size, mtime: mtime, ino: ino, uid: st.Uid, mode: mode, changed: now}
 			f.refused = w.refusal(&st)
 			w.files[name] = f
 			if f.refused != "" {
 				w.logRefusal(name, f.refused)
 			}
 		}
-		if f.size != size || !f.mtime.Equal(mtime) || f.ino != ino || f.uid != st.Uid || f.mode != st.Mode {
+		if f.size != size || !f.mtime.Equal(mtime) || f.ino != ino || f.uid != st.Uid || f.mode != mode {
 			replaced := f.ino != ino
-			f.size, f.mtime, f.ino, f.uid, f.mode, f.changed = size, mtime, ino, st.Uid, st.Mode, now
+			f.size, f.mtime, f.ino, f.uid, f.mode, f.changed = size, mtime, ino, st.Uid, mode, now
 			f.failures, f.retryAt, f.gone = 0, time.Time{}, false
 			if why := w.refusal(&st); why != f.refused {
 				f.refused = why
@@ -426,19 +405,6 @@ func retryDelay(n int) time.Duration {
 	return min(retryMin<<min(n-1, 20), retryMax)
 }
 
-// openBeneath opens name in the directory dirfd as an O_PATH directory
-// descriptor, refusing any symlink (openat2's RESOLVE_NO_SYMLINKS; on
-// kernels before 5.6, O_NOFOLLOW, which suffices for one name).
-func openBeneath(dirfd int, name string) (int, error) {
-	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS}
-	fd, err := unix.Openat2(dirfd, name, &how)
-	if errors.Is(err, unix.ENOSYS) {
-		fd, err = unix.Openat(dirfd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	}
-	return fd, err
-}
-
 // mountpoint picks root/<name without extension>, adding -2, -3… when
 // another mount, a file, a symlink or a non-empty directory already has
 // the name. It returns the directory opened (O_PATH) without following
@@ -477,7 +443,7 @@ func (w *watcher) mountpoint(name string) (*os.File, string, bool, error) {
 		}
 		// An existing empty directory that nothing is mounted on is
 		// reused (a previous run's, or made by the administrator).
-		if real, err := checkMountpoint(dir); err == nil && checkEmpty(dir, real) == nil {
+		if reusableMountpoint(dir, mp) {
 			return dir, mp, false, nil
 		}
 		dir.Close()

@@ -10,9 +10,6 @@ import (
 	"github.com/isofsd/isofsd/internal/mountinfo"
 )
 
-// MountInfo is one line of /proc/self/mountinfo.
-type MountInfo = mountinfo.Entry
-
 // ReadMountInfo parses /proc/self/mountinfo.
 func ReadMountInfo() ([]MountInfo, error) { return mountinfo.Read() }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/isofsd/isofsd/internal/mountinfo"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 func TestUnmountNotMounted(t *testing.T) {
@@ -22,9 +23,7 @@ func TestUnmountNotMounted(t *testing.T) {
 }
 
 func TestNewRefusesBadInput(t *testing.T) {
-	if _, err := os.Stat(FuseDevice); err != nil {
-		t.Skip("no /dev/fuse")
-	}
+	isotest.RequireFUSE(t)
 	d := t.TempDir()
 	notISO := d + "/x.iso"
 	os.WriteFile(notISO, make([]byte, 100000), 0o644)

@@ -1,5 +1,3 @@
-//go:build linux
-
 package main
 
 import (
@@ -11,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 
 	"syscall"
 	"text/tabwriter"
@@ -20,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/isofsd/isofsd/fs/cgofuse"
 	"github.com/isofsd/isofsd/mounter"
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
@@ -32,6 +32,10 @@ func newDaemonCmd(a *app) *cobra.Command {
 		mountRoot string
 		stableFor time.Duration
 		poll      bool
+		logFile   string
+		// windowsService: the service manager runs us (service install
+		// --windows registers the daemon with this flag).
+		windowsService bool
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon [--watch DIR --mount-root DIR] [--socket PATH]",
@@ -51,26 +55,45 @@ predecessor left behind. The mount flags below apply to watched images.`,
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			journaldLogging(a)
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-			defer stop()
-			signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
-			d, err := mounter.NewDaemon(mounter.DaemonOptions{
-				Socket: socket, Watch: watch, MountRoot: mountRoot, StableFor: stableFor, Poll: poll,
-				Template: tmpl, Log: a.log,
-			})
-			if err != nil {
-				if errors.Is(err, mounter.ErrDaemonRunning) {
+			if len(mounter.Backends()) == 0 {
+				return withCode(exitUsage, fmt.Errorf("this isofsd cannot mount on %s: %v", runtime.GOOS, cgofuse.ErrUnsupported))
+			}
+			if logFile != "" {
+				if err := logTo(a, logFile); err != nil {
 					return withCode(exitUsage, err)
 				}
-				return withCode(exitInternal, err)
 			}
-			// Keep no directory busy.
-			os.Chdir("/")
-			if err := d.Run(ctx); err != nil {
-				return withCode(exitInternal, err)
+			journaldLogging(a)
+			// A parent waiting for a detached daemon (isofsd mount on
+			// Windows starts one) hears once it is ready, or why not.
+			ready := mounter.ReadyFromEnv()
+			run := func(ctx context.Context, onReady func()) error {
+				d, err := mounter.NewDaemon(mounter.DaemonOptions{
+					Socket: socket, Watch: watch, MountRoot: mountRoot, StableFor: stableFor, Poll: poll,
+					Template: tmpl, Log: a.log, OnReady: func() { ready.OK(); onReady() },
+				})
+				if err != nil {
+					code := exitInternal
+					if errors.Is(err, mounter.ErrDaemonRunning) {
+						code = exitUsage
+					}
+					ready.Fail(code, err)
+					return withCode(code, err)
+				}
+				// Keep no directory busy.
+				os.Chdir("/")
+				if err := d.Run(ctx); err != nil {
+					return withCode(exitInternal, err)
+				}
+				return nil
 			}
-			return nil
+			if windowsService {
+				return mounter.RunAsService(mounter.WindowsServiceName, run)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+			return run(ctx, func() {})
 		},
 	}
 	fl := cmd.Flags()
@@ -89,7 +112,25 @@ predecessor left behind. The mount flags below apply to watched images.`,
 	fl.StringVar(&f.prefetch, "prefetch", defaultPrefetch, "read ahead as tree walks go (the next small files of a directory into the page cache, the next directories parsed): on or off")
 	fl.BoolVar(&f.directIO, "direct-io", false, "read files of 1 MiB or more of watched images past the kernel's page cache")
 	fl.IntVar(&f.readAhead, "read-ahead-kb", mounter.DefaultReadAheadKB, "read-ahead of each mount in KiB when running as root")
+	fl.StringVar(&logFile, "log-file", "", "append the log to this file instead of stderr")
+	fl.BoolVar(&windowsService, "windows-service", false, "run under the Windows service manager (set by service install --windows)")
+	if runtime.GOOS != "windows" {
+		fl.MarkHidden("windows-service")
+	}
 	return cmd
+}
+
+// logTo appends the log to path (its directory is created, private).
+func logTo(a *app, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("--log-file: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("--log-file: %w", err)
+	}
+	a.log.SetOutput(f)
+	return nil
 }
 
 // journaldLogging drops timestamps and colours when stderr goes to the
@@ -138,7 +179,7 @@ func daemonClientMount(socket string, o mounter.Options) (*ctlproto.MountStatus,
 	if err != nil {
 		return nil, err
 	}
-	mp, err := filepath.Abs(o.Mountpoint)
+	mp, err := mounter.CleanMountpoint(o.Mountpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -157,12 +198,9 @@ func daemonClientMount(socket string, o mounter.Options) (*ctlproto.MountStatus,
 
 // daemonClientUnmount asks the daemon at socket to unmount mountpoint.
 func daemonClientUnmount(socket, mountpoint string, lazy bool) error {
-	mp, err := filepath.Abs(mountpoint)
+	mp, err := mounter.CleanMountpoint(mountpoint)
 	if err != nil {
 		return err
-	}
-	if real, err := filepath.EvalSymlinks(mp); err == nil {
-		mp = real
 	}
 	if _, err := daemonCall(socket, &ctlproto.Request{Op: ctlproto.OpUnmount, Mountpoint: mp, Lazy: lazy}); err != nil {
 		return withCode(daemonExitCode(err), err)
@@ -226,7 +264,23 @@ func (d *daemonMountFlags) tryDaemonMount(a *app, o mounter.Options) (handled bo
 		return true, err
 	}
 	a.log.WithFields(logrus.Fields{"image": st.Image, "mountpoint": st.Mountpoint, "tree": st.Tree, "socket": d.socket}).Debug("mounted by the daemon")
+	if o.Mountpoint == mounter.AnyDrive {
+		fmt.Println(st.Mountpoint)
+	}
 	return true, nil
+}
+
+// autoStartDaemon: on Windows only the process serving a mount can end
+// it, so `isofsd mount` starts the user's daemon when none answers (and
+// `isofsd unmount X:` asks it); elsewhere a mount without a daemon gets
+// its own detached process.
+const autoStartDaemon = runtime.GOOS == "windows"
+
+// startDaemon starts a detached daemon on d.socket and returns once it
+// answers there; its log goes next to the socket.
+func (d *daemonMountFlags) startDaemon() error {
+	return mounter.Daemonize([]string{"daemon", "--socket", d.socket,
+		"--log-file", filepath.Join(filepath.Dir(d.socket), "isofsd.log")}, "")
 }
 
 // tryDaemonUnmount unmounts through the daemon when it serves mountpoint

@@ -1,19 +1,14 @@
-//go:build linux
-
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/syslog"
 	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 
-	lsyslog "github.com/sirupsen/logrus/hooks/syslog"
 	"github.com/spf13/cobra"
 
 	"github.com/isofsd/isofsd/isofmt"
@@ -74,7 +69,8 @@ func newMountCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mount [flags] IMAGE MOUNTPOINT",
 		Short: "Mount an image read-only with FUSE",
-		Long: `Mount IMAGE read-only on MOUNTPOINT.
+		Long: `Mount IMAGE read-only on MOUNTPOINT (on Windows a drive such as X:, or *
+for the first free one, which is printed).
 
 By default isofsd detaches and returns once the mount is ready (exit 0), or
 exits non-zero with the reason. With -f it stays in the foreground until
@@ -103,7 +99,7 @@ syslog when it is available.`,
 	fl.BoolVar(&f.directIO, "direct-io", false, "read files of 1 MiB or more past the kernel's page cache: first reads ~2x faster and no data cached twice, but re-reads and opens go to the daemon")
 	fl.StringVar(&f.logFile, "log-file", "", "log file of the detached daemon")
 	addDaemonMountFlags(fl, &f.daemon)
-	fl.StringVar(&f.backend, "backend", "gofuse", "FUSE library: gofuse, or cgofuse (WinFsp; on Linux only in builds with -tags cgofuse,fuse3)")
+	fl.StringVar(&f.backend, "backend", mounter.DefaultBackend, "FUSE library: gofuse (Linux) or cgofuse (macFUSE, WinFsp; on Linux in builds with -tags cgofuse,fuse3)")
 	fl.IntVar(&f.readAhead, "read-ahead-kb", mounter.DefaultReadAheadKB, "read-ahead of the mount in KiB when running as root (0 leaves the kernel's)")
 	// --cache-size is the sector cache here, so the remote disk cache
 	// bound of other commands is --cache-dir-size.
@@ -217,9 +213,23 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 		if handled, err := f.daemon.tryDaemonMount(a, o); handled {
 			return err
 		}
+		if autoStartDaemon && !f.daemon.standalone {
+			// On Windows only the process serving a mount can end it:
+			// the mount lives in the user's daemon, started now.
+			if err := f.daemon.startDaemon(); err != nil {
+				return withCode(exitInternal, fmt.Errorf("starting the isofsd daemon: %w", err))
+			}
+			f.daemon.daemon = true
+			_, err := f.daemon.tryDaemonMount(a, o)
+			return err
+		}
 	}
-	ready := mounter.ReadyFromEnv()
-	if !f.foreground && !ready.IsDaemon() {
+	child := os.Getenv(mounter.EnvReadyFD) != ""
+	if autoStartDaemon && !f.foreground && !child {
+		// A detached mount nobody could unmount: not on Windows.
+		return withCode(exitUsage, errors.New("on Windows a mount the daemon does not serve (--standalone, an http(s) image) stays in the foreground: add -f (Ctrl-C unmounts)"))
+	}
+	if !f.foreground && !child {
 		if o.TrustImageSuid {
 			a.log.WithField("image", image).Warn("--trust-image-suid: setuid/setgid programs and device nodes in this image will take effect on the mount")
 		}
@@ -230,42 +240,36 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 				return withCode(exitUsage, fmt.Errorf("%w: %v", mounter.ErrImage, err))
 			}
 		}
-		err := mounter.Daemonize(os.Args[1:], f.logFile)
-		var de *mounter.DaemonError
-		if errors.As(err, &de) && de.Code != 0 {
-			return withCode(de.Code, err)
-		}
-		return withCode(exitInternal, err)
-	}
-	if ready.IsDaemon() {
-		if f.logFile == "" {
-			if hook, err := lsyslog.NewSyslogHook("", "", syslog.LOG_DAEMON|syslog.LOG_INFO, "isofsd"); err == nil {
-				a.log.AddHook(hook)
-			}
-		}
 	}
 	o.Log = a.log
-	if os.Getenv("GOGC") == "" {
-		tuneGC(mountGCPercent, gcHeapFloor)
+	if f.foreground || child {
+		if os.Getenv("GOGC") == "" {
+			tuneGC(mountGCPercent, gcHeapFloor)
+		}
+		startProfiler()
 	}
-	startProfiler()
-	sig := mounter.Signals() // before mounting: see Signals
-	m, err := mounter.New(ctx, o)
-	if err != nil {
-		signal.Stop(sig)
-		code := mountExitCode(err)
-		ready.Fail(code, err)
-		return withCode(code, err)
-	}
-	if ready.IsDaemon() {
-		// Keep no directory busy (the parent's working directory may be
-		// on a file system someone wants to unmount).
-		os.Chdir("/")
-	}
-	if err := mounter.Serve(ctx, m, sig, ready.OK); err != nil {
+	err = mounter.Run(ctx, o, mounter.RunOptions{
+		Foreground: f.foreground, Args: os.Args[1:], LogFile: f.logFile, ExitCode: mountExitCode,
+		InChild: func() {
+			if f.logFile == "" {
+				systemLog(a)
+			}
+		},
+	}, func(m *mounter.Mount) {
+		if mountpoint == mounter.AnyDrive {
+			fmt.Println(m.Mountpoint())
+		}
+	})
+	var de *mounter.DaemonError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &de) && de.Code != 0:
+		return withCode(de.Code, err)
+	case errors.As(err, &de):
 		return withCode(exitInternal, err)
 	}
-	return nil
+	return withCode(mountExitCode(err), err)
 }
 
 func newUnmountCmd(a *app) *cobra.Command {

@@ -209,8 +209,8 @@ func DecodeRequest(line []byte) (*Request, *Error) {
 		if m == nil {
 			return nil, Errorf(CodeBadRequest, "mount: missing \"mount\" object")
 		}
-		if !filepath.IsAbs(m.Image) || !filepath.IsAbs(m.Mountpoint) {
-			return nil, Errorf(CodeBadRequest, "mount: image and mountpoint must be absolute paths")
+		if !filepath.IsAbs(m.Image) || !(filepath.IsAbs(m.Mountpoint) || IsDrive(m.Mountpoint)) {
+			return nil, Errorf(CodeBadRequest, "mount: image and mountpoint must be absolute paths (or a drive such as X:)")
 		}
 		if m.CacheSize < 0 {
 			return nil, Errorf(CodeBadRequest, "mount: negative cache_size")
@@ -224,8 +224,8 @@ func DecodeRequest(line []byte) (*Request, *Error) {
 			return nil, Errorf(CodeBadRequest, "mount: unknown tree %q", m.Tree)
 		}
 	case OpUnmount:
-		if !filepath.IsAbs(req.Mountpoint) {
-			return nil, Errorf(CodeBadRequest, "unmount: mountpoint must be an absolute path")
+		if !filepath.IsAbs(req.Mountpoint) && !IsDrive(req.Mountpoint) {
+			return nil, Errorf(CodeBadRequest, "unmount: mountpoint must be an absolute path (or a drive such as X:)")
 		}
 	case "":
 		return nil, Errorf(CodeBadRequest, "missing op")
@@ -233,6 +233,12 @@ func DecodeRequest(line []byte) (*Request, *Error) {
 		return nil, Errorf(CodeUnknownOp, "unknown op %q", req.Op)
 	}
 	return &req, nil
+}
+
+// IsDrive reports whether s names a Windows drive ("X:"), the other form
+// a mountpoint may take there.
+func IsDrive(s string) bool {
+	return len(s) == 2 && s[1] == ':' && (s[0]|0x20) >= 'a' && (s[0]|0x20) <= 'z'
 }
 
 // DecodeResponse parses one response line. Unknown fields are accepted:
