@@ -65,12 +65,13 @@ func unmountCleanup(t testing.TB, mp string) {
 
 // setuidImage builds, in dir, the image: a setuid-root copy of
 // id(1) at /rootid.
-func setuidImage(t testing.TB, dir string) string {
+func setuidImage(t *testing.T, dir string) string {
 	t.Helper()
 	requireTool(t, "xorriso")
 	id, err := exec.LookPath("id")
 	must(t, err)
 	src := filepath.Join(dir, "suid-src")
+	must(t, os.Mkdir(src, 0o755))
 	copyFile(t, id, filepath.Join(src, "rootid"), 0o755)
 	must(t, os.Chmod(filepath.Join(src, "rootid"), 0o755|os.ModeSetuid))
 	img := filepath.Join(dir, "suid.iso")

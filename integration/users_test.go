@@ -126,16 +126,6 @@ func mkdirOwned(t testing.TB, dir string, u *testUser, perm os.FileMode) {
 	}
 }
 
-// copyFile copies src to dst with mode perm.
-func copyFile(t testing.TB, src, dst string, perm os.FileMode) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	must(t, err)
-	must(t, os.MkdirAll(filepath.Dir(dst), 0o755))
-	must(t, os.WriteFile(dst, b, perm))
-	must(t, os.Chmod(dst, perm))
-}
-
 // canOpenFUSE reports whether u may open /dev/fuse: fusermount3 opens it
 // with the calling user's rights, so user mounts need it to be 0666 as
 // Debian makes it (containers often leave it 0600).

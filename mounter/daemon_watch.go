@@ -214,10 +214,13 @@ func (w *watcher) scan(ctx context.Context, now time.Time) time.Duration {
 		// Never follow a symlink: it could name a file the directory's
 		// owner cannot read.
 		var st unix.Stat_t
-		if err := unix.Fstatat(int(w.dirFD.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		if err := unix.Fstatat(int(w.dirFD.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size == 0 {
 			if err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
 				w.refuseOnce(name, "it is a symbolic link")
 			}
+			// An empty file is a browser's placeholder for a download
+			// still being written under another name (Firefox's
+			// NAME.part): not an image yet, and no failed mount to retry.
 			continue
 		}
 		present[name] = true

@@ -20,13 +20,20 @@ const readyTimeout = 60 * time.Second
 // once the child reports that it is ready — or its reason for failing.
 // The child must report through ReadyFromEnv.
 func Daemonize(args []string, logFile string) error {
+	_, err := DaemonizeMount(args, logFile)
+	return err
+}
+
+// DaemonizeMount is Daemonize, returning the mountpoint the child
+// reported with OKAt ("" when it reported a plain OK).
+func DaemonizeMount(args []string, logFile string) (string, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("daemonize: %w", err)
+		return "", fmt.Errorf("daemonize: %w", err)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("daemonize: %w", err)
+		return "", fmt.Errorf("daemonize: %w", err)
 	}
 	defer r.Close()
 	out, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
@@ -35,7 +42,7 @@ func Daemonize(args []string, logFile string) error {
 	}
 	if err != nil {
 		w.Close()
-		return fmt.Errorf("daemonize: %w", err)
+		return "", fmt.Errorf("daemonize: %w", err)
 	}
 	defer out.Close()
 	cmd := exec.Command(self, args...)
@@ -43,7 +50,7 @@ func Daemonize(args []string, logFile string) error {
 	detach(cmd, w)
 	if err := cmd.Start(); err != nil {
 		w.Close()
-		return fmt.Errorf("daemonize: %w", err)
+		return "", fmt.Errorf("daemonize: %w", err)
 	}
 	w.Close()
 	exited := make(chan error, 1)
@@ -57,17 +64,23 @@ func Daemonize(args []string, logFile string) error {
 	case v := <-verdict:
 		switch {
 		case v == "READY":
-			return nil
+			return "", nil
+		case strings.HasPrefix(v, "READY "):
+			mp, err := strconv.Unquote(strings.TrimPrefix(v, "READY "))
+			if err != nil {
+				return "", fmt.Errorf("the mount daemon reported a garbled mountpoint: %s", v)
+			}
+			return mp, nil
 		case strings.HasPrefix(v, "ERROR "):
 			<-exited
-			return parseDaemonError(strings.TrimPrefix(v, "ERROR "))
+			return "", parseDaemonError(strings.TrimPrefix(v, "ERROR "))
 		default:
 			err := <-exited
-			return fmt.Errorf("the mount daemon exited before the mount was ready (%v)", err)
+			return "", fmt.Errorf("the mount daemon exited before the mount was ready (%v)", err)
 		}
 	case <-time.After(readyTimeout):
 		cmd.Process.Kill()
-		return fmt.Errorf("the mount daemon did not report ready within %v", readyTimeout)
+		return "", fmt.Errorf("the mount daemon did not report ready within %v", readyTimeout)
 	}
 }
 

@@ -32,11 +32,13 @@ type RunOptions struct {
 // the stop signals, mounts (New confirms the mount), reports READY to
 // the parent and to systemd only then, serves until unmounted or told to
 // stop, and unmounts. ready, if not nil, is called with the mount once it
-// is ready, in the process that serves it.
-func Run(ctx context.Context, o Options, r RunOptions, ready func(*Mount)) error {
+// is ready, in the process that serves it. The mountpoint returned is
+// where the detached child mounted (it may have chosen it: an automatic
+// mountpoint, a free drive letter); "" in the serving process.
+func Run(ctx context.Context, o Options, r RunOptions, ready func(*Mount)) (string, error) {
 	rep := ReadyFromEnv()
 	if !r.Foreground && !rep.IsDaemon() {
-		return Daemonize(r.Args, r.LogFile)
+		return DaemonizeMount(r.Args, r.LogFile)
 	}
 	if rep.IsDaemon() && r.InChild != nil {
 		r.InChild()
@@ -50,17 +52,17 @@ func Run(ctx context.Context, o Options, r RunOptions, ready func(*Mount)) error
 			code = r.ExitCode(err)
 		}
 		rep.Fail(code, err)
-		return err
+		return "", err
 	}
 	if rep.IsDaemon() {
 		// Keep no directory busy (the parent's working directory may be
 		// on a file system someone wants to unmount).
 		os.Chdir("/")
 	}
-	return Serve(ctx, m, sig, func() {
+	return "", Serve(ctx, m, sig, func() {
 		if ready != nil {
 			ready(m)
 		}
-		rep.OK()
+		rep.OKAt(m.Mountpoint())
 	})
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/isofsd/isofsd/fs/cgofuse"
 	"github.com/isofsd/isofsd/internal/mountinfo"
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/mounter/automp"
 )
 
 // FSType is the file system type the Linux kernel shows for our mounts.
@@ -54,8 +55,13 @@ type MountInfo = mountinfo.Entry
 
 // Options configure one mount.
 type Options struct {
-	Image      string
+	Image string
+	// Mountpoint is where to mount; "" makes a new directory named after
+	// the image's label (see package automp), removed after unmounting.
 	Mountpoint string
+	// AutoPlace says where automatic mountpoints go (nil: the user's,
+	// automp.DefaultConfig).
+	AutoPlace *automp.Config
 	// Tree forces a tree ("udf", "rockridge", "joliet", "iso9660").
 	Tree string
 	// CacheSize bounds the metadata sector cache in bytes (0: default).
@@ -124,6 +130,9 @@ type Mount struct {
 	tree       *isofs.FS
 	server     fuseServer
 	info       MountInfo
+	// autoDir is the directory New made for the mount (nil when the
+	// caller gave the mountpoint); Wait removes it.
+	autoDir *automp.Dir
 
 	waitOnce sync.Once
 	waitErr  error
@@ -137,7 +146,7 @@ type fuseServer interface {
 
 // New checks everything, clears a stale mount at the mountpoint, mounts
 // the image and returns once the mount is visible with the options asked
-// for.
+// for. An empty Options.Mountpoint gets an automatic one (Linux).
 func New(ctx context.Context, o Options) (*Mount, error) {
 	log := o.Log
 	if log == nil {
@@ -161,14 +170,35 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	} else if len(dropped) > 0 {
 		log.WithField("image", o.Image).Infof("ignoring -o %s: images are untrusted, so isofsd mounts are nosuid,nodev (--trust-image-suid lifts that)", strings.Join(dropped, ","))
 	}
-	t, err := openTarget(o, log)
-	if err != nil {
-		return nil, err
+	var t *target
+	if o.Mountpoint != "" {
+		// A given mountpoint is checked before the image is read.
+		if t, err = openTarget(o, log); err != nil {
+			return nil, err
+		}
+		defer t.close()
 	}
-	defer t.close()
 	imgPath, img, closeImg, err := openImage(o)
 	if err != nil {
 		return nil, err
+	}
+	// autoDir is nil unless New makes the mountpoint; Remove is a no-op
+	// then.
+	var autoDir *automp.Dir
+	fail := func(err error) (*Mount, error) {
+		closeImg()
+		autoDir.Remove()
+		return nil, err
+	}
+	if t == nil {
+		if autoDir, err = autoConfig(o).Create(img.Info().Label(), imgPath); err != nil {
+			return fail(fmt.Errorf("%w: %v", ErrMountpoint, err))
+		}
+		o.Mountpoint = autoDir.Path
+		if t, err = openTarget(o, log); err != nil {
+			return fail(err)
+		}
+		defer t.close()
 	}
 	fsOpts := isofs.Options{ImagePath: imgPath, UID: o.UID, GID: o.GID, Umask: o.Umask, DirectIO: o.DirectIO, Log: log}
 	if o.Boot {
@@ -176,32 +206,36 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	}
 	tree, err := isofs.New(img, fsOpts)
 	if err != nil {
-		closeImg()
-		return nil, fmt.Errorf("%w: %s: %v", ErrImage, imgPath, err)
+		return fail(fmt.Errorf("%w: %s: %v", ErrImage, imgPath, err))
 	}
 	if !o.Nonempty {
 		if err := t.checkEmpty(); err != nil {
-			closeImg()
-			return nil, err
+			return fail(err)
 		}
 	}
 	for _, w := range img.Warnings() {
 		log.WithField("image", imgPath).Warn(w)
 	}
 	if err := ctx.Err(); err != nil {
-		closeImg()
-		return nil, err
+		return fail(err)
 	}
-	m := &Mount{opts: o, mountpoint: t.path, img: img, closeImg: closeImg, tree: tree}
+	m := &Mount{opts: o, mountpoint: t.path, img: img, closeImg: closeImg, tree: tree, autoDir: autoDir}
 	if err := m.attach(ctx, t, imgPath, flags); err != nil {
-		closeImg()
-		return nil, err
+		return fail(err)
 	}
 	if o.ReadAheadKB > 0 {
 		m.setReadAhead(o.ReadAheadKB)
 	}
 	log.WithFields(logrus.Fields{"image": imgPath, "mountpoint": m.mountpoint, "tree": img.Tree(), "splice": o.Splice, "prefetch": o.Prefetch, "direct_io": o.DirectIO}).Info("mounted")
 	return m, nil
+}
+
+// autoConfig is where an automatic mountpoint goes.
+func autoConfig(o Options) automp.Config {
+	if o.AutoPlace != nil {
+		return *o.AutoPlace
+	}
+	return automp.DefaultConfig()
 }
 
 // checkBackend refuses a backend this build or system lacks.
@@ -258,6 +292,16 @@ func openImage(o Options) (imgPath string, img *isofmt.Image, closeImg func() er
 // BytesRead is the file data served so far.
 func (m *Mount) BytesRead() int64 { return m.tree.BytesRead() }
 
+// Lookups counts the name lookups served so far.
+func (m *Mount) Lookups() int64 { return m.tree.Lookups() }
+
+// ReadDirs counts the directory listings served so far.
+func (m *Mount) ReadDirs() int64 { return m.tree.ReadDirs() }
+
+// AutoMountpoint reports whether New made the mountpoint (and Wait
+// removes it).
+func (m *Mount) AutoMountpoint() bool { return m.autoDir != nil }
+
 // Mountpoint is the absolute mountpoint (a drive such as X: on Windows).
 func (m *Mount) Mountpoint() string { return m.mountpoint }
 
@@ -273,6 +317,9 @@ func (m *Mount) Wait() error {
 		m.server.Wait()
 		m.waitErr = m.closeImg()
 		m.opts.Log.WithField("mountpoint", m.mountpoint).Info("unmounted")
+		if err := m.autoDir.Remove(); err != nil {
+			m.opts.Log.WithField("mountpoint", m.mountpoint).WithError(err).Warn("automatic mountpoint left in place")
+		}
 	})
 	return m.waitErr
 }

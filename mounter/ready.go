@@ -3,6 +3,7 @@ package mounter
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -42,10 +43,19 @@ func ReadyFromEnv() *Ready {
 func (r *Ready) IsDaemon() bool { return r != nil && r.f != nil }
 
 // OK reports success.
-func (r *Ready) OK() {
+func (r *Ready) OK() { r.OKAt("") }
+
+// OKAt reports success with the mountpoint, for a parent that did not
+// choose it (an automatic mountpoint, a free drive letter):
+// DaemonizeMount returns it.
+func (r *Ready) OKAt(mountpoint string) {
 	daemon.SdNotify(false, daemon.SdNotifyReady)
 	if r.IsDaemon() {
-		fmt.Fprintln(r.f, "READY")
+		if mountpoint == "" {
+			fmt.Fprintln(r.f, "READY")
+		} else {
+			fmt.Fprintln(r.f, "READY "+strconv.Quote(mountpoint))
+		}
 		r.f.Close()
 		r.f = nil
 	}

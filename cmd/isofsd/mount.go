@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/isofsd/isofsd/isofmt"
@@ -67,7 +68,7 @@ type mountFlags struct {
 func newMountCmd(a *app) *cobra.Command {
 	var f mountFlags
 	cmd := &cobra.Command{
-		Use:   "mount [flags] IMAGE MOUNTPOINT",
+		Use:   "mount [flags] IMAGE [MOUNTPOINT]",
 		Short: "Mount an image read-only with FUSE",
 		Long: `Mount IMAGE read-only on MOUNTPOINT (on Windows a drive such as X:, or *
 for the first free one, which is printed).
@@ -76,13 +77,33 @@ By default isofsd detaches and returns once the mount is ready (exit 0), or
 exits non-zero with the reason. With -f it stays in the foreground until
 unmounted, SIGTERM or SIGINT. A stale mount left by a killed isofsd on
 MOUNTPOINT is cleared first. Detached daemons log to --log-file, or to
-syslog when it is available.`,
-		Args: cobra.ExactArgs(2),
+syslog when it is available.
+
+Without MOUNTPOINT, a new directory named after the image's volume label is
+made under /media/$USER when you may create one there, else under
+$XDG_RUNTIME_DIR/isofsd, and printed; it is removed after unmounting. If the
+image is mounted already, its mountpoint is printed instead.`,
+		Args:        cobra.RangeArgs(1, 2),
+		Annotations: notifyAnnotation,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f.daemon.log = a.log
-			return runMount(cmd.Context(), a, &f, args[0], args[1])
+			mountpoint := ""
+			if len(args) == 2 {
+				mountpoint = args[1]
+			}
+			return runMount(cmd.Context(), a, &f, args[0], mountpoint, os.Args[1:], func(mp string, fresh bool) {
+				if mountpoint == "" || mountpoint == mounter.AnyDrive {
+					fmt.Fprintln(cmd.OutOrStdout(), mp)
+				}
+				a.succeeded(mountedNotice(args[0], mp, fresh))
+			})
 		},
 	}
+	addMountFlags(cmd, &f)
+	return cmd
+}
+
+// addMountFlags registers the flags of `isofsd mount` (and `open`).
+func addMountFlags(cmd *cobra.Command, f *mountFlags) {
 	fl := cmd.Flags()
 	fl.BoolVarP(&f.foreground, "foreground", "f", false, "stay in the foreground")
 	fl.StringVar(&f.tree, "tree", "", "tree to mount: udf, rockridge, joliet or iso9660 (default: the richest present)")
@@ -106,7 +127,6 @@ syslog when it is available.`,
 	fl.StringArrayVar(&f.src.headers, "header", nil, `HTTP header for an http(s) IMAGE, "Name: value" (repeatable)`)
 	fl.StringVar(&f.src.cacheDir, "cache-dir", "", "keep the parts of an http(s) IMAGE that were read in this directory")
 	fl.Int64Var(&f.src.cacheSize, "cache-dir-size", httpsrc.DefaultDiskCache, "bound on --cache-dir in bytes")
-	return cmd
 }
 
 // onOff parses the value of an on|off flag.
@@ -190,13 +210,28 @@ func mountExitCode(err error) int {
 	return exitInternal
 }
 
-func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint string) error {
+// runMount mounts image on mountpoint ("": an automatic one) and calls
+// mounted once the mount is up, with fresh false when an automatic mount
+// found the image mounted already. Without -f the mount is served by a
+// daemon (the running one, or a re-execution of this binary with
+// childArgs); with -f runMount serves it until it is unmounted.
+func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint string, childArgs []string, mounted func(mp string, fresh bool)) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	f.daemon.log = a.log
 	o, err := f.mountOptions(image, mountpoint)
 	if err != nil {
 		return withCode(exitUsage, err)
+	}
+	child := os.Getenv(mounter.EnvReadyFD) != ""
+	if mountpoint == "" && !child {
+		if ms, err := mounter.ImageMounts(image); err == nil && len(ms) > 0 {
+			mp := ms[len(ms)-1].MountPoint
+			a.log.WithFields(logrus.Fields{"image": image, "mountpoint": mp}).Info("already mounted")
+			mounted(mp, false)
+			return nil
+		}
 	}
 	// A running daemon takes the mount unless we are the re-executed
 	// child, in the foreground, or told --standalone.
@@ -207,24 +242,26 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 		o.OpenImage = func(io *isofmt.Options) (*isofmt.Image, func() error, error) {
 			return openImageSized(ctx, a, image, io, f.src.headers, f.src.cacheDir, f.src.cacheSize)
 		}
-	} else if !f.foreground && os.Getenv(mounter.EnvReadyFD) == "" && !o.TrustImageSuid {
+	} else if !f.foreground && !child && !o.TrustImageSuid {
 		// (A mount trusting the image's setuid bits is never handed to
 		// the daemon: it is made by this user's own process.)
-		if handled, err := f.daemon.tryDaemonMount(a, o); handled {
-			return err
-		}
-		if autoStartDaemon && !f.daemon.standalone {
+		mp, handled, err := f.daemon.tryDaemonMount(a, o)
+		if !handled && autoStartDaemon && !f.daemon.standalone {
 			// On Windows only the process serving a mount can end it:
 			// the mount lives in the user's daemon, started now.
 			if err := f.daemon.startDaemon(); err != nil {
 				return withCode(exitInternal, fmt.Errorf("starting the isofsd daemon: %w", err))
 			}
 			f.daemon.daemon = true
-			_, err := f.daemon.tryDaemonMount(a, o)
+			mp, handled, err = f.daemon.tryDaemonMount(a, o)
+		}
+		if handled {
+			if err == nil {
+				mounted(mp, true)
+			}
 			return err
 		}
 	}
-	child := os.Getenv(mounter.EnvReadyFD) != ""
 	if autoStartDaemon && !f.foreground && !child {
 		// A detached mount nobody could unmount: not on Windows.
 		return withCode(exitUsage, errors.New("on Windows a mount the daemon does not serve (--standalone, an http(s) image) stays in the foreground: add -f (Ctrl-C unmounts)"))
@@ -248,21 +285,30 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 		}
 		startProfiler()
 	}
-	err = mounter.Run(ctx, o, mounter.RunOptions{
-		Foreground: f.foreground, Args: os.Args[1:], LogFile: f.logFile, ExitCode: mountExitCode,
+	mp, err := mounter.Run(ctx, o, mounter.RunOptions{
+		Foreground: f.foreground, Args: childArgs, LogFile: f.logFile, ExitCode: mountExitCode,
 		InChild: func() {
+			// The parent reports and notifies; this process only serves.
+			a.quiet = true
 			if f.logFile == "" {
 				systemLog(a)
 			}
 		},
 	}, func(m *mounter.Mount) {
-		if mountpoint == mounter.AnyDrive {
-			fmt.Println(m.Mountpoint())
+		if f.foreground {
+			mounted(m.Mountpoint(), true)
 		}
 	})
 	var de *mounter.DaemonError
 	switch {
 	case err == nil:
+		if !f.foreground && !child {
+			// The detached child serves it; it told us where.
+			if mp == "" {
+				mp = mountpoint
+			}
+			mounted(mp, true)
+		}
 		return nil
 	case errors.As(err, &de) && de.Code != 0:
 		return withCode(de.Code, err)
@@ -276,10 +322,12 @@ func newUnmountCmd(a *app) *cobra.Command {
 	var lazy, all bool
 	var df daemonMountFlags
 	cmd := &cobra.Command{
-		Use:     "unmount [--lazy] (MOUNTPOINT | --all)",
+		Use:     "unmount [--lazy] (MOUNTPOINT | IMAGE | --all)",
 		Aliases: []string{"umount"},
 		Short:   "Unmount an isofsd mount, or all of yours",
-		Long: `Unmount the isofsd mount at MOUNTPOINT, through the daemon when it serves it.
+		Long: `Unmount the isofsd mount at MOUNTPOINT, through the daemon when it serves it,
+or every isofsd mount of IMAGE that you can reach (an image file rather than
+a directory).
 Only isofsd mounts are unmounted: any other file system is refused (exit 2).
 A busy mount is left mounted (exit 1) and the processes using it are named,
 as fuser -m does; --lazy detaches it instead.
@@ -293,18 +341,32 @@ exit 1 if some could not be unmounted.`,
 			}
 			return cobra.ExactArgs(1)(cmd, args)
 		},
+		Annotations: notifyAnnotation,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			df.log = a.log
 			if all {
 				return unmountAll(a, &df, lazy)
 			}
-			if handled, err := df.tryDaemonUnmount(args[0], lazy); handled {
-				return err
+			targets := []string{args[0]}
+			if st, err := os.Stat(args[0]); err == nil && st.Mode().IsRegular() {
+				ms, err := mounter.ImageMounts(args[0])
+				if err != nil {
+					return withCode(exitInternal, err)
+				}
+				if len(ms) == 0 {
+					return withCode(exitUsage, fmt.Errorf("%s: %w", args[0], mounter.ErrNotMounted))
+				}
+				targets = targets[:0]
+				for _, m := range ms {
+					targets = append(targets, m.MountPoint)
+				}
 			}
-			if err := mounter.Unmount(args[0], lazy); err != nil {
-				return withCode(unmountExitCode(err), err)
+			for _, mp := range targets {
+				if err := unmountOne(a, &df, mp, lazy); err != nil {
+					return err
+				}
 			}
-			a.log.WithField("mountpoint", args[0]).Debug("unmounted")
+			a.succeeded("Unmounted", strings.Join(targets, "\n"))
 			return nil
 		},
 	}
@@ -312,6 +374,18 @@ exit 1 if some could not be unmounted.`,
 	cmd.Flags().BoolVarP(&lazy, "lazy", "z", false, "detach now even if files are open; the daemon exits when they are closed")
 	cmd.Flags().BoolVar(&all, "all", false, "unmount every isofsd mount of yours (all of them as root)")
 	return cmd
+}
+
+// unmountOne unmounts mp through the daemon that serves it, or directly.
+func unmountOne(a *app, df *daemonMountFlags, mp string, lazy bool) error {
+	if handled, err := df.tryDaemonUnmount(mp, lazy); handled {
+		return err
+	}
+	if err := mounter.Unmount(mp, lazy); err != nil {
+		return withCode(unmountExitCode(err), err)
+	}
+	a.log.WithField("mountpoint", mp).Debug("unmounted")
+	return nil
 }
 
 // unmountExitCode: naming something that is not our mount is a usage
