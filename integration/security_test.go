@@ -543,6 +543,10 @@ chmod 0200 unreadable.iso
 	if !isMounted(t, filepath.Join(drop, "mine")) {
 		t.Fatalf("the user's own image is not mounted at READY\n%s", p.log.String())
 	}
+	// Watch mounts are nosuid,nodev like every other (16.1).
+	if opts := vfsOptions(t, filepath.Join(drop, "mine")); !hasOptions(opts, "ro", "nosuid", "nodev") {
+		t.Errorf("watch mount options %q, want ro,nosuid,nodev", opts)
+	}
 	if opts := vfsOptions(t, victim); opts != "" {
 		t.Errorf("the daemon mounted over %s through the user's symlink (%s)", victim, opts)
 	}

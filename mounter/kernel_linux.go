@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -187,8 +186,6 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 func (l *limitedBuffer) String() string { return l.b.String() }
-
-var _ io.Writer = (*limitedBuffer)(nil)
 
 // serveFD is the descriptor a FUSE library is told to serve: libfuse's
 // "/dev/fd/N" mountpoint. The library gets its own close-on-exec copy,

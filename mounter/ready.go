@@ -50,6 +50,12 @@ func (r *Ready) OK() { r.OKAt("") }
 // DaemonizeMount returns it.
 func (r *Ready) OKAt(mountpoint string) {
 	daemon.SdNotify(false, daemon.SdNotifyReady)
+	r.TellParent(mountpoint)
+}
+
+// TellParent reports success to a waiting parent only (the daemon tells
+// systemd itself).
+func (r *Ready) TellParent(mountpoint string) {
 	if r.IsDaemon() {
 		if mountpoint == "" {
 			fmt.Fprintln(r.f, "READY")

@@ -70,7 +70,7 @@ predecessor left behind. The mount flags below apply to watched images.`,
 			run := func(ctx context.Context, onReady func()) error {
 				d, err := mounter.NewDaemon(mounter.DaemonOptions{
 					Socket: socket, Watch: watch, MountRoot: mountRoot, StableFor: stableFor, Poll: poll,
-					Template: tmpl, Log: a.log, OnReady: func() { ready.OK(); onReady() },
+					Template: tmpl, Log: a.log, OnReady: func() { ready.TellParent(""); onReady() },
 				})
 				if err != nil {
 					code := exitInternal
