@@ -121,7 +121,8 @@ func runFetch(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, url, 
 		return withCode(exitUsage, err)
 	}
 	defer src.Close()
-	bar := newProgress(src.Size(), "fetch")
+	bar := newProgress("fetch")
+	bar.Start(src.Size())
 	o.Progress = func(done, total int64) {
 		if bar != nil {
 			bar.done.Store(done)

@@ -9,12 +9,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/isofsd/isofsd/extract"
 	"github.com/isofsd/isofsd/isofmt"
 )
 
@@ -46,7 +47,7 @@ listed), 2 usage, PATH not found, or the image cannot be opened.`,
 			defer closeImg()
 			p := "."
 			if len(args) == 2 {
-				p = cleanImagePath(args[1])
+				p = extract.CleanPath(args[1])
 			}
 			w := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
 			defer w.Flush()
@@ -63,80 +64,60 @@ listed), 2 usage, PATH not found, or the image cannot be opened.`,
 	return cmd
 }
 
-// cleanImagePath turns a user's path ("/boot/", "./a") into an fs.FS name.
-func cleanImagePath(p string) string {
-	p = strings.Trim(path.Clean("/"+p), "/")
-	if p == "" {
-		return "."
-	}
-	return p
-}
-
 func runLs(w, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsFlags) error {
-	fi, err := img.Lstat(p)
-	if err == nil && fi.Mode()&fs.ModeSymlink != 0 && !f.long {
+	n, err := img.LookupPath(p)
+	if err == nil && n.Stat.Mode&fs.ModeSymlink != 0 && !f.long {
 		// Like ls: a symlink operand names its target unless -l.
-		if st, serr := img.Stat(p); serr == nil && st.IsDir() {
-			fi = st
+		if t, terr := img.Resolve(p); terr == nil && t.IsDir() {
+			n = t
 		}
 	}
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("%s: %s: %w", imgName, p, err))
 	}
-	if !fi.IsDir() {
-		node := fi.Sys().(*isofmt.Stat)
-		lsLine(w, fi.Name(), node, f)
+	if !n.IsDir() {
+		lsLine(w, n.Name, &n.Stat, f)
 		return nil
 	}
+	// isofmt.Walk is the walk extract and recover use too: it does not
+	// enter a directory whose name cannot be a path element, nor one whose
+	// data was listed already (a loop in a hostile image).
 	var bad int
-	// Recursion goes by names the image supplies: a name like ".." or
-	// "a/b" would make path.Join leave the directory (and loop), so such
-	// names are listed but not entered, and a directory whose data was
-	// already listed (a loop in a hostile image) is not entered again.
-	seen := map[int64]bool{dirKey(fi.Sys().(*isofmt.Stat)): true}
-	var list func(dir string, header bool, depth int)
-	list = func(dir string, header bool, depth int) {
-		ents, err := img.ReadDir(dir)
-		if header {
-			fmt.Fprintf(w, "%s:\n", lsShowPath(dir))
-		}
-		if err != nil {
+	err = isofmt.Walk(img, p, n, isofmt.WalkOptions{
+		Visit: func(d *isofmt.WalkDir) ([]*isofmt.Node, error) {
+			if f.recursive {
+				if d.Depth > 0 {
+					fmt.Fprintln(w)
+				}
+				fmt.Fprintf(w, "%s:\n", lsShowPath(d.Path))
+			}
+			if d.Err != nil {
+				bad++
+				fmt.Fprintf(errw, "isofsd: ls: %s: %s: %v\n", imgName, lsShowPath(d.Path), d.Err)
+			}
+			ents := slices.Clone(d.Entries)
+			slices.SortStableFunc(ents, func(a, b *isofmt.Node) int { return strings.Compare(a.Name, b.Name) })
+			var subdirs []*isofmt.Node
+			for _, e := range ents {
+				if e.Stat.Hidden && !f.all {
+					continue
+				}
+				lsLine(w, e.Name, &e.Stat, f)
+				if e.IsDir() && f.recursive {
+					subdirs = append(subdirs, e)
+				}
+			}
+			return subdirs, nil
+		},
+		Refused: func(sub string, n *isofmt.Node, why error) {
 			bad++
-			fmt.Fprintf(errw, "isofsd: ls: %s: %s: %v\n", imgName, lsShowPath(dir), err)
-		}
-		var subdirs []string
-		for _, e := range ents {
-			info, _ := e.Info()
-			st := info.Sys().(*isofmt.Stat)
-			if st.Hidden && !f.all {
-				continue
-			}
-			lsLine(w, e.Name(), st, f)
-			if !e.IsDir() || !f.recursive {
-				continue
-			}
-			sub := path.Join(dir, e.Name())
-			switch {
-			case checkName(e.Name()) != nil:
-				bad++
-				fmt.Fprintf(errw, "isofsd: ls: %s: %s: not entering directory %q: unusable name\n", imgName, lsShowPath(dir), e.Name())
-			case seen[dirKey(st)]:
-				bad++
-				fmt.Fprintf(errw, "isofsd: ls: %s: %s (sector %d): not entering: this directory was listed already (loop)\n", imgName, lsShowPath(sub), max(dirKey(st), st.Location)/isofmt.SectorSize)
-			case depth+1 > isofmt.MaxDepth:
-				bad++
-				fmt.Fprintf(errw, "isofsd: ls: %s: %s: deeper than %d levels\n", imgName, lsShowPath(sub), isofmt.MaxDepth)
-			default:
-				seen[dirKey(st)] = true
-				subdirs = append(subdirs, sub)
-			}
-		}
-		for _, s := range subdirs {
-			fmt.Fprintln(w)
-			list(s, true, depth+1)
-		}
+			fmt.Fprintf(errw, "isofsd: ls: %s: %s (sector %d): not entering: %v\n", imgName, lsQuote(lsShowPath(sub)), max(isofmt.DirKey(&n.Stat), n.Stat.Location)/isofmt.SectorSize, why)
+		},
+	})
+	if err != nil {
+		bad++
+		fmt.Fprintf(errw, "isofsd: ls: %s: %v\n", imgName, err)
 	}
-	list(p, f.recursive, 0)
 	if bad > 0 {
 		return withCode(exitDamaged, fmt.Errorf("%s: %d directories could not be read completely or entered", imgName, bad))
 	}
@@ -191,22 +172,7 @@ func lsTime(t time.Time) string {
 // lsMode formats a mode the way ls -l does (drwxr-sr-x, lrwxrwxrwx...).
 func lsMode(m fs.FileMode) string {
 	var b [10]byte
-	switch {
-	case m&fs.ModeDir != 0:
-		b[0] = 'd'
-	case m&fs.ModeSymlink != 0:
-		b[0] = 'l'
-	case m&fs.ModeCharDevice != 0:
-		b[0] = 'c'
-	case m&fs.ModeDevice != 0:
-		b[0] = 'b'
-	case m&fs.ModeNamedPipe != 0:
-		b[0] = 'p'
-	case m&fs.ModeSocket != 0:
-		b[0] = 's'
-	default:
-		b[0] = '-'
-	}
+	b[0] = extract.TypeLetter(m)[0]
 	const rwx = "rwxrwxrwx"
 	for i := 0; i < 9; i++ {
 		if m&(1<<uint(8-i)) != 0 {

@@ -20,10 +20,9 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
+	"github.com/isofsd/isofsd/extract"
 	"github.com/isofsd/isofsd/fetch"
-
 	"github.com/isofsd/isofsd/recover"
 	"github.com/isofsd/isofsd/recover/ddmap"
 	"github.com/isofsd/isofsd/sumsig"
@@ -32,18 +31,10 @@ import (
 // recoverBar returns a byte progress bar on stderr, or nil when stderr is
 // not a terminal (scripts and logs get no bar noise).
 func recoverBar(total int64, desc string) *progressbar.ProgressBar {
-	if !term.IsTerminal(int(os.Stderr.Fd())) {
+	if !stderrIsTerminal() {
 		return nil
 	}
-	return progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionShowCount(),
-		progressbar.OptionClearOnFinish(),
-	)
+	return newBar(os.Stderr, total, desc, progressbar.OptionClearOnFinish())
 }
 
 // recoverSignalContext is cancelled by SIGINT/SIGTERM so long jobs stop
@@ -503,19 +494,32 @@ func newSalvageCmd(a *app) *cobra.Command {
 	var dir, mapPath, sums string
 	var jsonOut bool
 	var sf sourceFlags
+	var ow overwriteFlags
 	cmd := &cobra.Command{
 		Use:   "salvage IMAGE -C DIR",
-		Short: "Extract the files of a damaged image that lie in its readable, verified part",
+		Short: "Extract what is readable of a damaged image: whole files, and the good parts of damaged ones",
 		Long: `salvage verifies IMAGE (as verify does), then extracts into DIR every file
-whose data lies inside the readable, verified part of the image, and lists the
-others with the reason. With --map, the unread areas of a rescue mapfile count
-as unreadable. Nothing is written outside DIR.
+whose data lies inside the readable, verified part of the image. A file
+partly on an unreadable or damaged part is written in part, as ddrescue
+would: its good byte ranges, the rest left as holes (sparse, reading as
+zeros); it is listed as PARTIAL with the ranges written and missing. A file
+a checksum list says is wrong (without saying where) is left out. With
+--map, the unread areas of a rescue mapfile count as unreadable.
 
-Exit status: 0 everything extracted, 1 some files left out, 2 usage or open error.`,
+salvage writes as extract does (the same code): nothing outside DIR, no
+symlink followed, modes kept, and existing files are not replaced unless
+--overwrite (--force) is given; --skip-existing and --rename as for extract.
+
+Exit status: 0 everything extracted whole, 1 some files partial or left out
+(or the image truncated), 2 usage or open error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" {
 				return withCode(exitUsage, errors.New("-C DIR is required"))
+			}
+			policy, err := ow.policy()
+			if err != nil {
+				return withCode(exitUsage, err)
 			}
 			var bad []recover.Range
 			if mapPath != "" {
@@ -540,43 +544,27 @@ Exit status: 0 everything extracted, 1 some files left out, 2 usage or open erro
 				return err
 			}
 			defer closeImg()
-			ctx, stop := recoverSignalContext(cmd.Context())
+			ctx, stop := interruptContext(cmd.Context(), cmd.ErrOrStderr(), "salvage: "+args[0])
 			defer stop()
-			var bar *progressbar.ProgressBar
+			bar := newProgress("salvage")
 			res, err := recover.Salvage(ctx, img, dir, recover.SalvageOptions{Report: rep, Bad: bad,
-				Progress: func(done, total int64) {
-					if bar == nil && total > 64<<20 {
-						bar = recoverBar(total, "salvage")
-					}
-					if bar != nil {
-						bar.Set64(done)
-					}
-				}})
-			if bar != nil {
-				bar.Finish()
-			}
+				Overwrite: policy, Metadata: extract.DefaultMetadata(), Progress: bar})
+			bar.Finish()
 			if err != nil && res == nil {
 				return withCode(exitUsage, err)
-			}
-			if err != nil {
-				return withCode(exitDamaged, err)
 			}
 			if jsonOut {
 				if err := recoverWriteJSON(cmd.OutOrStdout(), map[string]any{"verify": rep, "salvage": res}); err != nil {
 					return err
 				}
 			} else {
-				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "extracted %d files (%d bytes), %d directories, %d symlinks into %s\n", res.Extracted, res.Bytes, res.Dirs, res.Symlinks, dir)
-				for _, s := range res.Skipped {
-					fmt.Fprintf(out, "  SKIPPED %s: %s\n", s.Path, s.Reason)
-				}
-				for _, s := range res.Special {
-					fmt.Fprintf(out, "  not recreated: %s (device, fifo or socket)\n", s)
-				}
+				printSalvage(cmd.OutOrStdout(), dir, res)
 			}
-			if len(res.Skipped) > 0 {
-				return withCode(exitDamaged, fmt.Errorf("%s: %d entries not extracted", args[0], len(res.Skipped)))
+			if err != nil {
+				return withCode(exitDamaged, err)
+			}
+			if n := len(res.Skipped) + len(res.Partial); n > 0 || len(res.Problems) > 0 {
+				return withCode(exitDamaged, fmt.Errorf("%s: %d entries not extracted whole", args[0], n))
 			}
 			return nil
 		},
@@ -585,8 +573,28 @@ Exit status: 0 everything extracted, 1 some files left out, 2 usage or open erro
 	cmd.Flags().StringVar(&mapPath, "map", "", "rescue mapfile: its unread areas count as unreadable")
 	cmd.Flags().StringVar(&sums, "sums", "", "external checksum file naming the image")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
+	addOverwriteFlags(cmd.Flags(), &ow)
 	addSourceFlags(cmd, &sf)
 	return cmd
+}
+
+func printSalvage(w io.Writer, dir string, res *recover.SalvageResult) {
+	fmt.Fprintf(w, "extracted %d files whole (%d bytes written), %d directories, %d symlinks into %s\n", res.Extracted, res.Bytes, res.Dirs, res.Symlinks, dir)
+	if res.Existing > 0 {
+		fmt.Fprintf(w, "  %d existing entries left alone\n", res.Existing)
+	}
+	for _, p := range res.Partial {
+		fmt.Fprintf(w, "  PARTIAL %s (%d bytes): %s\n    written: %s\n    missing: %s\n", lsQuote(p.Path), p.Size, p.Reason, rangeList(p.Written), rangeList(p.Missing))
+	}
+	for _, s := range res.Skipped {
+		fmt.Fprintf(w, "  SKIPPED %s: %s\n", lsQuote(s.Path), s.Reason)
+	}
+	for _, s := range res.Special {
+		fmt.Fprintf(w, "  not recreated: %s (device, FIFO or socket)\n", lsQuote(s))
+	}
+	for _, p := range res.Problems {
+		fmt.Fprintf(w, "  PROBLEM: %s\n", p)
+	}
 }
 
 // ---- carve ----

@@ -155,7 +155,8 @@ func runRepair(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, file
 		Progress: func(p string, done, total int64) {
 			if p != phase {
 				bar.Finish()
-				bar, phase = newProgress(total, p), p
+				bar, phase = newProgress(p), p
+				bar.Start(total)
 			}
 			if bar != nil {
 				bar.done.Store(done)

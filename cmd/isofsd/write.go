@@ -366,17 +366,8 @@ func (v *progressView) stop() {
 
 // newBar makes a bar that renders into a string; redraw places all bars.
 func (v *progressView) newBar(target string, phase writer.Phase, max int64, what string) *progressbar.ProgressBar {
-	b := progressbar.NewOptions64(max,
-		progressbar.OptionSetWriter(io.Discard),
-		progressbar.OptionSetDescription(fmt.Sprintf("%-7s %s%s", phase, target, what)),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionUseIECUnits(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionShowElapsedTimeOnFinish(),
-	)
-	b.StartWithoutRender() // the clock for rate and ETA starts now, not at the first update
+	b := newBar(io.Discard, max, fmt.Sprintf("%-7s %s%s", phase, target, what),
+		progressbar.OptionUseIECUnits(true), progressbar.OptionShowElapsedTimeOnFinish())
 	return b
 }
 

@@ -18,7 +18,7 @@ import (
 // image's descriptor (the source offers one), those of any other source
 // (here bytes in memory) are copied; both serve the file's bytes.
 func TestSpliceSource(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	isotest.RequireTool(t, "xorriso")
 	d := t.TempDir()
 	src := filepath.Join(d, "src")
@@ -62,7 +62,7 @@ func TestSpliceSource(t *testing.T) {
 			if err := os.Mkdir(mp, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			srv, r, err := mount(mp, fsys, Options{Source: iso, Splice: true})
+			srv, r, err := start(mp, fsys, Options{Source: iso, Splice: true})
 			if err != nil {
 				t.Fatalf("mount: %v", err)
 			}
