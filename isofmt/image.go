@@ -165,12 +165,19 @@ func (img *Image) Size() int64 { return img.size }
 // Source returns the raw image bytes (not cached); file extents index it.
 func (img *Image) Source() io.ReaderAt { return img.src }
 
-// DropCache empties the metadata sector cache; parsed descriptors and
-// directories stay, and later reads fill it again. A server of many
-// images calls it once an image is open and idle: the blocks read while
-// opening (descriptors, anchors at both ends, the root) would otherwise
-// stay, ~64–200 KiB per image.
-func (img *Image) DropCache() { img.cache.drop() }
+// DropCache empties the metadata sector cache, and the source's own
+// cache if it keeps one (a remote source's blocks in memory); parsed
+// descriptors and directories stay, and later reads fill the caches
+// again. A server of many images calls it once an image is open and
+// idle: the blocks read while opening (descriptors, anchors at both
+// ends, the root) would otherwise stay, ~64–200 KiB per local image and
+// ~2 MiB per remote one.
+func (img *Image) DropCache() {
+	img.cache.drop()
+	if c, ok := img.src.(interface{ DropCache() }); ok {
+		c.DropCache()
+	}
+}
 
 // CacheStats reports the metadata sector cache's counters.
 func (img *Image) CacheStats() CacheStats { return img.cache.stats() }

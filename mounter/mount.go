@@ -118,6 +118,10 @@ type Options struct {
 	// MaxRequest and Readers size the go-fuse server (see
 	// gofuse.Options): a daemon serving many mounts keeps them small.
 	MaxRequest, Readers int
+	// Lean drops what opening the image cached, even a remote source's
+	// blocks, once the mount is up: a daemon serving many mounts keeps
+	// each idle one small.
+	Lean bool
 	// Backend is the FUSE library: "gofuse" (Linux) or "cgofuse"; ""
 	// is DefaultBackend.
 	Backend string
@@ -219,10 +223,10 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	for _, w := range img.Warnings() {
 		log.WithField("image", imgPath).Warn(w)
 	}
-	if o.OpenImage == nil {
+	if o.OpenImage == nil || o.Lean {
 		// The blocks read while opening are in the page cache anyway;
-		// an idle mount need not hold them (a remote source keeps its
-		// own cache).
+		// an idle mount need not hold them. A remote source's are not,
+		// so only a daemon of many mounts drops those (Lean).
 		img.DropCache()
 	}
 	if err := ctx.Err(); err != nil {

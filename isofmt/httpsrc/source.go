@@ -490,6 +490,16 @@ func (s *Source) URL() string { return s.name }
 // ETag returns the validator the object is pinned by.
 func (s *Source) ETag() string { return s.etag }
 
+// DropCache empties the in-memory block cache (blocks being fetched
+// arrive as usual; the disk cache is kept).
+func (s *Source) DropCache() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.blocks)
+	s.lru.Init()
+	s.memBytes = 0
+}
+
 // LastModified returns the object's Last-Modified date as the server
 // sent it ("" if none).
 func (s *Source) LastModified() string { return s.lastMod }
