@@ -14,6 +14,8 @@
 # Usage: sudo .ci/bench-fleet.sh [N]     (root: mounts without fusermount3)
 # Env:   BENCH_DIR (default /var/tmp/isofsd-fleet), FUSE_PEERS (100),
 #        DAEMON_FLAGS (extra flags for the daemon, e.g. "--request-size 1M").
+# The wall time to READY depends on the machine's load; the daemon's CPU
+# time until READY is printed beside it.
 set -euo pipefail
 
 N=${1:-1000}
@@ -28,6 +30,8 @@ now_ns() { date +%s%N; }
 secs() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 mounted() { grep -c " $1/" /proc/self/mountinfo || true; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# cpu_s PID: user+system CPU seconds the process used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 anon_kb() { awk '/^Anonymous:/ {s += $2} END {print s}' "/proc/$1/smaps"; }
 
 # A small image with a few directories and files, copied N times (each
@@ -61,11 +65,12 @@ run_daemon() {
 	"$BIN" daemon --socket "$SOCK" --watch "$IMGS" --mount-root "$MNT" --stable-for 1ms ${DAEMON_FLAGS:-} \
 		>"$BENCH_DIR/daemon.log" 2>&1 &
 	DPID=$!
-	until grep -q 'daemon ready' "$BENCH_DIR/daemon.log"; do
+	until grep -qs 'daemon ready' "$BENCH_DIR/daemon.log"; do
 		kill -0 "$DPID" || { cat "$BENCH_DIR/daemon.log"; exit 1; }
 		sleep 0.02
 	done
 	READY_S=$(secs "$start")
+	READY_CPU=$(cpu_s "$DPID")
 }
 
 # stop_daemon: SIGTERM, and the time until the process is gone; sets STOP_S.
@@ -95,7 +100,7 @@ LEFT=$(mounted "$MNT")
 
 printf '\n== isofsd daemon --watch, %d images ==\n' "$N"
 printf '%-34s %s of %s\n' "mounted at READY" "$MOUNTED" "$N"
-printf '%-34s %s s\n' "start to READY (all mounted)" "$READY_S"
+printf '%-34s %s s (daemon CPU %s s; the machine is shared)\n' "start to READY (all mounted)" "$READY_S" "$READY_CPU"
 printf '%-34s %s KiB (no image: %s KiB)\n' "RSS, idle" "$RSSN" "$RSS0"
 printf '%-34s %s KiB (anonymous: %s KiB)\n' "per idle mount" \
 	"$(( (RSSN - RSS0) / N ))" "$(( (ANONN - ANON0) / N ))"

@@ -112,6 +112,9 @@ type Daemon struct {
 	conns    map[net.Conn]bool
 	watcher  *watcher
 
+	// table is the mount table its mounts are confirmed in.
+	table mountTable
+
 	// The state file is written by one goroutine at a time, for every
 	// change up to stateWant (see saveState).
 	stateMu      sync.Mutex
@@ -411,6 +414,7 @@ func (d *Daemon) addMount(ctx context.Context, o Options, origin string, created
 	}
 	d.mu.Unlock()
 	o.Log = d.log
+	o.table = &d.table
 	m, err := New(ctx, o)
 	if err != nil {
 		d.mu.Lock()

@@ -38,9 +38,11 @@ func StatePath(socket string) string {
 	return strings.TrimSuffix(socket, ".sock") + ".state.json"
 }
 
-// writeState replaces the state file atomically.
+// writeState replaces the state file atomically. The JSON is compact:
+// with a thousand mounts, indenting it was a third of the cost of
+// keeping it up to date.
 func writeState(path string, st *DaemonState) error {
-	b, err := json.MarshalIndent(st, "", "  ")
+	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}

@@ -122,6 +122,9 @@ type Options struct {
 	// blocks, once the mount is up: a daemon serving many mounts keeps
 	// each idle one small.
 	Lean bool
+	// table shares reads of the mount table between the mounts a daemon
+	// makes at the same time (nil: each reads its own).
+	table *mountTable
 	// Backend is the FUSE library: "gofuse" (Linux) or "cgofuse"; ""
 	// is DefaultBackend.
 	Backend string
