@@ -77,7 +77,9 @@ func CheckSplit(orig *WIM, parts []*WIM) (*SplitCheck, error) {
 		if err != nil {
 			return res, fmt.Errorf("part %d: %w", p.Header.PartNumber, err)
 		}
-		if !slices.EqualFunc(want, got, func(a, b Image) bool { return a.Name == b.Name && a.Index == b.Index && a.TotalBytes == b.TotalBytes && a.FileCount == b.FileCount }) {
+		if !slices.EqualFunc(want, got, func(a, b Image) bool {
+			return a.Name == b.Name && a.Index == b.Index && a.TotalBytes == b.TotalBytes && a.FileCount == b.FileCount
+		}) {
 			add("part %d: the XML describes other images than the original's", p.Header.PartNumber)
 		}
 	}
@@ -208,4 +210,3 @@ func firstDiff(a, b []byte) int {
 	}
 	return len(a)
 }
-
