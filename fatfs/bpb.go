@@ -23,9 +23,9 @@ type Geometry struct {
 	Media        uint8  `json:"media"`
 	HiddenSecs   uint32 `json:"hidden_sectors"`
 	// RootCluster is the first cluster of the FAT32 root directory.
-	RootCluster uint32 `json:"root_cluster,omitempty"`
-	FSInfoSector int   `json:"fsinfo_sector,omitempty"`
-	BackupBoot   int   `json:"backup_boot_sector,omitempty"`
+	RootCluster  uint32 `json:"root_cluster,omitempty"`
+	FSInfoSector int    `json:"fsinfo_sector,omitempty"`
+	BackupBoot   int    `json:"backup_boot_sector,omitempty"`
 	// ActiveFAT is the FAT used when mirroring is off (FAT32 ext flags).
 	ActiveFAT int    `json:"active_fat"`
 	Serial    uint32 `json:"serial"`
