@@ -142,4 +142,3 @@ func WriteFiles(t testing.TB, dir string, files map[string][]byte) {
 		must(t, os.WriteFile(p, b, 0o644))
 	}
 }
-
