@@ -173,7 +173,11 @@ func (w *WIM) Split(maxPart int64) (*Split, error) {
 	for i, g := range groups {
 		first := i == 0
 		if s := sizeOf(first, len(g.blobs), g.bytes); s > maxPart {
-			return nil, fmt.Errorf("wim: part %d would be %d bytes, more than %d: %s", i+1, s, maxPart, largest(g.blobs, meta, first))
+			why := largest(g.blobs, meta, first)
+			if fixed := sizeOf(first, 0, 0) - metaBytesIf(first, metaBytes); fixed > maxPart/2 {
+				why = fmt.Sprintf("its header, XML data and tables alone take %d bytes", fixed)
+			}
+			return nil, fmt.Errorf("wim: part %d would be %d bytes, more than %d: %s", i+1, s, maxPart, why)
 		}
 		var pm []Blob
 		if first {
@@ -182,6 +186,13 @@ func (w *WIM) Split(maxPart int64) (*Split, error) {
 		sp.Parts = append(sp.Parts, w.layoutPart(i+1, total, g.blobs, pm, withIntegrity))
 	}
 	return sp, nil
+}
+
+func metaBytesIf(first bool, n int64) int64 {
+	if first {
+		return n
+	}
+	return 0
 }
 
 // largest describes the biggest resource of a part that does not fit.
