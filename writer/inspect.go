@@ -101,7 +101,7 @@ func (in *Inspection) Summary() string {
 	case in.MBR || in.GPT:
 		b.WriteString(", has a partition table")
 	default:
-		b.WriteString(", not isohybrid: it may not boot from a USB drive")
+		b.WriteString(", no partition table (not isohybrid)")
 	}
 	if in.MBR {
 		b.WriteString(", MBR")

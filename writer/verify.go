@@ -76,7 +76,8 @@ func (j *job) verify(p *Plan, ctx context.Context, total int64, sums []uint32) (
 	if p.Disk != nil {
 		// File-copy mode: the generated part (tables, FATs, directories)
 		// block by block here; file data through the file system after.
-		limit = min(total, p.Disk.MetadataEnd)
+		// (whole check blocks: the sums cover 4 KiB each).
+		limit = min(total, roundUp64(p.Disk.MetadataEnd, checkBlock))
 	}
 	for off < limit {
 		if err := ctx.Err(); err != nil {

@@ -266,6 +266,11 @@ func (j *job) writeChunk(c *chunk) error {
 	if j.cap >= 0 && end > j.cap {
 		return fmt.Errorf("%w: the image is larger than %s (%d bytes)", ErrTooSmall, HumanSize(j.cap), j.cap)
 	}
+	if j.cap < 0 && allZero(c.buf[:c.n]) {
+		// A file target was created empty: a block of zeros stays a hole
+		// (VM disks and test drives stay sparse). Finish sets its size.
+		return nil
+	}
 	lbs := j.s.BlockSize()
 	n := c.n
 	if !j.s.Direct() || n%lbs == 0 {
