@@ -77,6 +77,7 @@ func subcommands(a *app) []*cobra.Command {
 		newMountCmd(a), newUnmountCmd(a),
 		newDaemonCmd(a), newListCmd(a), newStatusCmd(a), newServiceCmd(a),
 		newDevicesCmd(a), newWriteCmd(a),
+		newDrivesCmd(a), newBurnCmd(a),
 	}
 }
 
