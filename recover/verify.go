@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/isofsd/isofsd/isofmt"
@@ -74,6 +75,7 @@ type verifier struct {
 	damaged map[string]*DamagedFile
 	order   []string
 
+	anyEntry   bool // no entry names the image: all are tried
 	md5        *isofmt.ImplantedMD5
 	md5Sectors int64
 	verified   map[string]bool
@@ -188,6 +190,12 @@ func Verify(ctx context.Context, img *isofmt.Image, o VerifyOptions) (*VerifyRep
 		if path.Base(strings.ReplaceAll(e.Name, `\`, "/")) == o.ImageName {
 			ext = append(ext, e)
 		}
+	}
+	if len(ext) == 0 {
+		// A drive (/dev/sdb) or a drive's image has a name of its own:
+		// every entry is tried, and the one that matches is named.
+		ext = o.External
+		v.anyEntry = true
 	}
 	md5Check := v.implantedMD5Plan()
 	for _, l := range lists {
@@ -398,9 +406,25 @@ func (v *verifier) checkExternal(ext []SumEntry) error {
 		v.add("external checksum", CheckUnknown, fmt.Sprintf("no entry for %q in the checksum file", v.o.ImageName))
 		return nil
 	}
+	lengths := imageLengths(v.rep.Sizes, v.img.Size())
 	for _, e := range ext {
 		h := NewHash(e.Algo)
-		_, err := io.Copy(h, &progressReader{io.NewSectionReader(v.img.Source(), 0, v.img.Size()), v})
+		// Hash once, checking the sum at every length the image may have:
+		// on a drive (or a drive's image) the image is followed by other
+		// bytes, which a published sum does not cover.
+		matched := int64(-1)
+		var off int64
+		var err error
+		for _, l := range lengths {
+			if _, err = io.Copy(h, &progressReader{io.NewSectionReader(v.img.Source(), off, l-off), v}); err != nil {
+				break
+			}
+			off = l
+			if bytes.Equal(h.Sum(nil), e.Sum) {
+				matched = l
+				break
+			}
+		}
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return err
@@ -408,12 +432,78 @@ func (v *verifier) checkExternal(ext []SumEntry) error {
 			v.add("external "+e.Algo, CheckUnknown, fmt.Sprintf("reading the image: %v", err))
 			continue
 		}
-		got := h.Sum(nil)
-		if bytes.Equal(got, e.Sum) {
-			v.add("external "+e.Algo, CheckOK, "whole image matches "+hex.EncodeToString(e.Sum))
-		} else {
-			v.add("external "+e.Algo, CheckDamaged, fmt.Sprintf("image %s, expected %s", hex.EncodeToString(got), hex.EncodeToString(e.Sum)))
+		if v.anyEntry && matched < 0 {
+			continue
+		}
+		name := ""
+		if v.anyEntry {
+			name = fmt.Sprintf(" (the entry for %q)", e.Name)
+		}
+		switch {
+		case matched == v.img.Size():
+			v.add("external "+e.Algo, CheckOK, "whole image matches "+hex.EncodeToString(e.Sum)+name)
+		case matched > 0:
+			v.add("external "+e.Algo, CheckOK, fmt.Sprintf("the first %d bytes (the image's own length) match %s%s; the %d bytes after them are not part of the image (a drive, or a drive's image) and were not hashed",
+				matched, hex.EncodeToString(e.Sum), name, v.img.Size()-matched))
+		default:
+			detail := fmt.Sprintf("no length the image may have matches %s (tried %s)", hex.EncodeToString(e.Sum), lengthList(lengths))
+			if v.img.Size() > lengths[0] {
+				detail += "; if this is a drive a live system booted from, a partition it added (persistence) changes the partition table the sum covers: compare with the image itself (verify --against IMAGE)"
+			}
+			v.add("external "+e.Algo, CheckDamaged, detail)
 		}
 	}
+	if v.anyEntry && !v.externalMatched() {
+		// Which entry was meant is unknown: that is no evidence of damage.
+		detail := fmt.Sprintf("no entry of the checksum file names %q, and none matches at any length the image may have (tried %s)", v.o.ImageName, lengthList(lengths))
+		if v.img.Size() > lengths[0] {
+			detail += "; if this is a drive a live system booted from, a partition it added (persistence) changes the partition table the sum covers: compare with the image itself (verify --against IMAGE)"
+		}
+		v.add("external checksum", CheckUnknown, detail)
+	}
 	return nil
+}
+
+func (v *verifier) externalMatched() bool {
+	for _, c := range v.rep.Checks {
+		if strings.HasPrefix(c.Name, "external ") && c.Result == CheckOK {
+			return true
+		}
+	}
+	return false
+}
+
+// imageLengths lists, ascending, the lengths an image may have, from
+// the ends its structures claim (volume, UDF, partitions, GPT backup)
+// and the paddings mastering tools add (32 KiB, 1 MiB). size itself is
+// included when it is close to those (an image file); a drive much
+// larger than its image is never hashed whole.
+func imageLengths(sizes []SizeSource, size int64) []int64 {
+	set := map[int64]bool{}
+	var maxEnd int64
+	for _, s := range sizes {
+		for _, l := range []int64{s.End, (s.End + 32<<10 - 1) / (32 << 10) * (32 << 10), (s.End + 1<<20 - 1) / (1 << 20) * (1 << 20)} {
+			if l > 0 && l <= size {
+				set[l] = true
+			}
+		}
+		maxEnd = max(maxEnd, s.End)
+	}
+	if size <= (maxEnd+1<<20-1)/(1<<20)*(1<<20)+1<<20 || len(set) == 0 {
+		set[size] = true
+	}
+	out := make([]int64, 0, len(set))
+	for l := range set {
+		out = append(out, l)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func lengthList(ls []int64) string {
+	s := make([]string, len(ls))
+	for i, l := range ls {
+		s[i] = fmt.Sprint(l)
+	}
+	return strings.Join(s, ", ")
 }

@@ -62,9 +62,9 @@ type UEFIISO struct {
 	Tree string
 	// EFIImage is the El Torito EFI image, placed at boot/efi.img.
 	EFIImage string
-	// Hybrid adds a GPT/MBR partition table (xorriso's
-	// -isohybrid-gpt-basdat with the EFI image as an appended partition),
-	// the layout Linux distributions use, which boots when copied raw.
+	// Hybrid adds a GPT (the EFI image as an appended partition,
+	// xorriso -appended_part_as_gpt), the layout Linux distributions use,
+	// which boots when copied raw.
 	Hybrid bool
 	// Label is the volume ID.
 	Label string
@@ -87,7 +87,7 @@ func BuildUEFIISO(t testing.TB, out string, o UEFIISO) string {
 	args := []string{"-as", "mkisofs", "-quiet", "-R", "-J", "-V", label, "-o", out,
 		"-e", "boot/efi.img", "-no-emul-boot"}
 	if o.Hybrid {
-		args = append(args, "-append_partition", "2", "0xef", o.EFIImage, "-isohybrid-gpt-basdat")
+		args = append(args, "-append_partition", "2", "0xef", o.EFIImage, "-appended_part_as_gpt")
 	}
 	Run(t, "xorriso", append(args, o.Tree)...)
 	return out

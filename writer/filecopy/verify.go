@@ -161,12 +161,24 @@ func (p *Plan) Verify(ctx context.Context, drive io.ReaderAt, size int64, o Veri
 		if s := splitFiles[f]; s != nil && !o.Own {
 			if !checkedSplits[s] {
 				checkedSplits[s] = true
-				p.checkSplitSet(vol, s, res, planned)
+				p.checkSplitSet(vol, s.Parts[0].Path, s.Parts[0].Node, s.WIM, s.Size, res, planned)
 				for _, q := range s.Parts {
 					progress(q.Size)
 				}
 			}
 			continue
+		}
+		if !o.Own && isSplittable(f.ImagePath) {
+			// Another tool (or another part size) may have split a WIM
+			// this plan copies whole.
+			swm := path.Join(path.Dir(f.Path), strings.TrimSuffix(path.Base(f.Path), path.Ext(f.Path))+".swm")
+			if _, err := fs.Stat(vol, f.Path); err != nil {
+				if _, err := fs.Stat(vol, swm); err == nil {
+					p.checkSplitSet(vol, swm, f.Node, f.ImagePath, f.Size, res, planned)
+					progress(f.Size)
+					continue
+				}
+			}
 		}
 		planned[strings.ToLower(f.Path)] = true
 		fi, err := fs.Stat(vol, f.Path)
@@ -214,11 +226,12 @@ func (p *Plan) Verify(ctx context.Context, drive io.ReaderAt, size int64, o Veri
 	return res, nil
 }
 
-// checkSplitSet finds the .swm parts on the drive next to where the plan
-// puts them and checks them as a split set of the image's WIM.
-func (p *Plan) checkSplitSet(vol *fatfs.FS, s *Split, res *VerifyResult, planned map[string]bool) {
-	dir := path.Dir(s.Parts[0].Path)
-	first := path.Base(s.Parts[0].Path)
+// checkSplitSet finds the .swm parts on the drive from firstPart on
+// (install.swm, install2.swm, …) and checks them as a split set of the
+// image's WIM (node, at wimPath, size bytes).
+func (p *Plan) checkSplitSet(vol *fatfs.FS, firstPart string, node *isofmt.Node, wimPath string, size int64, res *VerifyResult, planned map[string]bool) {
+	dir := path.Dir(firstPart)
+	first := path.Base(firstPart)
 	var parts []*wim.WIM
 	for n := 1; ; n++ {
 		name := path.Join(dir, wim.PartName(first, n))
@@ -241,21 +254,25 @@ func (p *Plan) checkSplitSet(vol *fatfs.FS, s *Split, res *VerifyResult, planned
 		parts = append(parts, w)
 	}
 	if len(parts) == 0 {
-		res.problem("/%s: missing (the split of /%s)", path.Join(dir, first), s.WIM)
+		res.problem("/%s: missing (the split of /%s)", path.Join(dir, first), wimPath)
 		return
 	}
-	orig, err := wim.Open(p.Image.OpenNode(s.Parts[0].Node), s.Size)
+	orig, err := wim.Open(p.Image.OpenNode(node), size)
 	if err != nil {
-		res.problem("/%s in the image: %v", s.WIM, err)
+		res.problem("/%s in the image: %v", wimPath, err)
 		return
 	}
 	c, err := wim.CheckSplit(orig, parts)
 	if err != nil {
-		res.problem("/%s…: not a complete split of /%s: %v", path.Join(dir, first), s.WIM, err)
+		res.problem("/%s…: not a complete split of /%s: %v", path.Join(dir, first), wimPath, err)
 		return
 	}
 	res.Files += c.Parts
-	res.Splits = append(res.Splits, fmt.Sprintf("/%s is split into %d parts (%s …): all %d resources, %d bytes, identical", s.WIM, c.Parts, path.Join(dir, first), c.Resources, c.Bytes))
+	unit := "parts"
+	if c.Parts == 1 {
+		unit = "part"
+	}
+	res.Splits = append(res.Splits, fmt.Sprintf("/%s is split into %d %s (/%s …): all %d resources, %d bytes, identical", wimPath, c.Parts, unit, path.Join(dir, first), c.Resources, c.Bytes))
 }
 
 // extraFiles lists files and directories on the volume the plan does not
