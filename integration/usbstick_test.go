@@ -238,7 +238,9 @@ func TestWindowsLikeDriveLargeWIM(t *testing.T) {
 	requireTool(t, "fallocate")
 	begin := time.Now()
 	dir := t.TempDir()
-	step := func(what string, since time.Time) { t.Logf("%-34s %v", what, time.Since(since).Round(100*time.Millisecond)) }
+	step := func(what string, since time.Time) {
+		t.Logf("%-34s %v", what, time.Since(since).Round(100*time.Millisecond))
+	}
 
 	// The WIM: four distinct files of 1.05 GiB, uncompressed: > 4 GiB.
 	src := filepath.Join(dir, "wim-src")
