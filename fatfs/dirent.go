@@ -269,3 +269,12 @@ func parseDir(buf []byte, offset func(int) int64, deleted bool) (entries []Entry
 	}
 	return entries, label
 }
+
+// ParseDirectory decodes raw directory bytes, for recovery tools that read
+// clusters no chain reaches any more (the directory of a deleted
+// directory): base is the volume offset of buf[0], and the entries'
+// Offset fields are counted from it. deleted includes deleted entries.
+// It returns the entries and the volume label entry's text, if any.
+func ParseDirectory(buf []byte, base int64, deleted bool) ([]Entry, string) {
+	return parseDir(buf, func(i int) int64 { return base + int64(i) }, deleted)
+}

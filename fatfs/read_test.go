@@ -172,3 +172,43 @@ func TestReadMtoolsVolume(t *testing.T) {
 		}
 	}
 }
+
+// TestParseDirectory: a deleted directory's cluster, read raw, still lists
+// its (deleted) entries.
+func TestParseDirectory(t *testing.T) {
+	isotest.RequireTool(t, "mkfs.fat", "mcopy", "mdeltree")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "v.img")
+	must(t, exec.Command("truncate", "-s", "40M", img).Run())
+	must(t, exec.Command("mkfs.fat", "-F", "32", img).Run())
+	src := filepath.Join(dir, "gone")
+	must(t, os.MkdirAll(src, 0o755))
+	must(t, os.WriteFile(filepath.Join(src, "a long name inside.txt"), []byte("inside\n"), 0o644))
+	mtools(t, "mcopy", "-s", "-i", img, src, "::/")
+	b, err := os.ReadFile(img)
+	must(t, err)
+	v, err := Open(bytes.NewReader(b), int64(len(b)))
+	must(t, err)
+	fi, err := fs.Stat(v, "gone")
+	must(t, err)
+	cluster := fi.Sys().(*Entry).FirstCluster
+	mtools(t, "mdeltree", "-i", img, "::/gone")
+	b, err = os.ReadFile(img)
+	must(t, err)
+	v, err = Open(bytes.NewReader(b), int64(len(b)))
+	must(t, err)
+	root, err := v.ReadDirEntries(".", true)
+	must(t, err)
+	if len(root) != 1 || !root[0].Deleted || root[0].Name != "?one" || !root[0].IsDir() || root[0].FirstCluster != cluster {
+		t.Fatalf("root: %+v", root)
+	}
+	off := v.ClusterOffset(cluster)
+	ents, _ := ParseDirectory(b[off:off+v.ClusterSize], off, true)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name)
+	}
+	if len(ents) != 1 || ents[0].Name != "a long name inside.txt" || !ents[0].Deleted || ents[0].Size != 7 {
+		t.Fatalf("entries of the deleted directory: %q %+v", names, ents)
+	}
+}
