@@ -40,6 +40,10 @@ type Check struct {
 type VerifyOptions struct {
 	// ImageName is matched against the names in External.
 	ImageName string
+	// AnyName is set for an image whose name is unknown (a carved one):
+	// it passes the external check when its hash equals any entry of
+	// External, and is "unknown" (not damaged) when it equals none.
+	AnyName bool
 	// External is a checksum list given by the user (sha256sum/md5sum
 	// format); the entry naming ImageName is checked against the whole image.
 	External []SumEntry
@@ -187,13 +191,14 @@ func Verify(ctx context.Context, img *isofmt.Image, o VerifyOptions) (*VerifyRep
 	lists := v.findLists()
 	var ext []SumEntry
 	for _, e := range o.External {
-		if path.Base(strings.ReplaceAll(e.Name, `\`, "/")) == o.ImageName {
+		if path.Base(strings.ReplaceAll(e.Name, `\`, "/")) == o.ImageName && !o.AnyName {
 			ext = append(ext, e)
 		}
 	}
-	if len(ext) == 0 {
-		// A drive (/dev/sdb) or a drive's image has a name of its own:
-		// every entry is tried, and the one that matches is named.
+	if o.AnyName || len(ext) == 0 {
+		// A carved image (AnyName), a drive (/dev/sdb) or a drive's image
+		// has no name of the list's: every entry is tried, and the one
+		// that matches is named.
 		ext = o.External
 		v.anyEntry = true
 	}
@@ -407,12 +412,23 @@ func (v *verifier) checkExternal(ext []SumEntry) error {
 		return nil
 	}
 	lengths := imageLengths(v.rep.Sizes, v.img.Size())
+	var algos []string
+	byAlgo := map[string][]SumEntry{}
 	for _, e := range ext {
-		h := NewHash(e.Algo)
-		// Hash once, checking the sum at every length the image may have:
-		// on a drive (or a drive's image) the image is followed by other
-		// bytes, which a published sum does not cover.
+		if byAlgo[e.Algo] == nil {
+			algos = append(algos, e.Algo)
+		}
+		byAlgo[e.Algo] = append(byAlgo[e.Algo], e)
+	}
+	for _, algo := range algos {
+		entries := byAlgo[algo]
+		h := NewHash(algo)
+		// One pass per algorithm, checking every entry at every length
+		// the image may have: on a drive (or a drive's image) the image
+		// is followed by other bytes, which a published sum does not
+		// cover.
 		matched := int64(-1)
+		var match SumEntry
 		var off int64
 		var err error
 		for _, l := range lengths {
@@ -420,8 +436,14 @@ func (v *verifier) checkExternal(ext []SumEntry) error {
 				break
 			}
 			off = l
-			if bytes.Equal(h.Sum(nil), e.Sum) {
-				matched = l
+			sum := h.Sum(nil)
+			for _, e := range entries {
+				if bytes.Equal(sum, e.Sum) {
+					matched, match = l, e
+					break
+				}
+			}
+			if matched >= 0 {
 				break
 			}
 		}
@@ -429,7 +451,7 @@ func (v *verifier) checkExternal(ext []SumEntry) error {
 			if errors.Is(err, context.Canceled) {
 				return err
 			}
-			v.add("external "+e.Algo, CheckUnknown, fmt.Sprintf("reading the image: %v", err))
+			v.add("external "+algo, CheckUnknown, fmt.Sprintf("reading the image: %v", err))
 			continue
 		}
 		if v.anyEntry && matched < 0 {
@@ -437,25 +459,25 @@ func (v *verifier) checkExternal(ext []SumEntry) error {
 		}
 		name := ""
 		if v.anyEntry {
-			name = fmt.Sprintf(" (the entry for %q)", e.Name)
+			name = fmt.Sprintf(" (the entry for %q)", match.Name)
 		}
 		switch {
 		case matched == v.img.Size():
-			v.add("external "+e.Algo, CheckOK, "whole image matches "+hex.EncodeToString(e.Sum)+name)
+			v.add("external "+algo, CheckOK, "whole image matches "+hex.EncodeToString(match.Sum)+name)
 		case matched > 0:
-			v.add("external "+e.Algo, CheckOK, fmt.Sprintf("the first %d bytes (the image's own length) match %s%s; the %d bytes after them are not part of the image (a drive, or a drive's image) and were not hashed",
-				matched, hex.EncodeToString(e.Sum), name, v.img.Size()-matched))
+			v.add("external "+algo, CheckOK, fmt.Sprintf("the first %d bytes (the image's own length) match %s%s; the %d bytes after them are not part of the image (a drive, or a drive's image) and were not hashed",
+				matched, hex.EncodeToString(match.Sum), name, v.img.Size()-matched))
 		default:
-			detail := fmt.Sprintf("no length the image may have matches %s (tried %s)", hex.EncodeToString(e.Sum), lengthList(lengths))
+			detail := fmt.Sprintf("no length the image may have matches %s (tried %s)", hex.EncodeToString(entries[0].Sum), lengthList(lengths))
 			if v.img.Size() > lengths[0] {
 				detail += "; if this is a drive a live system booted from, a partition it added (persistence) changes the partition table the sum covers: compare with the image itself (verify --against IMAGE)"
 			}
-			v.add("external "+e.Algo, CheckDamaged, detail)
+			v.add("external "+algo, CheckDamaged, detail)
 		}
 	}
 	if v.anyEntry && !v.externalMatched() {
 		// Which entry was meant is unknown: that is no evidence of damage.
-		detail := fmt.Sprintf("no entry of the checksum file names %q, and none matches at any length the image may have (tried %s)", v.o.ImageName, lengthList(lengths))
+		detail := fmt.Sprintf("the image's hash equals no entry of the checksum file at any length the image may have (tried %s)", lengthList(lengths))
 		if v.img.Size() > lengths[0] {
 			detail += "; if this is a drive a live system booted from, a partition it added (persistence) changes the partition table the sum covers: compare with the image itself (verify --against IMAGE)"
 		}
@@ -507,3 +529,6 @@ func lengthList(ls []int64) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// checkAnyExternal hashes the image once per algorithm in ext and looks
+// for its sum among all entries: a carved image has no name to match.

@@ -48,6 +48,8 @@ type globalOptions struct {
 type app struct {
 	opts globalOptions
 	log  *logrus.Logger
+	// quiet suppresses desktop notifications (see notify.go).
+	quiet bool
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -78,6 +80,7 @@ func subcommands(a *app) []*cobra.Command {
 		newDaemonCmd(a), newListCmd(a), newStatusCmd(a), newServiceCmd(a),
 		newDevicesCmd(a), newWriteCmd(a),
 		newDrivesCmd(a), newBurnCmd(a),
+		newOpenCmd(a), newDesktopCmd(a),
 	}
 }
 
@@ -104,7 +107,8 @@ func main() {
 	a := &app{log: log}
 	root := newRootCmd(a)
 	root.SetArgs(rewriteArgs(filepath.Base(os.Args[0]), os.Args[1:]))
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
+	a.notifyFailure(cmd, err)
 	os.Exit(report(err))
 }
 
