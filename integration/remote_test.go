@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // nginxServer is a real nginx serving dir on a loopback port.
@@ -140,7 +142,7 @@ func TestRemoteMount(t *testing.T) {
 // TestRemoteNoRange: a server that ignores Range is refused with a clear
 // error before anything is mounted.
 func TestRemoteNoRange(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	img := smallImage(t)
 	// python3's http.server answers every GET with the whole file.
 	requireTool(t, "python3")

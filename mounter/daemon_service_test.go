@@ -331,3 +331,20 @@ func TestMountUnitsVerify(t *testing.T) {
 		t.Error("relative image accepted")
 	}
 }
+
+// TestMountUnitsNosuid: a generated .mount unit says ro,nosuid,nodev, and
+// suid or dev in its options are refused (issue 16.1).
+func TestMountUnitsNosuid(t *testing.T) {
+	units, err := MountUnits(MountUnitOptions{Image: "/srv/a.iso", Where: "/media/a", Options: []string{"allow_other"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := units["media-a.mount"]; !strings.Contains(m, "\nOptions=ro,nosuid,nodev,allow_other\n") {
+		t.Errorf("mount unit:\n%s", m)
+	}
+	for _, bad := range []string{"suid", "dev"} {
+		if _, err := MountUnits(MountUnitOptions{Image: "/srv/a.iso", Where: "/media/a", Options: []string{bad}}); err == nil || !strings.Contains(err.Error(), "nosuid,nodev") {
+			t.Errorf("option %s: %v", bad, err)
+		}
+	}
+}

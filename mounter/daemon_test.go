@@ -20,20 +20,16 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
 
-// requireFUSE skips tests that need real FUSE mounts.
+// requireFUSE skips tests that need real FUSE mounts, and xorriso to
+// build their images.
 func requireFUSE(t testing.TB) {
 	t.Helper()
-	f, err := os.OpenFile(FuseDevice, os.O_RDWR, 0)
-	if err != nil {
-		t.Skipf("FUSE unavailable: cannot open %s: %v", FuseDevice, err)
-	}
-	f.Close()
-	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Skip("xorriso not installed")
-	}
+	isotest.RequireFUSE(t)
+	isotest.RequireTool(t, "xorriso")
 }
 
 // makeISO builds a Rock Ridge image whose files are name → content.

@@ -1,6 +1,7 @@
 // Package isotest builds test images with real mastering tools (xorriso,
 // genisoimage), extracts them with independent readers (xorriso -osirrox,
-// 7-Zip), and compares directory trees. It is used only by tests.
+// 7-Zip), compares directory trees, and holds the skip policies every
+// test shares (RequireTool, RequireFUSE). It is used only by tests.
 package isotest
 
 import (
