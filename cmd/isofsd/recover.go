@@ -323,23 +323,36 @@ func printFileDamage(w io.Writer, d *recover.FileDamage) {
 // ---- verify ----
 
 func newVerifyCmd(a *app) *cobra.Command {
-	var sums string
+	var sums, against string
 	var jsonOut bool
 	var sf sourceFlags
 	cmd := &cobra.Command{
-		Use:   "verify IMAGE",
+		Use:   "verify IMAGE | verify DRIVE --against IMAGE",
 		Short: "Check an image for truncation and against its checksums; name damaged files",
 		Long: `verify checks IMAGE for truncation (file size against the ISO 9660 volume
 size, the UDF partition end and anchors, and partition table ends), the
 isomd5sum checksum implanted in it, checksum lists stored in it (/md5sum.txt,
 /SHA256SUMS, ...) and, with --sums, an external sha256sum/md5sum file that
 names the image. Damaged files are listed by path with the affected bytes.
+On a drive (or a drive's image) only the image's own length is hashed for
+--sums: the lengths its structures claim are tried, never the whole drive.
+
+verify DRIVE --against IMAGE checks a USB drive (or an image of one) that
+was written from IMAGE: a drive written raw is compared over exactly the
+image's length, and the differences a booted system makes (a partition
+added to the table, the GPT backup moved to the end of the drive) are
+named as harmless; a drive written in file-copy mode has its FAT32 tree
+compared file by file with the image (SHA-256), a split install.wim
+resource by resource.
 
 Exit status: 0 verified good, 1 damaged, 2 cannot tell (no checksum to
 verify against, or the image cannot be opened).`,
 		Args:        cobra.ExactArgs(1),
 		Annotations: notifyAnnotation,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if against != "" {
+				return runVerifyAgainst(cmd, a, args[0], against, jsonOut)
+			}
 			rep, err := recoverRunVerify(cmd, a, &sf, args[0], sums)
 			if err != nil {
 				return err
@@ -362,6 +375,7 @@ verify against, or the image cannot be opened).`,
 		},
 	}
 	cmd.Flags().StringVar(&sums, "sums", "", "external checksum file (sha256sum/md5sum format) naming the image")
+	cmd.Flags().StringVar(&against, "against", "", "the image a drive (the argument) was written from: compare the drive with it")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
 	addSourceFlags(cmd, &sf)
 	return cmd
