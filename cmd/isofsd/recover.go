@@ -326,11 +326,11 @@ func printFileDamage(w io.Writer, d *recover.FileDamage) {
 // ---- verify ----
 
 func newVerifyCmd(a *app) *cobra.Command {
-	var sums, keyring string
+	var sums, keyring, against string
 	var jsonOut bool
 	var sf sourceFlags
 	cmd := &cobra.Command{
-		Use:   "verify IMAGE",
+		Use:   "verify IMAGE | verify DRIVE --against IMAGE",
 		Short: "Check an image for truncation and against its checksums; name damaged files",
 		Long: `verify checks IMAGE for truncation (file size against the ISO 9660 volume
 size, the UDF partition end and anchors, and partition table ends), the
@@ -340,6 +340,16 @@ names the image. With --keyring, that file must carry a good OpenPGP
 signature by a key of the keyring (SUMS.gpg, .sign, .asc or .sig beside it,
 or a clearsigned file): verify says "signed by KEY" or "not signed".
 Damaged files are listed by path with the affected bytes.
+On a drive (or a drive's image) only the image's own length is hashed for
+--sums: the lengths its structures claim are tried, never the whole drive.
+
+verify DRIVE --against IMAGE checks a USB drive (or an image of one) that
+was written from IMAGE: a drive written raw is compared over exactly the
+image's length, and the differences a booted system makes (a partition
+added to the table, the GPT backup moved to the end of the drive) are
+named as harmless; a drive written in file-copy mode has its FAT32 tree
+compared file by file with the image (SHA-256), a split install.wim
+resource by resource.
 
 Exit status: 0 verified good, 1 damaged (or --sums not signed by a key of
 --keyring), 2 cannot tell (no checksum to verify against, or the image
@@ -347,6 +357,9 @@ cannot be opened).`,
 		Args:        cobra.ExactArgs(1),
 		Annotations: notifyAnnotation,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if against != "" {
+				return runVerifyAgainst(cmd, a, args[0], against, jsonOut)
+			}
 			if keyring != "" && sums == "" {
 				return withCode(exitUsage, errors.New("--keyring checks the signature of --sums: give --sums too"))
 			}
@@ -385,6 +398,7 @@ cannot be opened).`,
 	}
 	cmd.Flags().StringVar(&sums, "sums", "", "external checksum file (sha256sum/md5sum format) naming the image")
 	cmd.Flags().StringVar(&keyring, "keyring", "", "OpenPGP keyring (gpg --export) --sums must be signed with")
+	cmd.Flags().StringVar(&against, "against", "", "the image a drive (the argument) was written from: compare the drive with it")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
 	addSourceFlags(cmd, &sf)
 	return cmd

@@ -91,6 +91,9 @@ func yesNo(b bool) string {
 type writeFlags struct {
 	yes, force, allowLoop, noVerify, toFile bool
 	bs                                      string
+	mode, partitionTable                    string
+	// Testing aids (hidden flags): split small WIMs into small parts.
+	wimPartSize, splitWIMAbove string
 }
 
 func newWriteCmd(a *app) *cobra.Command {
@@ -105,10 +108,22 @@ Targets must be USB, MMC or removable drives; --force lifts that one rule, and
 --allow-loop admits loop devices (file-backed, used for testing and VM disks).
 A target that is mounted, used as swap, holds the running system or the source
 image, is read-only or is smaller than the image is always refused.
-Windows installation images without an isohybrid MBR/GPT are refused: a raw
-copy of them does not boot from USB.
 
-Everything is read back and compared after writing unless --no-verify.
+--mode chooses how the image goes on the drive (default auto):
+  raw    a byte-for-byte copy: what boots for isohybrid images (an MBR or GPT
+         in the system area, as Linux distributions make them);
+  files  a GPT (or --partition-table mbr) with one FAT32 partition holding the
+         image's files (its UDF tree on Windows media), for images that do not
+         boot when copied raw: Windows installers and other UEFI images without
+         a hybrid partition table. A sources/install.wim over 4 GiB - 1 is split
+         into install.swm, install2.swm, ... (Windows Setup reads them); any
+         other file too large for FAT32 is refused by name. The drive boots by
+         UEFI (legacy-BIOS boot of Windows from FAT32 is not offered).
+  auto   files for such images, raw for everything else.
+The choice and its reason are shown before confirmation.
+
+Everything is read back and compared after writing unless --no-verify (in
+file-copy mode: the tables block by block, then every file by SHA-256).
 Exit status: 0 all targets written (and verified), 1 some target failed,
 2 refused or bad usage.`,
 		Args: cobra.MinimumNArgs(2),
@@ -123,6 +138,12 @@ Exit status: 0 all targets written (and verified), 1 some target failed,
 	fl.BoolVar(&f.noVerify, "no-verify", false, "do not read the targets back")
 	fl.BoolVar(&f.toFile, "to-file", false, "create targets that do not exist as image files")
 	fl.StringVar(&f.bs, "bs", "4MiB", "I/O block size (a multiple of 4 KiB; K/M suffixes)")
+	fl.StringVar(&f.mode, "mode", "auto", "how to write: auto, raw (byte copy) or files (FAT32 file copy, for Windows and other non-hybrid UEFI images)")
+	fl.StringVar(&f.partitionTable, "partition-table", "gpt", "file-copy mode: gpt, or mbr for old firmware")
+	fl.StringVar(&f.wimPartSize, "wim-part-size", "", "file-copy mode: largest .swm part (testing aid)")
+	fl.StringVar(&f.splitWIMAbove, "split-wim-above", "", "file-copy mode: split install.wim from this size on (testing aid)")
+	fl.MarkHidden("wim-part-size")
+	fl.MarkHidden("split-wim-above")
 	return cmd
 }
 
@@ -131,6 +152,24 @@ func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets [
 	bs := int(bs64)
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("--bs: %w", err))
+	}
+	mode, err := writer.ParseMode(f.mode)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("--mode: %w", err))
+	}
+	if f.partitionTable != "gpt" && f.partitionTable != "mbr" {
+		return withCode(exitUsage, fmt.Errorf("--partition-table %q: want gpt or mbr", f.partitionTable))
+	}
+	fc := writer.FileCopyOptions{PartitionTable: f.partitionTable}
+	for _, s := range []struct {
+		flag, val string
+		dst       *int64
+	}{{"--wim-part-size", f.wimPartSize, &fc.WIMPartSize}, {"--split-wim-above", f.splitWIMAbove, &fc.SplitAbove}} {
+		if s.val != "" {
+			if *s.dst, err = parseByteSize(s.val, 4096, 4<<30-1); err != nil {
+				return withCode(exitUsage, fmt.Errorf("%s: %w", s.flag, err))
+			}
+		}
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
@@ -144,6 +183,8 @@ func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets [
 		Stdin:     cmd.InOrStdin(),
 		Log:       a.log,
 		Progress:  view.update,
+		Mode:      mode,
+		FileCopy:  fc,
 	}
 	plan, err := writer.Prepare(source, targets, opts)
 	if err != nil {
@@ -189,6 +230,7 @@ func describePlan(out io.Writer, p *writer.Plan) {
 	}
 	fmt.Fprintf(out, "source: %s%s, %s\n", src.Name, comp, size)
 	fmt.Fprintf(out, "image:  %s\n", p.Image.Summary())
+	describeMode(out, p)
 	for _, pr := range p.ImageProblems {
 		fmt.Fprintf(out, "refused: %s\n", pr.Detail)
 	}
@@ -268,6 +310,8 @@ func reportWrite(out io.Writer, rep *writer.Report, noVerify bool) error {
 		status := "written and verified"
 		if noVerify {
 			status = "written, not verified (--no-verify)"
+		} else if r.FilesVerified > 0 {
+			status = fmt.Sprintf("written and verified (%d files compared with the image)", r.FilesVerified)
 		}
 		fmt.Fprintf(out, "OK      %s: %s %s in %v%s", r.Target, status, writer.HumanSize(r.Written), r.WriteTime.Round(time.Millisecond), rate)
 		if r.Verified {
