@@ -52,6 +52,9 @@ type Server struct {
 	cmd      *exec.Cmd
 	log      *bytes.Buffer
 	exited   chan struct{} // closed once the process is gone
+	// sockets are the unix sockets weed makes in /tmp for its own gRPC
+	// (it names them by port and leaves them behind).
+	sockets []string
 }
 
 func (s *Server) alive() bool {
@@ -210,6 +213,9 @@ func start(t testing.TB, parent string) *Server {
 		"-master.volumeSizeLimitMB", "64", "-volume.max", "0",
 	}
 	s := &Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", p[6]), dir: dir, log: &bytes.Buffer{}, exited: make(chan struct{})}
+	for i, svc := range []string{"master", "volume", "filer", "s3"} {
+		s.sockets = append(s.sockets, fmt.Sprintf("/tmp/seaweedfs-%s-grpc-%d.sock", svc, p[2*i+1]))
+	}
 	s.cmd = exec.Command(weed, args...)
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = &lockedWriter{w: s.log}, &lockedWriter{w: s.log}
@@ -266,6 +272,9 @@ func (s *Server) stop() {
 	case <-time.After(15 * time.Second):
 		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		<-s.exited
+	}
+	for _, sock := range s.sockets {
+		os.Remove(sock)
 	}
 }
 
