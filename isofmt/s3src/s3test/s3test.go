@@ -202,7 +202,7 @@ func start(t testing.TB, parent string) *Server {
 		"-master.port", strconv.Itoa(p[0]), "-master.port.grpc", strconv.Itoa(p[1]),
 		"-volume.port", strconv.Itoa(p[2]), "-volume.port.grpc", strconv.Itoa(p[3]),
 		"-filer.port", strconv.Itoa(p[4]), "-filer.port.grpc", strconv.Itoa(p[5]),
-		"-filer.localSocket", filepath.Join(dir, "filer.sock"),
+		"-filer.localSocket", filepath.Join(dir, "filer.sock"), "-s3.localSocket", filepath.Join(dir, "s3.sock"),
 		"-s3", "-s3.port", strconv.Itoa(p[6]), "-s3.port.grpc", strconv.Itoa(p[7]),
 		"-s3.port.iceberg", "0", "-s3.port.lance", "0", "-s3.config", confPath,
 		// Small volumes (the test images are a few MB; the default is
