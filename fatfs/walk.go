@@ -124,7 +124,7 @@ func (f *FS) readDeletedDir(e *Entry, seen *Bitmap, next func(uint32) (uint32, b
 	if st, err := f.State(c); err != nil {
 		return nil, err
 	} else if st != Free {
-		return nil, errorf(what, e.Offset, ErrCorrupt, "its first cluster %d is in use again (%s)", c, st)
+		return nil, errorf(what, e.Offset, ErrCorrupt, "its first cluster %d is in use again (FAT: %s)", c, st)
 	}
 	var buf []byte
 	var runs []Run

@@ -241,10 +241,10 @@ func (v *fatVolume) walk(ctx context.Context, progress func(int64, int64)) ([]fa
 	})
 	var notes []string
 	if len(lost) > 0 {
-		notes = append(notes, fmt.Sprintf("%d deleted directories could not be read, their clusters taken by other data since (first: %s)", len(lost), lost[0]))
+		notes = append(notes, fmt.Sprintf("deleted directories whose clusters hold other data since, not searched: %d (first: %s)", len(lost), lost[0]))
 	}
 	if err == nil && len(broken) > 0 {
-		err = fmt.Errorf("%d directories could not be read, the files in them are not listed (first: %s)", len(broken), broken[0])
+		err = fmt.Errorf("directories that could not be read, the deleted files in them not listed: %d (first: %s)", len(broken), broken[0])
 	}
 	return out, notes, err
 }
