@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 
+	"github.com/isofsd/isofsd/internal/diskio"
 	"github.com/isofsd/isofsd/isofmt/internal/core"
 )
 
@@ -73,31 +73,21 @@ func (img *Image) Warnings() []string {
 	return append([]string(nil), img.vol.warnings...)
 }
 
-// OpenFile opens the image at path; Close closes the file.
+// OpenFile opens the image at path, a regular file or a block device
+// (diskio.OpenInput refuses FIFOs, directories and character devices,
+// which would hang or never end); Close closes the file.
 func OpenFile(path string, opts *Options) (*Image, error) {
-	f, err := os.Open(path)
+	in, err := diskio.OpenInput(path)
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	size := st.Size()
-	if !st.Mode().IsRegular() {
-		// Block devices report size 0 through Stat: ask by seeking.
-		if size, err = f.Seek(0, io.SeekEnd); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("isofmt: %s: size: %w", path, err)
-		}
-	}
+	f := in.File
 	src, err := newImageFile(f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	img, err := Open(src, size, opts)
+	img, err := Open(src, in.Size, opts)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
 
 // open opens one target for writing and re-checks, on the open handle,
@@ -69,7 +71,7 @@ func (j *job) verify(p *Plan, ctx context.Context, total int64, sums []uint32) (
 		s.DropCache()
 	}
 	lbs := s.BlockSize()
-	buf := alignedBuffer(p.opts.BlockSize)
+	buf := diskio.AlignedBuffer(p.opts.BlockSize)
 	var off int64
 	for off < total {
 		if err := ctx.Err(); err != nil {
@@ -128,7 +130,7 @@ type directReaderAt struct {
 }
 
 func newDirectReaderAt(s sink, size int) *directReaderAt {
-	return &directReaderAt{s: s, buf: alignedBuffer(size)}
+	return &directReaderAt{s: s, buf: diskio.AlignedBuffer(size)}
 }
 
 func (d *directReaderAt) ReadAt(p []byte, off int64) (int, error) {

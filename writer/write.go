@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
 
 // checkBlock is the verify granularity: one CRC-32C per 4 KiB of image.
@@ -122,7 +124,7 @@ func (p *Plan) Execute(ctx context.Context) (*Report, error) {
 	}
 	for _, j := range jobs {
 		j.ch = make(chan *chunk, nbuf)
-		j.scratch = alignedBuffer(roundUp(j.s.BlockSize(), bufAlign))
+		j.scratch = diskio.AlignedBuffer(roundUp(j.s.BlockSize(), diskio.Align))
 	}
 
 	verify := !p.opts.NoVerify

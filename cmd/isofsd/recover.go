@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/isofsd/isofsd/internal/diskio"
 	"github.com/isofsd/isofsd/recover"
 	"github.com/isofsd/isofsd/recover/ddmap"
 )
@@ -181,7 +182,7 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 		SectorSize:  f.sector,
 		ClusterSize: f.cluster,
 		Retries:     f.retries,
-		Buffer:      recover.AlignedBuffer(int(max(f.cluster, f.sector))),
+		Buffer:      diskio.AlignedBuffer(int(max(f.cluster, f.sector))),
 		SaveMap: func(m *ddmap.Map) error {
 			// Data first, then the map that claims it is there.
 			if err := out.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
