@@ -19,9 +19,7 @@ import (
 // buildImage makes an image with xorriso from a source tree made by mk.
 func buildImage(t *testing.T, mk func(src string), args ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Skip("xorriso not installed")
-	}
+	isotest.RequireTool(t, "xorriso")
 	d := t.TempDir()
 	src := filepath.Join(d, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/mounter"
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
@@ -230,8 +231,8 @@ func TestDaemonBinaryKill9Restart(t *testing.T) {
 // untouched.
 func TestFstabMount(t *testing.T) {
 	requireFUSE(t)
-	requireTool(t, "mount")
-	requireTool(t, "unshare")
+	isotest.RequireTool(t, "mount")
+	isotest.RequireTool(t, "unshare")
 	if os.Geteuid() != 0 {
 		t.Skip("mount -T and unshare need root")
 	}
@@ -392,7 +393,7 @@ func TestDaemonBinarySystemdNotify(t *testing.T) {
 // then SIGTERM to unmount it (what `systemctl stop` does).
 func TestSystemdTemplateExecStart(t *testing.T) {
 	requireFUSE(t)
-	requireTool(t, "systemd-escape")
+	isotest.RequireTool(t, "systemd-escape")
 	img := smallImage(t)
 	units, err := mounter.SystemdUnits(mounter.ServiceOptions{Binary: isofsdBin})
 	must(t, err)

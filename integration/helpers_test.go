@@ -56,14 +56,6 @@ func requireFUSE(t testing.TB) {
 	}
 }
 
-// requireTool skips the test when an external program is missing.
-func requireTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed", name)
-	}
-}
-
 // run runs the isofsd binary and returns its combined output and exit code.
 func run(t testing.TB, args ...string) (string, int) {
 	t.Helper()

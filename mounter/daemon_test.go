@@ -20,6 +20,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
 
@@ -31,9 +32,7 @@ func requireFUSE(t testing.TB) {
 		t.Skipf("FUSE unavailable: cannot open %s: %v", FuseDevice, err)
 	}
 	f.Close()
-	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Skip("xorriso not installed")
-	}
+	isotest.RequireTool(t, "xorriso")
 }
 
 // makeISO builds a Rock Ridge image whose files are name → content.

@@ -16,16 +16,8 @@ import (
 	"testing"
 
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
-
-func needTool(t *testing.T, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			t.Skipf("%s not installed", n)
-		}
-	}
-}
 
 // testTree is the content of the images built by these tests.
 func testTree() map[string][]byte {
@@ -43,7 +35,7 @@ func testTree() map[string][]byte {
 // md5sum.txt and SHA256SUMS as distributions do; implant runs implantisomd5.
 func buildISO(t *testing.T, files map[string][]byte, lists, implant bool) string {
 	t.Helper()
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	var names []string
@@ -73,7 +65,7 @@ func buildISO(t *testing.T, files map[string][]byte, lists, implant bool) string
 		t.Fatalf("xorriso: %v\n%s", err, out)
 	}
 	if implant {
-		needTool(t, "implantisomd5")
+		isotest.RequireTool(t, "implantisomd5")
 		if out, err := exec.Command("implantisomd5", "--force", iso).CombinedOutput(); err != nil {
 			t.Fatalf("implantisomd5: %v\n%s", err, out)
 		}
@@ -99,7 +91,7 @@ func isoFileOffset(t *testing.T, iso, name string) int64 {
 // checkisomd5Verdict runs the reference tool: true for PASS.
 func checkisomd5Verdict(t *testing.T, iso string) bool {
 	t.Helper()
-	needTool(t, "checkisomd5")
+	isotest.RequireTool(t, "checkisomd5")
 	err := exec.Command("checkisomd5", iso).Run()
 	if err == nil {
 		return true
@@ -402,7 +394,7 @@ func TestSalvage(t *testing.T) {
 // share one name: extracting the directory's file must never follow the
 // link out of the target directory.
 func TestSalvageStaysInside(t *testing.T) {
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	dir := t.TempDir()
 	outside := filepath.Join(dir, "outside")
 	os.Mkdir(outside, 0o755)

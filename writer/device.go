@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/isofsd/isofsd/internal/units"
 )
 
 // Transport says how a drive is attached. It is the main signal for
@@ -71,7 +73,7 @@ func (d *Device) Describe() string {
 	if id == "" {
 		id = "unknown model"
 	}
-	return fmt.Sprintf("%s: %s, %s, %s", d.Path, id, HumanSize(d.Size), d.Transport)
+	return fmt.Sprintf("%s: %s, %s, %s", d.Path, id, units.Bytes(d.Size), d.Transport)
 }
 
 // ProblemCode classifies why a target is refused.
@@ -164,7 +166,7 @@ func (d *Device) Assess(p Policy) {
 		}
 	}
 	if p.ImageSize >= 0 && d.Size < p.ImageSize {
-		add(ProblemTooSmall, false, "%s is too small: %s (%d bytes) for an image of %s (%d bytes)", d.Path, HumanSize(d.Size), d.Size, HumanSize(p.ImageSize), p.ImageSize)
+		add(ProblemTooSmall, false, "%s is too small: %s (%d bytes) for an image of %s (%d bytes)", d.Path, units.Bytes(d.Size), d.Size, units.Bytes(p.ImageSize), p.ImageSize)
 	}
 	d.Problems = probs
 	d.Eligible = len(probs) == 0
@@ -180,18 +182,4 @@ func (d *Device) Verdict() string {
 		s[i] = p.Detail
 	}
 	return strings.Join(s, "; ")
-}
-
-// HumanSize formats n bytes with binary units.
-func HumanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

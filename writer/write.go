@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/isofsd/isofsd/internal/diskio"
+	"github.com/isofsd/isofsd/internal/units"
 )
 
 // checkBlock is the verify granularity: one CRC-32C per 4 KiB of image.
@@ -252,7 +253,7 @@ func (p *Plan) Execute(ctx context.Context) (*Report, error) {
 func (j *job) writeChunk(c *chunk) error {
 	end := c.off + int64(c.n)
 	if j.cap >= 0 && end > j.cap {
-		return fmt.Errorf("%w: the image is larger than %s (%d bytes)", ErrTooSmall, HumanSize(j.cap), j.cap)
+		return fmt.Errorf("%w: the image is larger than %s (%d bytes)", ErrTooSmall, units.Bytes(j.cap), j.cap)
 	}
 	lbs := j.s.BlockSize()
 	n := c.n

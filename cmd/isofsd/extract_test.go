@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // ---- helpers shared by the CLI tests of info, ls, extract and bench ----
@@ -95,7 +96,7 @@ func richTree(t testing.TB, dir string) {
 // source tree and the image.
 func richImage(t *testing.T, extra ...string) (tmp, src, iso string) {
 	t.Helper()
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	tmp = t.TempDir()
 	src = filepath.Join(tmp, "src")
 	richTree(t, src)
@@ -397,7 +398,7 @@ func utf16be(s string) []byte {
 // Ridge tree holds a symlink "evil" to the directory outside (returned).
 func hostileISO(t *testing.T) (iso, outside string) {
 	t.Helper()
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	tmp := t.TempDir()
 	outside = filepath.Join(tmp, "outside")
 	if err := os.Mkdir(outside, 0o755); err != nil {
@@ -686,7 +687,7 @@ func TestExtractCorpus(t *testing.T) {
 // a block device: as root they are created with their numbers; a non-root
 // extractor skips them with a warning and still succeeds.
 func TestExtractDevicesNeedRoot(t *testing.T) {
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	if os.Geteuid() != 0 {
 		t.Skip("building an image with device nodes needs root (mknod)")
 	}
@@ -771,7 +772,7 @@ func TestExtractUsage(t *testing.T) {
 // copied by several workers, and one with a single worker: both must equal
 // the source byte for byte, with mode and mtime restored.
 func TestExtractBigFile(t *testing.T) {
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	tmp := t.TempDir()
 	src := filepath.Join(tmp, "src")
 	os.MkdirAll(src, 0o755)
@@ -811,7 +812,7 @@ func TestExtractBigFile(t *testing.T) {
 // notices.
 func loopISO(t *testing.T) string {
 	t.Helper()
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	tmp := t.TempDir()
 	src := filepath.Join(tmp, "src")
 	os.MkdirAll(filepath.Join(src, "sub", "inner"), 0o755)

@@ -92,7 +92,7 @@ func TestInfoCorpus(t *testing.T) {
 // Ridge, Joliet level, descriptor sets (with -partition_offset 16), and
 // --tree selection.
 func TestInfoBuilt(t *testing.T) {
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	tmp := t.TempDir()
 	src := filepath.Join(tmp, "src")
 	os.MkdirAll(src, 0o755)
@@ -126,9 +126,9 @@ func TestInfoBuilt(t *testing.T) {
 // isomd5sum. It returns the image and the source tree.
 func bootISO(t *testing.T) (iso, src string) {
 	t.Helper()
-	needTool(t, "xorriso")
-	needTool(t, "mkfs.vfat")
-	needTool(t, "implantisomd5")
+	isotest.RequireTool(t, "xorriso")
+	isotest.RequireTool(t, "mkfs.vfat")
+	isotest.RequireTool(t, "implantisomd5")
 	const isolinux, mbr = "/usr/lib/ISOLINUX/isolinux.bin", "/usr/lib/ISOLINUX/isohdpfx.bin"
 	if _, err := os.Stat(isolinux); err != nil {
 		t.Skip("isolinux not installed (apt-get install isolinux)")

@@ -103,7 +103,7 @@ syslog when it is available.`,
 	// bound of other commands is --cache-dir-size.
 	fl.StringArrayVar(&f.src.headers, "header", nil, `HTTP header for an http(s) IMAGE, "Name: value" (repeatable)`)
 	fl.StringVar(&f.src.cacheDir, "cache-dir", "", "keep the parts of an http(s) IMAGE that were read in this directory")
-	fl.Int64Var(&f.src.cacheSize, "cache-dir-size", httpsrc.DefaultDiskCache, "bound on --cache-dir in bytes")
+	addCacheDirSizeFlag(fl, &f.src.cacheSize)
 	return cmd
 }
 

@@ -14,7 +14,6 @@ import (
 	isofs "github.com/isofsd/isofsd/fs"
 	"github.com/isofsd/isofsd/fs/cgofuse"
 	"github.com/isofsd/isofsd/isofmt"
-	"github.com/isofsd/isofsd/isofmt/httpsrc"
 	"github.com/isofsd/isofsd/mounter"
 )
 
@@ -90,7 +89,7 @@ free drive letter (X:) or a directory that does not exist yet.`,
 	fl.BoolVar(&boot, "boot", false, "show El Torito boot images under the hidden directory "+isofs.BootDirName)
 	fl.StringArrayVar(&src.headers, "header", nil, `HTTP header for an http(s) IMAGE, "Name: value" (repeatable)`)
 	fl.StringVar(&src.cacheDir, "cache-dir", "", "keep the parts of an http(s) IMAGE that were read in this directory")
-	fl.Int64Var(&src.cacheSize, "cache-dir-size", httpsrc.DefaultDiskCache, "bound on --cache-dir in bytes")
+	addCacheDirSizeFlag(fl, &src.cacheSize)
 	return cmd
 }
 

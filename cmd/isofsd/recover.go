@@ -88,8 +88,8 @@ or open error.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.mapPath, "map", "", "mapfile (default: OUT with extension .map)")
-	fl.Int64Var(&f.sector, "sector", recover.DefaultSectorSize, "sector size in bytes (unit of trimming, scraping and retries)")
-	fl.Int64Var(&f.cluster, "cluster", recover.DefaultClusterSize, "read size of the copy phase in bytes")
+	sizeVar(fl, &f.sector, "sector", recover.DefaultSectorSize, 512, 1<<20, "sector size (unit of trimming, scraping and retries; a multiple of 512)")
+	sizeVar(fl, &f.cluster, "cluster", recover.DefaultClusterSize, 512, 1<<30, "read size of the copy phase")
 	fl.IntVar(&f.retries, "retries", 0, "retry passes over bad sectors")
 	fl.BoolVar(&f.noDirect, "no-direct", false, "do not use O_DIRECT on the source")
 	fl.BoolVar(&f.force, "force", false, "overwrite a non-empty OUT that has no mapfile")
@@ -558,7 +558,7 @@ some damaged/truncated, 2 usage or open error.`,
 	cmd.Flags().StringVarP(&outDir, "output", "o", "", "directory for recovered images (not on SOURCE)")
 	cmd.Flags().BoolVar(&scanOnly, "scan-only", false, "only report what is found, write nothing")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
-	cmd.Flags().Int64Var(&chunk, "chunk", recover.DefaultChunkSize, "scan read size in bytes")
+	sizeVar(cmd.Flags(), &chunk, "chunk", recover.DefaultChunkSize, 64<<10, 1<<30, "scan read size")
 	return cmd
 }
 

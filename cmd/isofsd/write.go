@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/isofsd/isofsd/internal/units"
 	"github.com/isofsd/isofsd/writer"
 )
 
@@ -68,7 +69,7 @@ func printDevices(out io.Writer, devs []*writer.Device) {
 		}
 		mounts = append(mounts, d.Swaps...)
 		model := strings.TrimSpace(d.Vendor + " " + d.Model)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Path, writer.HumanSize(d.Size), d.Transport,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Path, units.Bytes(d.Size), d.Transport,
 			orDash(model), orDash(d.Serial), yesNo(d.Removable), yesNo(d.ReadOnly), orDash(strings.Join(mounts, ",")), d.Verdict())
 	}
 	tw.Flush()
@@ -90,7 +91,7 @@ func yesNo(b bool) string {
 
 type writeFlags struct {
 	yes, force, allowLoop, noVerify, toFile bool
-	bs                                      string
+	bs                                      int64
 }
 
 func newWriteCmd(a *app) *cobra.Command {
@@ -122,23 +123,18 @@ Exit status: 0 all targets written (and verified), 1 some target failed,
 	fl.BoolVar(&f.allowLoop, "allow-loop", false, "allow loop devices as targets")
 	fl.BoolVar(&f.noVerify, "no-verify", false, "do not read the targets back")
 	fl.BoolVar(&f.toFile, "to-file", false, "create targets that do not exist as image files")
-	fl.StringVar(&f.bs, "bs", "4MiB", "I/O block size (a multiple of 4 KiB; K/M suffixes)")
+	sizeVar(fl, &f.bs, "bs", writer.DefaultBlockSize, 4096, 1<<30, "I/O block size (a multiple of 4 KiB)")
 	return cmd
 }
 
 func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets []string) error {
-	bs64, err := parseByteSize(f.bs, 1, 1<<30)
-	bs := int(bs64)
-	if err != nil {
-		return withCode(exitUsage, fmt.Errorf("--bs: %w", err))
-	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
 	out := cmd.OutOrStdout()
 	view := newProgressView(cmd.ErrOrStderr(), a.log)
 	opts := writer.Options{
 		Policy:    writer.Policy{Force: f.force, AllowLoop: f.allowLoop},
-		BlockSize: bs,
+		BlockSize: int(f.bs),
 		NoVerify:  f.noVerify,
 		ToFile:    f.toFile,
 		Stdin:     cmd.InOrStdin(),
@@ -181,7 +177,7 @@ func describePlan(out io.Writer, p *writer.Plan) {
 	src := p.Source
 	size := "size unknown until the end of the stream"
 	if src.Size >= 0 {
-		size = fmt.Sprintf("%s (%d bytes)", writer.HumanSize(src.Size), src.Size)
+		size = fmt.Sprintf("%s (%d bytes)", units.Bytes(src.Size), src.Size)
 	}
 	comp := ""
 	if src.Compression != writer.CompressionNone {
@@ -254,13 +250,13 @@ func reportWrite(out io.Writer, rep *writer.Report, noVerify bool) error {
 		}
 		rate := ""
 		if r.WriteTime > 0 {
-			rate = fmt.Sprintf(", %s/s", writer.HumanSize(int64(float64(r.Written)/r.WriteTime.Seconds())))
+			rate = fmt.Sprintf(", %s/s", units.Bytes(int64(float64(r.Written)/r.WriteTime.Seconds())))
 		}
 		status := "written and verified"
 		if noVerify {
 			status = "written, not verified (--no-verify)"
 		}
-		fmt.Fprintf(out, "OK      %s: %s %s in %v%s", r.Target, status, writer.HumanSize(r.Written), r.WriteTime.Round(time.Millisecond), rate)
+		fmt.Fprintf(out, "OK      %s: %s %s in %v%s", r.Target, status, units.Bytes(r.Written), r.WriteTime.Round(time.Millisecond), rate)
 		if r.Verified {
 			fmt.Fprintf(out, "; verify %v", r.VerifyTime.Round(time.Millisecond))
 		}
@@ -413,11 +409,11 @@ func (v *progressView) logLine(p writer.Progress, changed bool) {
 	case p.Phase == writer.PhaseFailed:
 		// reported in the summary
 	case p.Total > 0:
-		e.Infof("%s: %s of %s (%d%%)", p.Target, writer.HumanSize(p.Done), writer.HumanSize(p.Total), p.Done*100/p.Total)
+		e.Infof("%s: %s of %s (%d%%)", p.Target, units.Bytes(p.Done), units.Bytes(p.Total), p.Done*100/p.Total)
 	case p.InputTotal > 0:
-		e.Infof("%s: %s (%d%% of the compressed input)", p.Target, writer.HumanSize(p.Done), p.InputDone*100/p.InputTotal)
+		e.Infof("%s: %s (%d%% of the compressed input)", p.Target, units.Bytes(p.Done), p.InputDone*100/p.InputTotal)
 	default:
-		e.Infof("%s: %s", p.Target, writer.HumanSize(p.Done))
+		e.Infof("%s: %s", p.Target, units.Bytes(p.Done))
 	}
 }
 

@@ -4,6 +4,7 @@
 package isotest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -17,18 +18,58 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// RequireTool skips the test when a command-line tool is missing.
+// RequireTool skips the test when a command-line tool is missing, naming
+// the Debian package that provides it (.ci/run installs them all). It is
+// the one such helper of the repository's tests.
 func RequireTool(t testing.TB, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
-			t.Skipf("%s not installed (apt-get install the package that provides it; .ci/run does)", n)
+			pkg := toolPackages[n]
+			if pkg == "" {
+				pkg = "the package that provides it"
+			}
+			t.Skipf("%s not installed (apt-get install %s; .ci/run does)", n, pkg)
 		}
 	}
+}
+
+// toolPackages names the Debian package of each tool the tests run.
+var toolPackages = map[string]string{
+	"xorriso": "xorriso", "genisoimage": "genisoimage", "isoinfo": "genisoimage", "7zz": "7zip",
+	"bsdtar": "libarchive-tools", "mkudffs": "udftools", "implantisomd5": "isomd5sum",
+	"checkisomd5": "isomd5sum", "mformat": "mtools", "mcopy": "mtools", "mmd": "mtools", "mkfs.vfat": "dosfstools",
+	"mkfs.fat": "dosfstools", "nginx": "nginx", "sfdisk": "fdisk", "sgdisk": "gdisk",
+	"mkfs.ext4": "e2fsprogs", "ddrescue": "gddrescue", "ddrescuelog": "gddrescue",
+	"fuseiso": "fuseiso", "archivemount": "archivemount", "losetup": "mount",
+	"fusermount3": "fuse3", "wimlib-imagex": "wimtools", "qemu-system-x86_64": "qemu-system-x86",
+	"mkntfs": "ntfs-3g", "mkfs.exfat": "exfatprogs", "isohybrid": "syslinux-utils",
+	"man": "man-db", "groff": "groff-base", "useradd": "passwd", "runuser": "util-linux",
+}
+
+// SyncBuffer is a bytes.Buffer that one goroutine may write (a child
+// process's output) while another reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // Run runs a command and fails the test with its output on error.
