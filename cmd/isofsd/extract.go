@@ -219,7 +219,7 @@ func (x *extractor) fail(e *planEntry, format string, args ...any) {
 	if e != nil {
 		where = e.rel
 		if e.node != nil {
-			where += fmt.Sprintf(" (sector %d)", entrySector(e.node))
+			where += fmt.Sprintf(" (sector %d)", e.node.Stat.Sector())
 		}
 		where += ": "
 	}
@@ -237,16 +237,6 @@ func (x *extractor) skip(e *planEntry, format string, args ...any) {
 	x.mu.Unlock()
 }
 
-// entrySector is the sector to name in a message: where the data starts,
-// or where the directory record is.
-func entrySector(n *isofmt.Node) int64 {
-	for _, e := range n.Stat.Extents {
-		if !e.Sparse {
-			return e.Offset / isofmt.SectorSize
-		}
-	}
-	return n.Stat.Location / isofmt.SectorSize
-}
 
 // buildPlan walks the selected part of the tree, metadata only.
 func (x *extractor) buildPlan(pats []*pattern) error {
@@ -313,7 +303,7 @@ func (x *extractor) buildPlan(pats []*pattern) error {
 				// directory: extracting it again could never end.
 				key := dirKey(&k.Stat)
 				if prev, dup := seenDir[key]; dup {
-					x.fail(e, "refused: directory data at sector %d already extracted as %s (loop or shared directory)", entrySector(k), prev)
+					x.fail(e, "refused: directory data at sector %d already extracted as %s (loop or shared directory)", k.Stat.Sector(), prev)
 					continue
 				}
 				seenDir[key] = rel

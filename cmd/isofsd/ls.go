@@ -122,7 +122,7 @@ func runLs(w, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsF
 				fmt.Fprintf(errw, "isofsd: ls: %s: %s: not entering directory %q: unusable name\n", imgName, lsShowPath(dir), e.Name())
 			case seen[dirKey(st)]:
 				bad++
-				fmt.Fprintf(errw, "isofsd: ls: %s: %s (sector %d): not entering: this directory was listed already (loop)\n", imgName, lsShowPath(sub), max(dirKey(st), st.Location)/isofmt.SectorSize)
+				fmt.Fprintf(errw, "isofsd: ls: %s: %s (sector %d): not entering: this directory was listed already (loop)\n", imgName, lsShowPath(sub), st.Sector())
 			case depth+1 > isofmt.MaxDepth:
 				bad++
 				fmt.Fprintf(errw, "isofsd: ls: %s: %s: deeper than %d levels\n", imgName, lsShowPath(sub), isofmt.MaxDepth)

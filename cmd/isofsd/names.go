@@ -13,10 +13,8 @@ import (
 // even when the two directory records differ; without data extents (UDF
 // in-ICB directories) the inode stands in.
 func dirKey(st *isofmt.Stat) int64 {
-	for _, e := range st.Extents {
-		if !e.Sparse {
-			return e.Offset
-		}
+	if off, ok := st.DataOffset(); ok {
+		return off
 	}
 	return -int64(st.Inode) - 1
 }

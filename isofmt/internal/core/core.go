@@ -171,6 +171,29 @@ type Stat struct {
 	Location int64
 }
 
+// DataOffset is the image byte offset where the entry's data starts (its
+// first extent recorded on the image) and true, or 0 and false for entries
+// with no data on the image (empty or wholly sparse files, UDF data kept
+// inside the file entry). It is the one answer to "which sector is this
+// file" for extended attributes, messages and loop detection.
+func (s *Stat) DataOffset() (int64, bool) {
+	for _, e := range s.Extents {
+		if !e.Sparse {
+			return e.Offset, true
+		}
+	}
+	return 0, false
+}
+
+// Sector is the 2 KiB sector to name in a message about the entry: where
+// its data starts, or else where its record is.
+func (s *Stat) Sector() int64 {
+	if off, ok := s.DataOffset(); ok {
+		return off / 2048
+	}
+	return s.Location / 2048
+}
+
 // DevMajor returns the major number of a device node (from Rdev).
 func (s *Stat) DevMajor() uint32 { return uint32(s.Rdev >> 32) }
 
