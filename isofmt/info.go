@@ -81,6 +81,25 @@ func (img *Image) Info() *Info {
 	return &out
 }
 
+// BootImages lists the boot catalog entries that hold data to present as
+// files (Size > 0), in catalog order; nil when the image has no catalog.
+// It is the one rule for mount's boot directory and extract's [BOOT]: the
+// names (BootEntry.Name, "boot-N-platform.img") are made here from the
+// entry index, so they are distinct single path elements by construction.
+func (img *Image) BootImages() []BootEntry {
+	bc := img.Info().Boot
+	if bc == nil {
+		return nil
+	}
+	var out []BootEntry
+	for _, e := range bc.Entries {
+		if e.Size > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // BootImage returns a reader over the bytes of a boot catalog entry.
 func (img *Image) BootImage(e BootEntry) io.ReaderAt {
 	return io.NewSectionReader(img.src, e.Offset, e.Size)

@@ -1123,21 +1123,14 @@ type bootImage struct {
 	size int64
 }
 
-// bootImages lists the El Torito boot images of img, named by the catalog
-// (boot-1-bios.img, boot-2-uefi.img, ...).
+// BootImages lists the El Torito boot images of img (isofmt's
+// Image.BootImages), named by the catalog (boot-1-bios.img, ...).
 func BootImages(img *isofmt.Image) ([]bootImage, error) {
-	bc := img.Info().Boot
-	if bc == nil {
+	if img.Info().Boot == nil {
 		return nil, errors.New("the image has no El Torito boot catalog")
 	}
 	var out []bootImage
-	for _, e := range bc.Entries {
-		if err := checkName(e.Name); err != nil {
-			return nil, fmt.Errorf("boot entry %d: %v", e.Index, err)
-		}
-		if e.Size <= 0 {
-			continue
-		}
+	for _, e := range img.BootImages() {
 		out = append(out, bootImage{name: e.Name, r: img.BootImage(e), size: e.Size})
 	}
 	return out, nil
