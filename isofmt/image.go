@@ -47,6 +47,7 @@ type volume struct {
 	trees              map[string]core.Tree
 	order              []string // kinds present, richest first
 	rrExt              []string
+	rrAfterXA          bool
 	warnMu             sync.Mutex
 	warnings           []string
 	warnSeen           map[string]bool
@@ -313,14 +314,17 @@ func (img *Image) buildISOTrees() error {
 			firstErr = err
 		} else {
 			v.trees[TreeISO9660] = t
-			// Rock Ridge is announced by SP in the root's "." record.
+			// Rock Ridge is announced by SP in the root's "." record, at
+			// its start or after a CD-XA field.
 			if dot, err := t.readDot(t.rootRec.extLBA + uint32(t.rootRec.earLen)); err == nil {
-				rr := t.susp.parse(dot.systemUse, 0, dot.offset)
+				rootSkip := rootSUSPStart(dot.systemUse)
+				rr := t.susp.parse(dot.systemUse, rootSkip, dot.offset)
 				if rr.hasSP {
 					rt, _ := mk(v.pvd, TreeRockRidge)
-					rt.rr, rt.skip = true, rr.spSkip
+					rt.rr, rt.skip, rt.rootSkip = true, rr.spSkip, rootSkip
 					v.trees[TreeRockRidge] = rt
 					v.rrExt = rr.extensions
+					v.rrAfterXA = rootSkip > 0
 				}
 			} else {
 				v.warn(err.Error())

@@ -43,6 +43,7 @@ type isoTree struct {
 	joliet    bool
 	rr        bool
 	skip      int // SUSP skip length from SP
+	rootSkip  int // where SP is in the root's "." record: 0, or xaFieldLen after a CD-XA field
 	susp      *suspReader
 	rootRec   *dirRecord
 	warn      func(string)
@@ -74,7 +75,7 @@ func (t *isoTree) Root() (*Node, error) {
 		if t.rr {
 			// The root's attributes live in its own "." record.
 			if dot, err := t.readDot(lba); err == nil {
-				rr := t.susp.parse(dot.systemUse, 0, dot.offset)
+				rr := t.susp.parse(dot.systemUse, t.rootSkip, dot.offset)
 				t.applyRR(n, rr)
 			} else {
 				t.rootErr = err

@@ -83,8 +83,12 @@ func writeInfo(w io.Writer, name string, in *isofmt.Info) {
 	}
 	kv("Trees", "%s", strings.Join(in.Trees, ", "))
 	kv("Selected tree", "%s", in.Tree)
-	if len(in.RockRidgeVersion) > 0 {
-		kv("Rock Ridge", "%s", strings.Join(in.RockRidgeVersion, "; "))
+	if len(in.RockRidgeVersion) > 0 || in.RockRidgeAfterXA {
+		rr := strings.Join(in.RockRidgeVersion, "; ")
+		if in.RockRidgeAfterXA {
+			rr = strings.TrimPrefix(rr+"; found after CD-XA system-use fields (read as Linux and 7-Zip do)", "; ")
+		}
+		kv("Rock Ridge", "%s", rr)
 	}
 	if p := in.Primary; p != nil {
 		fmt.Fprintln(w)
