@@ -307,11 +307,7 @@ func (f *FS) Attr(n *isofmt.Node) Attr {
 		mode = mode.Type() | perm&^iofs.FileMode(f.opts.Umask&0o777)
 	}
 	a.Mode = isofmt.UnixMode(mode)
-	if st.HasOwner {
-		a.UID, a.GID = st.UID, st.GID
-	} else {
-		a.UID, a.GID = f.opts.UID, f.opts.GID
-	}
+	a.UID, a.GID = st.Owner(f.opts.UID, f.opts.GID)
 	if mode&iofs.ModeDevice != 0 {
 		a.Rdev = mkdev(st.DevMajor(), st.DevMinor())
 	}

@@ -273,7 +273,7 @@ func (x *extractor) buildPlan(pats []*pattern) error {
 				rel = fr.rel + "/" + k.Name
 			}
 			if err := checkName(k.Name); err != nil {
-				x.fail(&planEntry{node: k, rel: lsQuote(rel)}, "refused: %v", err)
+				x.fail(&planEntry{node: k, rel: termSafe(rel)}, "refused: %v", err)
 				continue
 			}
 			elems := append(fr.elems[:len(fr.elems):len(fr.elems)], k.Name)

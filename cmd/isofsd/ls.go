@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -20,20 +21,31 @@ import (
 
 type lsFlags struct {
 	long, recursive, all, inode bool
+	human, json                 bool
 	tree                        string
+	// uid and gid own entries the image records no owner for
+	// (isofmt.Stat.Owner): the user listing, as mount and extract do.
+	uid, gid uint32
 }
 
 func newLsCmd(a *app) *cobra.Command {
 	var f lsFlags
 	var sf sourceFlags
 	cmd := &cobra.Command{
-		Use:   "ls [-l] [-R] [-a] [--tree T] IMAGE [PATH]",
+		Use:   "ls [-l] [-h] [-R] [-a] [--json] [--tree T] IMAGE [PATH]",
 		Short: "List the files of an image like ls",
 		Long: `ls lists PATH (default: the root) of IMAGE sorted by name. -l adds the
 mode, link count, numeric owner and group, size (major, minor for devices),
-modification time (local time) and symlink targets; -R descends into
-subdirectories; -a includes entries the image flags as hidden; -i prints
-inode numbers. Symlinks inside PATH are followed, never outside the image.
+modification time (local time) and symlink targets; -h shows sizes as
+1.5 KiB, 4.0 MiB; -R descends into subdirectories; -a includes entries the
+image flags as hidden; -i prints inode numbers. Symlinks inside PATH are
+followed, never outside the image. Entries whose image records no owner
+(Joliet, plain ISO 9660, UDF's "unset" ids) show yours, as a mount or an
+extraction by you would. Names with control characters are printed quoted.
+
+--json prints one JSON array of every entry listed (with -R, of the whole
+subtree), each with path, name, type, mode, size, links, owner, times,
+inode, first data sector and symlink target, for scripts.
 
 Exit status: 0 ok, 1 some directories could not be read (the rest is
 listed), 2 usage, PATH not found, or the image cannot be opened.`,
@@ -48,6 +60,7 @@ listed), 2 usage, PATH not found, or the image cannot be opened.`,
 			if len(args) == 2 {
 				p = cleanImagePath(args[1])
 			}
+			f.uid, f.gid = currentOwner()
 			w := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
 			defer w.Flush()
 			return runLs(w, cmd.ErrOrStderr(), args[0], img, p, f)
@@ -58,6 +71,10 @@ listed), 2 usage, PATH not found, or the image cannot be opened.`,
 	fl.BoolVarP(&f.recursive, "recursive", "R", false, "list subdirectories recursively")
 	fl.BoolVarP(&f.all, "all", "a", false, "include entries flagged hidden")
 	fl.BoolVarP(&f.inode, "inode", "i", false, "print inode numbers")
+	fl.BoolVarP(&f.human, "human-readable", "h", false, "sizes like 1.5 KiB, 4.0 MiB (with -l)")
+	fl.BoolVar(&f.json, "json", false, "print a JSON array of the entries")
+	// -h is ls's human-readable flag here; help stays on --help.
+	cmd.Flags().BoolP("help", "", false, "help for ls")
 	fl.StringVar(&f.tree, "tree", "", treeFlagHelp)
 	addSourceFlags(cmd, &sf)
 	return cmd
@@ -72,7 +89,20 @@ func cleanImagePath(p string) string {
 	return p
 }
 
+// currentOwner is the user running isofsd, for entries without an owner
+// (os.Getuid is -1 on Windows: root's 0 is shown there).
+func currentOwner() (uint32, uint32) {
+	return uint32(max(os.Getuid(), 0)), uint32(max(os.Getgid(), 0))
+}
+
 func runLs(w, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsFlags) error {
+	out := newLsPrinter(w, f)
+	err := walkLs(out, errw, imgName, img, p, f)
+	out.close()
+	return err
+}
+
+func walkLs(out lsPrinter, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsFlags) error {
 	fi, err := img.Lstat(p)
 	if err == nil && fi.Mode()&fs.ModeSymlink != 0 && !f.long {
 		// Like ls: a symlink operand names its target unless -l.
@@ -81,11 +111,11 @@ func runLs(w, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsF
 		}
 	}
 	if err != nil {
-		return withCode(exitUsage, fmt.Errorf("%s: %s: %w", imgName, p, err))
+		return withCode(exitUsage, fmt.Errorf("%s: %s: %w", imgName, termSafe(p), err))
 	}
 	if !fi.IsDir() {
 		node := fi.Sys().(*isofmt.Stat)
-		lsLine(w, fi.Name(), node, f)
+		out.entry(path.Dir(p), fi.Name(), node)
 		return nil
 	}
 	var bad int
@@ -98,11 +128,11 @@ func runLs(w, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsF
 	list = func(dir string, header bool, depth int) {
 		ents, err := img.ReadDir(dir)
 		if header {
-			fmt.Fprintf(w, "%s:\n", lsShowPath(dir))
+			out.header(dir)
 		}
 		if err != nil {
 			bad++
-			fmt.Fprintf(errw, "isofsd: ls: %s: %s: %v\n", imgName, lsShowPath(dir), err)
+			fmt.Fprintf(errw, "isofsd: ls: %s: %s: %s\n", imgName, termSafe(lsShowPath(dir)), termSafe(err.Error()))
 		}
 		var subdirs []string
 		for _, e := range ents {
@@ -111,7 +141,7 @@ func runLs(w, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsF
 			if st.Hidden && !f.all {
 				continue
 			}
-			lsLine(w, e.Name(), st, f)
+			out.entry(dir, e.Name(), st)
 			if !e.IsDir() || !f.recursive {
 				continue
 			}
@@ -119,20 +149,19 @@ func runLs(w, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsF
 			switch {
 			case checkName(e.Name()) != nil:
 				bad++
-				fmt.Fprintf(errw, "isofsd: ls: %s: %s: not entering directory %q: unusable name\n", imgName, lsShowPath(dir), e.Name())
+				fmt.Fprintf(errw, "isofsd: ls: %s: %s: not entering directory %q: unusable name\n", imgName, termSafe(lsShowPath(dir)), e.Name())
 			case seen[dirKey(st)]:
 				bad++
-				fmt.Fprintf(errw, "isofsd: ls: %s: %s (sector %d): not entering: this directory was listed already (loop)\n", imgName, lsShowPath(sub), st.Sector())
+				fmt.Fprintf(errw, "isofsd: ls: %s: %s (sector %d): not entering: this directory was listed already (loop)\n", imgName, termSafe(lsShowPath(sub)), st.Sector())
 			case depth+1 > isofmt.MaxDepth:
 				bad++
-				fmt.Fprintf(errw, "isofsd: ls: %s: %s: deeper than %d levels\n", imgName, lsShowPath(sub), isofmt.MaxDepth)
+				fmt.Fprintf(errw, "isofsd: ls: %s: %s: deeper than %d levels\n", imgName, termSafe(lsShowPath(sub)), isofmt.MaxDepth)
 			default:
 				seen[dirKey(st)] = true
 				subdirs = append(subdirs, sub)
 			}
 		}
 		for _, s := range subdirs {
-			fmt.Fprintln(w)
 			list(s, true, depth+1)
 		}
 	}
@@ -148,35 +177,6 @@ func lsShowPath(dir string) string {
 		return "/"
 	}
 	return "/" + dir
-}
-
-// lsLine prints one entry; names are quoted when they hold control
-// characters so a hostile name cannot rewrite the terminal.
-func lsLine(w io.Writer, name string, st *isofmt.Stat, f lsFlags) {
-	shown := lsQuote(name)
-	if f.inode {
-		fmt.Fprintf(w, "%8d ", st.Inode)
-	}
-	if !f.long {
-		fmt.Fprintln(w, shown)
-		return
-	}
-	size := fmt.Sprint(st.Size)
-	if st.Mode&fs.ModeDevice != 0 {
-		size = fmt.Sprintf("%d, %d", st.DevMajor(), st.DevMinor())
-	}
-	fmt.Fprintf(w, "%s %3d %5d %5d %10s %s %s", lsMode(st.Mode), st.Nlink, st.UID, st.GID, size, lsTime(st.ModTime.Time()), shown)
-	if st.Mode&fs.ModeSymlink != 0 {
-		fmt.Fprintf(w, " -> %s", lsQuote(st.Target))
-	}
-	fmt.Fprintln(w)
-}
-
-func lsQuote(s string) string {
-	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\uFFFD' }) >= 0 {
-		return fmt.Sprintf("%q", s)
-	}
-	return s
 }
 
 // lsTime prints a fixed-width timestamp: ls's recent/old forms vary by
