@@ -237,7 +237,6 @@ func (x *extractor) skip(e *planEntry, format string, args ...any) {
 	x.mu.Unlock()
 }
 
-
 // buildPlan walks the selected part of the tree, metadata only.
 func (x *extractor) buildPlan(pats []*pattern) error {
 	root, err := x.img.Root()

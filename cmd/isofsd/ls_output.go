@@ -80,15 +80,15 @@ func (l *lsText) close() {}
 // control characters arrive escaped, and bytes that are not UTF-8 (which
 // no tree isofmt decodes produces) would arrive as U+FFFD.
 type lsJSONEntry struct {
-	Path   string `json:"path"`
-	Name   string `json:"name"`
-	Type   string `json:"type"` // file, dir, symlink, char, block, fifo, socket
-	Mode   string `json:"mode"` // as ls -l shows it
-	Perm   uint32 `json:"perm"` // permission bits with setuid/setgid/sticky, as chmod takes them
-	Size   int64  `json:"size"`
-	Nlink  uint32 `json:"nlink"`
-	UID    uint32 `json:"uid"`
-	GID    uint32 `json:"gid"`
+	Path  string `json:"path"`
+	Name  string `json:"name"`
+	Type  string `json:"type"` // file, dir, symlink, char, block, fifo, socket
+	Mode  string `json:"mode"` // as ls -l shows it
+	Perm  uint32 `json:"perm"` // permission bits with setuid/setgid/sticky, as chmod takes them
+	Size  int64  `json:"size"`
+	Nlink uint32 `json:"nlink"`
+	UID   uint32 `json:"uid"`
+	GID   uint32 `json:"gid"`
 	// OwnerFromImage is false when the image records no owner and
 	// uid/gid are the listing user's.
 	OwnerFromImage bool       `json:"owner_from_image"`

@@ -146,7 +146,7 @@ type Stat struct {
 	// Nlink is the link count (Rock Ridge PX / UDF file link count, else 1 or 2).
 	Nlink uint32
 	// Mode holds the type bits and permissions.
-	Mode     fs.FileMode
+	Mode fs.FileMode
 	// UID and GID are the owner recorded on the image; both 0 when
 	// HasOwner is false. Use Owner to show them.
 	UID, GID uint32
