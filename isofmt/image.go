@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/isofsd/isofsd/internal/diskio"
@@ -124,7 +126,7 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*Image, error) {
 	} else if !errors.Is(udfErr, ErrNotISO) || errors.Is(udfErr, ErrCorrupt) {
 		v.warn(fmt.Sprintf("udf: %v", udfErr))
 	}
-	for _, k := range []string{TreeUDF, TreeRockRidge, TreeJoliet, TreeISO9660} {
+	for _, k := range TreeNames {
 		if v.trees[k] != nil {
 			v.order = append(v.order, k)
 		}
@@ -152,12 +154,34 @@ func (img *Image) WithTree(kind string) (*Image, error) {
 	}
 	t := img.vol.trees[kind]
 	if t == nil {
-		return nil, fmt.Errorf("isofmt: tree %q not present (image has %v): %w", kind, img.vol.order, ErrNotISO)
+		return nil, &TreeError{Want: kind, Have: img.Trees()}
 	}
 	out := *img
 	out.tree = t
 	out.dirs = newDirCache()
 	return &out, nil
+}
+
+// TreeError says that the tree asked for is unknown (Is ErrUnknownTree)
+// or not on the image (Is ErrNoTree), and which trees the image has.
+type TreeError struct {
+	Want string
+	Have []string
+}
+
+func (e *TreeError) Error() string {
+	if !slices.Contains(TreeNames, e.Want) {
+		return fmt.Sprintf("isofmt: unknown tree %q: want %s", e.Want, strings.Join(TreeNames, ", "))
+	}
+	return fmt.Sprintf("isofmt: no %s tree in the image (it has %s)", e.Want, strings.Join(e.Have, ", "))
+}
+
+// Is makes errors.Is match ErrUnknownTree or ErrNoTree.
+func (e *TreeError) Is(target error) bool {
+	if !slices.Contains(TreeNames, e.Want) {
+		return target == ErrUnknownTree
+	}
+	return target == ErrNoTree
 }
 
 // Trees lists the trees present, richest first.

@@ -21,6 +21,10 @@ const (
 	TreeISO9660   = "iso9660"
 )
 
+// TreeNames lists the tree kinds, richest first: what Options.Tree and
+// WithTree accept (besides "" for the richest present).
+var TreeNames = []string{TreeUDF, TreeRockRidge, TreeJoliet, TreeISO9660}
+
 // Inode number spaces. Offsets of records divided by 32 (records are at
 // least 34 bytes apart, so they never collide) stay far below these bits.
 const (

@@ -110,7 +110,7 @@ with the image, the path and the sector; the others are extracted),
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.dir, "directory", "C", "", "extract into DIR (created if missing)")
-	fl.StringVar(&f.tree, "tree", "", treeFlagHelp)
+	treeVar(fl, &f.tree, treeFlagHelp)
 	addSourceFlags(cmd, &sf)
 	fl.BoolVar(&f.boot, "boot", false, "also write the El Torito boot images to DIR/[BOOT]/")
 	fl.BoolVar(&f.force, "force", false, "replace existing files, symlinks and empty directories")

@@ -51,7 +51,7 @@ Exit status: 0 ok, 2 usage or the image cannot be opened.`,
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the description as JSON")
-	cmd.Flags().StringVar(&tree, "tree", "", treeFlagHelp)
+	treeVar(cmd.Flags(), &tree, treeFlagHelp)
 	addSourceFlags(cmd, &sf)
 	return cmd
 }

@@ -75,7 +75,7 @@ listed), 2 usage, PATH not found, or the image cannot be opened.`,
 	fl.BoolVar(&f.json, "json", false, "print a JSON array of the entries")
 	// -h is ls's human-readable flag here; help stays on --help.
 	cmd.Flags().BoolP("help", "", false, "help for ls")
-	fl.StringVar(&f.tree, "tree", "", treeFlagHelp)
+	treeVar(fl, &f.tree, treeFlagHelp)
 	addSourceFlags(cmd, &sf)
 	return cmd
 }

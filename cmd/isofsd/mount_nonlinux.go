@@ -82,7 +82,7 @@ free drive letter (X:) or a directory that does not exist yet.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&tree, "tree", "", treeFlagHelp)
+	treeVar(fl, &tree, treeFlagHelp)
 	fl.StringVar(&cacheSize, "cache-size", "2M", "metadata sector cache size (bytes; K, M, G suffixes)")
 	fl.StringVar(&umask, "umask", "0", "octal mask cleared from permissions on trees without them")
 	fl.BoolVar(&directIO, "direct-io", false, "read files of 1 MiB or more past the system's file cache: faster first reads, no data cached twice")
