@@ -73,6 +73,7 @@ type verifier struct {
 	total   int64
 	damaged map[string]*DamagedFile
 	order   []string
+	missing []DamagedFile // listed in a checksum list, absent from the image
 
 	md5        *isofmt.ImplantedMD5
 	md5Sectors int64
@@ -230,10 +231,15 @@ func Verify(ctx context.Context, img *isofmt.Image, o VerifyOptions) (*VerifyRep
 		}
 	}
 	d.Damaged = nil
+	damagedFiles := 0 // of the regular files Files counts
 	for _, p := range v.order {
 		d.Damaged = append(d.Damaged, *v.damaged[p])
+		if fi, err := img.Lstat(strings.TrimPrefix(p, "/")); err == nil && fi.Mode().IsRegular() {
+			damagedFiles++
+		}
 	}
-	d.Whole = d.Files - len(d.Damaged)
+	d.Missing = v.missing
+	d.Whole = max(d.Files-damagedFiles, 0)
 	rep.Files = d
 
 	// UDF descriptor tags and CRCs: the walk above read every directory
@@ -270,7 +276,7 @@ func Verify(ctx context.Context, img *isofmt.Image, o VerifyOptions) (*VerifyRep
 		}
 	}
 	switch {
-	case anyBad || len(d.Damaged) > 0 || len(d.Unreadable) > 0:
+	case anyBad || len(d.Damaged) > 0 || len(d.Missing) > 0 || len(d.Unreadable) > 0:
 		rep.Verdict = VerdictDamaged
 	case anyOK:
 		rep.Verdict = VerdictOK
@@ -347,7 +353,7 @@ func (v *verifier) checkList(l *sumList) error {
 		fi, err := v.img.Stat(rel)
 		if err != nil {
 			missing++
-			v.markFile(ip, 0, fmt.Sprintf("listed in %s but missing from the image", l.path), nil, false)
+			v.missing = append(v.missing, DamagedFile{Path: ip, Reason: fmt.Sprintf("listed in %s but missing from the image", l.path)})
 			continue
 		}
 		st, _ := fi.Sys().(*isofmt.Stat)

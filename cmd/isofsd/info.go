@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/isofsd/isofsd/internal/units"
 	"github.com/isofsd/isofsd/isofmt"
 )
 
@@ -32,7 +33,8 @@ Ridge extensions announced, El Torito boot entries, MBR/GPT partition tables,
 an implanted isomd5sum checksum, UDF details and the warnings noticed while
 reading. --json prints the same as one JSON object for scripts.
 
-Exit status: 0 ok, 2 usage or the image cannot be opened.`,
+Exit status: 0 ok, 1 the image is truncated (damage found), 2 usage or the
+image cannot be opened.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			img, closeImg, err := sf.open(cmd.Context(), a, args[0], tree)
@@ -44,9 +46,15 @@ Exit status: 0 ok, 2 usage or the image cannot be opened.`,
 			if jsonOut {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(in)
+				if err := enc.Encode(in); err != nil {
+					return err
+				}
+			} else {
+				writeInfo(cmd.OutOrStdout(), args[0], in)
 			}
-			writeInfo(cmd.OutOrStdout(), args[0], in)
+			if in.Truncated {
+				return withCode(exitDamaged, fmt.Errorf("%s: truncated: the volume claims %d bytes, the image has %d", args[0], in.VolumeSize, in.ImageSize))
+			}
 			return nil
 		},
 	}
@@ -125,7 +133,7 @@ func writeInfo(w io.Writer, name string, in *isofmt.Info) {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "Warnings (%d)\n", len(in.Warnings))
 		for _, s := range in.Warnings {
-			fmt.Fprintf(w, "  %s\n", s)
+			fmt.Fprintf(w, "  %s\n", termSafe(s))
 		}
 	}
 }
@@ -137,11 +145,13 @@ func writeVolumeDescriptor(w io.Writer, v *isofmt.VolumeDescriptor) {
 		}
 	}
 	kv("Volume ID", fmt.Sprintf("%q", v.VolumeID))
-	kv("System ID", v.SystemID)
-	kv("Volume set ID", v.VolumeSetID)
-	kv("Publisher", v.PublisherID)
-	kv("Preparer", v.PreparerID)
-	kv("Application", v.ApplicationID)
+	// The ids are whatever the image says: termSafe keeps escape
+	// sequences and carriage returns off the operator's terminal.
+	kv("System ID", termSafe(v.SystemID))
+	kv("Volume set ID", termSafe(v.VolumeSetID))
+	kv("Publisher", termSafe(v.PublisherID))
+	kv("Preparer", termSafe(v.PreparerID))
+	kv("Application", termSafe(v.ApplicationID))
 	kv("Block size", fmt.Sprint(v.LogicalBlockSize))
 	kv("Volume blocks", fmt.Sprint(v.VolumeSpaceSize))
 	if !v.CreationTime.IsZero() {
@@ -152,20 +162,12 @@ func writeVolumeDescriptor(w io.Writer, v *isofmt.VolumeDescriptor) {
 	}
 }
 
-// humanBytes prints an exact byte count with a binary-unit approximation.
+// humanBytes prints an exact byte count with its units.Bytes form.
 func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
+	if n < 1024 {
 		return fmt.Sprintf("%d bytes", n)
 	}
-	f := float64(n)
-	suffix := []string{"KiB", "MiB", "GiB", "TiB", "PiB"}
-	i := -1
-	for f >= unit && i < len(suffix)-1 {
-		f /= unit
-		i++
-	}
-	return fmt.Sprintf("%d bytes (%.1f %s)", n, f, suffix[i])
+	return fmt.Sprintf("%d bytes (%s)", n, units.Bytes(n))
 }
 
 // writeInfoExtra prints boot entries, partition tables, the implanted
@@ -184,7 +186,7 @@ func writeInfoExtra(w io.Writer, in *isofmt.Info) {
 				boot = "not bootable"
 			}
 			fmt.Fprintf(w, "  %d. %-5s %-12s %s, %s, emulation %s, load segment 0x%04x, %d virtual sectors\n",
-				e.Index, e.Platform, where, boot, e.Name, e.Emulation, e.LoadSegment, e.SectorCount)
+				e.Index, e.Platform, where, boot, termSafe(e.Name), e.Emulation, e.LoadSegment, e.SectorCount)
 			fmt.Fprintf(w, "     image at sector %d (byte %d), %s (size from %s)\n", e.LBA, e.Offset, humanBytes(e.Size), e.SizeSource)
 		}
 	}

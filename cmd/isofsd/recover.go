@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -276,7 +277,7 @@ func printRescueReport(w io.Writer, r rescueReport) {
 		fmt.Fprintf(w, "  bytes %d-%d (%d bytes) %s\n", b.Pos, b.End()-1, b.Size, rescueStatusName(b.Status))
 	}
 	if r.FilesError != "" {
-		fmt.Fprintf(w, "files:    cannot tell (%s)\n", r.FilesError)
+		fmt.Fprintf(w, "files:    cannot tell (%s)\n", termSafe(r.FilesError))
 	}
 	if r.Files != nil {
 		printFileDamage(w, r.Files)
@@ -306,13 +307,17 @@ func recoverSameFile(a, b string) bool {
 
 // printFileDamage lists damaged files by path with their byte ranges.
 func printFileDamage(w io.Writer, d *recover.FileDamage) {
-	fmt.Fprintf(w, "files (%s tree): %d whole, %d damaged\n", d.Tree, d.Whole, len(d.Damaged))
+	missing := ""
+	if len(d.Missing) > 0 {
+		missing = fmt.Sprintf(", %d listed but missing", len(d.Missing))
+	}
+	fmt.Fprintf(w, "files (%s tree): %d whole, %d damaged%s\n", d.Tree, d.Whole, len(d.Damaged), missing)
 	for _, f := range d.Damaged {
 		tag := "DAMAGED"
 		if f.Suspect {
 			tag = "SUSPECT"
 		}
-		fmt.Fprintf(w, "  %s %s (%d bytes): %s\n", tag, f.Path, f.Size, f.Reason)
+		fmt.Fprintf(w, "  %s %s (%d bytes): %s\n", tag, termSafe(f.Path), f.Size, termSafe(f.Reason))
 		for i, r := range f.Ranges {
 			if i == 8 {
 				fmt.Fprintf(w, "    ... %d more ranges\n", len(f.Ranges)-i)
@@ -321,8 +326,11 @@ func printFileDamage(w io.Writer, d *recover.FileDamage) {
 			fmt.Fprintf(w, "    file bytes %d-%d (image bytes %d-%d)\n", r.FileOffset, r.FileOffset+r.Length-1, r.ImageOffset, r.ImageOffset+r.Length-1)
 		}
 	}
+	for _, m := range d.Missing {
+		fmt.Fprintf(w, "  MISSING %s: %s\n", termSafe(m.Path), termSafe(m.Reason))
+	}
 	for _, u := range d.Unreadable {
-		fmt.Fprintf(w, "  UNREADABLE directory %s: %s\n", u.Path, u.Reason)
+		fmt.Fprintf(w, "  UNREADABLE directory %s: %s\n", termSafe(u.Path), termSafe(u.Reason))
 	}
 	for _, m := range d.Metadata {
 		fmt.Fprintf(w, "  image bytes %d-%d hold no data of any listed file (descriptors, directories, free space, or files below unreadable directories)\n", m.Offset, m.End()-1)
@@ -426,7 +434,7 @@ func printVerifyReport(w io.Writer, name string, r *recover.VerifyReport) {
 		fmt.Fprintf(w, "  %-24s ends at %d\n", s.What, s.End)
 	}
 	for _, c := range r.Checks {
-		fmt.Fprintf(w, "check %-22s %-8s %s\n", c.Name, c.Result, c.Detail)
+		fmt.Fprintf(w, "check %-22s %-8s %s\n", termSafe(c.Name), c.Result, termSafe(c.Detail))
 	}
 	for _, b := range r.BadRanges {
 		fmt.Fprintf(w, "bad range: image bytes %d-%d\n", b.Offset, b.End()-1)
@@ -451,7 +459,8 @@ whose data lies inside the readable, verified part of the image, and lists the
 others with the reason. With --map, the unread areas of a rescue mapfile count
 as unreadable. Nothing is written outside DIR.
 
-Exit status: 0 everything extracted, 1 some files left out, 2 usage or open error.`,
+Exit status: 0 everything extracted, 1 some files left out (or nothing
+extracted from a damaged image), 2 usage or open error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" {
@@ -505,14 +514,19 @@ Exit status: 0 everything extracted, 1 some files left out, 2 usage or open erro
 				out := cmd.OutOrStdout()
 				fmt.Fprintf(out, "extracted %d files (%d bytes), %d directories, %d symlinks into %s\n", res.Extracted, res.Bytes, res.Dirs, res.Symlinks, dir)
 				for _, s := range res.Skipped {
-					fmt.Fprintf(out, "  SKIPPED %s: %s\n", s.Path, s.Reason)
+					fmt.Fprintf(out, "  SKIPPED %s: %s\n", termSafe(s.Path), termSafe(s.Reason))
 				}
 				for _, s := range res.Special {
-					fmt.Fprintf(out, "  not recreated: %s (device, fifo or socket)\n", s)
+					fmt.Fprintf(out, "  not recreated: %s (device, fifo or socket)\n", termSafe(s))
 				}
 			}
 			if len(res.Skipped) > 0 {
 				return withCode(exitDamaged, fmt.Errorf("%s: %d entries not extracted", args[0], len(res.Skipped)))
+			}
+			if rep.Verdict == recover.VerdictDamaged && res.Extracted+res.Dirs+res.Symlinks == 0 {
+				// Nothing listed was skipped because nothing could be
+				// listed: the damage verify found hides the content.
+				return withCode(exitDamaged, fmt.Errorf("%s: damaged, and nothing could be extracted", args[0]))
 			}
 			return nil
 		},
@@ -566,6 +580,13 @@ func runCarve(cmd *cobra.Command, a *app, source, outDir string, chunk int64, sc
 	if outDir == "" && !scanOnly {
 		return withCode(exitUsage, errors.New("-o OUTDIR is required (or --scan-only)"))
 	}
+	// The source first: a path that is missing or no disk is named as such
+	// before anything looks at OUTDIR.
+	src, err := recover.OpenSource(source)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	defer src.Close()
 	if !scanOnly {
 		// Check before creating anything: creating OUTDIR on the source
 		// would already write to it.
@@ -577,17 +598,12 @@ func runCarve(cmd *cobra.Command, a *app, source, outDir string, chunk int64, sc
 			probe = filepath.Dir(probe)
 		}
 		if err := recover.CheckOutputDevice(source, probe); err != nil {
-			return withCode(exitUsage, err)
+			return withCode(exitUsage, fmt.Errorf("-o %s: %w", outDir, err))
 		}
 		if err := os.MkdirAll(outDir, 0o755); err != nil {
 			return withCode(exitUsage, err)
 		}
 	}
-	src, err := recover.OpenSource(source)
-	if err != nil {
-		return withCode(exitUsage, err)
-	}
-	defer src.Close()
 	// Scanning reads sequentially in big chunks: the page cache's
 	// read-ahead helps here, so no O_DIRECT.
 	src.DisableDirect()
@@ -675,7 +691,7 @@ func printCarve(w io.Writer, rs []*recover.Recovered) {
 		return
 	}
 	for _, r := range rs {
-		fmt.Fprintf(w, "%s image at byte %d (sector %d): label %q, %d bytes, trees %v\n", r.Kind, r.Offset, r.Offset/512, r.Label, r.Size, r.Trees)
+		fmt.Fprintf(w, "%s image at byte %d (sector %d): label %s, %d bytes, trees %v\n", r.Kind, r.Offset, r.Offset/512, strconv.Quote(r.Label), r.Size, r.Trees)
 		if !r.Created.IsZero() {
 			fmt.Fprintf(w, "  created %s, modified %s\n", r.Created.Format(time.RFC3339), r.Modified.Format(time.RFC3339))
 		}
@@ -689,17 +705,17 @@ func printCarve(w io.Writer, rs []*recover.Recovered) {
 			fmt.Fprintf(w, "  written to %s (%s)\n", r.Path, r.Method)
 		}
 		for _, at := range r.Attempts {
-			fmt.Fprintf(w, "  tried: %s\n", at)
+			fmt.Fprintf(w, "  tried: %s\n", termSafe(at))
 		}
 		for _, wr := range r.Wrong {
 			fmt.Fprintf(w, "  damaged region: image bytes %d-%d\n", wr.Offset, wr.End()-1)
 		}
 		if r.Error != "" {
-			fmt.Fprintf(w, "  error: %s\n", r.Error)
+			fmt.Fprintf(w, "  error: %s\n", termSafe(r.Error))
 		}
 		if r.Verify != nil {
 			for _, c := range r.Verify.Checks {
-				fmt.Fprintf(w, "  check %-22s %-8s %s\n", c.Name, c.Result, c.Detail)
+				fmt.Fprintf(w, "  check %-22s %-8s %s\n", termSafe(c.Name), c.Result, termSafe(c.Detail))
 			}
 			if r.Verify.Files != nil && len(r.Verify.Files.Damaged) > 0 {
 				printFileDamage(w, r.Verify.Files)
@@ -707,7 +723,7 @@ func printCarve(w io.Writer, rs []*recover.Recovered) {
 		}
 		fmt.Fprintf(w, "  status: %s\n", r.Status)
 		if r.Note != "" {
-			fmt.Fprintf(w, "  note: %s\n", r.Note)
+			fmt.Fprintf(w, "  note: %s\n", termSafe(r.Note))
 		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/recover/ddmap"
 )
 
@@ -300,11 +301,7 @@ func TestRescueNamesDamagedFiles(t *testing.T) {
 // list when lists is set, an implanted MD5 when implant is set.
 func recoverISO(t *testing.T, dir string, lists, implant bool) (string, map[string][]byte) {
 	t.Helper()
-	for _, tool := range []string{"xorriso", "implantisomd5", "checkisomd5"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	isotest.RequireTool(t, "xorriso", "implantisomd5", "checkisomd5")
 	root := filepath.Join(dir, "root")
 	files := map[string][]byte{"a/one.bin": make([]byte, 700_000), "two.txt": []byte("two\n")}
 	rand.NewChaCha8([32]byte{5}).Read(files["a/one.bin"])
