@@ -466,3 +466,29 @@ func TestSalvageRefusesSymlinkedTarget(t *testing.T) {
 		t.Errorf("files under the symlinked directory not reported: %+v", res.Skipped)
 	}
 }
+
+// TestVerifyListedButMissing: a checksum list naming files the image does
+// not have reports them as missing, apart from the files present, so the
+// counts never go negative (issue 21 §2.2 printed "-3 whole").
+func TestVerifyListedButMissing(t *testing.T) {
+	files := map[string][]byte{"a.txt": []byte("a\n"), "b.txt": []byte("b\n")}
+	list := ""
+	for _, n := range []string{"a.txt", "gone1", "gone2", "dir/gone3", "gone4", "gone5"} {
+		sum := md5.Sum(files[n])
+		list += hex.EncodeToString(sum[:]) + "  ./" + n + "\n"
+	}
+	files["md5sum.txt"] = []byte(list)
+	rep := verifyFile(t, buildISO(t, files, false, false), VerifyOptions{})
+	d := rep.Files
+	if d.Files != 3 || d.Whole != 3 || len(d.Damaged) != 0 || len(d.Missing) != 5 {
+		t.Errorf("files %d whole %d damaged %d missing %d; want 3 3 0 5", d.Files, d.Whole, len(d.Damaged), len(d.Missing))
+	}
+	if rep.Verdict != VerdictDamaged || checkResult(rep, "/md5sum.txt") != CheckDamaged {
+		t.Errorf("verdict %s, list check %s; want damaged for both", rep.Verdict, checkResult(rep, "/md5sum.txt"))
+	}
+	for _, m := range d.Missing {
+		if !strings.HasPrefix(m.Path, "/gone") && m.Path != "/dir/gone3" {
+			t.Errorf("missing entry %+v", m)
+		}
+	}
+}
