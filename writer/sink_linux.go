@@ -73,3 +73,18 @@ func (s *osSink) DropCache() {
 // rawCharDevices: Linux drives are block devices only (raw character
 // devices are long gone).
 const rawCharDevices = false
+
+// buffered turns O_DIRECT off (Linux lets F_SETFL change it on an open
+// file), for callers that write unaligned pieces.
+func (s *osSink) buffered() error {
+	fd := int(s.f.Fd())
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_DIRECT); err != nil {
+		return err
+	}
+	s.direct = false
+	return nil
+}

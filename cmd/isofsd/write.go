@@ -105,7 +105,11 @@ recognised by content) to every TARGET at once: block devices, or files.
 Targets must be USB, MMC or removable drives; --force lifts that one rule, and
 --allow-loop admits loop devices (file-backed, used for testing and VM disks).
 A target that is mounted, used as swap, holds the running system or the source
-image, is read-only or is smaller than the image is always refused.
+image, is read-only or is smaller than the image is always refused, and so is
+one with a device stacked on it (device-mapper, md, a loop device backed by
+it) that is mounted or in use. Files are targets only with --to-file (or
+--force, to overwrite one), never the source itself nor a file that backs a
+loop device in use.
 Windows installation images without an isohybrid MBR/GPT are refused: a raw
 copy of them does not boot from USB.
 
@@ -122,7 +126,7 @@ Exit status: 0 all targets written (and verified), 1 some target failed,
 	fl.BoolVar(&f.force, "force", false, "allow drives that are not USB/MMC/removable (never mounted, system or too small ones)")
 	fl.BoolVar(&f.allowLoop, "allow-loop", false, "allow loop devices as targets")
 	fl.BoolVar(&f.noVerify, "no-verify", false, "do not read the targets back")
-	fl.BoolVar(&f.toFile, "to-file", false, "create targets that do not exist as image files")
+	fl.BoolVar(&f.toFile, "to-file", false, "targets may be image files: create them, or overwrite existing ones")
 	sizeVar(fl, &f.bs, "bs", writer.DefaultBlockSize, 4096, 1<<30, "I/O block size (a multiple of 4 KiB)")
 	return cmd
 }
