@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // hasProblem reports whether t carries a problem with code.
@@ -59,14 +61,7 @@ func partitionedLoop(t *testing.T, dir string, size int64, fsType string) (dev, 
 // mountAt mounts dev on a fresh directory and unmounts it at cleanup.
 func mountAt(t *testing.T, dev string) string {
 	t.Helper()
-	mp := t.TempDir()
-	run(t, "mount", dev, mp)
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mp).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", mp, err, out)
-		}
-	})
-	return mp
+	return isotest.Mount(t, dev)
 }
 
 func TestRefuseMountedExt4Partition(t *testing.T) {

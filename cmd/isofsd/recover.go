@@ -25,6 +25,7 @@ import (
 	"github.com/isofsd/isofsd/internal/diskio"
 	"github.com/isofsd/isofsd/recover"
 	"github.com/isofsd/isofsd/recover/ddmap"
+	"github.com/isofsd/isofsd/writer"
 )
 
 // recoverBar returns a byte progress bar on stderr, or nil when stderr is
@@ -59,13 +60,15 @@ func recoverWriteJSON(w io.Writer, v any) error {
 // ---- rescue ----
 
 type rescueFlags struct {
-	mapPath  string
-	sector   int64
-	cluster  int64
-	retries  int
-	noDirect bool
-	force    bool
-	jsonOut  bool
+	mapPath   string
+	sector    int64
+	cluster   int64
+	retries   int
+	noDirect  bool
+	force     bool
+	toDevice  bool
+	allowLoop bool
+	jsonOut   bool
 }
 
 func newRescueCmd(a *app) *cobra.Command {
@@ -80,6 +83,12 @@ in GNU ddrescue's format (OUT.map by default). Run it again with the same
 mapfile to resume; ddrescue and ddrescuelog read the same file. At the end it
 lists which files of the rescued image touch unread sectors.
 
+OUT is normally an image file. A drive as OUT needs --to-device and passes
+the checks write applies (USB/MMC/removable unless --force, --allow-loop for
+loop devices; never mounted, swap, the system, the source's drive, too small,
+or under a stacked device in use) and an explicit --map outside /dev. A file
+that backs a loop device in use is refused as OUT.
+
 Exit status: 0 everything read, 1 some sectors unread or interrupted, 2 usage
 or open error.`,
 		Args: cobra.ExactArgs(2),
@@ -93,7 +102,9 @@ or open error.`,
 	sizeVar(fl, &f.cluster, "cluster", recover.DefaultClusterSize, 512, 1<<30, "read size of the copy phase")
 	fl.IntVar(&f.retries, "retries", 0, "retry passes over bad sectors")
 	fl.BoolVar(&f.noDirect, "no-direct", false, "do not use O_DIRECT on the source")
-	fl.BoolVar(&f.force, "force", false, "overwrite a non-empty OUT that has no mapfile")
+	fl.BoolVar(&f.force, "force", false, "overwrite a non-empty OUT that has no mapfile; with --to-device, allow drives that are not USB/MMC/removable")
+	fl.BoolVar(&f.toDevice, "to-device", false, "OUT may be a drive (the checks of write apply)")
+	fl.BoolVar(&f.allowLoop, "allow-loop", false, "with --to-device, allow loop devices")
 	fl.BoolVar(&f.jsonOut, "json", false, "print the final report as JSON on stdout")
 	return cmd
 }
@@ -128,17 +139,21 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 	if mapPath == "" {
 		mapPath = rescueDefaultMap(outPath)
 	}
-	if filepath.Clean(mapPath) == filepath.Clean(outPath) || filepath.Clean(mapPath) == filepath.Clean(srcPath) {
+	if filepath.Clean(mapPath) == filepath.Clean(outPath) || filepath.Clean(mapPath) == filepath.Clean(srcPath) || recoverSameFile(mapPath, srcPath) || recoverSameFile(mapPath, outPath) {
 		return withCode(exitUsage, fmt.Errorf("mapfile %s would overwrite the source or the output", mapPath))
-	}
-	if recoverSameFile(srcPath, outPath) {
-		return withCode(exitUsage, fmt.Errorf("%s: output is the source", outPath))
 	}
 	src, err := recover.OpenSource(srcPath)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
 	defer src.Close()
+	target, pol, err := rescueTarget(srcPath, outPath, src.Size, f)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	if err := checkMapPath(mapPath); err != nil {
+		return withCode(exitUsage, err)
+	}
 	if f.noDirect {
 		src.DisableDirect()
 	}
@@ -161,7 +176,7 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 	}
 	m.CommandLine = "isofsd " + strings.Join(os.Args[1:], " ")
 
-	out, err := os.OpenFile(outPath, os.O_RDWR|os.O_CREATE, 0o644)
+	out, err := openRescueOutput(target, pol)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -242,6 +257,77 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 		return withCode(exitDamaged, errors.New("rescue interrupted"))
 	case !rep.Complete:
 		return withCode(exitDamaged, fmt.Errorf("%s: %d bytes in %d areas could not be read", srcPath, rep.Size-rep.Rescued, len(rep.Unread)))
+	}
+	return nil
+}
+
+// rescueTarget checks OUT with writer.CheckTarget, the checks write
+// applies: a drive only with --to-device and an explicit --map (the
+// default mapfile would land in /dev), never mounted, the system, the
+// source's drive, under a stacked device in use, or too small; a file
+// never the source, nor one backing a loop device in use (16.7).
+func rescueTarget(srcPath, outPath string, size int64, f rescueFlags) (*writer.Target, writer.Policy, error) {
+	pol := writer.Policy{Force: f.force, AllowLoop: f.allowLoop, ImageSize: size, SourceName: srcPath}
+	if fi, err := os.Stat(outPath); err == nil && fi.Mode()&os.ModeDevice != 0 {
+		if !f.toDevice {
+			return nil, pol, fmt.Errorf("%s is a device: rescue writes to a drive only with --to-device", outPath)
+		}
+		if f.mapPath == "" {
+			return nil, pol, fmt.Errorf("%s is a device: give --map FILE (the default %s would be written into /dev)", outPath, rescueDefaultMap(outPath))
+		}
+	}
+	srcInfo, _ := os.Stat(srcPath)
+	pol.SourceDevs, _ = writer.SourceDevices(srcPath, nil)
+	t, err := writer.CheckTarget(outPath, writer.TargetOptions{Policy: pol, ToFile: true, Source: srcInfo})
+	if err != nil {
+		return nil, pol, err
+	}
+	if len(t.Problems) > 0 {
+		var why []string
+		for _, p := range t.Problems {
+			why = append(why, p.Detail)
+		}
+		return nil, pol, fmt.Errorf("%w: %s", writer.ErrRefused, strings.Join(why, "; "))
+	}
+	return t, pol, nil
+}
+
+// openRescueOutput opens the checked OUT: a drive exclusively and checked
+// again (writer.OpenDevice); a file created if missing, never truncated
+// (a resumed rescue keeps what it has), and refused if what was opened is
+// not a regular file after all.
+func openRescueOutput(t *writer.Target, pol writer.Policy) (*os.File, error) {
+	if t.Device != nil {
+		f, _, err := writer.OpenDevice(t, pol, nil)
+		return f, err
+	}
+	f, err := os.OpenFile(t.Path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: no longer a regular file", t.Path, writer.ErrRefused)
+	}
+	return f, nil
+}
+
+// checkMapPath refuses a mapfile that would be written into /dev (where
+// the default OUT.map of a device OUT lands) or over something that is
+// not a regular file.
+func checkMapPath(mapPath string) error {
+	dir, err := filepath.Abs(filepath.Dir(mapPath))
+	if err != nil {
+		return err
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	if dir == "/dev" || strings.HasPrefix(dir, "/dev/") {
+		return fmt.Errorf("mapfile %s: refusing to write a mapfile into /dev", mapPath)
+	}
+	if fi, err := os.Stat(mapPath); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("mapfile %s: exists and is not a regular file", mapPath)
 	}
 	return nil
 }

@@ -415,3 +415,45 @@ func CorpusImages(t testing.TB) []string {
 	sort.Strings(paths)
 	return paths
 }
+
+// LoopDevice attaches a loop device (losetup -f --show, extra flags such
+// as -P passed on) over a fresh sparse file of size bytes in dir, and
+// detaches it when the test ends (failing the test if that fails). It
+// skips the test unless running as root with losetup installed.
+func LoopDevice(t testing.TB, dir string, size int64, extra ...string) (dev, backing string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for loop devices")
+	}
+	RequireTool(t, "losetup")
+	f, err := os.CreateTemp(dir, "loop-*.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	dev = strings.TrimSpace(Run(t, "losetup", append(append([]string{"-f", "--show"}, extra...), f.Name())...))
+	t.Cleanup(func() {
+		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
+			t.Errorf("losetup -d %s: %v %s", dev, err, out)
+		}
+		os.Remove(f.Name())
+	})
+	return dev, f.Name()
+}
+
+// Mount mounts dev on a fresh directory and unmounts it when the test
+// ends (failing the test if that fails).
+func Mount(t testing.TB, dev string) string {
+	t.Helper()
+	mp := t.TempDir()
+	Run(t, "mount", dev, mp)
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mp).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", mp, err, out)
+		}
+	})
+	return mp
+}
