@@ -231,9 +231,8 @@ func (s *Source) Close() error {
 
 // fillPiece is the unit fill reads (and hands to the checksum) at a time:
 // small enough that the checksum finds the piece in the CPU cache right
-// after the copy, large enough that the extra read calls cost nothing.
-// Checksumming whole 4 MiB blocks after reading them measured about 30%
-// slower here (1 GiB to a loop device) than 256 KiB pieces.
+// after the copy, large enough that the extra read calls cost nothing
+// (whole blocks checksummed after reading were slower: docs/benchmarks.md).
 const fillPiece = 256 << 10
 
 // fill reads the next image bytes (up to bs of them) into c's own aligned
@@ -241,9 +240,9 @@ const fillPiece = 256 << 10
 // returns io.EOF, or io.ErrUnexpectedEOF with n > 0, at the end of the
 // image.
 //
-// Mapping the source instead of copying it was measured here (loop device
-// on tmpfs, 1 GiB): no gain, since page faults cost what the copy saves,
-// and a mapped file that shrinks turns into SIGBUS. So: plain reads.
+// Plain reads, not a mapping of the source: page faults cost what the
+// copy saves (docs/benchmarks.md), and a mapped file that shrinks turns
+// into SIGBUS.
 func (s *Source) fill(c *chunk, bs int, piece func([]byte)) (int, error) {
 	if c.own == nil {
 		c.own = diskio.AlignedBuffer(bs)
