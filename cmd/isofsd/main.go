@@ -91,6 +91,7 @@ func subcommands(a *app) []*cobra.Command {
 		newMountCmd(a), newUnmountCmd(a),
 		newDaemonCmd(a), newListCmd(a), newStatusCmd(a), newServiceCmd(a),
 		newDevicesCmd(a), newWriteCmd(a),
+		newManCmd(a),
 	}
 }
 
