@@ -201,3 +201,22 @@ func TestInfoBoot(t *testing.T) {
 		}
 	}
 }
+
+// TestInfoRockRidgeAfterXA: info says when Rock Ridge was found after
+// CD-XA system-use fields (issue 21 §2.11), and the tree is Rock Ridge's.
+func TestInfoRockRidgeAfterXA(t *testing.T) {
+	isotest.RequireTool(t, "genisoimage")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "Mixed_Case_Long_Name.txt"), []byte("x"), 0o644)
+	iso := filepath.Join(dir, "xa.iso")
+	runTool(t, "genisoimage", "-quiet", "-R", "-XA", "-o", iso, src)
+	out, stderr, code := cliRun(t, "info", iso)
+	if code != 0 || !strings.Contains(out, "found after CD-XA system-use fields") || !strings.Contains(out, "Selected tree:         rockridge") {
+		t.Errorf("exit %d:\n%s%s", code, out, stderr)
+	}
+	if ls, _, _ := cliRun(t, "ls", iso); strings.TrimSpace(ls) != "Mixed_Case_Long_Name.txt" {
+		t.Errorf("ls: %q", ls)
+	}
+}
