@@ -225,7 +225,7 @@ func (x *extractor) fail(e *planEntry, format string, args ...any) {
 	}
 	x.mu.Lock()
 	x.failed++
-	fmt.Fprintf(x.errw, "isofsd: extract: %s: %s%s\n", x.imgName, where, msg)
+	fmt.Fprintf(x.errw, "isofsd: extract: %s: %s\n", x.imgName, termSafe(where+msg))
 	x.mu.Unlock()
 }
 
@@ -233,7 +233,7 @@ func (x *extractor) fail(e *planEntry, format string, args ...any) {
 func (x *extractor) skip(e *planEntry, format string, args ...any) {
 	x.mu.Lock()
 	x.skipped++
-	fmt.Fprintf(x.errw, "isofsd: extract: %s: %s: skipped: %s\n", x.imgName, e.rel, fmt.Sprintf(format, args...))
+	fmt.Fprintf(x.errw, "isofsd: extract: %s: %s\n", x.imgName, termSafe(e.rel+": skipped: "+fmt.Sprintf(format, args...)))
 	x.mu.Unlock()
 }
 
@@ -272,7 +272,7 @@ func (x *extractor) buildPlan(pats []*pattern) error {
 				rel = fr.rel + "/" + k.Name
 			}
 			if err := checkName(k.Name); err != nil {
-				x.fail(&planEntry{node: k, rel: termSafe(rel)}, "refused: %v", err)
+				x.fail(&planEntry{node: k, rel: rel}, "refused: %v", err)
 				continue
 			}
 			elems := append(fr.elems[:len(fr.elems):len(fr.elems)], k.Name)
@@ -558,7 +558,7 @@ func (x *extractor) run(dir string, pats []*pattern, boot bool) (extractResult, 
 			in.VolumeSize, in.ImageSize, in.ImageSize/isofmt.SectorSize)
 	}
 	for _, w := range x.img.Warnings() {
-		fmt.Fprintf(x.errw, "isofsd: extract: %s: warning: %s\n", x.imgName, w)
+		fmt.Fprintf(x.errw, "isofsd: extract: %s: warning: %s\n", x.imgName, termSafe(w))
 	}
 	res := extractResult{entries: len(x.plan), failed: x.failed, skipped: x.skipped, bytes: x.prog.Done()}
 	for _, e := range x.plan {

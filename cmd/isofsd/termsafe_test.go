@@ -84,12 +84,16 @@ func TestHostileStringsStayOffTheTerminal(t *testing.T) {
 	disk := filepath.Join(dir, "disk.img") // the image 1 MiB into a "disk", for carve
 	data, _ := os.ReadFile(iso)
 	os.WriteFile(disk, append(make([]byte, 1<<20), data...), 0o644)
+	if out, err := exec.Command(bin, "extract", iso, "-C", filepath.Join(dir, "extracted")).CombinedOutput(); err != nil {
+		t.Fatalf("first extract: %v\n%s", err, out)
+	}
 	for _, args := range [][]string{
 		{"info", iso},
 		{"ls", "-lR", iso},
 		{"ls", "-l", iso, hostileName + "x"}, // not found: the error names it
 		{"verify", iso},
 		{"salvage", iso, "-C", filepath.Join(dir, "salvaged")},
+		{"extract", iso, "-C", filepath.Join(dir, "extracted")}, // a second time: errors name the files
 		{"carve", disk, "--scan-only"},
 		{"--log-level", "debug", "info", iso},
 	} {
