@@ -122,10 +122,21 @@ type FS struct {
 
 	// bytesRead counts file data served, by either read path.
 	bytesRead atomic.Int64
+	// lookups and readDirs count the name lookups and directory
+	// listings asked for by the kernel (read-ahead parses do not count):
+	// `isofsd list --json` shows them, so that one can tell whether a
+	// program really walked a mount.
+	lookups, readDirs atomic.Int64
 }
 
 // BytesRead is the file data served so far.
 func (f *FS) BytesRead() int64 { return f.bytesRead.Load() }
+
+// Lookups is the number of name lookups served so far.
+func (f *FS) Lookups() int64 { return f.lookups.Load() }
+
+// ReadDirs is the number of directory listings served so far.
+func (f *FS) ReadDirs() int64 { return f.readDirs.Load() }
 
 // New serves img. The root directory is read now so that an image whose
 // root cannot be read at all fails before anything is mounted (a root
@@ -183,6 +194,7 @@ func validName(name string) bool {
 
 // Lookup finds name in dir.
 func (f *FS) Lookup(dir *isofmt.Node, name string) (*isofmt.Node, syscall.Errno) {
+	f.lookups.Add(1)
 	if dir == f.bootDir && dir != nil {
 		for _, k := range f.bootKids {
 			if k.Name == name {
@@ -213,6 +225,7 @@ func (f *FS) Lookup(dir *isofmt.Node, name string) (*isofmt.Node, syscall.Errno)
 // part-way lists what was parsed before the damage, as the error is
 // logged.
 func (f *FS) ReadDir(dir *isofmt.Node) ([]*isofmt.Node, syscall.Errno) {
+	f.readDirs.Add(1)
 	if dir == f.bootDir && dir != nil {
 		return f.bootKids, 0
 	}

@@ -416,3 +416,24 @@ func TestReadErrorLogsFailingSector(t *testing.T) {
 		t.Errorf("logged sector %d (%q), want %d in both; the file's record is in sector %d", rec.Sector, rec.Msg, want, n.Stat.Location/isofmt.SectorSize)
 	}
 }
+
+// TestCounters: lookups and listings the kernel asks for are counted;
+// opening the tree and preloading directories are not.
+func TestCounters(t *testing.T) {
+	img := buildImage(t, func(src string) {
+		write(t, filepath.Join(src, "dir", "sub", "x"), 1)
+	}, "-as", "mkisofs", "-R")
+	f := open(t, img, Options{}, isofmt.TreeRockRidge)
+	if f.Lookups() != 0 || f.ReadDirs() != 0 {
+		t.Fatalf("after New: %d lookups, %d listings; want 0, 0", f.Lookups(), f.ReadDirs())
+	}
+	dir := lookup(t, f, "dir")
+	f.Preload(dir)
+	if _, errno := f.ReadDir(dir); errno != 0 {
+		t.Fatal(errno)
+	}
+	lookup(t, f, "dir/sub/x")
+	if f.Lookups() != 4 || f.ReadDirs() != 1 {
+		t.Errorf("%d lookups, %d listings; want 4, 1", f.Lookups(), f.ReadDirs())
+	}
+}

@@ -110,6 +110,18 @@ func (img *Image) BootImage(e BootEntry) io.ReaderAt {
 	return io.NewSectionReader(img.src, e.Offset, e.Size)
 }
 
+// Label is the volume label people know the image by: the primary
+// descriptor's volume identifier, or, on UDF-only media (Windows and some
+// Blu-ray images), which carry it in the UDF descriptors alone, the UDF
+// logical volume identifier. It is the image's own bytes: callers that
+// make names or paths from it must sanitize it.
+func (in *Info) Label() string {
+	if in.Primary == nil && in.UDF != nil {
+		return in.UDF.LogicalVolumeID
+	}
+	return in.VolumeID
+}
+
 // VolumeEnd is the byte offset where the ISO 9660 file system ends: the
 // primary descriptor's volume size, or, when a second descriptor set
 // exists (xorriso -partition_offset), the end that set gives, since the

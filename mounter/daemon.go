@@ -30,13 +30,20 @@ const readyTimeout = 60 * time.Second
 // and returns once the child reports that the mount is ready — or its
 // reason for failing. The child must call ReadyFromEnv.
 func Daemonize(args []string, logFile string) error {
+	_, err := DaemonizeMount(args, logFile)
+	return err
+}
+
+// DaemonizeMount is Daemonize, returning the mountpoint the child
+// reported with OKAt ("" when it reported a plain OK).
+func DaemonizeMount(args []string, logFile string) (string, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("daemonize: %w", err)
+		return "", fmt.Errorf("daemonize: %w", err)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("daemonize: %w", err)
+		return "", fmt.Errorf("daemonize: %w", err)
 	}
 	defer r.Close()
 	out, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
@@ -45,7 +52,7 @@ func Daemonize(args []string, logFile string) error {
 	}
 	if err != nil {
 		w.Close()
-		return fmt.Errorf("daemonize: %w", err)
+		return "", fmt.Errorf("daemonize: %w", err)
 	}
 	defer out.Close()
 	cmd := exec.Command(self, args...)
@@ -55,7 +62,7 @@ func Daemonize(args []string, logFile string) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		w.Close()
-		return fmt.Errorf("daemonize: %w", err)
+		return "", fmt.Errorf("daemonize: %w", err)
 	}
 	w.Close()
 	exited := make(chan error, 1)
@@ -69,7 +76,13 @@ func Daemonize(args []string, logFile string) error {
 	case v := <-verdict:
 		switch {
 		case v == "READY":
-			return nil
+			return "", nil
+		case strings.HasPrefix(v, "READY "):
+			mp, err := strconv.Unquote(strings.TrimPrefix(v, "READY "))
+			if err != nil {
+				return "", fmt.Errorf("the mount daemon reported a garbled mountpoint: %s", v)
+			}
+			return mp, nil
 		case strings.HasPrefix(v, "ERROR "):
 			<-exited
 			de := &DaemonError{Msg: strings.TrimPrefix(v, "ERROR ")}
@@ -78,14 +91,14 @@ func Daemonize(args []string, logFile string) error {
 					de.Code, de.Msg = n, msg
 				}
 			}
-			return de
+			return "", de
 		default:
 			err := <-exited
-			return fmt.Errorf("the mount daemon exited before the mount was ready (%v)", err)
+			return "", fmt.Errorf("the mount daemon exited before the mount was ready (%v)", err)
 		}
 	case <-time.After(readyTimeout):
 		cmd.Process.Kill()
-		return fmt.Errorf("the mount daemon did not report ready within %v", readyTimeout)
+		return "", fmt.Errorf("the mount daemon did not report ready within %v", readyTimeout)
 	}
 }
 
@@ -122,10 +135,18 @@ func ReadyFromEnv() *Ready {
 func (r *Ready) IsDaemon() bool { return r != nil && r.f != nil }
 
 // OK reports success.
-func (r *Ready) OK() {
+func (r *Ready) OK() { r.OKAt("") }
+
+// OKAt reports success with the mountpoint, for a parent that did not
+// choose it (an automatic mountpoint): DaemonizeMount returns it.
+func (r *Ready) OKAt(mountpoint string) {
 	daemon.SdNotify(false, daemon.SdNotifyReady)
 	if r.IsDaemon() {
-		fmt.Fprintln(r.f, "READY")
+		if mountpoint == "" {
+			fmt.Fprintln(r.f, "READY")
+		} else {
+			fmt.Fprintln(r.f, "READY "+strconv.Quote(mountpoint))
+		}
 		r.f.Close()
 		r.f = nil
 	}

@@ -100,6 +100,7 @@ type daemonMount struct {
 	since   time.Time
 	origin  string
 	created bool // directory made by the daemon
+	auto    bool // automatic mountpoint: the Mount removes it
 	done    chan struct{}
 }
 
@@ -299,7 +300,7 @@ func (d *Daemon) saveState() error {
 	d.mu.Lock()
 	st := &DaemonState{PID: os.Getpid(), Socket: d.socket}
 	for mp, m := range d.mounts {
-		st.Mounts = append(st.Mounts, StateMount{Mountpoint: mp, Image: m.image, Since: m.since, Created: m.created})
+		st.Mounts = append(st.Mounts, StateMount{Mountpoint: mp, Image: m.image, Since: m.since, Created: m.created || m.auto})
 	}
 	d.mu.Unlock()
 	sort.Slice(st.Mounts, func(i, j int) bool { return st.Mounts[i].Mountpoint < st.Mounts[j].Mountpoint })
@@ -307,40 +308,55 @@ func (d *Daemon) saveState() error {
 }
 
 // addMount mounts o and serves it until it is unmounted, by request or
-// from outside (fusermount3 -u), removing it from the table then.
+// from outside (fusermount3 -u), removing it from the table then. An
+// empty o.Mountpoint asks New for an automatic one.
 func (d *Daemon) addMount(ctx context.Context, o Options, origin string, created bool) (*daemonMount, error) {
-	mp, err := filepath.Abs(o.Mountpoint)
-	if err != nil {
-		return nil, err
-	}
-	if real, err := filepath.EvalSymlinks(mp); err == nil {
-		mp = real
+	auto := o.Mountpoint == ""
+	var mp string
+	dm := &daemonMount{image: o.Image, since: time.Now(), origin: origin, created: created, done: make(chan struct{})}
+	if !auto {
+		var err error
+		if mp, err = filepath.Abs(o.Mountpoint); err != nil {
+			return nil, err
+		}
+		if real, err := filepath.EvalSymlinks(mp); err == nil {
+			mp = real
+		}
+		o.Mountpoint = mp
 	}
 	d.mu.Lock()
 	if d.stopping {
 		d.mu.Unlock()
 		return nil, ctlproto.Errorf(ctlproto.CodeShutdown, "daemon is shutting down")
 	}
-	if _, ok := d.mounts[mp]; ok {
+	if _, ok := d.mounts[mp]; ok && !auto {
 		d.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s is already served by this daemon", ErrBusy, mp)
 	}
 	// Reserve the mountpoint while mounting so that two requests for it
-	// cannot race.
-	dm := &daemonMount{image: o.Image, since: time.Now(), origin: origin, created: created, done: make(chan struct{})}
-	d.mounts[mp] = dm
+	// cannot race (an automatic one is a new directory: nobody else can
+	// ask for it before it exists).
+	if !auto {
+		d.mounts[mp] = dm
+	}
 	d.mu.Unlock()
-	o.Mountpoint = mp
 	o.Log = d.log
 	m, err := New(ctx, o)
 	if err != nil {
 		d.mu.Lock()
-		delete(d.mounts, mp)
+		if !auto {
+			delete(d.mounts, mp)
+		}
 		d.mu.Unlock()
 		close(dm.done)
 		return nil, err
 	}
 	d.mu.Lock()
+	if auto {
+		mp = m.Mountpoint()
+		dm.auto = true
+		d.mounts[mp] = dm
+	}
 	dm.m = m
 	stopping := d.stopping
 	d.mu.Unlock()
@@ -421,6 +437,7 @@ func (dm *daemonMount) status(mp string) ctlproto.MountStatus {
 		if br, ok := any(dm.m).(interface{ BytesRead() int64 }); ok {
 			s.BytesRead = br.BytesRead()
 		}
+		s.Lookups, s.ReadDirs = dm.m.Lookups(), dm.m.ReadDirs()
 	}
 	return s
 }
@@ -567,7 +584,7 @@ func (d *Daemon) handle(ctx context.Context, line []byte, cred *unix.Ucred) *ctl
 		o := Options{Image: mr.Image, Mountpoint: mr.Mountpoint, Tree: mr.Tree, CacheSize: mr.CacheSize,
 			UID: cred.Uid, GID: cred.Gid, Umask: mr.Umask, AllowOther: mr.AllowOther, MountOptions: mr.Options,
 			Boot: mr.Boot, Splice: mr.Splice, Prefetch: mr.Prefetch, Xattr: mr.Xattr, DirectIO: mr.DirectIO,
-			ReadAheadKB: d.opts.Template.ReadAheadKB}
+			ReadAheadKB: d.opts.Template.ReadAheadKB, AutoPlace: d.opts.Template.AutoPlace}
 		if mr.UID != nil {
 			o.UID = *mr.UID
 		}

@@ -197,7 +197,10 @@ func (w *watcher) scan(ctx context.Context, now time.Time) time.Duration {
 			continue
 		}
 		st, err := os.Stat(filepath.Join(w.dir, name))
-		if err != nil || !st.Mode().IsRegular() {
+		if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+			// An empty file is a browser's placeholder for a download
+			// still being written under another name (Firefox's
+			// NAME.part): not an image yet, and no failed mount to retry.
 			continue
 		}
 		present[name] = true

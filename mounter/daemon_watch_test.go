@@ -177,3 +177,32 @@ func testWatchDir(t *testing.T, poll bool) {
 		t.Errorf("status: %+v", resp.Status)
 	}
 }
+
+// TestWatchSkipsDownloadPlaceholder: a browser downloading NAME.iso
+// into ~/Downloads leaves an empty NAME.iso while it writes NAME.iso.part,
+// then renames the finished file over it. The empty file is not an image
+// waiting to be mounted (no failed mount, no retries); the renamed one is
+// mounted.
+func TestWatchSkipsDownloadPlaceholder(t *testing.T) {
+	requireFUSE(t)
+	dir := t.TempDir()
+	watch, root := filepath.Join(dir, "Downloads"), filepath.Join(dir, "media")
+	must(t, os.Mkdir(watch, 0o755))
+	part := filepath.Join(watch, "distro.iso.part")
+	makeISO(t, part, map[string]string{"hello.txt": "downloaded\n"})
+	must(t, os.WriteFile(filepath.Join(watch, "distro.iso"), nil, 0o644))
+	rd := startDaemon(t, DaemonOptions{Socket: filepath.Join(dir, "ctl.sock"), Watch: watch, MountRoot: root, StableFor: 100 * time.Millisecond})
+	// READY comes after the scan of what is there at start.
+	if resp := call(t, rd.d.Socket(), `{"version":1,"op":"status"}`); resp.Status == nil || resp.Status.Pending != 0 || resp.Status.Mounts != 0 {
+		t.Errorf("status with only a placeholder: %+v", resp.Status)
+	}
+	must(t, os.Rename(part, filepath.Join(watch, "distro.iso")))
+	mp := filepath.Join(root, "distro")
+	waitFor(t, 10*time.Second, "the finished download mounted", func() bool { return listed(rd.d, mp) }, rd.log)
+	if got := readFile(t, filepath.Join(mp, "hello.txt")); got != "downloaded\n" {
+		t.Errorf("hello.txt: %q", got)
+	}
+	if strings.Contains(rd.log.String(), "watched image not mounted") {
+		t.Errorf("the placeholder was mounted and failed:\n%s", rd.log)
+	}
+}

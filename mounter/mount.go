@@ -30,6 +30,7 @@ import (
 	"github.com/isofsd/isofsd/fs/cgofuse"
 	"github.com/isofsd/isofsd/fs/gofuse"
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/mounter/automp"
 )
 
 // FSType is the file system type the kernel shows for our mounts.
@@ -62,8 +63,13 @@ var (
 
 // Options configure one mount.
 type Options struct {
-	Image      string
+	Image string
+	// Mountpoint is where to mount; "" makes a new directory named after
+	// the image's label (see package automp), removed after unmounting.
 	Mountpoint string
+	// AutoPlace says where automatic mountpoints go (nil: the user's,
+	// automp.DefaultConfig).
+	AutoPlace *automp.Config
 	// Tree forces a tree ("udf", "rockridge", "joliet", "iso9660").
 	Tree string
 	// CacheSize bounds the metadata sector cache in bytes (0: default).
@@ -111,6 +117,9 @@ type Mount struct {
 	tree       *isofs.FS
 	server     fuseServer
 	info       MountInfo
+	// autoDir is the directory New made for the mount (nil when the
+	// caller gave the mountpoint); Wait removes it.
+	autoDir *automp.Dir
 
 	waitOnce sync.Once
 	waitErr  error
@@ -129,9 +138,13 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 		log = l
 	}
 	o.Log = log
-	mp, err := filepath.Abs(o.Mountpoint)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrMountpoint, o.Mountpoint, err)
+	auto := o.Mountpoint == ""
+	var mp string
+	var err error
+	if !auto {
+		if mp, err = filepath.Abs(o.Mountpoint); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrMountpoint, o.Mountpoint, err)
+		}
 	}
 	if _, err := os.Stat(FuseDevice); err != nil {
 		return nil, ErrNoFUSE
@@ -142,11 +155,13 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 			return nil, fmt.Errorf("%w: %s: %v", ErrImage, o.Image, err)
 		}
 	}
-	if err := prepareMountpoint(mp, log); err != nil {
-		return nil, err
-	}
-	if real, err := filepath.EvalSymlinks(mp); err == nil {
-		mp = real
+	if !auto {
+		if err := prepareMountpoint(mp, log); err != nil {
+			return nil, err
+		}
+		if real, err := filepath.EvalSymlinks(mp); err == nil {
+			mp = real
+		}
 	}
 	var (
 		img      *isofmt.Image
@@ -177,6 +192,18 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 		closeImg()
 		return nil, err
 	}
+	var autoDir *automp.Dir
+	if auto {
+		place := automp.DefaultConfig()
+		if o.AutoPlace != nil {
+			place = *o.AutoPlace
+		}
+		if autoDir, err = place.Create(img.Info().Label(), imgPath); err != nil {
+			closeImg()
+			return nil, fmt.Errorf("%w: %v", ErrMountpoint, err)
+		}
+		mp = autoDir.Path
+	}
 	var server fuseServer
 	switch o.Backend {
 	case "", "gofuse":
@@ -193,9 +220,12 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	}
 	if err != nil {
 		closeImg()
+		if autoDir != nil {
+			autoDir.Remove()
+		}
 		return nil, fmt.Errorf("mount %s on %s: %w", imgPath, mp, err)
 	}
-	m := &Mount{opts: o, mountpoint: mp, img: img, closeImg: closeImg, tree: tree, server: server}
+	m := &Mount{opts: o, mountpoint: mp, img: img, closeImg: closeImg, tree: tree, server: server, autoDir: autoDir}
 	info, err := waitMountInfo(ctx, mp)
 	if err != nil {
 		m.Unmount()
@@ -276,11 +306,22 @@ type fuseServer interface {
 // BytesRead is the file data served so far.
 func (m *Mount) BytesRead() int64 { return m.tree.BytesRead() }
 
+// Lookups and ReadDirs count the name lookups and directory listings
+// served so far.
+func (m *Mount) Lookups() int64 { return m.tree.Lookups() }
+
+// ReadDirs counts the directory listings served so far.
+func (m *Mount) ReadDirs() int64 { return m.tree.ReadDirs() }
+
 // Mountpoint is the absolute mountpoint.
 func (m *Mount) Mountpoint() string { return m.mountpoint }
 
 // Image is the mounted image.
 func (m *Mount) Image() *isofmt.Image { return m.img }
+
+// AutoMountpoint reports whether New made the mountpoint (and Wait
+// removes it).
+func (m *Mount) AutoMountpoint() bool { return m.autoDir != nil }
 
 // Device is the mount's device number as major, minor.
 func (m *Mount) Device() (uint32, uint32) { return m.info.Major, m.info.Minor }
@@ -291,6 +332,9 @@ func (m *Mount) Wait() error {
 		m.server.Wait()
 		m.waitErr = m.closeImg()
 		m.opts.Log.WithField("mountpoint", m.mountpoint).Info("unmounted")
+		if err := m.autoDir.Remove(); err != nil {
+			m.opts.Log.WithField("mountpoint", m.mountpoint).WithError(err).Warn("automatic mountpoint left in place")
+		}
 	})
 	return m.waitErr
 }

@@ -167,19 +167,21 @@ func daemonExitCode(err error) int {
 
 // daemonClientMount asks the daemon at socket to make the mount o
 // describes (relative paths are resolved here: the daemon does not share
-// our working directory).
+// our working directory); an empty mountpoint asks for an automatic one.
 func daemonClientMount(socket string, o mounter.Options) (*ctlproto.MountStatus, error) {
 	img, err := filepath.Abs(o.Image)
 	if err != nil {
 		return nil, err
 	}
-	mp, err := filepath.Abs(o.Mountpoint)
-	if err != nil {
-		return nil, err
+	mp := ""
+	if o.Mountpoint != "" {
+		if mp, err = filepath.Abs(o.Mountpoint); err != nil {
+			return nil, err
+		}
 	}
 	uid, gid := o.UID, o.GID
 	req := &ctlproto.Request{Op: ctlproto.OpMount, Mount: &ctlproto.MountRequest{
-		Image: img, Mountpoint: mp, Tree: o.Tree, CacheSize: o.CacheSize, UID: &uid, GID: &gid,
+		Image: img, Mountpoint: mp, AutoMountpoint: mp == "", Tree: o.Tree, CacheSize: o.CacheSize, UID: &uid, GID: &gid,
 		Umask: o.Umask, AllowOther: o.AllowOther, Options: o.MountOptions, Boot: o.Boot, Splice: o.Splice, Prefetch: o.Prefetch,
 		Xattr: o.Xattr, DirectIO: o.DirectIO,
 	}}
@@ -239,18 +241,18 @@ func (d *daemonMountFlags) useDaemon() (bool, error) {
 }
 
 // tryDaemonMount mounts through the daemon when useDaemon says so;
-// handled reports whether it did (or failed trying).
-func (d *daemonMountFlags) tryDaemonMount(a *app, o mounter.Options) (handled bool, err error) {
+// handled reports whether it did (or failed trying), mountpoint where.
+func (d *daemonMountFlags) tryDaemonMount(a *app, o mounter.Options) (mountpoint string, handled bool, err error) {
 	use, err := d.useDaemon()
 	if err != nil || !use {
-		return err != nil, err
+		return "", err != nil, err
 	}
 	st, err := daemonClientMount(d.socket, o)
 	if err != nil {
-		return true, err
+		return "", true, err
 	}
 	a.log.WithFields(logrus.Fields{"image": st.Image, "mountpoint": st.Mountpoint, "tree": st.Tree, "socket": d.socket}).Debug("mounted by the daemon")
-	return true, nil
+	return st.Mountpoint, true, nil
 }
 
 // tryDaemonUnmount unmounts through the daemon when it serves mountpoint

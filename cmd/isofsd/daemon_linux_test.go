@@ -72,8 +72,8 @@ func TestDaemonClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if handled, err := df.tryDaemonMount(a, o); !handled || err != nil {
-		t.Fatalf("mount through the daemon: %v %v", handled, err)
+	if got, handled, err := df.tryDaemonMount(a, o); !handled || err != nil || got != mp {
+		t.Fatalf("mount through the daemon: %q %v %v, want %s", got, handled, err, mp)
 	}
 	fi, err := os.Stat(filepath.Join(mp, "f.txt"))
 	if err != nil {
@@ -84,7 +84,7 @@ func TestDaemonClient(t *testing.T) {
 		t.Errorf("owner %+v mode %v, want 4321:8765 0440", fi.Sys(), fi.Mode())
 	}
 	// The same mountpoint again: a usage error.
-	if _, err := df.tryDaemonMount(a, o); daemonExitCode(err) != exitUsage || !strings.Contains(err.Error(), "busy") {
+	if _, _, err := df.tryDaemonMount(a, o); daemonExitCode(err) != exitUsage || !strings.Contains(err.Error(), "busy") {
 		t.Errorf("second mount: %v", err)
 	}
 	root := newRootCmd(a)
@@ -125,7 +125,7 @@ func TestDaemonClient(t *testing.T) {
 	}
 	// --standalone never talks to the daemon.
 	df = &daemonMountFlags{socket: sock, standalone: true}
-	if handled, err := df.tryDaemonMount(a, o); handled || err != nil {
+	if _, handled, err := df.tryDaemonMount(a, o); handled || err != nil {
 		t.Errorf("--standalone: %v %v", handled, err)
 	}
 }

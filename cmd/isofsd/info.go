@@ -71,13 +71,7 @@ func writeInfo(w io.Writer, name string, in *isofmt.Info) {
 		fmt.Fprintf(w, "%-22s %s\n", k+":", fmt.Sprintf(format, args...))
 	}
 	kv("Image", "%s", name)
-	label := in.VolumeID
-	if in.Primary == nil && in.UDF != nil {
-		// UDF-only media (Windows and some Blu-ray images) carry the
-		// label in the UDF descriptors alone.
-		label = in.UDF.LogicalVolumeID
-	}
-	kv("Volume label", "%q", label)
+	kv("Volume label", "%q", in.Label())
 	kv("Image size", "%s", humanBytes(in.ImageSize))
 	if in.VolumeSize > 0 {
 		state := ""

@@ -51,6 +51,8 @@ type app struct {
 	log  *logrus.Logger
 	// json is set with --log-format json.
 	json bool
+	// quiet suppresses desktop notifications (see notify.go).
+	quiet bool
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -91,6 +93,8 @@ func subcommands(a *app) []*cobra.Command {
 		newMountCmd(a), newUnmountCmd(a),
 		newDaemonCmd(a), newListCmd(a), newStatusCmd(a), newServiceCmd(a),
 		newDevicesCmd(a), newWriteCmd(a),
+		newDrivesCmd(a), newBurnCmd(a),
+		newOpenCmd(a), newDesktopCmd(a),
 		newManCmd(a),
 	}
 }
@@ -132,7 +136,8 @@ func main() {
 	a.setFormat(jsonRequested(args))
 	root := newRootCmd(a)
 	root.SetArgs(args)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
+	a.notifyFailure(cmd, err)
 	os.Exit(a.report(os.Stderr, err))
 }
 

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sirupsen/logrus"
 	lsyslog "github.com/sirupsen/logrus/hooks/syslog"
 	"github.com/spf13/cobra"
 
@@ -68,7 +69,7 @@ type mountFlags struct {
 func newMountCmd(a *app) *cobra.Command {
 	var f mountFlags
 	cmd := &cobra.Command{
-		Use:   "mount [flags] IMAGE MOUNTPOINT",
+		Use:   "mount [flags] IMAGE [MOUNTPOINT]",
 		Short: "Mount an image read-only with FUSE",
 		Long: `Mount IMAGE read-only on MOUNTPOINT.
 
@@ -76,12 +77,33 @@ By default isofsd detaches and returns once the mount is ready (exit 0), or
 exits non-zero with the reason. With -f it stays in the foreground until
 unmounted, SIGTERM or SIGINT. A stale mount left by a killed isofsd on
 MOUNTPOINT is cleared first. Detached daemons log to --log-file, or to
-syslog when it is available.`,
-		Args: cobra.ExactArgs(2),
+syslog when it is available.
+
+Without MOUNTPOINT, a new directory named after the image's volume label is
+made under /media/$USER when you may create one there, else under
+$XDG_RUNTIME_DIR/isofsd, and printed; it is removed after unmounting. If the
+image is mounted already, its mountpoint is printed instead.`,
+		Args:        cobra.RangeArgs(1, 2),
+		Annotations: notifyAnnotation,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runMount(cmd.Context(), a, &f, args[0], args[1])
+			mountpoint := ""
+			if len(args) == 2 {
+				mountpoint = args[1]
+			}
+			return runMount(cmd.Context(), a, &f, args[0], mountpoint, os.Args[1:], func(mp string, fresh bool) {
+				if mountpoint == "" {
+					fmt.Fprintln(cmd.OutOrStdout(), mp)
+				}
+				a.succeeded(mountedNotice(args[0], mp, fresh))
+			})
 		},
 	}
+	addMountFlags(cmd, &f)
+	return cmd
+}
+
+// addMountFlags registers the flags of `isofsd mount` (and `open`).
+func addMountFlags(cmd *cobra.Command, f *mountFlags) {
 	fl := cmd.Flags()
 	fl.BoolVarP(&f.foreground, "foreground", "f", false, "stay in the foreground")
 	treeVar(fl, &f.tree, "tree to mount: udf, rockridge, joliet or iso9660 (default: the richest present)")
@@ -104,7 +126,6 @@ syslog when it is available.`,
 	fl.StringArrayVar(&f.src.headers, "header", nil, `HTTP header for an http(s) IMAGE, "Name: value" (repeatable)`)
 	fl.StringVar(&f.src.cacheDir, "cache-dir", "", "keep the parts of an http(s) IMAGE that were read in this directory")
 	addCacheDirSizeFlag(fl, &f.src.cacheSize)
-	return cmd
 }
 
 // onOff parses the value of an on|off flag.
@@ -193,13 +214,27 @@ func mountExitCode(err error) int {
 	return exitInternal
 }
 
-func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint string) error {
+// runMount mounts image on mountpoint ("": an automatic one) and calls
+// mounted once the mount is up, with fresh false when an automatic mount
+// found the image mounted already. Without -f the mount is served by a
+// daemon (the running one, or a re-execution of this binary with
+// childArgs); with -f runMount serves it until it is unmounted.
+func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint string, childArgs []string, mounted func(mp string, fresh bool)) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	o, err := f.mountOptions(image, mountpoint)
 	if err != nil {
 		return withCode(exitUsage, err)
+	}
+	child := os.Getenv(mounter.EnvReadyFD) != ""
+	if mountpoint == "" && !child {
+		if ms, err := mounter.ImageMounts(image); err == nil && len(ms) > 0 {
+			mp := ms[len(ms)-1].MountPoint
+			a.log.WithFields(logrus.Fields{"image": image, "mountpoint": mp}).Info("already mounted")
+			mounted(mp, false)
+			return nil
+		}
 	}
 	// A running daemon takes the mount unless we are the re-executed
 	// child, in the foreground, or told --standalone.
@@ -210,8 +245,11 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 		o.OpenImage = func(io *isofmt.Options) (*isofmt.Image, func() error, error) {
 			return openImageSized(ctx, a, image, io, f.src.headers, f.src.cacheDir, f.src.cacheSize)
 		}
-	} else if !f.foreground && os.Getenv(mounter.EnvReadyFD) == "" {
-		if handled, err := f.daemon.tryDaemonMount(a, o); handled {
+	} else if !f.foreground && !child {
+		if mp, handled, err := f.daemon.tryDaemonMount(a, o); handled {
+			if err == nil {
+				mounted(mp, true)
+			}
 			return err
 		}
 	}
@@ -224,7 +262,14 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 				return withCode(exitUsage, fmt.Errorf("%w: %v", mounter.ErrImage, err))
 			}
 		}
-		err := mounter.Daemonize(os.Args[1:], f.logFile)
+		mp, err := mounter.DaemonizeMount(childArgs, f.logFile)
+		if err == nil {
+			if mp == "" {
+				mp = mountpoint
+			}
+			mounted(mp, true)
+			return nil
+		}
 		var de *mounter.DaemonError
 		if errors.As(err, &de) && de.Code != 0 {
 			return withCode(de.Code, err)
@@ -232,6 +277,8 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 		return withCode(exitInternal, err)
 	}
 	if ready.IsDaemon() {
+		// The parent reports and notifies; this process only serves.
+		a.quiet = true
 		if f.logFile == "" {
 			if hook, err := lsyslog.NewSyslogHook("", "", syslog.LOG_DAEMON|syslog.LOG_INFO, "isofsd"); err == nil {
 				a.log.AddHook(hook)
@@ -256,7 +303,14 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 		// on a file system someone wants to unmount).
 		os.Chdir("/")
 	}
-	if err := mounter.Serve(ctx, m, sig, ready.OK); err != nil {
+	readyFn := ready.OK
+	if mountpoint == "" {
+		readyFn = func() { ready.OKAt(m.Mountpoint()) }
+	}
+	if !ready.IsDaemon() {
+		mounted(m.Mountpoint(), true)
+	}
+	if err := mounter.Serve(ctx, m, sig, readyFn); err != nil {
 		return withCode(exitInternal, err)
 	}
 	return nil
@@ -266,25 +320,53 @@ func newUnmountCmd(a *app) *cobra.Command {
 	var lazy bool
 	var df daemonMountFlags
 	cmd := &cobra.Command{
-		Use:     "unmount [--lazy] MOUNTPOINT",
+		Use:     "unmount [--lazy] MOUNTPOINT|IMAGE",
 		Aliases: []string{"umount"},
 		Short:   "Unmount an isofsd mount",
-		Args:    cobra.ExactArgs(1),
+		Long: `Unmount the isofsd mount on MOUNTPOINT, or every isofsd mount of IMAGE
+that you can reach (an image file rather than a directory).`,
+		Args:        cobra.ExactArgs(1),
+		Annotations: notifyAnnotation,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if handled, err := df.tryDaemonUnmount(args[0], lazy); handled {
-				return err
-			}
-			if err := mounter.Unmount(args[0], lazy); err != nil {
-				if errors.Is(err, mounter.ErrNotMounted) {
-					return withCode(exitUsage, err)
+			targets := []string{args[0]}
+			if st, err := os.Stat(args[0]); err == nil && st.Mode().IsRegular() {
+				ms, err := mounter.ImageMounts(args[0])
+				if err != nil {
+					return withCode(exitInternal, err)
 				}
-				return withCode(exitDamaged, err)
+				if len(ms) == 0 {
+					return withCode(exitUsage, fmt.Errorf("%s: %w", args[0], mounter.ErrNotMounted))
+				}
+				targets = targets[:0]
+				for _, m := range ms {
+					targets = append(targets, m.MountPoint)
+				}
 			}
-			a.log.WithField("mountpoint", args[0]).Debug("unmounted")
+			for _, mp := range targets {
+				if err := unmountOne(a, &df, mp, lazy); err != nil {
+					return err
+				}
+			}
+			a.succeeded("Unmounted", strings.Join(targets, "\n"))
 			return nil
 		},
 	}
 	addDaemonMountFlags(cmd.Flags(), &df)
 	cmd.Flags().BoolVarP(&lazy, "lazy", "z", false, "detach now even if files are open; the daemon exits when they are closed")
 	return cmd
+}
+
+// unmountOne unmounts mp through the daemon that serves it, or directly.
+func unmountOne(a *app, df *daemonMountFlags, mp string, lazy bool) error {
+	if handled, err := df.tryDaemonUnmount(mp, lazy); handled {
+		return err
+	}
+	if err := mounter.Unmount(mp, lazy); err != nil {
+		if errors.Is(err, mounter.ErrNotMounted) {
+			return withCode(exitUsage, err)
+		}
+		return withCode(exitDamaged, err)
+	}
+	a.log.WithField("mountpoint", mp).Debug("unmounted")
+	return nil
 }

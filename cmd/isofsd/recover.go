@@ -440,7 +440,8 @@ names the image. Damaged files are listed by path with the affected bytes.
 
 Exit status: 0 verified good, 1 damaged, 2 cannot tell (no checksum to
 verify against, or the image cannot be opened).`,
-		Args: cobra.ExactArgs(1),
+		Args:        cobra.ExactArgs(1),
+		Annotations: notifyAnnotation,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rep, err := recoverRunVerify(cmd, a, &sf, args[0], sums)
 			if err != nil {
@@ -455,6 +456,7 @@ verify against, or the image cannot be opened).`,
 			}
 			switch rep.Verdict {
 			case recover.VerdictOK:
+				a.succeeded("Verified "+filepath.Base(args[0]), "The image is intact: every checksum matches.")
 				return nil
 			case recover.VerdictDamaged:
 				return withCode(exitDamaged, fmt.Errorf("%s: damaged", args[0]))

@@ -219,24 +219,33 @@ func needsConfirmation(p *writer.Plan) bool {
 	return false
 }
 
-// confirm asks for "yes". The answer is read from stdin when it is a
-// terminal (or a reader set by a caller); when the image comes from stdin,
-// or stdin is a redirected file, it must come from the controlling
-// terminal instead, never from the data.
+// confirm asks for "yes" before the targets are overwritten.
 func confirm(cmd *cobra.Command, p *writer.Plan, stdinIsSource bool) (bool, error) {
+	var items []string
+	for _, t := range p.Targets {
+		items = append(items, t.Describe())
+	}
+	return askYes(cmd, "ALL DATA ON THESE TARGETS WILL BE DESTROYED:", items, stdinIsSource)
+}
+
+// askYes shows header and items and asks for "yes". The answer is read
+// from stdin when it is a terminal (or a reader set by a caller); when
+// stdin carries data (stdinIsData), or is a redirected file, it must come
+// from the controlling terminal instead, never from the data.
+func askYes(cmd *cobra.Command, header string, items []string, stdinIsData bool) (bool, error) {
 	in := cmd.InOrStdin()
 	prompt := cmd.ErrOrStderr()
-	if f, isFile := in.(*os.File); stdinIsSource || (isFile && !term.IsTerminal(int(f.Fd()))) {
+	if f, isFile := in.(*os.File); stdinIsData || (isFile && !term.IsTerminal(int(f.Fd()))) {
 		tty, ttyOut, err := openTTY(prompt)
 		if err != nil {
-			return false, errors.New("confirmation needed but there is no terminal to ask on: pass --yes to write without asking")
+			return false, errors.New("confirmation needed but there is no terminal to ask on: pass --yes to go ahead without asking")
 		}
 		defer tty.Close()
 		in, prompt = tty, ttyOut
 	}
-	fmt.Fprintln(prompt, "ALL DATA ON THESE TARGETS WILL BE DESTROYED:")
-	for _, t := range p.Targets {
-		fmt.Fprintf(prompt, "  %s\n", t.Describe())
+	fmt.Fprintln(prompt, header)
+	for _, it := range items {
+		fmt.Fprintf(prompt, "  %s\n", it)
 	}
 	fmt.Fprint(prompt, "Type 'yes' to continue: ")
 	line, err := bufio.NewReader(in).ReadString('\n')

@@ -71,10 +71,15 @@ type Request struct {
 // MountRequest describes a mount. Paths must be absolute: the daemon does
 // not share the client's working directory.
 type MountRequest struct {
-	Image      string `json:"image"`
+	Image string `json:"image"`
+	// Mountpoint is where to mount; empty with AutoMountpoint.
 	Mountpoint string `json:"mountpoint"`
-	Tree       string `json:"tree,omitempty"`
-	CacheSize  int64  `json:"cache_size,omitempty"`
+	// AutoMountpoint asks the daemon to make a mountpoint named after
+	// the image's label (under /media/USER or $XDG_RUNTIME_DIR/isofsd)
+	// and to remove it after unmounting; the response names it.
+	AutoMountpoint bool   `json:"auto_mountpoint,omitempty"`
+	Tree           string `json:"tree,omitempty"`
+	CacheSize      int64  `json:"cache_size,omitempty"`
 	// UID and GID own files of trees without ownership; nil: the
 	// requesting peer's.
 	UID        *uint32  `json:"uid,omitempty"`
@@ -111,6 +116,10 @@ type MountStatus struct {
 	BytesRead   int64  `json:"bytes_read"`
 	CacheHits   uint64 `json:"cache_hits"`
 	CacheMisses uint64 `json:"cache_misses"`
+	// Lookups and ReadDirs count the name lookups and directory
+	// listings the kernel asked for: whether anything walked the mount.
+	Lookups  int64 `json:"lookups"`
+	ReadDirs int64 `json:"readdirs"`
 }
 
 // Uptime is how long the mount has been up at now.
@@ -206,8 +215,11 @@ func DecodeRequest(line []byte) (*Request, *Error) {
 		if m == nil {
 			return nil, Errorf(CodeBadRequest, "mount: missing \"mount\" object")
 		}
-		if !filepath.IsAbs(m.Image) || !filepath.IsAbs(m.Mountpoint) {
+		if !filepath.IsAbs(m.Image) || (!filepath.IsAbs(m.Mountpoint) && !m.AutoMountpoint) {
 			return nil, Errorf(CodeBadRequest, "mount: image and mountpoint must be absolute paths")
+		}
+		if m.AutoMountpoint && m.Mountpoint != "" {
+			return nil, Errorf(CodeBadRequest, "mount: auto_mountpoint and mountpoint exclude each other")
 		}
 		if m.CacheSize < 0 {
 			return nil, Errorf(CodeBadRequest, "mount: negative cache_size")

@@ -33,6 +33,10 @@ func TestDecodeRequest(t *testing.T) {
 		{"bad umask", `{"version":1,"op":"mount","mount":{"image":"/a.iso","mountpoint":"/mnt","umask":4096}}`, CodeBadRequest},
 		{"negative uid", `{"version":1,"op":"mount","mount":{"image":"/a.iso","mountpoint":"/mnt","uid":-1}}`, CodeBadRequest},
 		{"relative unmount", `{"version":1,"op":"unmount","mountpoint":"mnt"}`, CodeBadRequest},
+		{"auto mountpoint", `{"version":1,"op":"mount","mount":{"image":"/a.iso","auto_mountpoint":true}}`, ""},
+		{"no mountpoint", `{"version":1,"op":"mount","mount":{"image":"/a.iso"}}`, CodeBadRequest},
+		{"auto and mountpoint", `{"version":1,"op":"mount","mount":{"image":"/a.iso","mountpoint":"/mnt","auto_mountpoint":true}}`, CodeBadRequest},
+		{"auto relative image", `{"version":1,"op":"mount","mount":{"image":"a.iso","auto_mountpoint":true}}`, CodeBadRequest},
 		{"huge", `{"version":1,"op":"list","x":"` + strings.Repeat("a", MaxRequest) + `"}`, CodeTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
