@@ -474,9 +474,9 @@ verify against, or the image cannot be opened).`,
 func recoverRunVerify(cmd *cobra.Command, a *app, sf *sourceFlags, path, sums string) (*recover.VerifyReport, error) {
 	o := recover.VerifyOptions{ImageName: filepath.Base(path)}
 	if sums != "" {
-		f, err := os.Open(sums)
+		f, err := diskio.OpenInput(sums)
 		if err != nil {
-			return nil, withCode(exitUsage, err)
+			return nil, withCode(exitUsage, fmt.Errorf("--sums: %w", err))
 		}
 		o.External, err = recover.ParseSums(f)
 		f.Close()

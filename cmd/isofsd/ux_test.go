@@ -222,3 +222,22 @@ func TestJSONLogging(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncatedImageIsDamage: info and salvage of a truncated image whose
+// content is lost exit 1 (damage found), not 0 (issue 21 §2.1).
+func TestTruncatedImageIsDamage(t *testing.T) {
+	img := isotest.CorpusFile(t, "libcdio/bad-dir.iso") // claims 174 sectors, has 24
+	out, stderr, code := cliRun(t, "info", img)
+	if code != exitDamaged || !strings.Contains(out, "TRUNCATED") || !strings.Contains(stderr, "truncated") {
+		t.Errorf("info: exit %d\n%s%s", code, out, stderr)
+	}
+	js, _, code := cliRun(t, "info", "--json", img)
+	var in struct{ Truncated bool }
+	if code != exitDamaged || json.Unmarshal([]byte(js), &in) != nil || !in.Truncated {
+		t.Errorf("info --json: exit %d\n%s", code, js)
+	}
+	out, stderr, code = cliRun(t, "salvage", img, "-C", t.TempDir())
+	if code != exitDamaged || !strings.Contains(stderr, "nothing could be extracted") {
+		t.Errorf("salvage: exit %d\n%s%s", code, out, stderr)
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -200,9 +199,10 @@ func Parse(r io.Reader) (*Map, error) {
 	return m, nil
 }
 
-// Load reads the mapfile at path.
+// Load reads the mapfile at path (a regular file: diskio.OpenInput
+// refuses a FIFO, which would block, or a directory).
 func Load(path string) (*Map, error) {
-	f, err := os.Open(path)
+	f, err := diskio.OpenInput(path)
 	if err != nil {
 		return nil, err
 	}
