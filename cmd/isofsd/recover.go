@@ -29,9 +29,9 @@ import (
 )
 
 // recoverBar returns a byte progress bar on stderr, or nil when stderr is
-// not a terminal (scripts and logs get no bar noise).
-func recoverBar(total int64, desc string) *progressbar.ProgressBar {
-	if !term.IsTerminal(int(os.Stderr.Fd())) {
+// not a terminal (scripts and logs get no bar noise) or carries JSON.
+func (a *app) recoverBar(total int64, desc string) *progressbar.ProgressBar {
+	if a.json || !term.IsTerminal(int(os.Stderr.Fd())) {
 		return nil
 	}
 	return progressbar.NewOptions64(total,
@@ -192,7 +192,7 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 
 	ctx, stop := recoverSignalContext(cmd.Context())
 	defer stop()
-	bar := recoverBar(src.Size, "rescue")
+	bar := a.recoverBar(src.Size, "rescue")
 	var lastPhase ddmap.Phase
 	opts := recover.RescueOptions{
 		SectorSize:  f.sector,
@@ -494,7 +494,7 @@ func recoverRunVerify(cmd *cobra.Command, a *app, sf *sourceFlags, path, sums st
 	var bar *progressbar.ProgressBar
 	o.Progress = func(done, total int64) {
 		if bar == nil && total > 64<<20 {
-			bar = recoverBar(total, "verify")
+			bar = a.recoverBar(total, "verify")
 		}
 		if bar != nil {
 			bar.Set64(done)
@@ -579,7 +579,7 @@ extracted from a damaged image), 2 usage or open error.`,
 			res, err := recover.Salvage(ctx, img, dir, recover.SalvageOptions{Report: rep, Bad: bad,
 				Progress: func(done, total int64) {
 					if bar == nil && total > 64<<20 {
-						bar = recoverBar(total, "salvage")
+						bar = a.recoverBar(total, "salvage")
 					}
 					if bar != nil {
 						bar.Set64(done)
@@ -697,7 +697,7 @@ func runCarve(cmd *cobra.Command, a *app, source, outDir string, chunk int64, sc
 	src.DisableDirect()
 	ctx, stop := recoverSignalContext(cmd.Context())
 	defer stop()
-	bar := recoverBar(src.Size, "scanning")
+	bar := a.recoverBar(src.Size, "scanning")
 	start := time.Now()
 	found, err := recover.Scan(ctx, src, src.Size, recover.CarveOptions{ChunkSize: chunk, Progress: func(done, total int64) {
 		if bar != nil {
@@ -734,7 +734,7 @@ func runCarve(cmd *cobra.Command, a *app, source, outDir string, chunk int64, sc
 					}
 					stage, bar = s, nil
 					if total > 64<<20 {
-						bar = recoverBar(total, s)
+						bar = a.recoverBar(total, s)
 					}
 				}
 				if bar != nil {
