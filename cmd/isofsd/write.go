@@ -235,7 +235,10 @@ func confirm(cmd *cobra.Command, p *writer.Plan, stdinIsSource bool) (bool, erro
 func askYes(cmd *cobra.Command, header string, items []string, stdinIsData bool) (bool, error) {
 	in := cmd.InOrStdin()
 	prompt := cmd.ErrOrStderr()
-	if f, isFile := in.(*os.File); stdinIsData || (isFile && !term.IsTerminal(int(f.Fd()))) {
+	// With --log-format json stderr carries only JSON records: a prompt
+	// there would never show, so it goes to the terminal.
+	_, jsonStderr := prompt.(*jsonLines)
+	if f, isFile := in.(*os.File); stdinIsData || jsonStderr || (isFile && !term.IsTerminal(int(f.Fd()))) {
 		tty, ttyOut, err := openTTY(prompt)
 		if err != nil {
 			return false, errors.New("confirmation needed but there is no terminal to ask on: pass --yes to go ahead without asking")
