@@ -916,10 +916,9 @@ func (w *extractWorker) writeFile(dfd int, e *planEntry, r io.ReaderAt, size int
 }
 
 // copy moves the content through a 1 MiB buffer. sendfile(2) from the
-// image file was measured slower than this on tmpfs (isofsd bench, 1.8 GB
-// image: 4.3 s against 1.7 s), and copy_file_range(2) fails with EXDEV
-// between file systems (ext4 -> tmpfs, Linux 6.18), so plain pread/write
-// it is.
+// image file was slower than this (docs/benchmarks.md), and
+// copy_file_range(2) fails with EXDEV between file systems (ext4 ->
+// tmpfs), so plain pread/write it is.
 func (w *extractWorker) copy(fd int, e *planEntry, r io.ReaderAt, size int64) (int64, error) {
 	x := w.x
 	var done int64

@@ -22,27 +22,23 @@ import (
 )
 
 // defaultSplice is the read path `isofsd mount` uses unless --splice says
-// otherwise. .ci/bench-mount.sh measured (2 cores, kernel 6.18, image in
-// the page cache) a first read of a 1.5 GB file at 3.3 GB/s with splice
-// and 2.2 GB/s copying through user space; re-reads come from the page
-// cache either way. On a VM that hands freed memory back to its host,
-// both first reads are bound by the hypervisor faulting in fresh page
-// cache (1.2–2.8 GB/s, either ahead); --direct-io avoids that cost.
+// otherwise: splice made first reads of big files faster than copying
+// through user space, and re-reads come from the page cache either way
+// (.ci/bench-mount.sh; numbers in docs/benchmarks.md).
 const defaultSplice = "on"
 
 // defaultPrefetch is whether `isofsd mount` reads ahead as tree walks go:
 // it stores the next small files of a directory in the kernel's page
 // cache when one is read, and parses the next directories when one is
-// listed (see fs/gofuse's read-ahead). .ci/bench-mount.sh measured `tar cf -`
-// of a 100 000-file tree at 1.4–1.8 s with it and 6.7–8.7 s without, and
-// `find` at 0.47–0.55 s against 0.53–0.68 s.
+// listed (see fs/gofuse's read-ahead): walks of many small files need far
+// fewer round trips (docs/benchmarks.md).
 const defaultPrefetch = "on"
 
 // mountGCPercent is the mount daemon's garbage collector target (GOGC
 // overrides it). Its live heap is mostly parsed directory entries, and
 // serving allocates small short-lived objects per request: with Go's
-// default of 100 the process held twice its live heap (~110 MiB RSS after
-// a walk of 100 000 files); 25 keeps it near 60 MiB at little CPU cost.
+// default of 100 the process held twice its live heap; 25 keeps it near
+// the live heap at little CPU cost (docs/benchmarks.md).
 // Below gcHeapFloor the heap may grow further (see tuneGC).
 const mountGCPercent = 25
 
