@@ -53,9 +53,7 @@ func OpenInput(path string) (*Input, error) {
 	}
 	in := &Input{File: f}
 	switch m := st.Mode(); {
-	case m.IsRegular():
-		in.Size = st.Size()
-	case m&fs.ModeDevice != 0 && (m&fs.ModeCharDevice == 0 || rawDiskDevice(path)):
+	case isDisk(path, m):
 		in.Device = true
 		// Stat reports 0 for devices; seeking to the end gives the capacity.
 		size, err := f.Seek(0, io.SeekEnd)
@@ -67,6 +65,8 @@ func OpenInput(path string) (*Input, error) {
 			return nil, fmt.Errorf("%s: size of the device: %w", path, err)
 		}
 		in.Size = size
+	case m.IsRegular():
+		in.Size = st.Size()
 	default:
 		f.Close()
 		return nil, &InputError{Path: path, Kind: kindOf(m)}

@@ -3,6 +3,7 @@
 package diskio
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,9 +27,13 @@ func openNonBlocking(path string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// rawDiskDevice reports whether a character device is a disk: macOS reads
-// whole disks fastest through the raw /dev/rdiskN nodes, which are
-// character devices. Elsewhere character devices are never disks.
-func rawDiskDevice(path string) bool {
-	return runtime.GOOS == "darwin" && strings.HasPrefix(filepath.Base(path), "rdisk")
+// isDisk reports whether a file of mode m at path is a disk: a block
+// device, or on macOS also a raw /dev/rdiskN node (a character device,
+// through which whole disks read fastest). Other character devices are
+// never disks.
+func isDisk(path string, m fs.FileMode) bool {
+	if m&fs.ModeDevice == 0 {
+		return false
+	}
+	return m&fs.ModeCharDevice == 0 || (runtime.GOOS == "darwin" && strings.HasPrefix(filepath.Base(path), "rdisk"))
 }
