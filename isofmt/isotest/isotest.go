@@ -457,3 +457,43 @@ func Mount(t testing.TB, dev string) string {
 	})
 	return mp
 }
+
+// User is a throwaway system user for tests of what an unprivileged user
+// can and cannot do.
+type User struct {
+	Name     string
+	UID, GID int
+}
+
+// NewUser creates a user named prefix plus a random suffix (useradd, no
+// home directory) and removes it when the test ends. It skips unless
+// running as root with useradd and setpriv installed.
+func NewUser(t testing.TB, prefix string) *User {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a second user")
+	}
+	RequireTool(t, "useradd", "userdel", "setpriv")
+	name := fmt.Sprintf("%s%06x", prefix, rand.Uint32()&0xffffff)
+	Run(t, "useradd", "-M", "-s", "/bin/sh", name)
+	t.Cleanup(func() {
+		if out, err := exec.Command("userdel", "-r", name).CombinedOutput(); err != nil && !strings.Contains(string(out), "not found") {
+			// -r complains about the missing home; the user is gone anyway.
+			if out2, err2 := exec.Command("id", name).CombinedOutput(); err2 == nil {
+				t.Errorf("userdel %s: %v %s (%s)", name, err, out, out2)
+			}
+		}
+	})
+	u := &User{Name: name}
+	out := Run(t, "id", "-u", name)
+	fmt.Sscan(out, &u.UID)
+	out = Run(t, "id", "-g", name)
+	fmt.Sscan(out, &u.GID)
+	return u
+}
+
+// Command returns cmd run as u (setpriv: that uid and gid, no
+// supplementary groups).
+func (u *User) Command(name string, args ...string) *exec.Cmd {
+	return exec.Command("setpriv", append([]string{fmt.Sprintf("--reuid=%d", u.UID), fmt.Sprintf("--regid=%d", u.GID), "--clear-groups", "--", name}, args...)...)
+}
