@@ -3,127 +3,61 @@
 package integration
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime/debug"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/mounter"
 )
 
-// cgofuseSuite is the part of the shared suite that is about the tree
-// (names, content, statfs, EROFS, hard links); block counts and
-// user.isofsd.lba are go-fuse's too but not re-run here.
-var cgofuseSuite = []struct {
-	name string
-	fn   func(t *testing.T, mp string, c *imageCase)
-}{
-	{"tree-equals-oracle", checkTree},
-	{"concurrent-random-reads", checkRandomReads},
-	{"statfs", checkStatfs},
-	{"erofs", checkEROFS},
-	{"hardlinks-share-inode", checkHardlinks},
-}
+func init() { cgofuseBuilt = true }
 
-// buildTags returns the -tags this test binary was built with, so the
-// helper links the same libfuse (fuse3 or not).
-func buildTags() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "-tags" && s.Value != "" {
-				return s.Value
-			}
-		}
-	}
-	return "cgofuse,fuse3"
-}
-
-// cgofuseMount starts the cgofuse-only mount program and waits for READY.
-func cgofuseMount(t *testing.T, bin, image, mp string) {
-	t.Helper()
-	cmd := exec.Command(bin, image, mp)
-	stdout, err := cmd.StdoutPipe()
-	must(t, err)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	must(t, cmd.Start())
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if sc.Text() == "READY" {
-				ready <- true
+// TestCgofuseBackend runs the whole mount suite over the cgofuse backend
+// (libfuse here; the same adapter serves WinFsp and macFUSE): isofsd
+// itself, built with this test binary's tags (go test -tags
+// cgofuse,fuse3), mounts every case of TestImages in the foreground with
+// --backend cgofuse and reports READY, and every check of the suite
+// table runs against the mount; damaged images go through the same
+// mount command.
+func TestCgofuseBackend(t *testing.T) {
+	isotest.RequireFUSE(t)
+	for _, c := range append(generatedCases(), corpusCases(t)...) {
+		t.Run(c.name, func(t *testing.T) {
+			if c.damaged {
+				checkDamaged(t, c, "--backend", "cgofuse")
 				return
 			}
-		}
-		ready <- false
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			cmd.Wait()
-			t.Fatalf("cgofuse mount failed: %s", stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("cgofuse mount not ready: %s", stderr.String())
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		if code := waitExit(t, cmd, 20*time.Second); code != 0 {
-			t.Errorf("cgofuse mount exited %d: %s", code, stderr.String())
-		}
-		if isMounted(t, mp) {
-			t.Errorf("%s still mounted after SIGTERM", mp)
-			syscall.Unmount(mp, syscall.MNT_DETACH)
-		}
-	})
-}
-
-// TestCgofuseBackend runs the shared suite over the cgofuse backend
-// (libfuse on Linux; the same adapter serves WinFsp on Windows).
-func TestCgofuseBackend(t *testing.T) {
-	requireFUSE(t)
-	bin := filepath.Join(workDir, "cgofusemount")
-	out, err := exec.Command("go", "build", "-tags", buildTags(), "-o", bin, "./testdata/cgofusemount").CombinedOutput()
-	if err != nil {
-		t.Fatalf("building the cgofuse mount program (needs cgo and libfuse3-dev): %v\n%s", err, out)
-	}
-	for _, c := range generatedCases() {
-		t.Run(c.name, func(t *testing.T) {
+			if c.skipMsg != "" {
+				t.Skip(c.skipMsg)
+			}
 			c.prepare(t)
 			if c.huge {
 				t.Cleanup(func() { os.Remove(c.path) })
 			}
-			if len(c.args) > 0 {
-				t.Skipf("case needs mount flags %v the cgofuse program does not take", c.args)
-			}
 			mp := newMountpoint(t)
+			cmd, log := foreground(t, c.path, mp, append([]string{"--backend", "cgofuse", "--xattr"}, c.args...)...)
 			abs, err := filepath.Abs(c.path)
 			must(t, err)
-			cgofuseMount(t, bin, abs, mp)
-			mi, ok, err := findMountInfo(mp)
-			if err != nil || !ok || mi != abs {
-				t.Errorf("mount source %q (%v %v), want %q", mi, ok, err, abs)
+			mi, ok, err := mounter.FindMount(mp)
+			if err != nil || !ok || mi.Source != abs || mi.FSType != mounter.FSType {
+				t.Errorf("mountinfo %+v (%v %v), want source %s, type %s", mi, ok, err, abs, mounter.FSType)
 			}
-			for _, s := range cgofuseSuite {
+			for _, s := range suite {
 				t.Run(s.name, func(t *testing.T) { s.fn(t, mp, c) })
 			}
 			if _, err := os.Stat(mp); err != nil {
-				t.Fatalf("mount died during the suite: %v", err)
+				t.Fatalf("mount died during the suite: %v\n%s", err, log.String())
+			}
+			must(t, cmd.Process.Signal(syscall.SIGTERM))
+			if code := waitExit(t, cmd, 20*time.Second); code != 0 {
+				t.Errorf("exit %d after SIGTERM\n%s", code, log.String())
+			}
+			if isMounted(t, mp) {
+				t.Errorf("%s still mounted after SIGTERM", mp)
 			}
 		})
 	}
-}
-
-// findMountInfo returns the source mountinfo shows for mp.
-func findMountInfo(mp string) (string, bool, error) {
-	mi, ok, err := mounter.FindMount(mp)
-	return mi.Source, ok, err
 }

@@ -28,30 +28,15 @@ import (
 type daemonProc struct {
 	cmd    *exec.Cmd
 	socket string
-	log    *bytes.Buffer
+	log    *isotest.SyncBuffer
 }
 
-// startDaemonProc starts the daemon on socket and waits until it answers.
+// startDaemonProc starts the daemon on socket and returns once it
+// reports READY; SIGTERM stops it when the test ends.
 func startDaemonProc(t *testing.T, socket string, env []string, extra ...string) *daemonProc {
 	t.Helper()
-	requireFUSE(t)
-	p := &daemonProc{socket: socket, log: &bytes.Buffer{}}
-	p.cmd = exec.Command(isofsdBin, append([]string{"daemon", "--socket", socket}, extra...)...)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	p.cmd.Env = append(os.Environ(), env...)
-	must(t, p.cmd.Start())
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, code := run(t, "status", "--socket", socket); code == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-			t.Fatalf("daemon did not answer on %s\n%s", socket, p.log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	cmd, log := startReady(t, env, append([]string{"daemon", "--socket", socket}, extra...)...)
+	p := &daemonProc{cmd: cmd, socket: socket, log: log}
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
 			p.cmd.Process.Signal(syscall.SIGTERM)
@@ -230,16 +215,14 @@ func TestDaemonBinaryKill9Restart(t *testing.T) {
 // built isofsd is bind-mounted over /usr/local/sbin, leaving the host
 // untouched.
 func TestFstabMount(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	isotest.RequireTool(t, "mount")
 	isotest.RequireTool(t, "unshare")
 	if os.Geteuid() != 0 {
 		t.Skip("mount -T and unshare need root")
 	}
 	if _, err := os.Stat("/sbin/mount.fuse3"); err != nil {
-		if _, err := exec.LookPath("mount.fuse3"); err != nil {
-			t.Skip("mount.fuse3 not installed (fuse3)")
-		}
+		isotest.RequireTool(t, "mount.fuse3")
 	}
 	if st, err := os.Stat("/usr/local/sbin"); err != nil || !st.IsDir() {
 		t.Skip("/usr/local/sbin missing: nowhere to put isofsd on the helper's default PATH")
@@ -299,7 +282,7 @@ echo "AFTER $(grep -c " $MP " /proc/self/mountinfo || true)"
 // TestMountIsofsdArgv0 runs the binary under the name mount(8) gives a
 // helper for type isofsd: `mount.isofsd IMAGE DIR -n -o opts`.
 func TestMountIsofsdArgv0(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	img := smallImage(t)
 	link := filepath.Join(t.TempDir(), "mount.isofsd")
 	must(t, os.Symlink(isofsdBin, link))
@@ -339,7 +322,7 @@ func TestDaemonBinarySystemdNotify(t *testing.T) {
 	must(t, err)
 	defer conn.Close()
 	socket := filepath.Join(dir, "d.sock")
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	cmd := exec.Command(isofsdBin, "daemon", "--socket", socket, "--watch", watch, "--mount-root", root, "--stable-for", "100ms")
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
@@ -392,7 +375,7 @@ func TestDaemonBinarySystemdNotify(t *testing.T) {
 // command with NOTIFY_SOCKET, and expects READY=1 with the image mounted,
 // then SIGTERM to unmount it (what `systemctl stop` does).
 func TestSystemdTemplateExecStart(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	isotest.RequireTool(t, "systemd-escape")
 	img := smallImage(t)
 	units, err := mounter.SystemdUnits(mounter.ServiceOptions{Binary: isofsdBin})
@@ -476,5 +459,50 @@ func TestDaemonMountFlags(t *testing.T) {
 	must(t, syscall.Stat(a, &st))
 	if st.Blksize != 1<<20 {
 		t.Errorf("a.bin (1 MiB) st_blksize %d through the daemon's mount: want 1 MiB (direct I/O)", st.Blksize)
+	}
+}
+
+// openFDs lists the descriptors of process pid with what they point at.
+func openFDs(t *testing.T, pid int) []string {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	must(t, err)
+	var out []string
+	for _, e := range ents {
+		target, _ := os.Readlink(filepath.Join(dir, e.Name()))
+		out = append(out, e.Name()+" -> "+target)
+	}
+	return out
+}
+
+// TestDaemonNoLeakedFDs: after mounts come and go, the daemon holds as
+// many descriptors as before (each mount opens the image, the mountpoint
+// and a FUSE connection; a leak would grow with every mount), as
+// gocryptfs checks of its own process.
+func TestDaemonNoLeakedFDs(t *testing.T) {
+	img := smallImage(t)
+	socket := filepath.Join(t.TempDir(), "d.sock")
+	p := startDaemonProc(t, socket, nil)
+	cycle := func() {
+		for _, mp := range threeMounts(t, p, img) {
+			if _, err := os.ReadFile(filepath.Join(mp, "b.bin")); err != nil {
+				t.Fatal(err)
+			}
+			if out, code := run(t, "unmount", "--socket", socket, mp); code != 0 {
+				t.Fatalf("unmount %s: exit %d %s", mp, code, out)
+			}
+		}
+	}
+	// The first round lets the runtime and go-fuse open what they keep
+	// for good (epoll, splice pipes).
+	cycle()
+	before := openFDs(t, p.cmd.Process.Pid)
+	for range 3 {
+		cycle()
+	}
+	if after := openFDs(t, p.cmd.Process.Pid); len(after) != len(before) {
+		t.Errorf("the daemon held %d descriptors before three rounds of three mounts and %d after:\nbefore %v\nafter  %v",
+			len(before), len(after), before, after)
 	}
 }

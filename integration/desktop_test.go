@@ -24,10 +24,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/isofsd/isofsd/internal/mountinfo"
 	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/mounter"
 	"github.com/isofsd/isofsd/mounter/ctlproto"
-	"github.com/isofsd/isofsd/mounter/mountinfo"
 )
 
 // The desktop test drives what a user sees: a real file manager (Thunar)
@@ -71,7 +71,7 @@ func newDesktopSession(t *testing.T) *desktopSession {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the desktop test creates a user")
 	}
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	for _, tool := range []string{"useradd", "userdel", "unshare", "nsenter", "setpriv", "mknod", "Xvfb", "dbus-daemon",
 		"thunar", "xdotool", "import", "xdg-mime", "xdg-open", "gio", "xorriso", "script", "umount"} {
 		isotest.RequireTool(t, tool)

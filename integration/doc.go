@@ -5,7 +5,7 @@
 // 7-Zip), then exercises the mount lifecycle and fault paths (signals,
 // stale mounts, busy mountpoints, an image truncated under a live mount).
 //
-// The tests need /dev/fuse and fusermount3; requireFUSE skips them with a
+// The tests need /dev/fuse and fusermount3; isotest.RequireFUSE skips them with a
 // message where those are missing. They are built on Linux only (loop
 // devices, mountinfo, fusectl); cgofuse_test.go drives the cgofuse
 // backend.

@@ -221,7 +221,7 @@ func directRead(path string, size int) ([]byte, error) {
 // fail with EIO; the bystander mount never sees an error; no daemon
 // panics or hangs.
 func TestFaultCampaign(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	imgA, want := campaignImage(t, 1)
 	imgB, _ := campaignImage(t, 2)
 	a, err := os.ReadFile(imgA)

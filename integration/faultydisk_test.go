@@ -12,6 +12,7 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // faultyDisk is the faulty-disk helper: a FUSE file system, served by the
@@ -39,7 +40,7 @@ type faultyMount struct {
 // the mount goes away when the test ends.
 func newFaultyDisk(t *testing.T, data []byte) *faultyMount {
 	t.Helper()
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	d := &faultyDisk{data: data}
 	dir := filepath.Join(t.TempDir(), "faulty")
 	if err := os.Mkdir(dir, 0o755); err != nil {

@@ -7,14 +7,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/mounter"
 )
 
@@ -25,14 +28,22 @@ var isofsdBin string
 var workDir string
 
 func TestMain(m *testing.M) {
+	if sock := os.Getenv(fakeDaemonEnv); sock != "" {
+		// Re-executed as another user by TestClientRefusesForeignSocket.
+		os.Exit(runFakeDaemon(sock, os.Getenv(fakeDaemonLogEnv)))
+	}
 	dir, err := os.MkdirTemp("", "isofsd-integration-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Other users run the binary in the privilege tests.
+	os.Chmod(dir, 0o755)
 	workDir = dir
 	isofsdBin = filepath.Join(dir, "isofsd")
-	out, err := exec.Command("go", "build", "-o", isofsdBin, "github.com/isofsd/isofsd/cmd/isofsd").CombinedOutput()
+	// The binary gets this test binary's build tags, so that a
+	// `go test -tags cgofuse,fuse3` run tests isofsd with that backend.
+	out, err := exec.Command("go", "build", "-tags", buildTags(), "-o", isofsdBin, "github.com/isofsd/isofsd/cmd/isofsd").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.RemoveAll(dir)
@@ -43,17 +54,27 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// requireFUSE skips the test where FUSE mounts are impossible.
-func requireFUSE(t testing.TB) {
-	t.Helper()
-	f, err := os.OpenFile(mounter.FuseDevice, os.O_RDWR, 0)
-	if err != nil {
-		t.Skipf("FUSE unavailable: cannot open %s: %v", mounter.FuseDevice, err)
+// buildTags returns the -tags this test binary was built with.
+func buildTags() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-tags" {
+				return s.Value
+			}
+		}
 	}
-	f.Close()
-	if _, err := mounter.Fusermount(); err != nil {
-		t.Skipf("FUSE unavailable: %v", err)
+	return ""
+}
+
+// cgofuseBuilt is set by the cgofuse build of the tests.
+var cgofuseBuilt bool
+
+// backendsBuilt lists the FUSE backends this test binary's isofsd has.
+func backendsBuilt() []string {
+	if cgofuseBuilt {
+		return []string{"gofuse", "cgofuse"}
 	}
+	return []string{"gofuse"}
 }
 
 // run runs the isofsd binary and returns its combined output and exit code.
@@ -108,7 +129,7 @@ func waitUnmounted(t testing.TB, mp string, d time.Duration) bool {
 // fails.
 func mountImage(t testing.TB, image string, extra ...string) *mounted {
 	t.Helper()
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	dir := t.TempDir()
 	m := &mounted{mp: filepath.Join(dir, "mnt"), log: filepath.Join(dir, "isofsd.log")}
 	if err := os.Mkdir(m.mp, 0o755); err != nil {
@@ -152,4 +173,58 @@ func xorriso(t testing.TB, args ...string) {
 	if err != nil {
 		t.Fatalf("xorriso %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+}
+
+// readyTimeout bounds the wait for a started isofsd's READY.
+const readyTimeout = 30 * time.Second
+
+// startReady starts isofsd with args the way systemd starts a
+// Type=notify service (NOTIFY_SOCKET) and returns once it sends READY=1:
+// the lifecycle's ready signal, sent only once a mount is confirmed or
+// the daemon listens — never a guess from log text. A process that exits
+// or stays silent fails the test with its output.
+func startReady(t *testing.T, env []string, args ...string) (*exec.Cmd, *isotest.SyncBuffer) {
+	t.Helper()
+	isotest.RequireFUSE(t)
+	notify := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	must(t, err)
+	defer conn.Close()
+	logBuf := &isotest.SyncBuffer{}
+	cmd := exec.Command(isofsdBin, args...)
+	cmd.Stdout, cmd.Stderr = logBuf, logBuf
+	cmd.Env = append(append(os.Environ(), env...), "NOTIFY_SOCKET="+notify)
+	must(t, cmd.Start())
+	fail := func(why string) {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("isofsd %s: %s\n%s", strings.Join(args, " "), why, logBuf.String())
+	}
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := conn.Read(buf)
+		if err == nil && strings.Contains(string(buf[:n]), "READY=1") {
+			return cmd, logBuf
+		}
+		if exited(cmd.Process.Pid) {
+			fail("exited before READY=1")
+		}
+		if time.Now().After(deadline) {
+			fail(fmt.Sprintf("no READY=1 within %v", readyTimeout))
+		}
+	}
+}
+
+// exited reports whether the child pid has exited (a zombie not yet
+// waited for).
+func exited(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// pid (comm) state ...: the state follows the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z'
 }

@@ -35,26 +35,11 @@ func smallImage(t *testing.T) string {
 	return img
 }
 
-// foreground starts `isofsd mount -f` and waits until it logs that the
-// mount is ready. (Seeing the mount in mountinfo is not enough: go-fuse
-// still opens a file on it to settle the kernel's poll support, and a
-// daemon killed during that open waits for its own answer forever.)
+// foreground starts `isofsd mount -f` and returns once it reports
+// READY (see startReady).
 func foreground(t *testing.T, image, mp string, extra ...string) (*exec.Cmd, *isotest.SyncBuffer) {
 	t.Helper()
-	requireFUSE(t)
-	logBuf := &isotest.SyncBuffer{}
-	cmd := exec.Command(isofsdBin, append(append([]string{"mount", "-f"}, extra...), image, mp)...)
-	cmd.Stdout, cmd.Stderr = logBuf, logBuf
-	must(t, cmd.Start())
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logBuf.String(), "msg=mounted") {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("foreground mount did not appear: %s", logBuf.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	cmd, logBuf := startReady(t, nil, append(append([]string{"mount", "-f"}, extra...), image, mp)...)
 	t.Cleanup(func() {
 		if isMounted(t, mp) {
 			syscall.Unmount(mp, syscall.MNT_DETACH)
@@ -155,7 +140,7 @@ func TestBusyMountpoint(t *testing.T) {
 
 // TestMountErrors: clear errors, exit 2, nothing mounted.
 func TestMountErrors(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	img := smallImage(t)
 	d := t.TempDir()
 	notISO := filepath.Join(d, "not.iso")
@@ -373,7 +358,7 @@ func TestXattrOff(t *testing.T) {
 // outright: the handlers used to be installed just after READY, which left
 // a stale mount now and then (seen in CI).
 func TestSIGTERMRightAfterReady(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	img := smallImage(t)
 	notify := filepath.Join(t.TempDir(), "notify")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})

@@ -142,7 +142,7 @@ func TestRemoteMount(t *testing.T) {
 // TestRemoteNoRange: a server that ignores Range is refused with a clear
 // error before anything is mounted.
 func TestRemoteNoRange(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	img := smallImage(t)
 	// python3's http.server answers every GET with the whole file.
 	isotest.RequireTool(t, "python3")

@@ -26,6 +26,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,7 +45,7 @@ var suite = []struct {
 
 // TestImages mounts every generated and corpus image and runs the suite.
 func TestImages(t *testing.T) {
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	cases := append(generatedCases(), corpusCases(t)...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -501,13 +502,13 @@ func checkHardlinks(t *testing.T, mp string, c *imageCase) {
 // cleanly before anything is mounted (usage exit code, a reason, nothing
 // left mounted) or serves what can be read, with errors for the rest,
 // and stays alive.
-func checkDamaged(t *testing.T, c *imageCase) {
-	requireFUSE(t)
+func checkDamaged(t *testing.T, c *imageCase, mountArgs ...string) {
+	isotest.RequireFUSE(t)
 	dir := t.TempDir()
 	mp := filepath.Join(dir, "mnt")
 	must(t, os.Mkdir(mp, 0o755))
 	logf := filepath.Join(dir, "log")
-	out, code := run(t, "mount", "--log-file", logf, c.path, mp)
+	out, code := run(t, append(append([]string{"mount", "--log-file", logf}, mountArgs...), c.path, mp)...)
 	if code != 0 {
 		if code != 2 || strings.TrimSpace(out) == "" {
 			t.Errorf("mount failed with exit %d and %q; want exit 2 and a reason", code, out)

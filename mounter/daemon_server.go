@@ -1,5 +1,3 @@
-//go:build linux
-
 package mounter
 
 import (
@@ -12,18 +10,13 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
-
-// SocketName is the control socket's file name in its default directory.
-const SocketName = "isofsd.sock"
 
 // connIdleTimeout drops a client that sends nothing for this long, so a
 // stuck or malicious peer cannot pin a goroutine forever.
@@ -35,19 +28,6 @@ const shutdownWait = 10 * time.Second
 
 // maxConns caps simultaneous control connections.
 const maxConns = 64
-
-// DefaultSocket is the control socket path: /run/isofsd/isofsd.sock for
-// root, $XDG_RUNTIME_DIR/isofsd.sock for anyone else (falling back to
-// /tmp/isofsd-UID/isofsd.sock when that is unset).
-func DefaultSocket() string {
-	if os.Geteuid() == 0 {
-		return filepath.Join("/run/isofsd", SocketName)
-	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, SocketName)
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("isofsd-%d", os.Geteuid()), SocketName)
-}
 
 // DaemonOptions configure the long-running daemon.
 type DaemonOptions struct {
@@ -72,6 +52,10 @@ type DaemonOptions struct {
 	// Notify reports service state to the supervisor ("READY=1",
 	// "STOPPING=1", "WATCHDOG=1"); nil → systemd's NOTIFY_SOCKET.
 	Notify func(state string)
+	// OnReady, if set, is called once the socket listens and the watch
+	// directory's images present at start are mounted (a parent waiting
+	// for a detached daemon, the Windows service manager).
+	OnReady func()
 }
 
 // Daemon serves many mounts and a control socket.
@@ -135,20 +119,8 @@ func NewDaemon(o DaemonOptions) (*Daemon, error) {
 	}
 	d := &Daemon{opts: o, log: o.Log, socket: sock, statePath: StatePath(sock),
 		mounts: map[string]*daemonMount{}, conns: map[net.Conn]bool{}, started: time.Now()}
-	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
-		return nil, fmt.Errorf("socket directory: %w", err)
-	}
-	// A directory someone else owns or may write to (a pre-created
-	// /tmp/isofsd-UID) would let them swap the socket under clients.
-	var dst unix.Stat_t
-	if err := unix.Stat(filepath.Dir(sock), &dst); err != nil {
-		return nil, fmt.Errorf("socket directory: %w", err)
-	}
-	if int(dst.Uid) != os.Geteuid() && dst.Uid != 0 {
-		return nil, fmt.Errorf("socket directory %s belongs to uid %d, not to us", filepath.Dir(sock), dst.Uid)
-	}
-	if dst.Mode&0o022 != 0 && dst.Mode&unix.S_ISVTX == 0 {
-		return nil, fmt.Errorf("socket directory %s is writable by others", filepath.Dir(sock))
+	if err := makeSocketDir(filepath.Dir(sock)); err != nil {
+		return nil, err
 	}
 	// The lock file settles races between two daemons starting at once;
 	// the connect test below gives the better message and cleans up
@@ -157,7 +129,7 @@ func NewDaemon(o DaemonOptions) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock file: %w", err)
 	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockFile(lock); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("%w (it holds %s.lock)", ErrDaemonRunning, sock)
 	}
@@ -175,20 +147,10 @@ func NewDaemon(o DaemonOptions) (*Daemon, error) {
 	} else if len(cleared) > 0 {
 		d.log.WithField("count", len(cleared)).Info("cleared stale mounts of a previous daemon")
 	}
-	// Create the socket with mode 0600 from the start: no window in
-	// which another user could connect.
-	old := syscall.Umask(0o177)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	syscall.Umask(old)
+	ln, err := listenPrivate(sock)
 	if err != nil {
 		lock.Close()
-		return nil, fmt.Errorf("listen on %s: %w", sock, err)
-	}
-	ln.SetUnlinkOnClose(true)
-	if err := os.Chmod(sock, 0o600); err != nil {
-		ln.Close()
-		lock.Close()
-		return nil, fmt.Errorf("socket %s: %w", sock, err)
+		return nil, err
 	}
 	d.ln = ln
 	if err := d.saveState(); err != nil {
@@ -223,6 +185,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.WithFields(logrus.Fields{"socket": d.socket, "mounts": d.count()}).Info("daemon ready")
 	d.opts.Notify(sddaemon.SdNotifyReady)
+	if d.opts.OnReady != nil {
+		d.opts.OnReady()
+	}
 	if iv, err := sddaemon.SdWatchdogEnabled(false); err == nil && iv > 0 {
 		d.wg.Add(1)
 		go func() {
@@ -316,18 +281,32 @@ func (d *Daemon) addMount(ctx context.Context, o Options, origin string, created
 	dm := &daemonMount{image: o.Image, since: time.Now(), origin: origin, created: created, done: make(chan struct{})}
 	if !auto {
 		var err error
-		if mp, err = filepath.Abs(o.Mountpoint); err != nil {
+		if mp, err = CleanMountpoint(o.Mountpoint); err != nil {
 			return nil, err
 		}
-		if real, err := filepath.EvalSymlinks(mp); err == nil {
-			mp = real
+		if o.MountpointDir != nil {
+			// Where the mount will land, whatever the name says now.
+			if mp, err = dirPath(o.MountpointDir, o.Mountpoint); err != nil {
+				return nil, fmt.Errorf("%w: %s: %v", ErrMountpoint, o.Mountpoint, err)
+			}
 		}
-		o.Mountpoint = mp
 	}
 	d.mu.Lock()
 	if d.stopping {
 		d.mu.Unlock()
 		return nil, ctlproto.Errorf(ctlproto.CodeShutdown, "daemon is shutting down")
+	}
+	if mp == AnyDrive {
+		// Chosen here, under the lock, so that two such requests get
+		// two letters.
+		var err error
+		if mp, err = pickDrive(func(drive string) bool { return d.mounts[drive] != nil }); err != nil {
+			d.mu.Unlock()
+			return nil, err
+		}
+	}
+	if !auto {
+		o.Mountpoint = mp
 	}
 	if _, ok := d.mounts[mp]; ok && !auto {
 		d.mu.Unlock()
@@ -383,7 +362,7 @@ func (d *Daemon) addMount(ctx context.Context, o Options, origin string, created
 		}
 		d.mu.Unlock()
 		if dm.created {
-			os.Remove(mp)
+			rmdir(mp) // only if empty, never a file or symlink
 		}
 		if err := d.saveState(); err != nil {
 			d.log.WithError(err).Warn("cannot write the state file")
@@ -417,8 +396,8 @@ func (d *Daemon) unmount(dm *daemonMount, lazy bool) error {
 
 // lookup finds the mount at mp.
 func (d *Daemon) lookup(mp string) *daemonMount {
-	if real, err := filepath.EvalSymlinks(mp); err == nil {
-		mp = real
+	if clean, err := CleanMountpoint(mp); err == nil {
+		mp = clean
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -500,23 +479,13 @@ func (d *Daemon) acceptLoop(ctx context.Context) {
 // peerAllowed checks the peer's credentials: the daemon's own user or
 // root. The socket's mode already keeps others out; this also covers a
 // socket directory with looser permissions.
-func peerAllowed(c *net.UnixConn) (*unix.Ucred, error) {
-	raw, err := c.SyscallConn()
+func peerAllowed(c *net.UnixConn) (PeerCred, error) {
+	cred, err := peerCred(c)
 	if err != nil {
-		return nil, err
+		return cred, err
 	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return nil, err
-	}
-	if cerr != nil {
-		return nil, cerr
-	}
-	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
-		return cred, fmt.Errorf("uid %d may not control a daemon of uid %d", cred.Uid, os.Geteuid())
+	if ok, who := trustedPeer(cred); !ok {
+		return cred, fmt.Errorf("%s may not control this daemon", who)
 	}
 	return cred, nil
 }
@@ -554,7 +523,7 @@ func (d *Daemon) serveConn(ctx context.Context, c *net.UnixConn) {
 }
 
 // handle answers one request line.
-func (d *Daemon) handle(ctx context.Context, line []byte, cred *unix.Ucred) *ctlproto.Response {
+func (d *Daemon) handle(ctx context.Context, line []byte, cred PeerCred) *ctlproto.Response {
 	req, perr := ctlproto.DecodeRequest(line)
 	if perr != nil {
 		d.log.WithField("code", perr.Code).Debug("control socket: bad request: " + perr.Message)
@@ -582,9 +551,9 @@ func (d *Daemon) handle(ctx context.Context, line []byte, cred *unix.Ucred) *ctl
 	case ctlproto.OpMount:
 		mr := req.Mount
 		o := Options{Image: mr.Image, Mountpoint: mr.Mountpoint, Tree: mr.Tree, CacheSize: mr.CacheSize,
-			UID: cred.Uid, GID: cred.Gid, Umask: mr.Umask, AllowOther: mr.AllowOther, MountOptions: mr.Options,
+			UID: cred.UID, GID: cred.GID, Umask: mr.Umask, AllowOther: mr.AllowOther, MountOptions: mr.Options,
 			Boot: mr.Boot, Splice: mr.Splice, Prefetch: mr.Prefetch, Xattr: mr.Xattr, DirectIO: mr.DirectIO,
-			ReadAheadKB: d.opts.Template.ReadAheadKB, AutoPlace: d.opts.Template.AutoPlace}
+			Nonempty: mr.Nonempty, ReadAheadKB: d.opts.Template.ReadAheadKB, AutoPlace: d.opts.Template.AutoPlace}
 		if mr.UID != nil {
 			o.UID = *mr.UID
 		}
@@ -627,6 +596,12 @@ func codeOf(err error) *ctlproto.Error {
 	case errors.Is(err, ErrImage):
 		code = ctlproto.CodeImage
 	case errors.Is(err, ErrNotMounted):
+		code = ctlproto.CodeNotFound
+	case errors.Is(err, ErrRefused):
+		code = ctlproto.CodeRefused
+	case errors.Is(err, ErrBadOption):
+		code = ctlproto.CodeBadRequest
+	case errors.Is(err, ErrNotIsofsd):
 		code = ctlproto.CodeNotFound
 	}
 	return &ctlproto.Error{Code: code, Message: err.Error()}

@@ -5,8 +5,10 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/isofsd/isofsd/internal/diskio"
@@ -38,6 +40,14 @@ const (
 	SystemdTemplateUnit = "isofsd@.service"
 	LaunchdLabel        = "org.isofsd.daemon"
 )
+
+// ServiceMarker is in every file `service install` writes; `service
+// uninstall` removes only files that carry it, so that a unit of the
+// same name written by someone else is never deleted.
+const ServiceMarker = "Written by isofsd service install; isofsd service uninstall removes it."
+
+// unitHeader starts every systemd unit install writes.
+const unitHeader = "# " + ServiceMarker + "\n"
 
 // WatchdogSec is the systemd watchdog interval the daemon unit asks for;
 // the daemon pings at half of it.
@@ -118,7 +128,7 @@ func SystemdUnits(o ServiceOptions) (map[string]string, error) {
 		runtimeDir = ""
 	}
 	var d strings.Builder
-	fmt.Fprintf(&d, `[Unit]
+	fmt.Fprintf(&d, unitHeader+`[Unit]
 Description=isofsd: mount ISO 9660 / UDF images (daemon)
 Documentation=https://github.com/isofsd/isofsd
 %s
@@ -143,7 +153,7 @@ WantedBy=%s
 	}
 	quoted := execLine(mountArgs)
 	var tm strings.Builder
-	fmt.Fprintf(&tm, `[Unit]
+	fmt.Fprintf(&tm, unitHeader+`[Unit]
 Description=isofsd: mount image %%f
 Documentation=https://github.com/isofsd/isofsd
 # The instance is the image path escaped by systemd-escape --path; %%f
@@ -183,6 +193,7 @@ func LaunchdPlist(o ServiceOptions) ([]byte, error) {
 	}
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<!-- ` + ServiceMarker + ` -->
 <plist version="1.0">
 <dict>
 	<key>Label</key>
@@ -229,6 +240,71 @@ func WriteServiceFiles(dir string, files map[string][]byte) ([]string, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// SystemdUnitNames are the units SystemdUnits writes.
+func SystemdUnitNames() []string { return []string{SystemdDaemonUnit, SystemdTemplateUnit} }
+
+// MountUnitNames are the units MountUnits may write for where.
+func MountUnitNames(where string) []string {
+	name := SystemdEscapePath(filepath.Clean(where))
+	return []string{name + ".mount", name + ".automount"}
+}
+
+// LaunchdPlistName is the file LaunchdPlist is installed as.
+const LaunchdPlistName = LaunchdLabel + ".plist"
+
+// markerScan bounds how much of a file is searched for ServiceMarker.
+const markerScan = 1024
+
+// RemoveServiceFiles removes from dir those of names that `service
+// install` wrote (regular files carrying ServiceMarker) and returns the
+// paths removed and the ones left because someone else wrote them. It
+// removes nothing while a unit is enabled (a link to it in one of dir's
+// *.wants or *.requires directories, which `systemctl enable` makes):
+// deleting it would leave systemd a dangling link.
+func RemoveServiceFiles(dir string, names []string) (removed, foreign []string, err error) {
+	var ours []string
+	for _, name := range names {
+		p := filepath.Join(dir, name)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if !fi.Mode().IsRegular() || !hasMarker(p) {
+			foreign = append(foreign, p)
+			continue
+		}
+		links, _ := filepath.Glob(filepath.Join(dir, "*.wants", name))
+		more, _ := filepath.Glob(filepath.Join(dir, "*.requires", name))
+		if links = append(links, more...); len(links) > 0 {
+			return nil, foreign, fmt.Errorf("service: %s is enabled (%s): run `systemctl disable --now %s` first", name, links[0], name)
+		}
+		ours = append(ours, p)
+	}
+	for _, p := range ours {
+		if err := os.Remove(p); err != nil {
+			return removed, foreign, err
+		}
+		removed = append(removed, p)
+	}
+	return removed, foreign, nil
+}
+
+// hasMarker reports whether the start of the file at p carries
+// ServiceMarker.
+func hasMarker(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, markerScan)
+	n, _ := io.ReadFull(f, b)
+	return bytes.Contains(b[:n], []byte(ServiceMarker))
 }
 
 // SystemdUnitDir is where units are installed by default.
@@ -280,7 +356,7 @@ func SystemdEscapePath(p string) string {
 // by systemd through the mount helper form (`isofsd IMAGE DIR -o opts`).
 type MountUnitOptions struct {
 	Image, Where string
-	// Options is the -o list ("ro" is always included).
+	// Options is the -o list ("ro,nosuid,nodev" are always included).
 	Options []string
 	// Automount adds an .automount unit: the image is mounted on first
 	// access and unmounted after IdleSec seconds unused (0: never).
@@ -298,6 +374,9 @@ func MountUnits(o MountUnitOptions) (map[string]string, error) {
 		if opt == "rw" {
 			return nil, ErrReadWrite
 		}
+		if slices.Contains(trustOptions, opt) {
+			return nil, fmt.Errorf("service: option %s: mounts are nosuid,nodev (trust_image_suid is the explicit way out)", opt)
+		}
 		if strings.ContainsAny(opt, ", \t\n") {
 			return nil, fmt.Errorf("service: bad mount option %q", opt)
 		}
@@ -311,9 +390,11 @@ func MountUnits(o MountUnitOptions) (map[string]string, error) {
 	if o.User {
 		wanted = "default.target"
 	}
-	opts := append([]string{"ro"}, o.Options...)
+	// Spelled out although isofsd enforces them anyway: whoever reads
+	// the unit (or copies it for another file system) sees them.
+	opts := append([]string{"ro", "nosuid", "nodev"}, o.Options...)
 	var m strings.Builder
-	fmt.Fprintf(&m, `[Unit]
+	fmt.Fprintf(&m, unitHeader+`[Unit]
 Description=isofsd: %s on %s
 Documentation=https://github.com/isofsd/isofsd
 
@@ -329,7 +410,7 @@ Options=%s
 	units := map[string]string{name + ".mount": m.String()}
 	if o.Automount {
 		var a strings.Builder
-		fmt.Fprintf(&a, `[Unit]
+		fmt.Fprintf(&a, unitHeader+`[Unit]
 Description=isofsd: mount %s on %s when first used
 Documentation=https://github.com/isofsd/isofsd
 

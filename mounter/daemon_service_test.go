@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // testBinary is an executable that exists, for ExecStart checks.
@@ -109,9 +111,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 // TestSystemdEscapeInstance checks the template's %I/%i use against
 // systemd's own escaping: the image path and mountpoint it yields.
 func TestSystemdEscapeInstance(t *testing.T) {
-	if _, err := exec.LookPath("systemd-escape"); err != nil {
-		t.Skip("systemd-escape not installed")
-	}
+	isotest.RequireTool(t, "systemd-escape")
 	image := "/srv/images/Debian 12 (amd64).iso"
 	esc, err := exec.Command("systemd-escape", "--path", image).Output()
 	if err != nil {
@@ -329,5 +329,22 @@ func TestMountUnitsVerify(t *testing.T) {
 	}
 	if _, err := MountUnits(MountUnitOptions{Image: "a.iso", Where: "/m"}); err == nil {
 		t.Error("relative image accepted")
+	}
+}
+
+// TestMountUnitsNosuid: a generated .mount unit says ro,nosuid,nodev, and
+// suid or dev in its options are refused (issue 16.1).
+func TestMountUnitsNosuid(t *testing.T) {
+	units, err := MountUnits(MountUnitOptions{Image: "/srv/a.iso", Where: "/media/a", Options: []string{"allow_other"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := units["media-a.mount"]; !strings.Contains(m, "\nOptions=ro,nosuid,nodev,allow_other\n") {
+		t.Errorf("mount unit:\n%s", m)
+	}
+	for _, bad := range []string{"suid", "dev"} {
+		if _, err := MountUnits(MountUnitOptions{Image: "/srv/a.iso", Where: "/media/a", Options: []string{bad}}); err == nil || !strings.Contains(err.Error(), "nosuid,nodev") {
+			t.Errorf("option %s: %v", bad, err)
+		}
 	}
 }

@@ -24,14 +24,11 @@ import (
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
 
-// requireFUSE skips tests that need real FUSE mounts.
+// requireFUSE skips tests that need real FUSE mounts, and xorriso to
+// build their images.
 func requireFUSE(t testing.TB) {
 	t.Helper()
-	f, err := os.OpenFile(FuseDevice, os.O_RDWR, 0)
-	if err != nil {
-		t.Skipf("FUSE unavailable: cannot open %s: %v", FuseDevice, err)
-	}
-	f.Close()
+	isotest.RequireFUSE(t)
 	isotest.RequireTool(t, "xorriso")
 }
 

@@ -1,4 +1,4 @@
-//go:build linux
+//go:build unix
 
 package mounter
 
@@ -10,18 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 )
-
-// DefaultStableFor is how long a watched image's size and mtime must not
-// change before it is mounted: copies, downloads and `dd` write in bursts,
-// and mounting a half-written image would fail or, worse, show a
-// truncated tree.
-const DefaultStableFor = 500 * time.Millisecond
 
 // Watch-directory timing.
 const (
@@ -38,16 +31,27 @@ const (
 	maxSuffix = 1000
 )
 
-// IsImageName reports whether name is an image the watcher mounts.
-func IsImageName(name string) bool {
-	ext := strings.ToLower(filepath.Ext(name))
-	return (ext == ".iso" || ext == ".img") && !strings.HasPrefix(name, ".")
-}
-
 // watcher mounts the images of one directory.
+//
+// Trust model: the directory's owner chooses what is mounted, and
+// nobody else may steer the daemon (which usually runs as root) through
+// it. So the directory and --mount-root are opened once, as the
+// administrator named them, and everything below them is reached by
+// descriptor without following a symlink: an image is a regular file
+// right in the directory (not a symlink, which could name a file its
+// creator cannot read), owned by the directory's owner and readable by
+// them; a file with several hard links is refused where others may
+// write into the directory (a link can be made to a file one cannot
+// read); mountpoints are created in, or reused from, the mount root
+// without following a symlink, and the mount lands on the directory
+// that was checked (see mountKernel).
 type watcher struct {
 	d          *Daemon
 	dir, root  string
+	dirFD      *os.File // the watch directory
+	rootFD     *os.File // the mount root (O_PATH)
+	owner      uint32   // the watch directory's owner
+	shared     bool     // others than the owner may write into it
 	stable     time.Duration
 	inotify    *os.File // nil: polling only
 	wake       chan struct{}
@@ -61,11 +65,16 @@ type watched struct {
 	size    int64
 	mtime   time.Time
 	ino     uint64
-	changed time.Time // when size/mtime/inode last changed
+	uid     uint32
+	mode    uint32
+	changed time.Time // when any of the above last changed
 	dm      *daemonMount
 	// gone is set when the mount ended without the file going away
 	// (someone ran fusermount3 -u): not remounted until the file changes.
-	gone     bool
+	gone bool
+	// refused holds why the image may not be mounted (owner, mode,
+	// links): logged once, not retried until the file changes.
+	refused  string
 	failures int
 	retryAt  time.Time
 }
@@ -79,27 +88,31 @@ func newWatcher(d *Daemon, dir, root string, stable time.Duration, poll bool) (*
 	if err != nil {
 		return nil, err
 	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("--watch %s: not a directory (%v)", dir, err)
+	dirFD, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("--watch %s: %w", dir, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(dirFD.Fd()), &st); err != nil {
+		dirFD.Close()
+		return nil, fmt.Errorf("--watch %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
+		dirFD.Close()
 		return nil, fmt.Errorf("--mount-root: %w", err)
 	}
-	w := &watcher{d: d, dir: dir, root: root, stable: stable, wake: make(chan struct{}, 1), files: map[string]*watched{}}
+	rfd, err := openDirPath(root)
+	if err != nil {
+		dirFD.Close()
+		return nil, fmt.Errorf("--mount-root %s: %w", root, err)
+	}
+	w := &watcher{d: d, dir: dir, root: root, dirFD: dirFD, rootFD: os.NewFile(uintptr(rfd), root),
+		owner: st.Uid, shared: uint32(st.Mode)&0o022 != 0, stable: stable, wake: make(chan struct{}, 1), files: map[string]*watched{}}
 	if poll {
 		return w, nil
 	}
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err == nil {
-		_, err = unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MODIFY|unix.IN_CLOSE_WRITE|
-			unix.IN_MOVED_TO|unix.IN_MOVED_FROM|unix.IN_DELETE|unix.IN_ATTRIB|unix.IN_DELETE_SELF)
-		if err != nil {
-			unix.Close(fd)
-		} else {
-			w.inotify = os.NewFile(uintptr(fd), "inotify")
-		}
-	}
-	if w.inotify == nil {
+	w.inotify, err = notifier(dir)
+	if err != nil && !errors.Is(err, errPollOnly) {
 		d.log.WithField("dir", dir).WithError(err).Warn("inotify unavailable; polling the watch directory")
 	}
 	return w, nil
@@ -121,6 +134,8 @@ func (w *watcher) initial(ctx context.Context) {
 
 // run watches until ctx ends.
 func (w *watcher) run(ctx context.Context) {
+	defer w.dirFD.Close()
+	defer w.rootFD.Close()
 	if w.inotify != nil {
 		go w.readEvents()
 		defer w.inotify.Close()
@@ -170,7 +185,7 @@ func (w *watcher) pending() int {
 	defer w.mu.Unlock()
 	n := 0
 	for _, f := range w.files {
-		if f.dm == nil && !f.gone {
+		if f.dm == nil && !f.gone && f.refused == "" {
 			n++
 		}
 	}
@@ -196,18 +211,20 @@ func (w *watcher) scan(ctx context.Context, now time.Time) time.Duration {
 		if !IsImageName(name) {
 			continue
 		}
-		st, err := os.Stat(filepath.Join(w.dir, name))
-		if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+		// Never follow a symlink: it could name a file the directory's
+		// owner cannot read.
+		var st unix.Stat_t
+		if err := unix.Fstatat(int(w.dirFD.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size == 0 {
+			if err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				w.refuseOnce(name, "it is a symbolic link")
+			}
 			// An empty file is a browser's placeholder for a download
 			// still being written under another name (Firefox's
 			// NAME.part): not an image yet, and no failed mount to retry.
 			continue
 		}
 		present[name] = true
-		var ino uint64
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			ino = sys.Ino
-		}
+		size, mtime, ino, mode := st.Size, time.Unix(st.Mtim.Unix()), st.Ino, uint32(st.Mode)
 		w.mu.Lock()
 		f := w.files[name]
 		if f == nil {
@@ -219,14 +236,24 @@ func (w *watcher) scan(ctx context.Context, now time.Time) time.Duration {
 				w.mu.Unlock()
 				continue
 			}
-			f = &watched{size: st.Size(), mtime: st.ModTime(), ino: ino, changed: now}
+			f = &watched{size: size, mtime: mtime, ino: ino, uid: st.Uid, mode: mode, changed: now}
+			f.refused = w.refusal(&st)
 			w.files[name] = f
+			if f.refused != "" {
+				w.logRefusal(name, f.refused)
+			}
 		}
-		if f.size != st.Size() || !f.mtime.Equal(st.ModTime()) || f.ino != ino {
+		if f.size != size || !f.mtime.Equal(mtime) || f.ino != ino || f.uid != st.Uid || f.mode != mode {
 			replaced := f.ino != ino
-			f.size, f.mtime, f.ino, f.changed = st.Size(), st.ModTime(), ino, now
+			f.size, f.mtime, f.ino, f.uid, f.mode, f.changed = size, mtime, ino, st.Uid, mode, now
 			f.failures, f.retryAt, f.gone = 0, time.Time{}, false
-			if replaced && f.dm != nil {
+			if why := w.refusal(&st); why != f.refused {
+				f.refused = why
+				if why != "" {
+					w.logRefusal(name, why)
+				}
+			}
+			if (replaced || f.refused != "") && f.dm != nil {
 				dm := f.dm
 				f.dm = nil
 				w.mu.Unlock()
@@ -244,11 +271,12 @@ func (w *watcher) scan(ctx context.Context, now time.Time) time.Duration {
 			}
 		}
 		due := time.Duration(0)
-		if f.dm == nil && !f.gone {
+		wanted := f.dm == nil && !f.gone && f.refused == ""
+		if wanted {
 			due = max(f.changed.Add(w.stable).Sub(now), f.retryAt.Sub(now), 0)
 		}
 		w.mu.Unlock()
-		if f.dm == nil && !f.gone {
+		if wanted {
 			if due == 0 {
 				if wait := w.mount(ctx, name, f); wait > 0 {
 					next = min(next, wait)
@@ -279,19 +307,84 @@ func (w *watcher) scan(ctx context.Context, now time.Time) time.Duration {
 	return max(next, 10*time.Millisecond)
 }
 
+// refusal says why an image with these attributes may not be mounted,
+// or "" (see watcher for the trust model).
+func (w *watcher) refusal(st *unix.Stat_t) string {
+	switch {
+	case st.Uid != w.owner:
+		return fmt.Sprintf("it belongs to uid %d, not to uid %d who owns the watch directory", st.Uid, w.owner)
+	case st.Mode&unix.S_IRUSR == 0:
+		return "its owner may not read it"
+	case w.shared && st.Nlink > 1:
+		return fmt.Sprintf("it has %d hard links and others may write into the watch directory", st.Nlink)
+	}
+	return ""
+}
+
+// logRefusal says once why name is not mounted.
+func (w *watcher) logRefusal(name, why string) {
+	w.d.log.WithFields(logrus.Fields{"image": filepath.Join(w.dir, name)}).Warnf("watched image refused: %s", why)
+}
+
+// refuseOnce logs a refusal of something that is not tracked (a
+// symlink), once per name.
+func (w *watcher) refuseOnce(name, why string) {
+	w.mu.Lock()
+	f := w.files[name]
+	if f == nil && len(w.files) < maxWatched {
+		w.files[name] = &watched{refused: why}
+	}
+	w.mu.Unlock()
+	if f == nil {
+		w.logRefusal(name, why)
+	}
+}
+
+// openImage opens name in the watch directory without following a
+// symlink and checks the file it got, not the name.
+func (w *watcher) openImage(name string) (*os.File, error) {
+	fd, err := unix.Openat(int(w.dirFD.Fd()), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrImage, name, err)
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(w.dir, name))
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s: %v", ErrImage, name, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrImage, name)
+	}
+	if why := w.refusal(&st); why != "" {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s: %s", ErrImage, name, why)
+	}
+	return f, nil
+}
+
 // mount mounts one image; on failure it schedules a retry and returns
 // the delay.
 func (w *watcher) mount(ctx context.Context, name string, f *watched) time.Duration {
 	image := filepath.Join(w.dir, name)
-	mp, created, err := w.mountpoint(name)
+	img, err := w.openImage(name)
 	var dm *daemonMount
 	if err == nil {
-		o := w.d.opts.Template
-		o.Image, o.Mountpoint = image, mp
-		dm, err = w.d.addMount(ctx, o, "watch", created)
-		if err != nil && created {
-			os.Remove(mp)
+		var dir *os.File
+		var mp string
+		var created bool
+		dir, mp, created, err = w.mountpoint(name)
+		if err == nil {
+			o := w.d.opts.Template
+			o.Image, o.ImageFile, o.Mountpoint, o.MountpointDir = image, img, mp, dir
+			dm, err = w.d.addMount(ctx, o, "watch", created)
+			dir.Close()
+			if err != nil && created {
+				unix.Unlinkat(int(w.rootFD.Fd()), filepath.Base(mp), unix.AT_REMOVEDIR)
+			}
 		}
+		img.Close()
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -316,12 +409,15 @@ func retryDelay(n int) time.Duration {
 }
 
 // mountpoint picks root/<name without extension>, adding -2, -3… when
-// another mount, file or non-empty directory already has the name.
-func (w *watcher) mountpoint(name string) (string, bool, error) {
+// another mount, a file, a symlink or a non-empty directory already has
+// the name. It returns the directory opened (O_PATH) without following
+// a symlink, its path, and whether it was created here.
+func (w *watcher) mountpoint(name string) (*os.File, string, bool, error) {
 	base := strings.TrimSuffix(name, filepath.Ext(name))
 	if base == "" {
 		base = name
 	}
+	rootfd := int(w.rootFD.Fd())
 	for i := 1; i <= maxSuffix; i++ {
 		cand := base
 		if i > 1 {
@@ -331,20 +427,29 @@ func (w *watcher) mountpoint(name string) (string, bool, error) {
 		if w.d.lookup(mp) != nil {
 			continue
 		}
-		err := os.Mkdir(mp, 0o755)
-		if err == nil {
-			return mp, true, nil
+		err := unix.Mkdirat(rootfd, cand, 0o755)
+		created := err == nil
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return nil, "", false, fmt.Errorf("mountpoint %s: %w", mp, err)
 		}
-		if !errors.Is(err, os.ErrExist) {
-			return "", false, fmt.Errorf("mountpoint %s: %w", mp, err)
+		fd, err := openBeneath(rootfd, cand)
+		if err != nil {
+			// A symlink or a file in the way: not ours to use.
+			if created {
+				unix.Unlinkat(rootfd, cand, unix.AT_REMOVEDIR)
+			}
+			continue
+		}
+		dir := os.NewFile(uintptr(fd), mp)
+		if created {
+			return dir, mp, true, nil
 		}
 		// An existing empty directory that nothing is mounted on is
 		// reused (a previous run's, or made by the administrator).
-		if ents, err := os.ReadDir(mp); err == nil && len(ents) == 0 {
-			if _, mounted, _ := FindMount(mp); !mounted {
-				return mp, false, nil
-			}
+		if reusableMountpoint(dir, mp) {
+			return dir, mp, false, nil
 		}
+		dir.Close()
 	}
-	return "", false, fmt.Errorf("no free mountpoint name for %s under %s", name, w.root)
+	return nil, "", false, fmt.Errorf("no free mountpoint name for %s under %s", name, w.root)
 }

@@ -9,8 +9,9 @@ import (
 
 // FstabOptions is what an fstab options field (or `mount -o`) asks of
 // an isofsd mount. ParseFstabOptions is the one place these options are
-// understood: the mount helper entry points (mount.fuse3 calling
-// `isofsd IMAGE DIR -o opts`, and `mount.isofsd`) go through it.
+// understood: `isofsd mount -o` and the mount helper entry points
+// (mount.fuse3 calling `isofsd IMAGE DIR -o opts`, and `mount.isofsd`) go
+// through it.
 type FstabOptions struct {
 	Tree       string
 	CacheSize  string // as written ("64M"); checked by the mount command
@@ -18,21 +19,21 @@ type FstabOptions struct {
 	Umask      *uint32
 	AllowOther bool
 	Debug      bool
-	// Kernel holds options handed to the kernel as they are
-	// (nodev, nosuid, noexec, …).
+	Xattr      bool
+	DirectIO   bool
+	// Nonempty allows mounting over a directory that has entries.
+	Nonempty bool
+	// TrustImageSuid lifts nosuid,nodev (see Options.TrustImageSuid):
+	// a name mount(8) never adds by itself, unlike suid and dev.
+	TrustImageSuid bool
+	// Kernel holds per-mount kernel options (noexec, noatime, …, and
+	// the suid/dev that mount(8) adds, which Options drops).
 	Kernel []string
 	// Ignored holds options that only mean something to mount(8),
 	// systemd or other file systems; Unknown those nobody knows. Both
 	// are dropped; the caller logs Unknown.
 	Ignored []string
 	Unknown []string
-}
-
-// kernelOptions pass through to the FUSE mount.
-var kernelOptions = map[string]bool{
-	"nodev": true, "nosuid": true, "noexec": true, "dev": true, "suid": true, "exec": true,
-	"noatime": true, "relatime": true, "nodiratime": true, "strictatime": true, "lazytime": true,
-	"default_permissions": true,
 }
 
 // ignoredOptions are meant for mount(8), fstab processing or systemd,
@@ -60,6 +61,14 @@ func ParseFstabOptions(s string) (FstabOptions, error) {
 			o.AllowOther = true
 		case opt == "debug":
 			o.Debug = true
+		case opt == "xattr":
+			o.Xattr = true
+		case opt == "direct_io":
+			o.DirectIO = true
+		case opt == "nonempty":
+			o.Nonempty = true
+		case opt == "trust_image_suid":
+			o.TrustImageSuid = true
 		case k == "uid" || k == "gid" || k == "umask":
 			base := 10
 			if k == "umask" {
@@ -90,7 +99,7 @@ func ParseFstabOptions(s string) (FstabOptions, error) {
 				return o, fmt.Errorf("option %s: want a size such as 64M", opt)
 			}
 			o.CacheSize = v
-		case kernelOptions[opt]:
+		case isKernelOption(opt) && !ignoredOptions[opt]:
 			o.Kernel = append(o.Kernel, opt)
 		case ignoredOptions[opt], ignoredOptions[k] && hasValue,
 			strings.HasPrefix(opt, "x-"), // x-systemd.*, x-gvfs-*, x-mount.*: userspace only

@@ -1,65 +1,57 @@
-//go:build linux
-
-// Package mounter owns the life of an isofsd mount: the checks made
-// before anything is mounted (image, mountpoint, /dev/fuse), clearing a
-// stale mount left by a killed daemon, mounting through fs/gofuse,
-// confirming the mount in /proc/self/mountinfo, daemonizing with a READY
-// handshake, unmounting on SIGTERM/SIGINT, and `isofsd unmount`.
+// Package mounter owns the life of an isofsd mount on every system: the
+// checks made before anything is mounted (image, mountpoint, options),
+// clearing a stale mount left by a killed daemon, mounting, confirming
+// that the mount is really there with the options promised, daemonizing
+// with a READY handshake, unmounting on a signal, the long-running daemon
+// with its control socket and watch directory, service definitions
+// (systemd, launchd, a Windows service and Explorer verbs), and `isofsd
+// unmount`.
 //
-// The functions here are the building blocks of both `isofsd mount` and
-// the long-running daemon: Mount returns a *Mount that can be waited on
-// and unmounted from any goroutine.
+// rclone's mountlib is the model: New mounts through a FUSE backend (a
+// thin adapter in fs/gofuse or fs/cgofuse) and returns a *Mount that can
+// be served, waited on and unmounted from any goroutine; Daemonize,
+// Ready and Serve make the same lifecycle work in the foreground, in a
+// detached child, under systemd, launchd or the Windows service manager.
+// What differs per system sits in build-tagged files: on Linux mounter
+// makes the kernel mount itself (see kernel_linux.go) and either backend
+// serves the connection; on macOS (macFUSE) and Windows (WinFsp) cgofuse
+// mounts, and mounter confirms the mount became visible.
 package mounter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	isofs "github.com/isofsd/isofsd/fs"
 	"github.com/isofsd/isofsd/fs/cgofuse"
-	"github.com/isofsd/isofsd/fs/gofuse"
+	"github.com/isofsd/isofsd/internal/mountinfo"
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/mounter/automp"
 )
 
-// FSType is the file system type the kernel shows for our mounts.
+// FSType is the file system type the Linux kernel shows for our mounts.
 const FSType = "fuse.isofsd"
 
 // DefaultReadAheadKB is the read-ahead set on the mount's backing device
-// when we may (root): FUSE starts at 128 KiB; 1 MiB matches the largest
-// request size and made first reads faster, 4 MiB slower
+// when we may (root on Linux): FUSE starts at 128 KiB; 1 MiB matches the
+// largest request size and made first reads faster, 4 MiB slower
 // (docs/benchmarks.md).
 const DefaultReadAheadKB = 1024
 
-// mountConfirmTimeout bounds the wait for the mount to show up in
-// /proc/self/mountinfo after the kernel accepted it.
+// mountConfirmTimeout bounds the wait for the mount to become visible
+// after the kernel (or WinFsp, or macFUSE) accepted it.
 const mountConfirmTimeout = 5 * time.Second
 
-// Errors reported before anything is mounted; the CLI maps them to its
-// usage exit code.
-var (
-	// ErrNoFUSE means the kernel's FUSE device is missing.
-	ErrNoFUSE = errors.New("FUSE is not available (/dev/fuse is missing; load the fuse module or install fuse3)")
-	// ErrBusy means something is already mounted on the mountpoint.
-	ErrBusy = errors.New("mountpoint is busy")
-	// ErrMountpoint means the mountpoint is missing or not a directory.
-	ErrMountpoint = errors.New("bad mountpoint")
-	// ErrImage means the image could not be opened or read.
-	ErrImage = errors.New("cannot open image")
-	// ErrNotMounted is returned by Unmount for a path nothing is mounted on.
-	ErrNotMounted = errors.New("not mounted")
-)
+// MountInfo describes a live mount as the system shows it (on Linux, its
+// /proc/self/mountinfo line; elsewhere only the mountpoint is known).
+type MountInfo = mountinfo.Entry
 
 // Options configure one mount.
 type Options struct {
@@ -77,10 +69,30 @@ type Options struct {
 	// UID, GID and Umask apply to trees without ownership/permissions.
 	UID, GID uint32
 	Umask    uint32
-	// AllowOther lets other users use the mount.
+	// AllowOther lets other users use the mount. The kernel still
+	// checks every access against the owners and modes the image
+	// records (default_permissions is always on).
 	AllowOther bool
-	// MountOptions are extra -o options for the kernel.
+	// MountOptions are per-mount kernel options (noexec, noatime, …).
+	// Every mount is ro,nosuid,nodev whatever they say: suid and dev,
+	// which mount(8) adds by itself to fstab mounts made by root, are
+	// dropped.
 	MountOptions []string
+	// TrustImageSuid mounts without nosuid,nodev, so that setuid and
+	// setgid programs and device nodes in the image take effect. Images
+	// are untrusted input: only an explicit, loudly named flag sets it.
+	TrustImageSuid bool
+	// Nonempty allows mounting over a directory that has entries (they
+	// are hidden while mounted); without it such a mount is refused.
+	Nonempty bool
+	// MountpointDir, when set, is the mountpoint already opened (O_PATH
+	// on Linux) by a caller that resolved it without following symlinks
+	// (the watch directory); Mountpoint then only names it.
+	MountpointDir *os.File
+	// ImageFile, when set, is the image already opened by a caller that
+	// checked it (the watch directory opens with O_NOFOLLOW and checks
+	// the owner); Image then only names it.
+	ImageFile *os.File
 	// Boot shows El Torito images under fs.BootDirName.
 	Boot bool
 	// Splice serves plain extents by splice (zero copy).
@@ -103,7 +115,8 @@ type Options struct {
 	// remote image over HTTP, say); the function it returns closes the
 	// image and its source at unmount. Such sources are never spliced.
 	OpenImage func(*isofmt.Options) (*isofmt.Image, func() error, error)
-	// Backend is the FUSE library: "" or "gofuse", or "cgofuse".
+	// Backend is the FUSE library: "gofuse" (Linux) or "cgofuse"; ""
+	// is DefaultBackend.
 	Backend string
 	Log     logrus.FieldLogger
 }
@@ -125,11 +138,15 @@ type Mount struct {
 	waitErr  error
 }
 
-// FuseDevice is the kernel device FUSE mounts need.
-const FuseDevice = "/dev/fuse"
+// fuseServer is what the FUSE backends return: it serves until the mount
+// ends.
+type fuseServer interface {
+	Wait()
+}
 
-// Mount checks everything, clears a stale mount at the mountpoint,
-// mounts the image and returns once /proc/self/mountinfo shows it.
+// New checks everything, clears a stale mount at the mountpoint, mounts
+// the image and returns once the mount is visible with the options asked
+// for. An empty Options.Mountpoint gets an automatic one (Linux).
 func New(ctx context.Context, o Options) (*Mount, error) {
 	log := o.Log
 	if log == nil {
@@ -138,43 +155,50 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 		log = l
 	}
 	o.Log = log
-	auto := o.Mountpoint == ""
-	var mp string
-	var err error
-	if !auto {
-		if mp, err = filepath.Abs(o.Mountpoint); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrMountpoint, o.Mountpoint, err)
-		}
+	if o.Backend == "" {
+		o.Backend = DefaultBackend
 	}
-	if _, err := os.Stat(FuseDevice); err != nil {
-		return nil, ErrNoFUSE
+	if err := checkBackend(o.Backend); err != nil {
+		return nil, err
 	}
-	imgPath := o.Image
-	if o.OpenImage == nil {
-		if imgPath, err = filepath.Abs(o.Image); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrImage, o.Image, err)
-		}
+	flags, dropped, err := sanitizeKernelOptions(o.MountOptions)
+	if err != nil {
+		return nil, err
 	}
-	if !auto {
-		if err := prepareMountpoint(mp, log); err != nil {
+	if o.TrustImageSuid {
+		log.WithField("image", o.Image).Warn("--trust-image-suid: setuid/setgid programs and device nodes in this image take effect on the mount")
+	} else if len(dropped) > 0 {
+		log.WithField("image", o.Image).Infof("ignoring -o %s: images are untrusted, so isofsd mounts are nosuid,nodev (--trust-image-suid lifts that)", strings.Join(dropped, ","))
+	}
+	var t *target
+	if o.Mountpoint != "" {
+		// A given mountpoint is checked before the image is read.
+		if t, err = openTarget(o, log); err != nil {
 			return nil, err
 		}
-		if real, err := filepath.EvalSymlinks(mp); err == nil {
-			mp = real
-		}
+		defer t.close()
 	}
-	var (
-		img      *isofmt.Image
-		closeImg func() error
-	)
-	isoOpts := &isofmt.Options{CacheSize: o.CacheSize, Tree: o.Tree}
-	if o.OpenImage != nil {
-		img, closeImg, err = o.OpenImage(isoOpts)
-	} else if img, err = isofmt.OpenFile(imgPath, isoOpts); err == nil {
-		closeImg = img.Close
-	}
+	imgPath, img, closeImg, err := openImage(o)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrImage, err)
+		return nil, err
+	}
+	// autoDir is nil unless New makes the mountpoint; Remove is a no-op
+	// then.
+	var autoDir *automp.Dir
+	fail := func(err error) (*Mount, error) {
+		closeImg()
+		autoDir.Remove()
+		return nil, err
+	}
+	if t == nil {
+		if autoDir, err = autoConfig(o).Create(img.Info().Label(), imgPath); err != nil {
+			return fail(fmt.Errorf("%w: %v", ErrMountpoint, err))
+		}
+		o.Mountpoint = autoDir.Path
+		if t, err = openTarget(o, log); err != nil {
+			return fail(err)
+		}
+		defer t.close()
 	}
 	fsOpts := isofs.Options{ImagePath: imgPath, UID: o.UID, GID: o.GID, Umask: o.Umask, DirectIO: o.DirectIO, Log: log}
 	if o.Boot {
@@ -182,148 +206,109 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	}
 	tree, err := isofs.New(img, fsOpts)
 	if err != nil {
-		closeImg()
-		return nil, fmt.Errorf("%w: %s: %v", ErrImage, imgPath, err)
+		return fail(fmt.Errorf("%w: %s: %v", ErrImage, imgPath, err))
+	}
+	if !o.Nonempty {
+		if err := t.checkEmpty(); err != nil {
+			return fail(err)
+		}
 	}
 	for _, w := range img.Warnings() {
 		log.WithField("image", imgPath).Warn(w)
 	}
 	if err := ctx.Err(); err != nil {
-		closeImg()
-		return nil, err
+		return fail(err)
 	}
-	var autoDir *automp.Dir
-	if auto {
-		place := automp.DefaultConfig()
-		if o.AutoPlace != nil {
-			place = *o.AutoPlace
-		}
-		if autoDir, err = place.Create(img.Info().Label(), imgPath); err != nil {
-			closeImg()
-			return nil, fmt.Errorf("%w: %v", ErrMountpoint, err)
-		}
-		mp = autoDir.Path
+	m := &Mount{opts: o, mountpoint: t.path, img: img, closeImg: closeImg, tree: tree, autoDir: autoDir}
+	if err := m.attach(ctx, t, imgPath, flags); err != nil {
+		return fail(err)
 	}
-	var server fuseServer
-	switch o.Backend {
-	case "", "gofuse":
-		server, err = gofuse.Mount(mp, tree, gofuse.Options{
-			Source: imgPath, AllowOther: o.AllowOther, Splice: o.Splice, Xattr: o.Xattr, DirReadAhead: o.Prefetch,
-			ExtraOptions: o.MountOptions, Debug: o.Debug, Log: log,
-		})
-	case "cgofuse":
-		server, err = cgofuse.Mount(mp, tree, cgofuse.Options{
-			Source: imgPath, AllowOther: o.AllowOther, ExtraOptions: o.MountOptions, Debug: o.Debug, Log: log,
-		})
-	default:
-		err = fmt.Errorf("unknown backend %q", o.Backend)
-	}
-	if err != nil {
-		closeImg()
-		if autoDir != nil {
-			autoDir.Remove()
-		}
-		return nil, fmt.Errorf("mount %s on %s: %w", imgPath, mp, err)
-	}
-	m := &Mount{opts: o, mountpoint: mp, img: img, closeImg: closeImg, tree: tree, server: server, autoDir: autoDir}
-	info, err := waitMountInfo(ctx, mp)
-	if err != nil {
-		m.Unmount()
-		m.Wait()
-		return nil, err
-	}
-	m.info = info
 	if o.ReadAheadKB > 0 {
 		m.setReadAhead(o.ReadAheadKB)
 	}
-	log.WithFields(logrus.Fields{"image": imgPath, "mountpoint": mp, "tree": img.Tree(), "splice": o.Splice, "prefetch": o.Prefetch, "direct_io": o.DirectIO}).Info("mounted")
+	log.WithFields(logrus.Fields{"image": imgPath, "mountpoint": m.mountpoint, "tree": img.Tree(), "splice": o.Splice, "prefetch": o.Prefetch, "direct_io": o.DirectIO}).Info("mounted")
 	return m, nil
 }
 
-// prepareMountpoint checks mp and clears a stale FUSE mount left there by
-// a daemon that was killed (its directory fails with ENOTCONN).
-func prepareMountpoint(mp string, log logrus.FieldLogger) error {
-	st, err := os.Stat(mp)
-	if errors.Is(err, syscall.ENOTCONN) || errors.Is(err, syscall.ECONNABORTED) {
-		log.WithField("mountpoint", mp).Warn("clearing a stale mount (transport endpoint is not connected)")
-		if uerr := Unmount(mp, true); uerr != nil && !errors.Is(uerr, ErrNotMounted) {
-			return fmt.Errorf("%w: %s: stale mount could not be cleared: %v", ErrBusy, mp, uerr)
+// autoConfig is where an automatic mountpoint goes.
+func autoConfig(o Options) automp.Config {
+	if o.AutoPlace != nil {
+		return *o.AutoPlace
+	}
+	return automp.DefaultConfig()
+}
+
+// checkBackend refuses a backend this build or system lacks.
+func checkBackend(b string) error {
+	switch {
+	case b == "cgofuse" && !cgofuse.Available:
+		return fmt.Errorf("%w: %v", ErrBadOption, cgofuse.ErrUnsupported)
+	case b == "cgofuse", b == "gofuse" && gofuseAvailable:
+		return nil
+	}
+	return fmt.Errorf("%w: backend %q is not available here (have: %s)", ErrBadOption, b, strings.Join(Backends(), ", "))
+}
+
+// Backends lists the FUSE backends this build can mount with.
+func Backends() []string {
+	var out []string
+	if gofuseAvailable {
+		out = append(out, "gofuse")
+	}
+	if cgofuse.Available {
+		out = append(out, "cgofuse")
+	}
+	return out
+}
+
+// openImage opens the image o names; closeImg closes it and its source.
+func openImage(o Options) (imgPath string, img *isofmt.Image, closeImg func() error, err error) {
+	isoOpts := &isofmt.Options{CacheSize: o.CacheSize, Tree: o.Tree}
+	imgPath = o.Image
+	switch {
+	case o.ImageFile != nil:
+		// Reopening the descriptor's own link opens the very file the
+		// caller checked, whatever its name points to now.
+		img, err = isofmt.OpenFile(reopenPath(o.ImageFile), isoOpts)
+		if err == nil {
+			closeImg = img.Close
 		}
-		st, err = os.Stat(mp)
+	case o.OpenImage != nil:
+		img, closeImg, err = o.OpenImage(isoOpts)
+	default:
+		if imgPath, err = filepath.Abs(o.Image); err != nil {
+			return "", nil, nil, fmt.Errorf("%w: %s: %v", ErrImage, o.Image, err)
+		}
+		if img, err = isofmt.OpenFile(imgPath, isoOpts); err == nil {
+			closeImg = img.Close
+		}
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMountpoint, err)
+		return "", nil, nil, fmt.Errorf("%w: %v", ErrImage, err)
 	}
-	if !st.IsDir() {
-		return fmt.Errorf("%w: %s is not a directory", ErrMountpoint, mp)
-	}
-	if real, err := filepath.EvalSymlinks(mp); err == nil {
-		mp = real
-	}
-	if mi, ok, err := FindMount(mp); err == nil && ok {
-		return fmt.Errorf("%w: %s already has %s (%s) mounted on it; unmount it first", ErrBusy, mp, mi.Source, mi.FSType)
-	}
-	return nil
-}
-
-// waitMountInfo polls until the mount appears in /proc/self/mountinfo.
-func waitMountInfo(ctx context.Context, mp string) (MountInfo, error) {
-	deadline := time.Now().Add(mountConfirmTimeout)
-	for delay := 200 * time.Microsecond; ; delay = min(delay*2, 50*time.Millisecond) {
-		mi, ok, err := FindMount(mp)
-		if err != nil {
-			return MountInfo{}, fmt.Errorf("confirm mount: %w", err)
-		}
-		if ok && mi.FSType == FSType {
-			return mi, nil
-		}
-		if time.Now().After(deadline) {
-			return MountInfo{}, fmt.Errorf("mount on %s did not appear in /proc/self/mountinfo within %v", mp, mountConfirmTimeout)
-		}
-		select {
-		case <-ctx.Done():
-			return MountInfo{}, ctx.Err()
-		case <-time.After(delay):
-		}
-	}
-}
-
-// setReadAhead raises the mount's read-ahead (root only: it is a sysfs
-// knob of the mount's anonymous backing device).
-func (m *Mount) setReadAhead(kb int) {
-	p := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", m.info.Major, m.info.Minor)
-	if err := os.WriteFile(p, []byte(strconv.Itoa(kb)), 0); err != nil {
-		m.opts.Log.WithField("mountpoint", m.mountpoint).Debugf("read-ahead left at the default: %v", err)
-	}
-}
-
-// fuseServer is what both FUSE backends return.
-type fuseServer interface {
-	Wait()
-	Unmount() error
+	return imgPath, img, closeImg, nil
 }
 
 // BytesRead is the file data served so far.
 func (m *Mount) BytesRead() int64 { return m.tree.BytesRead() }
 
-// Lookups and ReadDirs count the name lookups and directory listings
-// served so far.
+// Lookups counts the name lookups served so far.
 func (m *Mount) Lookups() int64 { return m.tree.Lookups() }
 
 // ReadDirs counts the directory listings served so far.
 func (m *Mount) ReadDirs() int64 { return m.tree.ReadDirs() }
 
-// Mountpoint is the absolute mountpoint.
+// AutoMountpoint reports whether New made the mountpoint (and Wait
+// removes it).
+func (m *Mount) AutoMountpoint() bool { return m.autoDir != nil }
+
+// Mountpoint is the absolute mountpoint (a drive such as X: on Windows).
 func (m *Mount) Mountpoint() string { return m.mountpoint }
 
 // Image is the mounted image.
 func (m *Mount) Image() *isofmt.Image { return m.img }
 
-// AutoMountpoint reports whether New made the mountpoint (and Wait
-// removes it).
-func (m *Mount) AutoMountpoint() bool { return m.autoDir != nil }
-
-// Device is the mount's device number as major, minor.
+// Device is the mount's device number as major, minor (Linux).
 func (m *Mount) Device() (uint32, uint32) { return m.info.Major, m.info.Minor }
 
 // Wait serves until the file system is unmounted, then closes the image.
@@ -339,75 +324,11 @@ func (m *Mount) Wait() error {
 	return m.waitErr
 }
 
-// Unmount unmounts; it fails (EBUSY) while files are open.
-func (m *Mount) Unmount() error { return m.server.Unmount() }
+// Unmount unmounts; it fails (EBUSY, naming the processes where the
+// system tells) while files are open.
+func (m *Mount) Unmount() error { return m.unmount(false) }
 
 // Detach lazily unmounts: the mount disappears from the namespace now and
-// is served until the last open file is closed.
-func (m *Mount) Detach() error { return Unmount(m.mountpoint, true) }
-
-// Fusermount finds fusermount3 (or fusermount) in PATH, then /bin and
-// /usr/bin: systemd runs mount helpers with an empty PATH.
-func Fusermount() (string, error) {
-	for _, name := range []string{"fusermount3", "fusermount"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-		for _, dir := range []string{"/bin", "/usr/bin"} {
-			p := filepath.Join(dir, name)
-			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-				return p, nil
-			}
-		}
-	}
-	return "", errors.New("fusermount3 not found in PATH, /bin or /usr/bin (install fuse3)")
-}
-
-// Unmount unmounts the FUSE mount at mountpoint (lazily if asked): with
-// umount2 when permitted, else with fusermount3 -u.
-func Unmount(mountpoint string, lazy bool) error {
-	mp, err := filepath.Abs(mountpoint)
-	if err != nil {
-		return err
-	}
-	if real, err := filepath.EvalSymlinks(mp); err == nil {
-		mp = real
-	}
-	if _, ok, err := FindMount(mp); err == nil && !ok {
-		return fmt.Errorf("%s: %w", mp, ErrNotMounted)
-	}
-	flags := 0
-	if lazy {
-		flags = syscall.MNT_DETACH
-	}
-	err = syscall.Unmount(mp, flags)
-	// A file closed a moment ago can still hold the mount while the
-	// kernel finishes releasing it: give that up to a second before
-	// calling the mount busy.
-	for wait := 0; errors.Is(err, syscall.EBUSY) && wait < 20; wait++ {
-		time.Sleep(50 * time.Millisecond)
-		err = syscall.Unmount(mp, flags)
-	}
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, syscall.EBUSY) {
-		return fmt.Errorf("unmount %s: %w (files are open or a process is inside; use --lazy)", mp, err)
-	}
-	if !errors.Is(err, syscall.EPERM) {
-		return fmt.Errorf("unmount %s: %w", mp, err)
-	}
-	bin, ferr := Fusermount()
-	if ferr != nil {
-		return fmt.Errorf("unmount %s: %v; %w", mp, err, ferr)
-	}
-	args := []string{"-u"}
-	if lazy {
-		args = append(args, "-z")
-	}
-	out, err := exec.Command(bin, append(args, "--", mp)...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("unmount %s: %s: %v", mp, strings.TrimSpace(string(out)), err)
-	}
-	return nil
-}
+// is served until the last open file is closed (Linux; elsewhere it
+// forces the unmount).
+func (m *Mount) Detach() error { return m.unmount(true) }

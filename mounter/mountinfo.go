@@ -3,11 +3,12 @@
 package mounter
 
 import (
-	"github.com/isofsd/isofsd/mounter/mountinfo"
-)
+	"os"
+	"slices"
+	"strconv"
 
-// MountInfo is one line of /proc/self/mountinfo.
-type MountInfo = mountinfo.Entry
+	"github.com/isofsd/isofsd/internal/mountinfo"
+)
 
 // ReadMountInfo parses /proc/self/mountinfo.
 func ReadMountInfo() ([]MountInfo, error) { return mountinfo.Read() }
@@ -24,4 +25,34 @@ func FindMount(mountpoint string) (MountInfo, bool, error) {
 		}
 	}
 	return MountInfo{}, false, nil
+}
+
+// Mounts lists the isofsd mounts the caller may unmount (see ownMounts).
+func Mounts() ([]MountInfo, error) {
+	all, err := ReadMountInfo()
+	if err != nil {
+		return nil, err
+	}
+	return ownMounts(all, os.Geteuid()), nil
+}
+
+// ownMounts picks the isofsd mounts of all that euid may unmount: every
+// one for root, those mounted by euid (FUSE's user_id=) for anyone else.
+// Nested mounts come before the mounts they sit in, and a mountpoint
+// covered by several mounts is listed once per mount.
+func ownMounts(all []MountInfo, euid int) []MountInfo {
+	var out []MountInfo
+	for _, m := range all {
+		if m.FSType != FSType {
+			continue
+		}
+		if euid != 0 && !mountinfo.HasOption(m.SuperOptions, "user_id="+strconv.Itoa(euid)) {
+			continue
+		}
+		out = append(out, m)
+	}
+	// mountinfo lists parents before children and lower mounts before
+	// the ones stacked on them: undo that order.
+	slices.Reverse(out)
+	return out
 }

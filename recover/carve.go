@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/udf"
 )
 
 // Carving constants.
@@ -58,6 +59,10 @@ type Found struct {
 	// NestedIn is the offset of an image found earlier that contains this
 	// one, -1 if none.
 	NestedIn int64 `json:"nested_in"`
+	// Broken says why an image whose descriptors were found does not open
+	// (its other structures are elsewhere: fragmented, or overwritten).
+	// Size then covers only the descriptors seen.
+	Broken string `json:"broken,omitempty"`
 
 	preparer string
 }
@@ -158,7 +163,12 @@ func Scan(ctx context.Context, src io.ReaderAt, size int64, o CarveOptions) ([]*
 			}
 			f, err := identify(src, size, start)
 			if err != nil {
-				continue
+				// A descriptor that passed the checks but whose image does
+				// not open is a fragmented or overwritten image: report it,
+				// never hide it.
+				if f = brokenCandidate(src, start, magic[1] == 'C', err); f == nil {
+					continue
+				}
 			}
 			seen[start] = true
 			for _, g := range found {
@@ -178,6 +188,30 @@ func Scan(ctx context.Context, src io.ReaderAt, size int64, o CarveOptions) ([]*
 	return found, ctx.Err()
 }
 
+// brokenCandidate reports an image start whose descriptors are there but
+// which isofmt cannot open: a primary descriptor that passed
+// CheckPrimaryDescriptor, or a UDF recognition sequence (BEA01 followed by
+// NSR02/NSR03). Anything weaker is noise, and nil.
+func brokenCandidate(src io.ReaderAt, start int64, pvd bool, err error) *Found {
+	f := &Found{Offset: start, NestedIn: -1, Size: systemAreaBytes + 3*isofmt.SectorSize, Broken: err.Error()}
+	f.Available = f.Size
+	if pvd {
+		f.Kind = "iso9660"
+		return f
+	}
+	b := make([]byte, 2*isofmt.SectorSize)
+	if _, err := src.ReadAt(b, start+systemAreaBytes+isofmt.SectorSize); err != nil {
+		return nil
+	}
+	for k := 0; k < 2; k++ {
+		if id := string(b[k*isofmt.SectorSize+1 : k*isofmt.SectorSize+6]); id == "NSR02" || id == "NSR03" {
+			f.Kind = "udf"
+			return f
+		}
+	}
+	return nil
+}
+
 // readPieces fills b from src in 64 KiB pieces, zeroing the unreadable ones.
 func readPieces(src io.ReaderAt, b []byte, off int64) {
 	const piece = 64 << 10
@@ -189,23 +223,14 @@ func readPieces(src io.ReaderAt, b []byte, off int64) {
 	}
 }
 
-// plausiblePVD is the cheap filter before isofmt: the both-endian volume
-// size and block size agree, the block size is legal, and the root
-// directory record has its fixed length.
+// plausiblePVD is the cheap filter before isofmt.Open: isofmt's own
+// check of a primary descriptor's fixed fields.
 func plausiblePVD(src io.ReaderAt, d int64) bool {
-	var pvd [2048]byte
+	var pvd [isofmt.SectorSize]byte
 	if _, err := src.ReadAt(pvd[:], d); err != nil {
 		return false
 	}
-	le, be := binary.LittleEndian.Uint32(pvd[80:]), binary.BigEndian.Uint32(pvd[84:])
-	bsl, bsb := binary.LittleEndian.Uint16(pvd[128:]), binary.BigEndian.Uint16(pvd[130:])
-	if le != be || le == 0 || bsl != bsb {
-		return false
-	}
-	if bsl != 512 && bsl != 1024 && bsl != 2048 {
-		return false
-	}
-	return pvd[156] == 34 && pvd[156+25]&2 != 0 // root record: length 34, directory flag
+	return isofmt.CheckPrimaryDescriptor(pvd[:]) == nil
 }
 
 // identify confirms an image at start with isofmt and works out its size.
@@ -267,9 +292,9 @@ func identify(src io.ReaderAt, srcSize, start int64) (*Found, error) {
 }
 
 // trailingAnchorEnd finds the UDF anchors written after the partition (at
-// N-257 and N-1 of an N-block volume) by their descriptor tag — tag
-// identifier 2, valid checksum, and a tag location equal to the block it
-// is in — and returns the end of the highest one. The source may continue
+// N-257 and N-1 of an N-block volume) by udf.CheckAnchor — tag identifier
+// 2, checksum, CRC, and a tag location equal to the block it is in — and
+// returns the end of the highest one. The source may continue
 // far past the image, so udf.Open (which looks at the source's end) cannot
 // see them.
 func trailingAnchorEnd(r io.ReaderAt, size, bs, from int64) int64 {
@@ -285,20 +310,12 @@ func trailingAnchorEnd(r io.ReaderAt, size, bs, from int64) int64 {
 	got, _ := r.ReadAt(buf, first*bs)
 	var end int64
 	for i := int64(0); (i+1)*bs <= int64(got); i++ {
-		t := buf[i*bs : i*bs+16]
-		if binary.LittleEndian.Uint16(t[0:]) != 2 {
-			continue
+		if binary.LittleEndian.Uint16(buf[i*bs:]) != 2 {
+			continue // not an anchor's tag: skip the CRC
 		}
-		var sum byte
-		for k, c := range t {
-			if k != 4 {
-				sum += c
-			}
+		if udf.CheckAnchor(buf[i*bs:(i+1)*bs], uint32(first+i)) == nil {
+			end = (first + i + 1) * bs
 		}
-		if sum != t[4] || int64(binary.LittleEndian.Uint32(t[12:])) != first+i {
-			continue
-		}
-		end = (first + i + 1) * bs
 	}
 	return end
 }
@@ -310,17 +327,17 @@ func (f *Found) String() string {
 
 // Carve statuses for a recovered image.
 const (
-	StatusExact      = "exact"              // a checksum covering the data matched
-	StatusStructural = "structurally valid" // the tree walks cleanly, nothing to check sums against
-	StatusDamaged    = "damaged"            // files or checksums are wrong
-	StatusTruncated  = "truncated"          // the source ends before the image does
+	StatusExact     = "exact"     // proven: a checksum covering the data matched, or complete file-system extents of clusters untouched since deletion
+	StatusLikely    = "likely"    // structure valid, data unverified: the tree walks cleanly, nothing proves the bytes
+	StatusDamaged   = "damaged"   // files or checksums are wrong (named by path)
+	StatusTruncated = "truncated" // the source ends before the image does
 )
 
-// Judge turns a verify report of a carved image into a carve status and
-// a note. "exact" needs a checksum that covers every byte: a whole-image
+// Judge turns a verify report of a carved image into a status and a
+// note. "exact" needs a checksum that covers every byte: a whole-image
 // sum, or in-image checksums when the image has nothing beyond its ISO
-// 9660 volume. Bytes past the volume (appended partitions) are checked
-// only structurally, and the note says so.
+// 9660 volume. Anything less is "likely" at best, with a note naming the
+// checks that would verify it.
 func Judge(f *Found, rep *VerifyReport) (status, note string) {
 	switch {
 	case f != nil && f.Truncated():
@@ -341,11 +358,19 @@ func Judge(f *Found, rep *VerifyReport) (status, note string) {
 			}
 		}
 		if whole || (volume > 0 && rep.Size <= volume) {
-			return StatusExact, ""
+			var by []string
+			for _, c := range rep.Checks {
+				// The checksum checks: the implanted MD5, lists in the
+				// image (named by path), the external sums.
+				if c.Result == CheckOK && (c.Name == "implanted md5" || strings.HasPrefix(c.Name, "/") || strings.HasPrefix(c.Name, "external")) {
+					by = append(by, c.Name)
+				}
+			}
+			return StatusExact, "proven by: " + strings.Join(by, ", ")
 		}
-		return StatusStructural, fmt.Sprintf("checksums verified the ISO 9660 volume (%d bytes); the %d bytes after it passed structural checks only", volume, rep.Size-volume)
+		return StatusLikely, fmt.Sprintf("checksums verified the ISO 9660 volume (%d bytes); the %d bytes after it (appended partitions) are structure valid, data unverified: %s", volume, rep.Size-volume, verifyHint)
 	case rep.Files != nil && len(rep.Files.Damaged) == 0 && len(rep.Files.Unreadable) == 0:
-		return StatusStructural, "no checksums in the image; the directory tree reads cleanly and every extent lies inside the image"
+		return StatusLikely, "structure valid, data unverified: no checksum covers the image; the directory tree reads cleanly and every extent lies inside the image; " + verifyHint
 	}
 	return StatusDamaged, ""
 }

@@ -264,7 +264,7 @@ func checkCarve(t *testing.T, fx []*carveFixture, rec []*Recovered) {
 		r := bySum[x.sum]
 		switch {
 		case r != nil:
-			if r.Status != StatusExact && r.Status != StatusStructural {
+			if r.Status != StatusExact && r.Status != StatusLikely {
 				t.Errorf("%s recovered byte-exact but reported %s", x.name, r.Status)
 			}
 		case x.contiguous:
@@ -272,7 +272,7 @@ func checkCarve(t *testing.T, fx []*carveFixture, rec []*Recovered) {
 		default:
 			// Fragmented and not rebuilt: it must not be reported as fine.
 			for _, r := range rec {
-				if strings.Contains(x.name, strings.ToLower(r.Label)) && (r.Status == StatusExact || r.Status == StatusStructural) {
+				if strings.Contains(x.name, strings.ToLower(r.Label)) && (r.Status == StatusExact || r.Status == StatusLikely) {
 					t.Errorf("fragmented %s reported %s although its bytes differ", x.name, r.Status)
 				}
 			}
@@ -297,10 +297,10 @@ func TestCarveExt4(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := findExt4(f, 1<<30)
-	if len(x.fss) != 1 || x.fss[0].journal == nil {
+	if len(x.fss) != 1 || x.fss[0].fs.Journal == nil {
 		t.Fatalf("journal not located: %+v", x.fss)
 	}
-	for _, e := range x.fss[0].journal {
+	for _, e := range x.fss[0].fs.Journal {
 		f.WriteAt(make([]byte, e.Length), x.fss[0].Start+e.Physical)
 	}
 	f.Close()
@@ -328,7 +328,7 @@ func TestCarveVFAT(t *testing.T) {
 }
 
 // TestCarveNestedAndTruncated: an ISO stored inside an ISO is reported
-// once (as the outer image), and an image cut off by the end of the
+// both as the outer image and as the file of it the inner one is, and an image cut off by the end of the
 // source is reported truncated.
 func TestCarveNestedAndTruncated(t *testing.T) {
 	fx := carveImages(t, false)
@@ -355,22 +355,27 @@ func TestCarveNestedAndTruncated(t *testing.T) {
 	d = append(d, b[:len(b)-1<<20]...)
 	os.WriteFile(disk, d, 0o644)
 	rec := carveDisk(t, disk)
-	if len(rec) != 2 {
+	if len(rec) != 3 {
 		for _, r := range rec {
 			t.Logf("%s at %d: %s", r.Label, r.Offset, r.Status)
 		}
-		t.Fatalf("recovered %d images, want 2 (outer, truncated copy)", len(rec))
+		t.Fatalf("recovered %d images, want 3 (outer, the inner one as its file, truncated copy)", len(rec))
 	}
-	if rec[0].Offset != 1<<20 || rec[0].Label != "OUTER" || rec[0].Status == StatusDamaged {
-		t.Errorf("first: %s at %d, %s", rec[0].Label, rec[0].Offset, rec[0].Status)
+	if rec[0].Offset != 1<<20 || rec[0].Label != "OUTER" || rec[0].Status == StatusDamaged || len(rec[0].Contains) != 0 {
+		t.Errorf("first: %s at %d, %s, contains %v", rec[0].Label, rec[0].Offset, rec[0].Status, rec[0].Contains)
 	}
 	if got := sha256File(t, rec[0].Path); got != sha256Hex(ob) {
 		t.Errorf("outer image not byte-exact")
 	}
-	if rec[1].Status != StatusTruncated || rec[1].Available != int64(len(b)-1<<20) {
-		t.Errorf("second: %s, %d of %d bytes available", rec[1].Status, rec[1].Available, rec[1].Size)
+	// The image stored in the outer one is reported (never hidden), as
+	// the file it is.
+	if rec[1].InsideFile != "/inner.iso" || rec[1].NestedIn != rec[0].Offset || rec[1].Status != StatusExact {
+		t.Errorf("second: %s at %d inside file %q of %d, %s", rec[1].Label, rec[1].Offset, rec[1].InsideFile, rec[1].NestedIn, rec[1].Status)
 	}
-	if rec[1].Verify == nil || len(damagedPaths(rec[1].Verify, false)) == 0 {
+	if rec[2].Status != StatusTruncated || rec[2].Available != int64(len(b)-1<<20) {
+		t.Errorf("third: %s, %d of %d bytes available", rec[2].Status, rec[2].Available, rec[2].Size)
+	}
+	if rec[2].Verify == nil || len(damagedPaths(rec[2].Verify, false)) == 0 {
 		t.Errorf("truncated copy names no damaged file")
 	}
 }

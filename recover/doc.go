@@ -12,11 +12,16 @@
 //     in it and an external checksum, and names damaged files by path with
 //     the bytes affected. Salvage extracts the files that lie wholly in the
 //     readable, verified part.
-//   - Scan finds images on a disk by their volume descriptors on 512-byte
-//     boundaries; Recover writes them out, verifies each, and when one
-//     proves wrong (a fragmented file) asks the file system around it —
-//     old ext4 inode copies in the journal, or FAT's free-cluster map — where
-//     the missing pieces are.
+//   - Undelete gets deleted images back from the file systems on a disk
+//     (FindFileSystems: NTFS, exFAT, ext2/3/4, FAT; the readers are the
+//     packages ntfs, exfat and ext4j, reporting in fsmeta's terms) by their
+//     own metadata — names and real, fragmented extents — then scans for
+//     the rest. Scan finds images by their volume descriptors on 512-byte
+//     boundaries; Recover writes them out, verifies each, reports images
+//     inside another's span as its file or as proof that it is fragmented,
+//     and when one proves wrong asks the file system around it — old ext4
+//     inode copies, or FAT's free clusters — where the missing pieces are.
+//     Every image gets an honest verdict: exact only when proven.
 //
 // All parsing of images goes through isofmt. The package does not log:
 // results, errors and progress callbacks go back to the caller (cmd/isofsd).

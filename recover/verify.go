@@ -39,6 +39,10 @@ type Check struct {
 type VerifyOptions struct {
 	// ImageName is matched against the names in External.
 	ImageName string
+	// AnyName is set for an image whose name is unknown (a carved one):
+	// it passes the external check when its hash equals any entry of
+	// External, and is "unknown" (not damaged) when it equals none.
+	AnyName bool
 	// External is a checksum list given by the user (sha256sum/md5sum
 	// format); the entry naming ImageName is checked against the whole image.
 	External []SumEntry
@@ -186,9 +190,12 @@ func Verify(ctx context.Context, img *isofmt.Image, o VerifyOptions) (*VerifyRep
 	lists := v.findLists()
 	var ext []SumEntry
 	for _, e := range o.External {
-		if path.Base(strings.ReplaceAll(e.Name, `\`, "/")) == o.ImageName {
+		if path.Base(strings.ReplaceAll(e.Name, `\`, "/")) == o.ImageName && !o.AnyName {
 			ext = append(ext, e)
 		}
+	}
+	if o.AnyName {
+		ext = o.External
 	}
 	md5Check := v.implantedMD5Plan()
 	for _, l := range lists {
@@ -203,7 +210,11 @@ func Verify(ctx context.Context, img *isofmt.Image, o VerifyOptions) (*VerifyRep
 			return rep, err
 		}
 	}
-	if len(o.External) > 0 {
+	if len(o.External) > 0 && o.AnyName {
+		if err := v.checkAnyExternal(ext); err != nil {
+			return rep, err
+		}
+	} else if len(o.External) > 0 {
 		if err := v.checkExternal(ext); err != nil {
 			return rep, err
 		}
@@ -421,5 +432,34 @@ func (v *verifier) checkExternal(ext []SumEntry) error {
 			v.add("external "+e.Algo, CheckDamaged, fmt.Sprintf("image %s, expected %s", hex.EncodeToString(got), hex.EncodeToString(e.Sum)))
 		}
 	}
+	return nil
+}
+
+// checkAnyExternal hashes the image once per algorithm in ext and looks
+// for its sum among all entries: a carved image has no name to match.
+func (v *verifier) checkAnyExternal(ext []SumEntry) error {
+	done := map[string]bool{}
+	for _, e := range ext {
+		if done[e.Algo] {
+			continue
+		}
+		done[e.Algo] = true
+		h := NewHash(e.Algo)
+		if _, err := io.Copy(h, &progressReader{io.NewSectionReader(v.img.Source(), 0, v.img.Size()), v}); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return err
+			}
+			v.add("external "+e.Algo, CheckUnknown, fmt.Sprintf("reading the image: %v", err))
+			continue
+		}
+		got := h.Sum(nil)
+		for _, x := range ext {
+			if x.Algo == e.Algo && bytes.Equal(got, x.Sum) {
+				v.add("external "+e.Algo, CheckOK, fmt.Sprintf("whole image matches %s (%s)", hex.EncodeToString(x.Sum), x.Name))
+				return nil
+			}
+		}
+	}
+	v.add("external checksum", CheckUnknown, "the image's hash equals no entry of the checksum file")
 	return nil
 }

@@ -23,9 +23,7 @@ func requireLoop(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for loop devices")
 	}
-	if _, err := exec.LookPath("losetup"); err != nil {
-		t.Skip("losetup not installed")
-	}
+	isotest.RequireTool(t, "losetup")
 }
 
 func run(t testing.TB, name string, args ...string) string {

@@ -1,7 +1,7 @@
 package writer
 
 import (
-	"github.com/isofsd/isofsd/mounter/mountinfo"
+	"github.com/isofsd/isofsd/internal/mountinfo"
 
 	"bufio"
 	"io"

@@ -29,11 +29,7 @@ func hasProblem(probs []Problem, code ProblemCode) bool {
 // (sfdisk), attached with -P so that the partition node exists.
 func partitionedLoop(t *testing.T, dir string, size int64, fsType string) (dev, part string) {
 	t.Helper()
-	for _, tool := range []string{"sfdisk", "mkfs." + fsType} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skip(tool, "not installed")
-		}
-	}
+	isotest.RequireTool(t, "sfdisk", "mkfs."+fsType)
 	dev, _ = newLoop(t, dir, size, "-P")
 	cmd := exec.Command("sfdisk", "--quiet", dev)
 	cmd.Stdin = strings.NewReader("label: dos\n,,c\n")

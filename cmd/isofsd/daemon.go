@@ -1,18 +1,15 @@
-//go:build linux
-
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 
 	"syscall"
 	"text/tabwriter"
@@ -22,16 +19,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/isofsd/isofsd/fs/cgofuse"
 	"github.com/isofsd/isofsd/mounter"
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
-
-// dialTimeout bounds connecting to the daemon: a socket that does not
-// answer at once has no daemon behind it.
-const dialTimeout = 2 * time.Second
-
-// callTimeout bounds one request (a mount confirms within seconds).
-const callTimeout = 2 * time.Minute
 
 func newDaemonCmd(a *app) *cobra.Command {
 	var (
@@ -41,6 +32,10 @@ func newDaemonCmd(a *app) *cobra.Command {
 		mountRoot string
 		stableFor time.Duration
 		poll      bool
+		logFile   string
+		// windowsService: the service manager runs us (service install
+		// --windows registers the daemon with this flag).
+		windowsService bool
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon [--watch DIR --mount-root DIR] [--socket PATH]",
@@ -60,26 +55,45 @@ predecessor left behind. The mount flags below apply to watched images.`,
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			journaldLogging(a)
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-			defer stop()
-			signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
-			d, err := mounter.NewDaemon(mounter.DaemonOptions{
-				Socket: socket, Watch: watch, MountRoot: mountRoot, StableFor: stableFor, Poll: poll,
-				Template: tmpl, Log: a.log,
-			})
-			if err != nil {
-				if errors.Is(err, mounter.ErrDaemonRunning) {
+			if len(mounter.Backends()) == 0 {
+				return withCode(exitUsage, fmt.Errorf("this isofsd cannot mount on %s: %v", runtime.GOOS, cgofuse.ErrUnsupported))
+			}
+			if logFile != "" {
+				if err := logTo(a, logFile); err != nil {
 					return withCode(exitUsage, err)
 				}
-				return withCode(exitInternal, err)
 			}
-			// Keep no directory busy.
-			os.Chdir("/")
-			if err := d.Run(ctx); err != nil {
-				return withCode(exitInternal, err)
+			journaldLogging(a)
+			// A parent waiting for a detached daemon (isofsd mount on
+			// Windows starts one) hears once it is ready, or why not.
+			ready := mounter.ReadyFromEnv()
+			run := func(ctx context.Context, onReady func()) error {
+				d, err := mounter.NewDaemon(mounter.DaemonOptions{
+					Socket: socket, Watch: watch, MountRoot: mountRoot, StableFor: stableFor, Poll: poll,
+					Template: tmpl, Log: a.log, OnReady: func() { ready.TellParent(""); onReady() },
+				})
+				if err != nil {
+					code := exitInternal
+					if errors.Is(err, mounter.ErrDaemonRunning) {
+						code = exitUsage
+					}
+					ready.Fail(code, err)
+					return withCode(code, err)
+				}
+				// Keep no directory busy.
+				os.Chdir("/")
+				if err := d.Run(ctx); err != nil {
+					return withCode(exitInternal, err)
+				}
+				return nil
 			}
-			return nil
+			if windowsService {
+				return mounter.RunAsService(mounter.WindowsServiceName, run)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+			return run(ctx, func() {})
 		},
 	}
 	fl := cmd.Flags()
@@ -98,7 +112,25 @@ predecessor left behind. The mount flags below apply to watched images.`,
 	enumVar(fl, &f.prefetch, "prefetch", defaultPrefetch, onOffValues, "read ahead as tree walks go (the next small files of a directory into the page cache, the next directories parsed): on or off")
 	fl.BoolVar(&f.directIO, "direct-io", false, "read files of 1 MiB or more of watched images past the kernel's page cache")
 	fl.IntVar(&f.readAhead, "read-ahead-kb", mounter.DefaultReadAheadKB, "read-ahead of each mount in KiB when running as root")
+	fl.StringVar(&logFile, "log-file", "", "append the log to this file instead of stderr")
+	fl.BoolVar(&windowsService, "windows-service", false, "run under the Windows service manager (set by service install --windows)")
+	if runtime.GOOS != "windows" {
+		fl.MarkHidden("windows-service")
+	}
 	return cmd
+}
+
+// logTo appends the log to path (its directory is created, private).
+func logTo(a *app, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("--log-file: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("--log-file: %w", err)
+	}
+	a.log.SetOutput(f)
+	return nil
 }
 
 // journaldLogging drops timestamps and colours when stderr goes to the
@@ -110,36 +142,10 @@ func journaldLogging(a *app) {
 	a.log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
 }
 
-// daemonConn is a connection to a running daemon.
-type daemonConn struct {
-	c  net.Conn
-	br *bufio.Reader
-}
-
-// dialDaemon connects to the daemon at socket.
-func dialDaemon(socket string) (*daemonConn, error) {
-	c, err := net.DialTimeout("unix", socket, dialTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("no isofsd daemon on %s: %w", socket, err)
-	}
-	return &daemonConn{c: c, br: bufio.NewReader(c)}, nil
-}
-
-func (dc *daemonConn) call(req *ctlproto.Request) (*ctlproto.Response, error) {
-	dc.c.SetDeadline(time.Now().Add(callTimeout))
-	return ctlproto.Call(dc.c, dc.br, req)
-}
-
-func (dc *daemonConn) Close() error { return dc.c.Close() }
-
-// daemonCall sends one request to the daemon at socket.
+// daemonCall sends one request to the daemon at socket (see
+// mounter.Dial for the checks made before anything is sent).
 func daemonCall(socket string, req *ctlproto.Request) (*ctlproto.Response, error) {
-	dc, err := dialDaemon(socket)
-	if err != nil {
-		return nil, err
-	}
-	defer dc.Close()
-	return dc.call(req)
+	return mounter.Call(socket, req)
 }
 
 // daemonAnswers reports whether a daemon answers a status request on
@@ -156,7 +162,7 @@ func daemonExitCode(err error) int {
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case ctlproto.CodeImage, ctlproto.CodeMountpoint, ctlproto.CodeBusy, ctlproto.CodeNoFUSE,
-			ctlproto.CodeBadRequest, ctlproto.CodeNotFound, ctlproto.CodePermission:
+			ctlproto.CodeBadRequest, ctlproto.CodeNotFound, ctlproto.CodePermission, ctlproto.CodeRefused:
 			return exitUsage
 		}
 		return exitInternal
@@ -175,7 +181,7 @@ func daemonClientMount(socket string, o mounter.Options) (*ctlproto.MountStatus,
 	}
 	mp := ""
 	if o.Mountpoint != "" {
-		if mp, err = filepath.Abs(o.Mountpoint); err != nil {
+		if mp, err = mounter.CleanMountpoint(o.Mountpoint); err != nil {
 			return nil, err
 		}
 	}
@@ -183,7 +189,7 @@ func daemonClientMount(socket string, o mounter.Options) (*ctlproto.MountStatus,
 	req := &ctlproto.Request{Op: ctlproto.OpMount, Mount: &ctlproto.MountRequest{
 		Image: img, Mountpoint: mp, AutoMountpoint: mp == "", Tree: o.Tree, CacheSize: o.CacheSize, UID: &uid, GID: &gid,
 		Umask: o.Umask, AllowOther: o.AllowOther, Options: o.MountOptions, Boot: o.Boot, Splice: o.Splice, Prefetch: o.Prefetch,
-		Xattr: o.Xattr, DirectIO: o.DirectIO,
+		Xattr: o.Xattr, DirectIO: o.DirectIO, Nonempty: o.Nonempty,
 	}}
 	resp, err := daemonCall(socket, req)
 	if err != nil {
@@ -194,12 +200,9 @@ func daemonClientMount(socket string, o mounter.Options) (*ctlproto.MountStatus,
 
 // daemonClientUnmount asks the daemon at socket to unmount mountpoint.
 func daemonClientUnmount(socket, mountpoint string, lazy bool) error {
-	mp, err := filepath.Abs(mountpoint)
+	mp, err := mounter.CleanMountpoint(mountpoint)
 	if err != nil {
 		return err
-	}
-	if real, err := filepath.EvalSymlinks(mp); err == nil {
-		mp = real
 	}
 	if _, err := daemonCall(socket, &ctlproto.Request{Op: ctlproto.OpUnmount, Mountpoint: mp, Lazy: lazy}); err != nil {
 		return withCode(daemonExitCode(err), err)
@@ -213,6 +216,8 @@ type daemonMountFlags struct {
 	socket     string
 	daemon     bool
 	standalone bool
+	// log receives the warning about a socket that is not used.
+	log logrus.FieldLogger
 }
 
 // addDaemonMountFlags registers --daemon, --standalone and --socket.
@@ -231,13 +236,22 @@ func (d *daemonMountFlags) useDaemon() (bool, error) {
 		return false, withCode(exitUsage, errors.New("--daemon and --standalone exclude each other"))
 	case d.standalone:
 		return false, nil
-	case d.daemon:
-		if !daemonAnswers(d.socket) {
-			return false, withCode(exitUsage, fmt.Errorf("--daemon: no isofsd daemon answers on %s", d.socket))
-		}
-		return true, nil
 	}
-	return daemonAnswers(d.socket), nil
+	_, err := daemonCall(d.socket, &ctlproto.Request{Op: ctlproto.OpStatus})
+	switch {
+	case err == nil:
+		return true, nil
+	case d.daemon && errors.Is(err, mounter.ErrUntrustedSocket):
+		return false, withCode(exitUsage, fmt.Errorf("--daemon: %w", err))
+	case d.daemon:
+		return false, withCode(exitUsage, fmt.Errorf("--daemon: no isofsd daemon answers on %s (%v)", d.socket, err))
+	case errors.Is(err, mounter.ErrUntrustedSocket):
+		// Nothing was sent; do the job without it.
+		if d.log != nil {
+			d.log.WithError(err).Warn("not using the daemon")
+		}
+	}
+	return false, nil
 }
 
 // tryDaemonMount mounts through the daemon when useDaemon says so;
@@ -253,6 +267,19 @@ func (d *daemonMountFlags) tryDaemonMount(a *app, o mounter.Options) (mountpoint
 	}
 	a.log.WithFields(logrus.Fields{"image": st.Image, "mountpoint": st.Mountpoint, "tree": st.Tree, "socket": d.socket}).Debug("mounted by the daemon")
 	return st.Mountpoint, true, nil
+}
+
+// autoStartDaemon: on Windows only the process serving a mount can end
+// it, so `isofsd mount` starts the user's daemon when none answers (and
+// `isofsd unmount X:` asks it); elsewhere a mount without a daemon gets
+// its own detached process.
+const autoStartDaemon = runtime.GOOS == "windows"
+
+// startDaemon starts a detached daemon on d.socket and returns once it
+// answers there; its log goes next to the socket.
+func (d *daemonMountFlags) startDaemon() error {
+	return mounter.Daemonize([]string{"daemon", "--socket", d.socket,
+		"--log-file", filepath.Join(filepath.Dir(d.socket), "isofsd.log")}, "")
 }
 
 // tryDaemonUnmount unmounts through the daemon when it serves mountpoint
@@ -324,22 +351,32 @@ func newStatusCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status [--json]",
 		Short: "Report whether the isofsd daemon runs, and what it serves",
-		Long:  "Exit status 0 when a daemon answers on the socket, 1 when none does.",
-		Args:  cobra.NoArgs,
+		Long: `Exit status 0 when a daemon answers on the socket, 1 when none does, 2 when
+the socket is not trusted (someone else's directory, file or process).
+With --json the answer is always one JSON object with "running".`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
 			resp, err := daemonCall(socket, &ctlproto.Request{Op: ctlproto.OpStatus})
+			if err == nil && resp.Status == nil {
+				err = errors.New("daemon sent no status")
+			}
 			if err != nil {
-				return withCode(exitDamaged, err)
+				code := exitDamaged
+				if errors.Is(err, mounter.ErrUntrustedSocket) {
+					code = exitUsage
+				}
+				if asJSON {
+					if jerr := writeJSON(out, statusJSON{Running: false, Socket: socket, Error: err.Error()}); jerr != nil {
+						return withCode(exitInternal, jerr)
+					}
+				}
+				return withCode(code, err)
 			}
 			st := resp.Status
-			if st == nil {
-				return withCode(exitInternal, errors.New("daemon sent no status"))
-			}
-			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				// (Socket shadows the embedded field of the same JSON name.)
+				return writeJSON(out, statusJSON{Running: true, DaemonStatus: st, Socket: st.Socket})
 			}
 			fmt.Fprintf(out, "isofsd daemon running: pid %d, socket %s, up %s, %d mount(s)\n",
 				st.PID, st.Socket, time.Since(st.Started).Truncate(time.Second), st.Mounts)
@@ -352,4 +389,21 @@ func newStatusCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&socket, "socket", mounter.DefaultSocket(), "control socket of the isofsd daemon")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// statusJSON is what `status --json` prints: "running" and, when a
+// daemon answers, its status fields; otherwise the socket asked and why
+// no daemon answered.
+type statusJSON struct {
+	Running bool `json:"running"`
+	*ctlproto.DaemonStatus
+	Socket string `json:"socket,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// writeJSON prints v indented.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

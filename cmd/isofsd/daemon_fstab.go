@@ -62,8 +62,13 @@ func mountHelperArgs(argv0 string, args []string) ([]string, bool) {
 	if fo.AllowOther {
 		kernel = append(kernel, "allow_other")
 	}
-	if fo.Debug {
-		kernel = append(kernel, "debug")
+	for _, b := range []struct {
+		on  bool
+		opt string
+	}{{fo.Debug, "debug"}, {fo.Xattr, "xattr"}, {fo.DirectIO, "direct_io"}, {fo.Nonempty, "nonempty"}, {fo.TrustImageSuid, "trust_image_suid"}} {
+		if b.on {
+			kernel = append(kernel, b.opt)
+		}
 	}
 	kernel = append(kernel, fo.Kernel...)
 	if len(kernel) > 0 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/mounter"
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
@@ -24,12 +25,8 @@ import (
 // TestDaemonClient drives an in-process daemon through the client
 // functions `isofsd mount`/`unmount` use, and through list and status.
 func TestDaemonClient(t *testing.T) {
-	if _, err := os.Stat(mounter.FuseDevice); err != nil {
-		t.Skip("FUSE unavailable")
-	}
-	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Skip("xorriso not installed")
-	}
+	isotest.RequireFUSE(t)
+	isotest.RequireTool(t, "xorriso")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	os.MkdirAll(src, 0o755)

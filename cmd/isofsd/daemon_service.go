@@ -5,25 +5,28 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/spf13/cobra"
 
+	"github.com/isofsd/isofsd/fs/cgofuse"
 	"github.com/isofsd/isofsd/mounter"
 )
 
 func newServiceCmd(a *app) *cobra.Command {
 	svc := &cobra.Command{
 		Use:   "service",
-		Short: "Install isofsd as a systemd or launchd service",
+		Short: "Install isofsd as a systemd, launchd or Windows service, and Explorer verbs",
 	}
 	var (
 		systemd, launchd, user bool
+		windowsSvc, verbs      bool
 		dir, binary            string
 		o                      mounter.ServiceOptions
 		mu                     mounter.MountUnitOptions
 	)
 	install := &cobra.Command{
-		Use:   "install (--systemd [--user] [--mount-image IMAGE --mount-point DIR [--automount]] | --launchd) [--dir DIR]",
+		Use:   "install (--systemd [--user] [--mount-image IMAGE --mount-point DIR [--automount]] | --launchd | [--windows] [--explorer-verbs]) [--dir DIR]",
 		Short: "Write service definitions for the isofsd daemon",
 		Long: `--systemd writes isofsd.service (the daemon, Type=notify) and isofsd@.service,
 a template that mounts one image: enable it as
@@ -33,9 +36,24 @@ With --mount-image and --mount-point it writes a .mount unit instead (the
 fstab entry's equivalent, mounted through mount.fuse3), and with
 --automount an .automount unit mounting it on first access.
 --launchd writes a LaunchAgent plist running the daemon in the foreground,
-started at load and restarted when it crashes.`,
+started at load and restarted when it crashes (macOS builds with macFUSE
+support only: the daemon must be able to mount).
+--windows registers the Windows service "isofsd" (as Administrator): the
+daemon on %ProgramData%\isofsd\isofsd.sock, started at boot, serving the
+Administrators; --explorer-verbs adds "Mount with isofsd", "Write to USB
+with isofsd" and "Verify with isofsd" to .iso and .img files for the
+current user (HKCU, no administrator rights needed).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if windowsSvc || verbs {
+				if systemd || launchd {
+					return withCode(exitUsage, errors.New("--windows and --explorer-verbs go without --systemd and --launchd"))
+				}
+				return installWindows(a, cmd, windowsSvc, verbs, binary, o.LogLevel)
+			}
+			if launchd && runtime.GOOS == "darwin" && !cgofuse.Available {
+				return withCode(exitUsage, fmt.Errorf("--launchd: this isofsd cannot mount on macOS (%v); a LaunchAgent would start a daemon that cannot serve", cgofuse.ErrUnsupported))
+			}
 			if systemd == launchd {
 				return withCode(exitUsage, errors.New("choose one of --systemd and --launchd"))
 			}
@@ -131,6 +149,8 @@ started at load and restarted when it crashes.`,
 	fl := install.Flags()
 	fl.BoolVar(&systemd, "systemd", false, "write systemd units")
 	fl.BoolVar(&launchd, "launchd", false, "write a launchd LaunchAgent")
+	fl.BoolVar(&windowsSvc, "windows", false, "register the Windows service running the daemon (as Administrator)")
+	fl.BoolVar(&verbs, "explorer-verbs", false, "Windows: add Mount/Write to USB/Verify with isofsd to .iso and .img files (current user)")
 	fl.BoolVar(&user, "user", false, "systemd: per-user units (systemctl --user)")
 	fl.StringVar(&dir, "dir", "", "directory to write into (default: the service manager's)")
 	fl.StringVar(&binary, "binary", "", "isofsd path the services run (default: this binary)")
@@ -143,6 +163,153 @@ started at load and restarted when it crashes.`,
 	fl.StringSliceVar(&mu.Options, "mount-options", nil, "options of the .mount unit (allow_other, uid=, …)")
 	fl.BoolVar(&mu.Automount, "automount", false, "systemd: also write an .automount unit (mount on first access)")
 	fl.IntVar(&mu.IdleSec, "idle-sec", 0, "automount: unmount after this many idle seconds (0: never)")
-	svc.AddCommand(install)
+	svc.AddCommand(install, newServiceUninstallCmd(a))
 	return svc
+}
+
+func newServiceUninstallCmd(a *app) *cobra.Command {
+	var (
+		systemd, launchd, user bool
+		windowsSvc, verbs      bool
+		dir, where             string
+	)
+	cmd := &cobra.Command{
+		Use:   "uninstall (--systemd [--user] [--mount-point DIR] | --launchd | [--windows] [--explorer-verbs]) [--dir DIR]",
+		Short: "Remove the service definitions `service install` wrote",
+		Long: `Remove exactly the files the matching "service install" wrote: the same
+flags name them (--mount-point for .mount/.automount units). A file of the
+same name that install did not write is left alone and reported; an
+enabled systemd unit is refused until "systemctl disable --now UNIT".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if windowsSvc || verbs {
+				if systemd || launchd {
+					return withCode(exitUsage, errors.New("--windows and --explorer-verbs go without --systemd and --launchd"))
+				}
+				return uninstallWindows(a, cmd, windowsSvc, verbs)
+			}
+			if systemd == launchd {
+				return withCode(exitUsage, errors.New("choose one of --systemd and --launchd"))
+			}
+			if where != "" && !systemd {
+				return withCode(exitUsage, errors.New("--mount-point goes with --systemd"))
+			}
+			home, _ := os.UserHomeDir()
+			var names []string
+			switch {
+			case where != "":
+				abs, err := filepath.Abs(where)
+				if err != nil {
+					return withCode(exitUsage, err)
+				}
+				names = mounter.MountUnitNames(abs)
+			case systemd:
+				names = mounter.SystemdUnitNames()
+			default:
+				names = []string{mounter.LaunchdPlistName}
+			}
+			if dir == "" {
+				if systemd {
+					dir = mounter.SystemdUnitDir(user, home)
+				} else {
+					dir = mounter.LaunchAgentDir(home)
+				}
+			}
+			removed, foreign, err := mounter.RemoveServiceFiles(dir, names)
+			for _, p := range removed {
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			for _, p := range foreign {
+				a.log.WithField("file", p).Warn("left in place: not written by isofsd service install")
+			}
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			if len(removed) == 0 {
+				a.log.Infof("nothing to remove in %s", dir)
+			} else if systemd {
+				ctl := "systemctl"
+				if user {
+					ctl += " --user"
+				}
+				a.log.Infof("removed; now run: %s daemon-reload", ctl)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&systemd, "systemd", false, "remove the systemd units")
+	fl.BoolVar(&launchd, "launchd", false, "remove the launchd LaunchAgent")
+	fl.BoolVar(&windowsSvc, "windows", false, "stop and delete the Windows service")
+	fl.BoolVar(&verbs, "explorer-verbs", false, "remove the Explorer verbs")
+	fl.BoolVar(&user, "user", false, "systemd: the per-user units")
+	fl.StringVar(&dir, "dir", "", "directory the files were written to (default: the service manager's)")
+	fl.StringVar(&where, "mount-point", "", "systemd: remove the .mount/.automount units of this mountpoint")
+	return cmd
+}
+
+// installWindows registers the Windows service and/or the Explorer verbs
+// (mounter builds both definitions; this applies them).
+func installWindows(a *app, cmd *cobra.Command, service, verbs bool, binary, logLevel string) error {
+	if binary == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return withCode(exitInternal, err)
+		}
+		binary = self
+	}
+	bin, err := filepath.Abs(binary)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	if service {
+		socket := mounter.ServiceSocket()
+		spec, err := mounter.WindowsServiceSpec(bin, socket, filepath.Join(filepath.Dir(socket), "isofsd.log"), logLevel)
+		if err != nil {
+			return withCode(exitUsage, err)
+		}
+		if err := mounter.InstallService(spec); err != nil {
+			return withCode(exitUsage, err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "service %s\n", spec.Name)
+		a.log.Infof("installed; now run: sc start %s (it starts at boot from now on)", spec.Name)
+	}
+	if verbs {
+		vals, err := mounter.ExplorerVerbs(bin)
+		if err != nil {
+			return withCode(exitUsage, err)
+		}
+		if err := mounter.WriteRegistry(vals); err != nil {
+			return withCode(exitUsage, err)
+		}
+		for _, k := range mounter.ExplorerVerbKeys() {
+			fmt.Fprintf(cmd.OutOrStdout(), "HKCU\\%s\n", k)
+		}
+	}
+	return nil
+}
+
+// uninstallWindows removes what installWindows wrote.
+func uninstallWindows(a *app, cmd *cobra.Command, service, verbs bool) error {
+	if service {
+		removed, err := mounter.RemoveService(mounter.WindowsServiceName)
+		if err != nil {
+			return withCode(exitUsage, err)
+		}
+		if removed {
+			fmt.Fprintf(cmd.OutOrStdout(), "service %s\n", mounter.WindowsServiceName)
+		} else {
+			a.log.Infof("no service %s to remove", mounter.WindowsServiceName)
+		}
+	}
+	if verbs {
+		deleted, err := mounter.DeleteRegistryKeys(mounter.ExplorerVerbKeys())
+		for _, k := range deleted {
+			fmt.Fprintf(cmd.OutOrStdout(), "HKCU\\%s\n", k)
+		}
+		if err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -232,4 +233,98 @@ func TestServiceInstall(t *testing.T) {
 	if !strings.Contains(string(unit), "--watch "+filepath.Join(wd, "w")+" --mount-root "+filepath.Join(wd, "m")) {
 		t.Errorf("relative --watch not made absolute:\n%s", unit)
 	}
+}
+
+// listTree lists every path under dir with its type, for before/after
+// comparisons.
+func listTree(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out = append(out, rel+" "+d.Type().String())
+		return nil
+	})
+	return out
+}
+
+// TestServiceUninstall: uninstall removes exactly what the matching
+// install wrote — the directory's file list afterwards is the one from
+// before — leaves files of the same name written by someone else, and
+// refuses an enabled unit until it is disabled.
+func TestServiceUninstall(t *testing.T) {
+	a := &app{log: logrus.New()}
+	a.log.SetOutput(io.Discard)
+	exec := func(args ...string) (string, int) {
+		root := newRootCmd(a)
+		root.SetArgs(args)
+		var out bytes.Buffer
+		root.SetOut(&out)
+		return out.String(), report(root.Execute())
+	}
+	for _, tc := range []struct {
+		name      string
+		install   []string
+		uninstall []string
+	}{
+		{"systemd", []string{"--systemd", "--watch", "/w", "--mount-root", "/m"}, []string{"--systemd"}},
+		{"systemd-user", []string{"--systemd", "--user"}, []string{"--systemd", "--user"}},
+		{"mount-units", []string{"--systemd", "--mount-image", "/srv/a.iso", "--mount-point", "/media/a b", "--automount"}, []string{"--systemd", "--mount-point", "/media/a b"}},
+		{"launchd", []string{"--launchd"}, []string{"--launchd"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			// What was there before: another unit, and a directory of links.
+			os.WriteFile(filepath.Join(dir, "other.service"), []byte("[Unit]\n"), 0o644)
+			os.Mkdir(filepath.Join(dir, "multi-user.target.wants"), 0o755)
+			before := listTree(t, dir)
+			if out, code := exec(append(append([]string{"service", "install"}, tc.install...), "--dir", dir)...); code != 0 {
+				t.Fatalf("install: exit %d %s", code, out)
+			}
+			if after := listTree(t, dir); len(after) <= len(before) {
+				t.Fatalf("install wrote nothing: %v", after)
+			}
+			out, code := exec(append(append([]string{"service", "uninstall"}, tc.uninstall...), "--dir", dir)...)
+			if code != 0 {
+				t.Fatalf("uninstall: exit %d %s", code, out)
+			}
+			if after := listTree(t, dir); !reflect.DeepEqual(after, before) {
+				t.Errorf("after install + uninstall:\n%v\nbefore:\n%v", after, before)
+			}
+		})
+	}
+	t.Run("foreign-and-enabled", func(t *testing.T) {
+		dir := t.TempDir()
+		// A unit of the same name that install did not write stays.
+		mine := []byte("[Unit]\nDescription=someone else's\n")
+		os.WriteFile(filepath.Join(dir, "isofsd@.service"), mine, 0o644)
+		if out, code := exec("service", "install", "--systemd", "--dir", dir); code != 0 {
+			t.Fatalf("install: %d %s", code, out)
+		}
+		// install replaced it (as before): write it back to play the
+		// case where another package owns the name.
+		os.WriteFile(filepath.Join(dir, "isofsd@.service"), mine, 0o644)
+		wants := filepath.Join(dir, "multi-user.target.wants")
+		os.Mkdir(wants, 0o755)
+		os.Symlink(filepath.Join(dir, "isofsd.service"), filepath.Join(wants, "isofsd.service"))
+		if out, code := exec("service", "uninstall", "--systemd", "--dir", dir); code != exitUsage {
+			t.Errorf("uninstall of an enabled unit: exit %d %s", code, out)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "isofsd.service")); err != nil {
+			t.Errorf("enabled unit removed: %v", err)
+		}
+		os.Remove(filepath.Join(wants, "isofsd.service"))
+		if out, code := exec("service", "uninstall", "--systemd", "--dir", dir); code != 0 {
+			t.Fatalf("uninstall: %d %s", code, out)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "isofsd.service")); !os.IsNotExist(err) {
+			t.Errorf("isofsd.service left: %v", err)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "isofsd@.service")); err != nil || !bytes.Equal(b, mine) {
+			t.Errorf("someone else's isofsd@.service: %q %v", b, err)
+		}
+	})
 }

@@ -1,24 +1,21 @@
-//go:build linux
-
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/syslog"
 	"os"
-	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/sirupsen/logrus"
-	lsyslog "github.com/sirupsen/logrus/hooks/syslog"
 	"github.com/spf13/cobra"
 
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/isofmt/httpsrc"
 	"github.com/isofsd/isofsd/mounter"
+	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
 
 // defaultSplice is the read path `isofsd mount` uses unless --splice says
@@ -58,6 +55,8 @@ type mountFlags struct {
 	readAhead  int
 	daemon     daemonMountFlags
 	backend    string
+	// trustImageSuid lifts nosuid,nodev (mount only).
+	trustImageSuid bool
 	// src holds --header and --cache-dir for http(s) images.
 	src sourceFlags
 }
@@ -67,7 +66,8 @@ func newMountCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mount [flags] IMAGE [MOUNTPOINT]",
 		Short: "Mount an image read-only with FUSE",
-		Long: `Mount IMAGE read-only on MOUNTPOINT.
+		Long: `Mount IMAGE read-only on MOUNTPOINT (on Windows a drive such as X:, or *
+for the first free one, which is printed).
 
 By default isofsd detaches and returns once the mount is ready (exit 0), or
 exits non-zero with the reason. With -f it stays in the foreground until
@@ -87,7 +87,7 @@ image is mounted already, its mountpoint is printed instead.`,
 				mountpoint = args[1]
 			}
 			return runMount(cmd.Context(), a, &f, args[0], mountpoint, os.Args[1:], func(mp string, fresh bool) {
-				if mountpoint == "" {
+				if mountpoint == "" || mountpoint == mounter.AnyDrive {
 					fmt.Fprintln(cmd.OutOrStdout(), mp)
 				}
 				a.succeeded(mountedNotice(args[0], mp, fresh))
@@ -107,7 +107,8 @@ func addMountFlags(cmd *cobra.Command, f *mountFlags) {
 	fl.Uint32Var(&f.uid, "uid", uint32(os.Getuid()), "owner of files on trees without ownership (Joliet, plain ISO 9660)")
 	fl.Uint32Var(&f.gid, "gid", uint32(os.Getgid()), "group of files on trees without ownership")
 	fl.StringVar(&f.umask, "umask", "0", "octal mask cleared from permissions (0444 files, 0555 dirs) on trees without them")
-	fl.StringSliceVarP(&f.options, "options", "o", nil, "mount options, comma-separated: ro, allow_other, xattr, direct_io, uid=N, gid=N, umask=M, debug, or kernel FUSE options")
+	fl.StringSliceVarP(&f.options, "options", "o", nil, "mount options, comma-separated: allow_other, nonempty, xattr, direct_io, uid=N, gid=N, umask=M, tree=T, cache_size=S, debug, noexec, noatime (every mount is ro,nosuid,nodev)")
+	fl.BoolVar(&f.trustImageSuid, "trust-image-suid", false, "DANGEROUS: honour setuid/setgid bits and device nodes of the image (mount without nosuid,nodev); only for images you trust as much as root")
 	fl.BoolVar(&f.boot, "boot", false, "show El Torito boot images under the hidden directory "+".isofsd-boot")
 	enumVar(fl, &f.splice, "splice", defaultSplice, onOffValues, "serve plain file data with splice (zero copy): on or off")
 	enumVar(fl, &f.prefetch, "prefetch", defaultPrefetch, onOffValues, "read ahead as tree walks go (the next small files of a directory into the page cache, the next directories parsed): on or off")
@@ -115,7 +116,7 @@ func addMountFlags(cmd *cobra.Command, f *mountFlags) {
 	fl.BoolVar(&f.directIO, "direct-io", false, "read files of 1 MiB or more past the kernel's page cache: first reads ~2x faster and no data cached twice, but re-reads and opens go to the daemon")
 	fl.StringVar(&f.logFile, "log-file", "", "log file of the detached daemon")
 	addDaemonMountFlags(fl, &f.daemon)
-	enumVar(fl, &f.backend, "backend", "gofuse", []string{"gofuse", "cgofuse"}, "FUSE library: gofuse, or cgofuse (WinFsp; on Linux only in builds with -tags cgofuse,fuse3)")
+	enumVar(fl, &f.backend, "backend", mounter.DefaultBackend, []string{"gofuse", "cgofuse"}, "FUSE library: gofuse (Linux) or cgofuse (macFUSE, WinFsp; on Linux in builds with -tags cgofuse,fuse3)")
 	fl.IntVar(&f.readAhead, "read-ahead-kb", mounter.DefaultReadAheadKB, "read-ahead of the mount in KiB when running as root (0 leaves the kernel's)")
 	// --cache-size is the sector cache here, so the remote disk cache
 	// bound of other commands is --cache-dir-size.
@@ -137,7 +138,8 @@ func onOff(flag, v string) (bool, error) {
 
 // mountOptions turns flags into mounter.Options.
 func (f *mountFlags) mountOptions(image, mountpoint string) (mounter.Options, error) {
-	o := mounter.Options{Backend: f.backend, Image: image, Mountpoint: mountpoint, Tree: f.tree, UID: f.uid, GID: f.gid, Boot: f.boot, ReadAheadKB: f.readAhead, Xattr: f.xattr, DirectIO: f.directIO}
+	o := mounter.Options{Backend: f.backend, Image: image, Mountpoint: mountpoint, Tree: f.tree, UID: f.uid, GID: f.gid, Boot: f.boot,
+		ReadAheadKB: f.readAhead, Xattr: f.xattr, DirectIO: f.directIO, TrustImageSuid: f.trustImageSuid}
 	var err error
 	if o.CacheSize, err = parseCacheSize(f.cacheSize); err != nil {
 		return o, fmt.Errorf("--cache-size: %w", err)
@@ -158,51 +160,45 @@ func (f *mountFlags) mountOptions(image, mountpoint string) (mounter.Options, er
 	default:
 		return o, fmt.Errorf("--tree %q: want udf, rockridge, joliet or iso9660", f.tree)
 	}
-	for _, opt := range f.options {
-		switch opt = strings.TrimSpace(opt); {
-		case opt == "", opt == "ro", opt == "nodev", opt == "nosuid", opt == "noexec", opt == "exec", opt == "suid", opt == "dev":
-			if opt != "" && opt != "ro" {
-				o.MountOptions = append(o.MountOptions, opt)
-			}
-		case opt == "rw":
-			return o, errors.New("-o rw: isofsd mounts are read-only")
-		case opt == "allow_other":
-			o.AllowOther = true
-		case opt == "debug":
-			o.Debug = true
-		case opt == "xattr":
-			o.Xattr = true
-		case opt == "direct_io":
-			o.DirectIO = true
-		case strings.HasPrefix(opt, "uid="), strings.HasPrefix(opt, "gid="), strings.HasPrefix(opt, "umask="):
-			k, v, _ := strings.Cut(opt, "=")
-			base := 10
-			if k == "umask" {
-				base = 8
-			}
-			n, err := strconv.ParseUint(v, base, 32)
-			if err != nil {
-				return o, fmt.Errorf("-o %s: %v", opt, err)
-			}
-			switch k {
-			case "uid":
-				o.UID = uint32(n)
-			case "gid":
-				o.GID = uint32(n)
-			default:
-				o.Umask = uint32(n) & 0o777
-			}
-		default:
-			o.MountOptions = append(o.MountOptions, opt)
+	// -o takes what an fstab line takes: one parser for both.
+	fo, err := mounter.ParseFstabOptions(strings.Join(f.options, ","))
+	if err != nil {
+		return o, fmt.Errorf("-o: %w", err)
+	}
+	if len(fo.Unknown) > 0 {
+		return o, fmt.Errorf("-o %s: unknown mount option", strings.Join(fo.Unknown, ","))
+	}
+	if fo.Tree != "" {
+		o.Tree = fo.Tree
+	}
+	if fo.CacheSize != "" {
+		if o.CacheSize, err = parseCacheSize(fo.CacheSize); err != nil {
+			return o, fmt.Errorf("-o cache_size: %w", err)
 		}
 	}
+	if fo.UID != nil {
+		o.UID = *fo.UID
+	}
+	if fo.GID != nil {
+		o.GID = *fo.GID
+	}
+	if fo.Umask != nil {
+		o.Umask = *fo.Umask
+	}
+	o.AllowOther = o.AllowOther || fo.AllowOther
+	o.Debug = o.Debug || fo.Debug
+	o.Xattr = o.Xattr || fo.Xattr
+	o.DirectIO = o.DirectIO || fo.DirectIO
+	o.Nonempty = o.Nonempty || fo.Nonempty
+	o.TrustImageSuid = o.TrustImageSuid || fo.TrustImageSuid
+	o.MountOptions = fo.Kernel
 	return o, nil
 }
 
 // mountExitCode maps a mount failure to the exit-code contract: problems
 // found before anything was mounted are usage errors.
 func mountExitCode(err error) int {
-	for _, e := range []error{mounter.ErrNoFUSE, mounter.ErrBusy, mounter.ErrMountpoint, mounter.ErrImage} {
+	for _, e := range []error{mounter.ErrNoFUSE, mounter.ErrBusy, mounter.ErrMountpoint, mounter.ErrImage, mounter.ErrRefused, mounter.ErrBadOption} {
 		if errors.Is(err, e) {
 			return exitUsage
 		}
@@ -219,6 +215,7 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	f.daemon.log = a.log
 	o, err := f.mountOptions(image, mountpoint)
 	if err != nil {
 		return withCode(exitUsage, err)
@@ -241,16 +238,34 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 		o.OpenImage = func(io *isofmt.Options) (*isofmt.Image, func() error, error) {
 			return openImageSized(ctx, a, image, io, f.src.headers, f.src.cacheDir, f.src.cacheSize)
 		}
-	} else if !f.foreground && !child {
-		if mp, handled, err := f.daemon.tryDaemonMount(a, o); handled {
+	} else if !f.foreground && !child && !o.TrustImageSuid {
+		// (A mount trusting the image's setuid bits is never handed to
+		// the daemon: it is made by this user's own process.)
+		mp, handled, err := f.daemon.tryDaemonMount(a, o)
+		if !handled && autoStartDaemon && !f.daemon.standalone {
+			// On Windows only the process serving a mount can end it:
+			// the mount lives in the user's daemon, started now.
+			if err := f.daemon.startDaemon(); err != nil {
+				return withCode(exitInternal, fmt.Errorf("starting the isofsd daemon: %w", err))
+			}
+			f.daemon.daemon = true
+			mp, handled, err = f.daemon.tryDaemonMount(a, o)
+		}
+		if handled {
 			if err == nil {
 				mounted(mp, true)
 			}
 			return err
 		}
 	}
-	ready := mounter.ReadyFromEnv()
-	if !f.foreground && !ready.IsDaemon() {
+	if autoStartDaemon && !f.foreground && !child {
+		// A detached mount nobody could unmount: not on Windows.
+		return withCode(exitUsage, errors.New("on Windows a mount the daemon does not serve (--standalone, an http(s) image) stays in the foreground: add -f (Ctrl-C unmounts)"))
+	}
+	if !f.foreground && !child {
+		if o.TrustImageSuid {
+			a.log.WithField("image", image).Warn("--trust-image-suid: setuid/setgid programs and device nodes in this image will take effect on the mount")
+		}
 		// Check what can be checked here, so that obvious mistakes are
 		// reported by this process, then let the child do the mount.
 		if !remote {
@@ -258,72 +273,76 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 				return withCode(exitUsage, fmt.Errorf("%w: %v", mounter.ErrImage, err))
 			}
 		}
-		mp, err := mounter.DaemonizeMount(childArgs, f.logFile)
-		if err == nil {
+	}
+	o.Log = a.log
+	if f.foreground || child {
+		if os.Getenv("GOGC") == "" {
+			tuneGC(mountGCPercent, gcHeapFloor)
+		}
+		startProfiler()
+	}
+	mp, err := mounter.Run(ctx, o, mounter.RunOptions{
+		Foreground: f.foreground, Args: childArgs, LogFile: f.logFile, ExitCode: mountExitCode,
+		InChild: func() {
+			// The parent reports and notifies; this process only serves.
+			a.quiet = true
+			if f.logFile == "" {
+				systemLog(a)
+			}
+		},
+	}, func(m *mounter.Mount) {
+		if f.foreground {
+			mounted(m.Mountpoint(), true)
+		}
+	})
+	var de *mounter.DaemonError
+	switch {
+	case err == nil:
+		if !f.foreground && !child {
+			// The detached child serves it; it told us where.
 			if mp == "" {
 				mp = mountpoint
 			}
 			mounted(mp, true)
-			return nil
 		}
-		var de *mounter.DaemonError
-		if errors.As(err, &de) && de.Code != 0 {
-			return withCode(de.Code, err)
-		}
+		return nil
+	case errors.As(err, &de) && de.Code != 0:
+		return withCode(de.Code, err)
+	case errors.As(err, &de):
 		return withCode(exitInternal, err)
 	}
-	if ready.IsDaemon() {
-		// The parent reports and notifies; this process only serves.
-		a.quiet = true
-		if f.logFile == "" {
-			if hook, err := lsyslog.NewSyslogHook("", "", syslog.LOG_DAEMON|syslog.LOG_INFO, "isofsd"); err == nil {
-				a.log.AddHook(hook)
-			}
-		}
-	}
-	o.Log = a.log
-	if os.Getenv("GOGC") == "" {
-		tuneGC(mountGCPercent, gcHeapFloor)
-	}
-	startProfiler()
-	sig := mounter.Signals() // before mounting: see Signals
-	m, err := mounter.New(ctx, o)
-	if err != nil {
-		signal.Stop(sig)
-		code := mountExitCode(err)
-		ready.Fail(code, err)
-		return withCode(code, err)
-	}
-	if ready.IsDaemon() {
-		// Keep no directory busy (the parent's working directory may be
-		// on a file system someone wants to unmount).
-		os.Chdir("/")
-	}
-	readyFn := ready.OK
-	if mountpoint == "" {
-		readyFn = func() { ready.OKAt(m.Mountpoint()) }
-	}
-	if !ready.IsDaemon() {
-		mounted(m.Mountpoint(), true)
-	}
-	if err := mounter.Serve(ctx, m, sig, readyFn); err != nil {
-		return withCode(exitInternal, err)
-	}
-	return nil
+	return withCode(mountExitCode(err), err)
 }
 
 func newUnmountCmd(a *app) *cobra.Command {
-	var lazy bool
+	var lazy, all bool
 	var df daemonMountFlags
 	cmd := &cobra.Command{
-		Use:     "unmount [--lazy] MOUNTPOINT|IMAGE",
+		Use:     "unmount [--lazy] (MOUNTPOINT | IMAGE | --all)",
 		Aliases: []string{"umount"},
-		Short:   "Unmount an isofsd mount",
-		Long: `Unmount the isofsd mount on MOUNTPOINT, or every isofsd mount of IMAGE
-that you can reach (an image file rather than a directory).`,
-		Args:        cobra.ExactArgs(1),
+		Short:   "Unmount an isofsd mount, or all of yours",
+		Long: `Unmount the isofsd mount at MOUNTPOINT, through the daemon when it serves it,
+or every isofsd mount of IMAGE that you can reach (an image file rather than
+a directory).
+Only isofsd mounts are unmounted: any other file system is refused (exit 2).
+A busy mount is left mounted (exit 1) and the processes using it are named,
+as fuser -m does; --lazy detaches it instead.
+
+--all unmounts every isofsd mount you may unmount (all of them as root,
+those you mounted otherwise), the daemon's included, nested ones first;
+exit 1 if some could not be unmounted.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if all {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		Annotations: notifyAnnotation,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			df.log = a.log
+			if all {
+				return unmountAll(a, &df, lazy)
+			}
 			targets := []string{args[0]}
 			if st, err := os.Stat(args[0]); err == nil && st.Mode().IsRegular() {
 				ms, err := mounter.ImageMounts(args[0])
@@ -349,6 +368,7 @@ that you can reach (an image file rather than a directory).`,
 	}
 	addDaemonMountFlags(cmd.Flags(), &df)
 	cmd.Flags().BoolVarP(&lazy, "lazy", "z", false, "detach now even if files are open; the daemon exits when they are closed")
+	cmd.Flags().BoolVar(&all, "all", false, "unmount every isofsd mount of yours (all of them as root)")
 	return cmd
 }
 
@@ -358,11 +378,67 @@ func unmountOne(a *app, df *daemonMountFlags, mp string, lazy bool) error {
 		return err
 	}
 	if err := mounter.Unmount(mp, lazy); err != nil {
-		if errors.Is(err, mounter.ErrNotMounted) {
-			return withCode(exitUsage, err)
-		}
-		return withCode(exitDamaged, err)
+		return withCode(unmountExitCode(err), err)
 	}
 	a.log.WithField("mountpoint", mp).Debug("unmounted")
+	return nil
+}
+
+// unmountExitCode: naming something that is not our mount is a usage
+// error; a mount that stays (busy) is a partial failure.
+func unmountExitCode(err error) int {
+	if errors.Is(err, mounter.ErrNotMounted) || errors.Is(err, mounter.ErrNotIsofsd) {
+		return exitUsage
+	}
+	return exitDamaged
+}
+
+// unmountAll unmounts the daemon's mounts through it, then every other
+// isofsd mount the caller may unmount.
+func unmountAll(a *app, df *daemonMountFlags, lazy bool) error {
+	var failed []string
+	done := 0
+	use, err := df.useDaemon()
+	if err != nil {
+		return err
+	}
+	if use {
+		resp, err := daemonCall(df.socket, &ctlproto.Request{Op: ctlproto.OpList})
+		if err != nil {
+			return withCode(daemonExitCode(err), err)
+		}
+		for _, m := range resp.Mounts {
+			if err := daemonClientUnmount(df.socket, m.Mountpoint, lazy); err != nil {
+				a.log.WithField("mountpoint", m.Mountpoint).Error(err)
+				failed = append(failed, m.Mountpoint)
+				continue
+			}
+			a.log.WithField("mountpoint", m.Mountpoint).Info("unmounted")
+			done++
+		}
+	}
+	mounts, err := mounter.Mounts()
+	if err != nil {
+		return withCode(exitInternal, err)
+	}
+	for _, mi := range mounts {
+		if slices.Contains(failed, mi.MountPoint) {
+			continue
+		}
+		if err := mounter.Unmount(mi.MountPoint, lazy); err != nil {
+			if errors.Is(err, mounter.ErrNotMounted) {
+				continue // gone meanwhile (the daemon's, say)
+			}
+			a.log.WithField("mountpoint", mi.MountPoint).Error(err)
+			failed = append(failed, mi.MountPoint)
+			continue
+		}
+		a.log.WithField("mountpoint", mi.MountPoint).Info("unmounted")
+		done++
+	}
+	if len(failed) > 0 {
+		return withCode(exitDamaged, fmt.Errorf("unmount --all: %d unmounted, %d still mounted: %s", done, len(failed), strings.Join(failed, ", ")))
+	}
+	a.log.Infof("unmount --all: %d unmounted", done)
 	return nil
 }

@@ -629,44 +629,82 @@ extracted from a damaged image), 2 usage or open error.`,
 
 // ---- carve ----
 
-func newCarveCmd(a *app) *cobra.Command {
-	var outDir string
-	var jsonOut, scanOnly bool
-	var chunk int64
-	cmd := &cobra.Command{
-		Use:   "carve SOURCE -o OUTDIR",
-		Short: "Find ISO 9660 and UDF images on a disk or disk image (e.g. deleted ones) and recover them",
-		Long: `carve scans SOURCE (a block device or a disk image) for ISO 9660 images (a
-primary volume descriptor 32 KiB after any 512-byte boundary) and UDF-only
-images (recognition sequence and anchor at block 256). Each image's size is
-the largest of its ISO 9660 volume size, UDF partition end and anchors,
-isohybrid MBR/GPT partition ends (appended EFI partitions lie beyond the
-volume size) and El Torito image ends. Images are written to OUTDIR, which
-must not be on SOURCE, and validated: "exact" (checksums cover and match every
-byte), "structurally valid" (the tree reads cleanly and any checksums match,
-but some bytes are covered by none), "damaged" (files and byte ranges named)
-or "truncated". When an image proves damaged because the file system split
-the deleted file, carve asks that file system where the pieces were: old ext4
-inode copies in the journal, or the free clusters of a FAT volume; it says so
-when that fails.
+// carveFlags are carve's (alias undelete's) options.
+type carveFlags struct {
+	outDir            string
+	sums              string
+	jsonOut, scanOnly bool
+	noFS, noCarve     bool
+	chunk             int64
+}
 
-Exit status: 0 all found images exact or structurally valid, 1 none found or
-some damaged/truncated, 2 usage or open error.`,
+func newCarveCmd(a *app) *cobra.Command {
+	var f carveFlags
+	cmd := &cobra.Command{
+		Use:     "carve SOURCE -o OUTDIR",
+		Aliases: []string{"undelete"},
+		Short:   "Get deleted ISO 9660 / UDF images back from a disk or disk image: through its file systems first, then by signature",
+		Long: `carve (also called undelete) recovers deleted ISO 9660 and UDF images from
+SOURCE, a block device or a disk image, whole disk (MBR/GPT) or one partition.
+
+First it reads the file systems on SOURCE — NTFS ($MFT records in use or not,
+$FILE_NAME, runlists with fragmented and sparse runs, $ATTRIBUTE_LIST),
+exFAT (deleted entry sets; NoFatChain files are contiguous; a chain the
+deletion zeroed is assumed to continue over free clusters, and the verdict
+says so), ext2/3/4 (old inode-table and directory block copies in the
+journal, including transactions before its head) and FAT (deleted entries,
+free clusters after the first) — and rebuilds each deleted image from its
+real extents, named after its original name.
+
+Then it scans for images no file system lists: a primary volume descriptor
+32 KiB after any 512-byte boundary, or a UDF recognition sequence with an
+anchor at block 256. An image found inside another's span is reported too:
+it is either a file of the outer image or proof that the outer one is
+fragmented.
+
+Every image gets a verdict: "exact" only when proven (implanted MD5, an
+md5sum.txt/SHA256SUMS inside it, --sums, or complete file-system extents
+whose clusters nobody took since deletion); "likely" (structure valid, data
+unverified — the note names the checks that would verify it); "damaged"
+(the files inside it that are wrong, by path); "truncated". OUTDIR must not
+be on SOURCE; SOURCE is only read. A summary table ends the report.
+
+Exit status: 0 all images exact or likely, 1 none found or some damaged or
+truncated, 2 usage or open error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runCarve(cmd, a, args[0], outDir, chunk, scanOnly, jsonOut)
+			return runCarve(cmd, a, args[0], f)
 		},
 	}
-	cmd.Flags().StringVarP(&outDir, "output", "o", "", "directory for recovered images (not on SOURCE)")
-	cmd.Flags().BoolVar(&scanOnly, "scan-only", false, "only report what is found, write nothing")
-	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
-	sizeVar(cmd.Flags(), &chunk, "chunk", recover.DefaultChunkSize, 64<<10, 1<<30, "scan read size")
+	fl := cmd.Flags()
+	fl.StringVarP(&f.outDir, "output", "o", "", "directory for recovered images (not on SOURCE)")
+	fl.BoolVar(&f.scanOnly, "scan-only", false, "only report what is found, write nothing")
+	fl.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
+	fl.StringVar(&f.sums, "sums", "", "checksum file (sha256sum/md5sum format) with the images' known hashes")
+	fl.BoolVar(&f.noFS, "no-fs", false, "skip the file systems: signature carving only")
+	fl.BoolVar(&f.noCarve, "no-carve", false, "skip signature carving: file systems only")
+	sizeVar(fl, &f.chunk, "chunk", recover.DefaultChunkSize, 64<<10, 1<<30, "scan read size")
 	return cmd
 }
 
-func runCarve(cmd *cobra.Command, a *app, source, outDir string, chunk int64, scanOnly, jsonOut bool) error {
-	if outDir == "" && !scanOnly {
+func runCarve(cmd *cobra.Command, a *app, source string, f carveFlags) error {
+	if f.outDir == "" && !f.scanOnly {
 		return withCode(exitUsage, errors.New("-o OUTDIR is required (or --scan-only)"))
+	}
+	if f.noFS && f.noCarve {
+		return withCode(exitUsage, errors.New("--no-fs and --no-carve together leave nothing to do"))
+	}
+	var sums []recover.SumEntry
+	if f.sums != "" {
+		sf, err := diskio.OpenInput(f.sums)
+		if err != nil {
+			return withCode(exitUsage, fmt.Errorf("--sums: %w", err))
+		}
+		sums, err = recover.ParseSums(sf)
+		sf.Close()
+		if err != nil {
+			return withCode(exitUsage, fmt.Errorf("%s: %w", f.sums, err))
+		}
 	}
 	// The source first: a path that is missing or no disk is named as such
 	// before anything looks at OUTDIR.
@@ -675,10 +713,10 @@ func runCarve(cmd *cobra.Command, a *app, source, outDir string, chunk int64, sc
 		return withCode(exitUsage, err)
 	}
 	defer src.Close()
-	if !scanOnly {
+	if !f.scanOnly {
 		// Check before creating anything: creating OUTDIR on the source
 		// would already write to it.
-		probe := filepath.Clean(outDir)
+		probe := filepath.Clean(f.outDir)
 		for {
 			if _, err := os.Stat(probe); err == nil || filepath.Dir(probe) == probe {
 				break
@@ -686,9 +724,9 @@ func runCarve(cmd *cobra.Command, a *app, source, outDir string, chunk int64, sc
 			probe = filepath.Dir(probe)
 		}
 		if err := recover.CheckOutputDevice(source, probe); err != nil {
-			return withCode(exitUsage, fmt.Errorf("-o %s: %w", outDir, err))
+			return withCode(exitUsage, fmt.Errorf("-o %s: %w", f.outDir, err))
 		}
-		if err := os.MkdirAll(outDir, 0o755); err != nil {
+		if err := os.MkdirAll(f.outDir, 0o755); err != nil {
 			return withCode(exitUsage, err)
 		}
 	}
@@ -697,75 +735,62 @@ func runCarve(cmd *cobra.Command, a *app, source, outDir string, chunk int64, sc
 	src.DisableDirect()
 	ctx, stop := recoverSignalContext(cmd.Context())
 	defer stop()
-	bar := a.recoverBar(src.Size, "scanning")
-	start := time.Now()
-	found, err := recover.Scan(ctx, src, src.Size, recover.CarveOptions{ChunkSize: chunk, Progress: func(done, total int64) {
+
+	var bar *progressbar.ProgressBar
+	var stage string
+	progress := func(s string, done, total int64) {
+		if s != stage {
+			if bar != nil {
+				bar.Finish()
+			}
+			stage, bar = s, nil
+			if total > 64<<20 || strings.HasPrefix(s, "scan") {
+				bar = a.recoverBar(total, s)
+			}
+		}
 		if bar != nil {
 			bar.Set64(done)
 		}
-	}})
+	}
+	start := time.Now()
+	rep, err := recover.Undelete(ctx, src, src.Size, recover.UndeleteOptions{
+		OutDir: f.outDir, External: sums, NoFS: f.noFS, NoCarve: f.noCarve, ScanOnly: f.scanOnly,
+		Scan:     recover.CarveOptions{ChunkSize: f.chunk, Progress: func(done, total int64) { progress("scanning", done, total) }},
+		Progress: progress,
+	})
 	if bar != nil {
 		bar.Finish()
 	}
 	if err != nil {
-		return withCode(exitDamaged, err)
-	}
-	a.log.WithFields(map[string]any{"found": len(found), "seconds": time.Since(start).Seconds()}).Infof("%s: scan done", source)
-
-	var results []*recover.Recovered
-	if scanOnly {
-		for _, f := range found {
-			if f.NestedIn < 0 {
-				st := "found"
-				if f.Truncated() {
-					st = recover.StatusTruncated
-				}
-				results = append(results, &recover.Recovered{Found: f, Status: st})
-			}
-		}
-	} else {
-		var bar *progressbar.ProgressBar
-		var stage string
-		results, err = recover.Recover(ctx, src, src.Size, found, recover.RecoverOptions{OutDir: outDir,
-			Progress: func(s string, done, total int64) {
-				if s != stage {
-					if bar != nil {
-						bar.Finish()
-					}
-					stage, bar = s, nil
-					if total > 64<<20 {
-						bar = a.recoverBar(total, s)
-					}
-				}
-				if bar != nil {
-					bar.Set64(done)
-				}
-			}})
-		if bar != nil {
-			bar.Finish()
-		}
-		if err != nil {
+		if rep == nil || errors.Is(err, context.Canceled) {
 			return withCode(exitDamaged, err)
+		}
+		a.log.Warnf("%s: %v", source, err)
+	}
+	a.log.WithFields(map[string]any{"images": len(rep.Images), "seconds": time.Since(start).Seconds()}).Infof("%s: undelete done", source)
+	for _, fs := range rep.FileSystems {
+		if fs.Error != "" {
+			a.log.Warnf("%s: %s at byte %d: %s", source, fs.Kind, fs.Offset, fs.Error)
 		}
 	}
 	bad := false
-	for _, r := range results {
+	for _, r := range rep.Images {
 		if r.Path != "" {
 			a.log.Infof("%s: %s -> %s: %s (%s)", source, r.Found, r.Path, r.Status, r.Method)
 		}
-		if r.Status != recover.StatusExact && r.Status != recover.StatusStructural && r.Status != "found" {
+		if r.Status != recover.StatusExact && r.Status != recover.StatusLikely && r.Status != "found" {
 			bad = true
 		}
 	}
-	if jsonOut {
-		if err := recoverWriteJSON(cmd.OutOrStdout(), results); err != nil {
+	if f.jsonOut {
+		if err := recoverWriteJSON(cmd.OutOrStdout(), rep); err != nil {
 			return err
 		}
 	} else {
-		printCarve(cmd.OutOrStdout(), results)
+		printCarve(cmd.OutOrStdout(), rep)
 	}
-	if len(found) == 0 {
-		return withCode(exitDamaged, fmt.Errorf("%s: no ISO 9660 or UDF image found", source))
+	if len(rep.Images) == 0 {
+		return withCode(exitDamaged, fmt.Errorf("%s: no deleted or carved ISO 9660 or UDF image found", source))
 	}
 	if bad {
 		return withCode(exitDamaged, fmt.Errorf("%s: some images are damaged or truncated", source))
@@ -773,13 +798,34 @@ func runCarve(cmd *cobra.Command, a *app, source, outDir string, chunk int64, sc
 	return nil
 }
 
-func printCarve(w io.Writer, rs []*recover.Recovered) {
+func printCarve(w io.Writer, rep *recover.UndeleteReport) {
+	for _, fs := range rep.FileSystems {
+		fmt.Fprintf(w, "%s file system at byte %d (%d bytes): %d deleted files, %d of them images\n", fs.Kind, fs.Offset, fs.Size, fs.Deleted, fs.Images)
+		for _, n := range fs.Notes {
+			fmt.Fprintf(w, "  note: %s\n", termSafe(n))
+		}
+		if fs.Error != "" {
+			fmt.Fprintf(w, "  error: %s\n", termSafe(fs.Error))
+		}
+	}
+	rs := rep.Images
 	if len(rs) == 0 {
 		fmt.Fprintln(w, "no images found")
 		return
 	}
 	for _, r := range rs {
-		fmt.Fprintf(w, "%s image at byte %d (sector %d): label %s, %d bytes, trees %v\n", r.Kind, r.Offset, r.Offset/512, strconv.Quote(r.Label), r.Size, r.Trees)
+		// Names and labels come from the disk being recovered: termSafe.
+		name := termSafe(r.Name)
+		if name == "" {
+			name = "(no name: found by signature)"
+		}
+		fmt.Fprintf(w, "%s: %s image at byte %d (sector %d): label %s, %d bytes, trees %v\n", name, r.Kind, r.Offset, r.Offset/512, strconv.Quote(r.Label), r.Size, r.Trees)
+		fmt.Fprintf(w, "  method: %s\n", termSafe(r.Method))
+		if r.FSFile != nil {
+			for _, n := range r.FSFile.Notes {
+				fmt.Fprintf(w, "  %s: %s\n", r.FSFile.FS, termSafe(n))
+			}
+		}
 		if !r.Created.IsZero() {
 			fmt.Fprintf(w, "  created %s, modified %s\n", r.Created.Format(time.RFC3339), r.Modified.Format(time.RFC3339))
 		}
@@ -789,8 +835,14 @@ func printCarve(w io.Writer, rs []*recover.Recovered) {
 		if r.Truncated() {
 			fmt.Fprintf(w, "  TRUNCATED: only %d of %d bytes are on the source\n", r.Available, r.Size)
 		}
+		if r.InsideFile != "" {
+			fmt.Fprintf(w, "  stored in the image at byte %d as %s\n", r.NestedIn, termSafe(r.InsideFile))
+		}
+		for _, c := range r.Contains {
+			fmt.Fprintf(w, "  contains an unrelated image at byte %d: fragmented\n", c)
+		}
 		if r.Path != "" {
-			fmt.Fprintf(w, "  written to %s (%s)\n", r.Path, r.Method)
+			fmt.Fprintf(w, "  written to %s\n", termSafe(r.Path))
 		}
 		for _, at := range r.Attempts {
 			fmt.Fprintf(w, "  tried: %s\n", termSafe(at))
@@ -813,5 +865,23 @@ func printCarve(w io.Writer, rs []*recover.Recovered) {
 		if r.Note != "" {
 			fmt.Fprintf(w, "  note: %s\n", termSafe(r.Note))
 		}
+	}
+	// The summary table.
+	fmt.Fprintf(w, "\n%-9s  %-12s  %-14s  %-32s  %s\n", "STATUS", "SIZE", "OFFSET", "NAME", "HOW")
+	for _, r := range rs {
+		name := r.Name
+		if name == "" {
+			name = r.Label
+		}
+		if r.Path != "" {
+			name = filepath.Base(r.Path)
+		}
+		how := "signature"
+		if r.FSFile != nil {
+			how = r.FSFile.FS + " metadata"
+		} else if r.Method != "" && r.Method != "contiguous" && r.Method != "signature" {
+			how = r.Method
+		}
+		fmt.Fprintf(w, "%-9s  %-12d  %-14d  %-32s  %s\n", r.Status, r.Size, r.Offset, termSafe(name), termSafe(how))
 	}
 }

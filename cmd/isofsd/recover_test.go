@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -234,9 +235,7 @@ func itoa64(v int64) string { return strconv.FormatInt(v, 10) }
 // TestRescueNamesDamagedFiles rescues an ISO whose source fails inside one
 // file and checks the final report names exactly that file.
 func TestRescueNamesDamagedFiles(t *testing.T) {
-	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Skip("xorriso not installed")
-	}
+	isotest.RequireTool(t, "xorriso")
 	bin := isofsdBinary(t)
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
@@ -430,14 +429,18 @@ func TestCarveCLI(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("carve exit %d\n%s", code, out)
 	}
-	var rep []struct {
-		Offset int64
-		Path   string
-		Status string
+	var full struct {
+		FileSystems []any `json:"file_systems"`
+		Images      []struct {
+			Offset int64
+			Path   string
+			Status string
+		} `json:"images"`
 	}
-	if err := json.Unmarshal([]byte(out[strings.Index(out, "["):]), &rep); err != nil {
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &full); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	rep := full.Images
 	want := []int64{int64(len(noise)), int64(len(noise) + len(data) + 1<<20)}
 	if len(rep) != 2 {
 		t.Fatalf("found %d images, want 2\n%s", len(rep), out)
@@ -447,6 +450,12 @@ func TestCarveCLI(t *testing.T) {
 		if r.Offset != want[i] || r.Status != "exact" || !bytes.Equal(got, data) {
 			t.Errorf("image %d: offset %d (want %d), status %s, byte-exact %v", i, r.Offset, want[i], r.Status, bytes.Equal(got, data))
 		}
+	}
+	// The text report ends with the summary table; "undelete" is the same
+	// command.
+	code, out = runIsofsd(t, bin, "undelete", dpath, "-o", filepath.Join(dir, "again"))
+	if code != exitOK || !regexp.MustCompile(`(?m)^STATUS +SIZE +OFFSET +NAME +HOW\n(exact .*signature\n){2}`).MatchString(out) {
+		t.Errorf("undelete: exit %d, no summary table of two exact images\n%s", code, out)
 	}
 	// The same disk as a block device (a loop device over the file) scans
 	// the same; refusing an OUTDIR on the source is tested in package
@@ -470,11 +479,7 @@ func TestCarveCLI(t *testing.T) {
 // isofsd and with GNU ddrescue: the bad-sector lists of the two mapfiles
 // (as ddrescuelog reads them) and the rescued bytes must agree.
 func TestRescueMatchesGNUddrescue(t *testing.T) {
-	for _, tool := range []string{"ddrescue", "ddrescuelog"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	isotest.RequireTool(t, "ddrescue", "ddrescuelog")
 	bin := isofsdBinary(t)
 	const S = 2048
 	data := make([]byte, 6<<20+3*S)
@@ -507,5 +512,89 @@ func TestRescueMatchesGNUddrescue(t *testing.T) {
 		if !bytes.Equal(a[lo:hi], b[lo:hi]) && !bytes.Equal(b[lo:hi], make([]byte, hi-lo)) {
 			t.Fatalf("sector %d differs between the two rescues", sec)
 		}
+	}
+}
+
+// TestUndeleteCLI: `isofsd undelete` on a FAT32 disk (mkfs.fat + mtools)
+// where two images were copied and deleted: both come back under their
+// original names; the one with an implanted MD5 is exact, the one without
+// is likely (its chain was assumed) until --sums names its hash, then
+// exact; --no-fs falls back to carving; the source is not written.
+func TestUndeleteCLI(t *testing.T) {
+	isotest.RequireTool(t, "mkfs.fat", "mcopy", "mdel")
+	bin := isofsdBinary(t)
+	dir := t.TempDir()
+	md5iso, _ := recoverISO(t, filepath.Join(dir, "a"), false, true)
+	plain, _ := recoverISO(t, filepath.Join(dir, "b"), false, false)
+	disk := filepath.Join(dir, "fat32.img")
+	if out, err := exec.Command("mkfs.fat", "-F", "32", "-C", disk, "40960").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.fat: %v %s", err, out)
+	}
+	for _, c := range [][]string{
+		{"mcopy", "-i", disk, md5iso, "::/checked image.iso"},
+		{"mcopy", "-i", disk, plain, "::/plain image.iso"},
+		{"mdel", "-i", disk, "::/checked image.iso", "::/plain image.iso"},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", c, err, out)
+		}
+	}
+	before, _ := os.ReadFile(disk)
+	type report struct {
+		FileSystems []struct{ Kind string } `json:"file_systems"`
+		Images      []struct {
+			Name, Path, Status, Note string
+		}
+	}
+	undelete := func(args ...string) (int, map[string]string, report) {
+		out := filepath.Join(dir, "out"+strconv.Itoa(len(args)))
+		code, text := runIsofsd(t, bin, append([]string{"undelete", "--json", disk, "-o", out}, args...)...)
+		var rep report
+		if err := json.Unmarshal([]byte(text[strings.Index(text, "{"):]), &rep); err != nil {
+			t.Fatalf("%v\n%s", err, text)
+		}
+		st := map[string]string{}
+		for _, im := range rep.Images {
+			st[im.Name] = im.Status
+			t.Logf("%q -> %s: %s (%s)", im.Name, im.Path, im.Status, im.Note)
+		}
+		return code, st, rep
+	}
+	code, st, rep := undelete()
+	if len(rep.FileSystems) != 1 || rep.FileSystems[0].Kind != "fat" {
+		t.Errorf("file systems: %+v", rep.FileSystems)
+	}
+	if code != exitOK || st["checked image.iso"] != "exact" || st["plain image.iso"] != "likely" {
+		t.Errorf("exit %d, statuses %v", code, st)
+	}
+	for _, im := range rep.Images {
+		if im.Name == "checked image.iso" {
+			got, _ := os.ReadFile(im.Path)
+			want, _ := os.ReadFile(md5iso)
+			if !bytes.Equal(got, want) || filepath.Base(im.Path) != "checked image.iso" {
+				t.Errorf("%s: not byte-exact under its name", im.Path)
+			}
+		}
+	}
+	// The plain image's published checksum, by its original name.
+	want, _ := os.ReadFile(plain)
+	sum, _ := exec.Command("sha256sum", plain).Output()
+	sums := filepath.Join(dir, "SHA256SUMS")
+	os.WriteFile(sums, []byte(strings.Fields(string(sum))[0]+"  plain image.iso\n"), 0o644)
+	if _, st, rep := undelete("--sums", sums); st["plain image.iso"] != "exact" {
+		t.Errorf("with --sums: %v", st)
+	} else {
+		for _, im := range rep.Images {
+			if got, _ := os.ReadFile(im.Path); im.Name == "plain image.iso" && !bytes.Equal(got, want) {
+				t.Errorf("plain image called exact but differs")
+			}
+		}
+	}
+	// Carving alone still finds both (contiguous on a fresh FAT), unnamed.
+	if code, _, rep := undelete("--no-fs", "--scan-only"); code != exitOK || len(rep.Images) != 2 || len(rep.FileSystems) != 0 {
+		t.Errorf("--no-fs: exit %d, %+v", code, rep)
+	}
+	if after, _ := os.ReadFile(disk); !bytes.Equal(before, after) {
+		t.Errorf("undelete wrote to its source")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/writer"
 )
 
@@ -109,9 +110,7 @@ func TestWriteCmdLoop(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for loop devices")
 	}
-	if _, err := exec.LookPath("losetup"); err != nil {
-		t.Skip("losetup not installed")
-	}
+	isotest.RequireTool(t, "losetup")
 	dir := t.TempDir()
 	loop := func(size int64) string {
 		f := filepath.Join(dir, "back"+strings.Repeat("x", int(size>>20)))

@@ -84,20 +84,23 @@ type Options struct {
 	Log logrus.FieldLogger
 }
 
-// Mount serves t at mountpoint and returns once the kernel has accepted
-// the mount; the server serves until unmounted (Wait).
-func Mount(mountpoint string, t *isofs.FS, o Options) (*fuse.Server, error) {
-	srv, _, err := mount(mountpoint, t, o)
+// Serve serves t on a kernel connection the caller mounted itself
+// (package mounter does, so that every mount gets its safety options in
+// one place): fdPath is libfuse's "/dev/fd/N" form, and go-fuse owns
+// descriptor N from then on. The mount options of o (AllowOther,
+// ExtraOptions, Source) are the caller's business then.
+func Serve(fdPath string, t *isofs.FS, o Options) (*fuse.Server, error) {
+	srv, _, err := start(fdPath, t, o)
 	return srv, err
 }
 
-func mount(mountpoint string, t *isofs.FS, o Options) (*fuse.Server, *raw, error) {
-	r := newRaw(t, o)
+// mountOptions are go-fuse's settings for o.
+func mountOptions(o Options) *fuse.MountOptions {
 	mo := &fuse.MountOptions{
 		AllowOther:           o.AllowOther,
 		FsName:               o.Source,
 		Name:                 "isofsd",
-		Options:              append([]string{"ro"}, o.ExtraOptions...),
+		Options:              append([]string{"ro", "default_permissions"}, o.ExtraOptions...),
 		MaxReadAhead:         MaxRequest,
 		MaxWrite:             MaxRequest,
 		MaxBackground:        MaxBackground,
@@ -110,12 +113,7 @@ func mount(mountpoint string, t *isofs.FS, o Options) (*fuse.Server, *raw, error
 		// The data never changes: the kernel need not check attributes
 		// on every cached read to decide whether to drop its pages.
 		ExplicitDataCacheControl: true,
-		// Mount directly when permitted (no fusermount3 exec: faster),
-		// read-only in the per-mount flags too so that mount(8) and
-		// mountinfo say "ro".
-		DirectMount:      true,
-		DirectMountFlags: syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV,
-		Debug:            o.Debug,
+		Debug:                    o.Debug,
 	}
 	if o.Log != nil {
 		lvl := logrus.DebugLevel
@@ -124,7 +122,15 @@ func mount(mountpoint string, t *isofs.FS, o Options) (*fuse.Server, *raw, error
 		}
 		mo.Logger = log.New(o.Log.WithField("component", "go-fuse").WriterLevel(lvl), "", 0)
 	}
-	srv, err := fuse.NewServer(r, mountpoint, mo)
+	return mo
+}
+
+// start creates the server for mountpoint (a directory go-fuse mounts
+// through fusermount3, in this package's tests, or a "/dev/fd/N"
+// connection) and serves it.
+func start(mountpoint string, t *isofs.FS, o Options) (*fuse.Server, *raw, error) {
+	r := newRaw(t, o)
+	srv, err := fuse.NewServer(r, mountpoint, mountOptions(o))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -22,7 +22,7 @@ import (
 // source tree's paths.
 func plMount(t *testing.T, readAhead bool) (string, *raw, *isofmt.Image, []string) {
 	t.Helper()
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	isotest.RequireTool(t, "xorriso")
 	d := t.TempDir()
 	src := filepath.Join(d, "src")

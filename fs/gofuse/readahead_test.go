@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -20,21 +19,6 @@ import (
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/isofmt/isotest"
 )
-
-// requireFUSE skips when this machine cannot mount FUSE file systems.
-func requireFUSE(t *testing.T) {
-	t.Helper()
-	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
-	if err != nil {
-		t.Skipf("FUSE unavailable: cannot open /dev/fuse: %v", err)
-	}
-	f.Close()
-	if os.Geteuid() != 0 {
-		if _, err := exec.LookPath("fusermount3"); err != nil {
-			t.Skip("FUSE unavailable: not root and no fusermount3 (apt-get install fuse3)")
-		}
-	}
-}
 
 // raTree writes the source of the read-ahead tests: two directories of
 // small files (empty ones among them), a file too big to be stored
@@ -80,7 +64,7 @@ func raTree(t *testing.T, src string) map[string][]byte {
 // and mounts it with or without read-ahead.
 func raMount(t *testing.T, readAhead bool, xorrisoArgs ...string) (string, *raw, map[string][]byte) {
 	t.Helper()
-	requireFUSE(t)
+	isotest.RequireFUSE(t)
 	isotest.RequireTool(t, "xorriso")
 	d := t.TempDir()
 	src := filepath.Join(d, "src")
@@ -110,7 +94,7 @@ func mountImage(t *testing.T, iso string, readAhead bool) (string, *raw, *isofmt
 	if err := os.Mkdir(mp, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	srv, r, err := mount(mp, fsys, Options{Source: iso, Splice: true, DirReadAhead: readAhead})
+	srv, r, err := start(mp, fsys, Options{Source: iso, Splice: true, DirReadAhead: readAhead})
 	if err != nil {
 		t.Fatalf("mount: %v", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // TestOpenInputBlockDevice: a block device is an input, sized by its
@@ -16,9 +18,7 @@ func TestOpenInputBlockDevice(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for a loop device")
 	}
-	if _, err := exec.LookPath("losetup"); err != nil {
-		t.Skip("losetup not installed (apt-get install mount)")
-	}
+	isotest.RequireTool(t, "losetup")
 	img := filepath.Join(t.TempDir(), "disk.img")
 	if err := os.WriteFile(img, nil, 0o644); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 // Package isotest builds test images with real mastering tools (xorriso,
 // genisoimage), extracts them with independent readers (xorriso -osirrox,
-// 7-Zip), and compares directory trees. It is used only by tests.
+// 7-Zip), compares directory trees, and holds the skip policies every
+// test shares (RequireTool, RequireFUSE). It is used only by tests.
 package isotest
 
 import (
@@ -49,7 +50,10 @@ var toolPackages = map[string]string{
 	"fuseiso": "fuseiso", "archivemount": "archivemount", "losetup": "mount",
 	"fusermount3": "fuse3", "wimlib-imagex": "wimtools", "qemu-system-x86_64": "qemu-system-x86",
 	"mkntfs": "ntfs-3g", "mkfs.exfat": "exfatprogs", "isohybrid": "syslinux-utils",
-	"man": "man-db", "groff": "groff-base", "useradd": "passwd", "runuser": "util-linux",
+	"man": "man-db", "groff": "groff-base", "useradd": "passwd", "userdel": "passwd",
+	"runuser": "util-linux", "setpriv": "util-linux", "unshare": "util-linux", "findmnt": "util-linux",
+	"systemd-escape": "systemd", "systemd-analyze": "systemd", "curl": "curl", "mount.fuse3": "fuse3",
+	"cdrskin": "cdrskin", "photorec": "testdisk", "ntfs-3g": "ntfs-3g",
 }
 
 // SyncBuffer is a bytes.Buffer that one goroutine may write (a child

@@ -147,3 +147,12 @@ func tagName(id uint16) string {
 	}
 	return fmt.Sprintf("descriptor %d", id)
 }
+
+// CheckAnchor checks that b holds an anchor volume descriptor pointer
+// recorded at logical block loc: tag identifier 2, tag checksum,
+// descriptor CRC and tag location. Scanners use it to find the anchors
+// that close a UDF volume (at N-257 and N-1) without opening the volume.
+func CheckAnchor(b []byte, loc uint32) error {
+	_, err := checkTag(b, tagAVDP, loc, "anchor volume descriptor pointer", int64(loc))
+	return err
+}

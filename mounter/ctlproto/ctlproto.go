@@ -52,6 +52,7 @@ const (
 	CodeImage      = "image"         // image cannot be opened or parsed
 	CodeMountpoint = "mountpoint"    // mountpoint missing or not a directory
 	CodeNoFUSE     = "no_fuse"       // FUSE unavailable
+	CodeRefused    = "refused"       // the kernel or fusermount3 refused the mount
 	CodeShutdown   = "shutting_down" // the daemon is stopping
 	CodeInternal   = "internal"      // anything else
 )
@@ -92,6 +93,8 @@ type MountRequest struct {
 	Prefetch   bool     `json:"prefetch,omitempty"`
 	Xattr      bool     `json:"xattr,omitempty"`
 	DirectIO   bool     `json:"direct_io,omitempty"`
+	// Nonempty allows mounting over a directory that has entries.
+	Nonempty bool `json:"nonempty,omitempty"`
 }
 
 // Response answers one request. OK is false exactly when Error is set.
@@ -215,8 +218,8 @@ func DecodeRequest(line []byte) (*Request, *Error) {
 		if m == nil {
 			return nil, Errorf(CodeBadRequest, "mount: missing \"mount\" object")
 		}
-		if !filepath.IsAbs(m.Image) || (!filepath.IsAbs(m.Mountpoint) && !m.AutoMountpoint) {
-			return nil, Errorf(CodeBadRequest, "mount: image and mountpoint must be absolute paths")
+		if !filepath.IsAbs(m.Image) || (!filepath.IsAbs(m.Mountpoint) && !IsDrive(m.Mountpoint) && !m.AutoMountpoint) {
+			return nil, Errorf(CodeBadRequest, "mount: image and mountpoint must be absolute paths (or a drive such as X:)")
 		}
 		if m.AutoMountpoint && m.Mountpoint != "" {
 			return nil, Errorf(CodeBadRequest, "mount: auto_mountpoint and mountpoint exclude each other")
@@ -233,8 +236,8 @@ func DecodeRequest(line []byte) (*Request, *Error) {
 			return nil, Errorf(CodeBadRequest, "mount: unknown tree %q", m.Tree)
 		}
 	case OpUnmount:
-		if !filepath.IsAbs(req.Mountpoint) {
-			return nil, Errorf(CodeBadRequest, "unmount: mountpoint must be an absolute path")
+		if !filepath.IsAbs(req.Mountpoint) && !IsDrive(req.Mountpoint) {
+			return nil, Errorf(CodeBadRequest, "unmount: mountpoint must be an absolute path (or a drive such as X:)")
 		}
 	case "":
 		return nil, Errorf(CodeBadRequest, "missing op")
@@ -242,6 +245,12 @@ func DecodeRequest(line []byte) (*Request, *Error) {
 		return nil, Errorf(CodeUnknownOp, "unknown op %q", req.Op)
 	}
 	return &req, nil
+}
+
+// IsDrive reports whether s names a Windows drive ("X:"), the other form
+// a mountpoint may take there.
+func IsDrive(s string) bool {
+	return len(s) == 2 && s[1] == ':' && (s[0]|0x20) >= 'a' && (s[0]|0x20) <= 'z'
 }
 
 // DecodeResponse parses one response line. Unknown fields are accepted:

@@ -1,7 +1,8 @@
 // Package mountinfo parses /proc/self/mountinfo (proc(5)). It is shared by
-// the mount lifecycle (confirming a mount appeared) and the device writer
-// (refusing targets with mounted partitions), so both read the file the
-// same way.
+// the mount lifecycle (confirming a mount appeared with the options asked
+// for, refusing to unmount what is not ours, finding the processes that
+// hold a mount) and the device writer (refusing targets with mounted
+// partitions), so both read the file the same way.
 package mountinfo
 
 import (
@@ -15,11 +16,28 @@ import (
 
 // Entry is one line of mountinfo.
 type Entry struct {
+	// ID is the mount's unique ID (also in /proc/PID/fdinfo's mnt_id).
+	ID int
 	// Major and Minor are the device number of the mounted file system.
 	Major, Minor uint32
 	MountPoint   string
-	FSType       string
-	Source       string
+	// Options are the per-mount options (ro, nosuid, nodev, …).
+	Options string
+	FSType  string
+	Source  string
+	// SuperOptions are the file system's own options (for FUSE:
+	// user_id, group_id, allow_other, default_permissions, …).
+	SuperOptions string
+}
+
+// HasOption reports whether the comma-separated list opts holds opt.
+func HasOption(opts, opt string) bool {
+	for _, o := range strings.Split(opts, ",") {
+		if o == opt {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxLines caps the lines read: a real system has hundreds, a container
@@ -43,9 +61,10 @@ func Read() ([]Entry, error) {
 //
 //	36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
 //
-// Fields 3 (major:minor) and 5 (mount point) come before the optional
-// fields; the file system type and source follow the "-" separator. Octal
-// escapes (\040 for a space) are decoded.
+// Fields 1 (mount ID), 3 (major:minor), 5 (mount point) and 6 (mount
+// options) come before the optional fields; the file system type, source
+// and super block options follow the "-" separator. Octal escapes (\040
+// for a space) are decoded.
 func Parse(r io.Reader) ([]Entry, error) {
 	var out []Entry
 	sc := bufio.NewScanner(r)
@@ -57,6 +76,10 @@ func Parse(r io.Reader) ([]Entry, error) {
 		f := strings.Fields(sc.Text())
 		if len(f) < 7 {
 			continue
+		}
+		id, err := strconv.Atoi(f[0])
+		if err != nil {
+			return nil, fmt.Errorf("mountinfo line %d: mount ID %q", n+1, f[0])
 		}
 		major, minor, err := ParseDevNum(f[2])
 		if err != nil {
@@ -72,7 +95,12 @@ func Parse(r io.Reader) ([]Entry, error) {
 		if sep < 0 || sep+2 >= len(f) {
 			continue // no type and source: not a line the kernel writes
 		}
-		out = append(out, Entry{Major: major, Minor: minor, MountPoint: Unescape(f[4]), FSType: f[sep+1], Source: Unescape(f[sep+2])})
+		e := Entry{ID: id, Major: major, Minor: minor, MountPoint: Unescape(f[4]), Options: f[5],
+			FSType: f[sep+1], Source: Unescape(f[sep+2])}
+		if sep+3 < len(f) {
+			e.SuperOptions = f[sep+3]
+		}
+		out = append(out, e)
 	}
 	return out, sc.Err()
 }
