@@ -17,7 +17,6 @@ import (
 	"io"
 	iofs "io/fs"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -187,10 +186,9 @@ func (f *FS) Image() *isofmt.Image { return f.img }
 // Root returns the root directory.
 func (f *FS) Root() *isofmt.Node { return f.root }
 
-// validName reports whether name can be a path element.
-func validName(name string) bool {
-	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
-}
+// validName reports whether name can be a path element. isofmt hands out
+// only such names; a name the kernel asks for may be anything.
+func validName(name string) bool { return isofmt.CheckName(name) == nil }
 
 // Lookup finds name in dir.
 func (f *FS) Lookup(dir *isofmt.Node, name string) (*isofmt.Node, syscall.Errno) {

@@ -75,4 +75,7 @@ const (
 	MaxSymlinkHops = 40
 	// MaxExtentsPerFile caps multi-extent / interleaved extent lists.
 	MaxExtentsPerFile = 1 << 16
+	// MaxWalkEntries caps the entries one Walk visits: an image can claim
+	// any number of entries, and a real one has far fewer.
+	MaxWalkEntries = 10_000_000
 )

@@ -138,6 +138,12 @@ func (img *Image) LookupPath(name string) (*Node, error) {
 	return img.walk("lookup", name, false)
 }
 
+// Resolve returns the node at name, following symlinks in every element,
+// the last one too (inside the image), as Stat does.
+func (img *Image) Resolve(name string) (*Node, error) {
+	return img.walk("stat", name, true)
+}
+
 // Open opens the named file or directory (symlinks are followed).
 func (img *Image) Open(name string) (fs.File, error) {
 	n, err := img.walk("open", name, true)

@@ -84,6 +84,16 @@ func exercise(data []byte) {
 			fs.ReadLink(view, p)
 			return nil
 		})
+		// The one walk extract, ls and recover use must end too.
+		if root, err := view.Root(); err == nil {
+			seen := 0
+			Walk(view, ".", root, WalkOptions{Visit: func(d *WalkDir) ([]*Node, error) {
+				if seen += len(d.Entries); seen > 100000 {
+					return nil, fs.SkipAll
+				}
+				return d.Entries, nil
+			}})
+		}
 	}
 }
 

@@ -278,7 +278,7 @@ func (t *isoTree) finishFile(m *multi, parent *isoDir) *Node {
 	}
 	n := &Node{}
 	switch {
-	case rr != nil && rr.hasName && validName(rr.name.String()):
+	case rr != nil && rr.hasName && CheckName(rr.name.String()) == nil:
 		n.Name = rr.name.String()
 	case t.joliet:
 		n.Name = core.PathElement(jolietName(r.ident, r.isDir()))

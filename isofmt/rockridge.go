@@ -306,10 +306,5 @@ func (rr *rrInfo) finish() {
 	}
 }
 
-// validName reports whether a name can stand as one path element.
-func validName(s string) bool {
-	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\x00")
-}
-
 // le32 is a small helper for little-endian fields.
 func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }

@@ -10,8 +10,9 @@
 //     volume, UDF partition and anchors, MBR/GPT partitions, El Torito
 //     images), the isomd5sum checksum implanted in it, checksum lists stored
 //     in it and an external checksum, and names damaged files by path with
-//     the bytes affected. Salvage extracts the files that lie wholly in the
-//     readable, verified part.
+//     the bytes affected. Salvage extracts what lies in the readable,
+//     verified part — whole files, and the good ranges of damaged ones —
+//     through package extract's writer.
 //   - Undelete gets deleted images back from the file systems on a disk
 //     (FindFileSystems: NTFS, exFAT, ext2/3/4, FAT; the readers are the
 //     packages ntfs, exfat and ext4j, reporting in fsmeta's terms) by their

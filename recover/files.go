@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/recover/ddmap"
@@ -59,70 +57,43 @@ type FileDamage struct {
 	Metadata []Range `json:"metadata,omitempty"`
 }
 
-// maxWalkEntries caps a tree walk; a hostile image can claim any number
-// of entries, and a real one has far fewer.
-const maxWalkEntries = 10_000_000
-
 // walkFunc is called for every entry with its slash-separated path.
 type walkFunc func(p string, n *isofmt.Node) error
 
-// walkImage visits every entry of img's selected tree depth-first in
-// directory order. Directories that fail to read are passed to bad and
-// skipped; directory cycles (a directory reachable from itself) are cut.
+// walkImage visits every entry of img's selected tree, a directory's
+// entries before its subdirectories', through isofmt.Walk (the walk ls
+// and extract use: each directory entered once, names checked, depth and
+// entries capped). Directories that fail to read, in part or whole, and
+// those not entered are passed to bad; the entries read before damage
+// are visited.
 func walkImage(img *isofmt.Image, fn walkFunc, bad func(p string, err error)) error {
 	root, err := img.Root()
 	if err != nil {
 		bad("/", err)
 		return nil
 	}
-	seen := map[uint64]bool{}
-	count := 0
-	var walk func(p string, dir *isofmt.Node, depth int) error
-	walk = func(p string, dir *isofmt.Node, depth int) error {
-		if depth > isofmt.MaxDepth {
-			bad(p, fmt.Errorf("%w: directories nested deeper than %d", isofmt.ErrLimit, isofmt.MaxDepth))
-			return nil
-		}
-		if ino := dir.Stat.Inode; ino != 0 {
-			if seen[ino] {
-				bad(p, fmt.Errorf("%w: directory loop", isofmt.ErrCorrupt))
-				return nil
+	return isofmt.Walk(img, "/", root, isofmt.WalkOptions{
+		Visit: func(d *isofmt.WalkDir) ([]*isofmt.Node, error) {
+			if d.Err != nil {
+				bad(d.Path, d.Err)
 			}
-			seen[ino] = true
-		}
-		kids, err := img.ReadDirNode(dir)
-		if err != nil {
-			bad(p, err)
-			return nil
-		}
-		for _, k := range kids {
-			if count++; count > maxWalkEntries {
-				return fmt.Errorf("%w: more than %d entries", isofmt.ErrLimit, maxWalkEntries)
-			}
-			if !safeName(k.Name) {
-				bad(p+"/"+strconv.Quote(k.Name), fmt.Errorf("%w: unsafe file name", isofmt.ErrCorrupt))
-				continue
-			}
-			kp := path.Join(p, k.Name)
-			if err := fn(kp, k); err != nil {
-				return err
-			}
-			if k.IsDir() {
-				if err := walk(kp, k, depth+1); err != nil {
-					return err
+			var enter []*isofmt.Node
+			for _, k := range d.Entries {
+				if err := isofmt.CheckName(k.Name); err != nil {
+					bad(isofmt.JoinPath(d.Path, strconv.Quote(k.Name)), fmt.Errorf("%w: %v", isofmt.ErrCorrupt, err))
+					continue
+				}
+				if err := fn(isofmt.JoinPath(d.Path, k.Name), k); err != nil {
+					return nil, err
+				}
+				if k.IsDir() {
+					enter = append(enter, k)
 				}
 			}
-		}
-		return nil
-	}
-	return walk("/", root, 0)
-}
-
-// safeName rejects names that would change the meaning of a path built
-// from them; isofmt should never produce them, and a walk that writes
-// files (salvage) must not trust that.
-func safeName(n string) bool {
-	return n != "" && n != "." && n != ".." && !strings.ContainsAny(n, "/\x00")
+			return enter, nil
+		},
+		Refused: func(p string, _ *isofmt.Node, err error) { bad(p, err) },
+	})
 }
 
 // overlap returns the parts of file extents that intersect the sorted,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/isofsd/isofsd/isofmt"
@@ -79,6 +80,7 @@ type verifier struct {
 	order   []string
 	missing []DamagedFile // listed in a checksum list, absent from the image
 
+	anyEntry   bool // no entry names the image: all are tried
 	md5        *isofmt.ImplantedMD5
 	md5Sectors int64
 	verified   map[string]bool
@@ -194,8 +196,12 @@ func Verify(ctx context.Context, img *isofmt.Image, o VerifyOptions) (*VerifyRep
 			ext = append(ext, e)
 		}
 	}
-	if o.AnyName {
+	if o.AnyName || len(ext) == 0 {
+		// A carved image (AnyName), a drive (/dev/sdb) or a drive's image
+		// has no name of the list's: every entry is tried, and the one
+		// that matches is named.
 		ext = o.External
+		v.anyEntry = true
 	}
 	md5Check := v.implantedMD5Plan()
 	for _, l := range lists {
@@ -210,11 +216,7 @@ func Verify(ctx context.Context, img *isofmt.Image, o VerifyOptions) (*VerifyRep
 			return rep, err
 		}
 	}
-	if len(o.External) > 0 && o.AnyName {
-		if err := v.checkAnyExternal(ext); err != nil {
-			return rep, err
-		}
-	} else if len(o.External) > 0 {
+	if len(o.External) > 0 {
 		if err := v.checkExternal(ext); err != nil {
 			return rep, err
 		}
@@ -415,51 +417,124 @@ func (v *verifier) checkExternal(ext []SumEntry) error {
 		v.add("external checksum", CheckUnknown, fmt.Sprintf("no entry for %q in the checksum file", v.o.ImageName))
 		return nil
 	}
+	lengths := imageLengths(v.rep.Sizes, v.img.Size())
+	var algos []string
+	byAlgo := map[string][]SumEntry{}
 	for _, e := range ext {
-		h := NewHash(e.Algo)
-		_, err := io.Copy(h, &progressReader{io.NewSectionReader(v.img.Source(), 0, v.img.Size()), v})
+		if byAlgo[e.Algo] == nil {
+			algos = append(algos, e.Algo)
+		}
+		byAlgo[e.Algo] = append(byAlgo[e.Algo], e)
+	}
+	for _, algo := range algos {
+		entries := byAlgo[algo]
+		h := NewHash(algo)
+		// One pass per algorithm, checking every entry at every length
+		// the image may have: on a drive (or a drive's image) the image
+		// is followed by other bytes, which a published sum does not
+		// cover.
+		matched := int64(-1)
+		var match SumEntry
+		var off int64
+		var err error
+		for _, l := range lengths {
+			if _, err = io.Copy(h, &progressReader{io.NewSectionReader(v.img.Source(), off, l-off), v}); err != nil {
+				break
+			}
+			off = l
+			sum := h.Sum(nil)
+			for _, e := range entries {
+				if bytes.Equal(sum, e.Sum) {
+					matched, match = l, e
+					break
+				}
+			}
+			if matched >= 0 {
+				break
+			}
+		}
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return err
 			}
-			v.add("external "+e.Algo, CheckUnknown, fmt.Sprintf("reading the image: %v", err))
+			v.add("external "+algo, CheckUnknown, fmt.Sprintf("reading the image: %v", err))
 			continue
 		}
-		got := h.Sum(nil)
-		if bytes.Equal(got, e.Sum) {
-			v.add("external "+e.Algo, CheckOK, "whole image matches "+hex.EncodeToString(e.Sum))
-		} else {
-			v.add("external "+e.Algo, CheckDamaged, fmt.Sprintf("image %s, expected %s", hex.EncodeToString(got), hex.EncodeToString(e.Sum)))
+		if v.anyEntry && matched < 0 {
+			continue
 		}
+		name := ""
+		if v.anyEntry {
+			name = fmt.Sprintf(" (the entry for %q)", match.Name)
+		}
+		switch {
+		case matched == v.img.Size():
+			v.add("external "+algo, CheckOK, "whole image matches "+hex.EncodeToString(match.Sum)+name)
+		case matched > 0:
+			v.add("external "+algo, CheckOK, fmt.Sprintf("the first %d bytes (the image's own length) match %s%s; the %d bytes after them are not part of the image (a drive, or a drive's image) and were not hashed",
+				matched, hex.EncodeToString(match.Sum), name, v.img.Size()-matched))
+		default:
+			detail := fmt.Sprintf("no length the image may have matches %s (tried %s)", hex.EncodeToString(entries[0].Sum), lengthList(lengths))
+			if v.img.Size() > lengths[0] {
+				detail += "; if this is a drive a live system booted from, a partition it added (persistence) changes the partition table the sum covers: compare with the image itself (verify --against IMAGE)"
+			}
+			v.add("external "+algo, CheckDamaged, detail)
+		}
+	}
+	if v.anyEntry && !v.externalMatched() {
+		// Which entry was meant is unknown: that is no evidence of damage.
+		detail := fmt.Sprintf("the image's hash equals no entry of the checksum file at any length the image may have (tried %s)", lengthList(lengths))
+		if v.img.Size() > lengths[0] {
+			detail += "; if this is a drive a live system booted from, a partition it added (persistence) changes the partition table the sum covers: compare with the image itself (verify --against IMAGE)"
+		}
+		v.add("external checksum", CheckUnknown, detail)
 	}
 	return nil
 }
 
-// checkAnyExternal hashes the image once per algorithm in ext and looks
-// for its sum among all entries: a carved image has no name to match.
-func (v *verifier) checkAnyExternal(ext []SumEntry) error {
-	done := map[string]bool{}
-	for _, e := range ext {
-		if done[e.Algo] {
-			continue
-		}
-		done[e.Algo] = true
-		h := NewHash(e.Algo)
-		if _, err := io.Copy(h, &progressReader{io.NewSectionReader(v.img.Source(), 0, v.img.Size()), v}); err != nil {
-			if errors.Is(err, context.Canceled) {
-				return err
-			}
-			v.add("external "+e.Algo, CheckUnknown, fmt.Sprintf("reading the image: %v", err))
-			continue
-		}
-		got := h.Sum(nil)
-		for _, x := range ext {
-			if x.Algo == e.Algo && bytes.Equal(got, x.Sum) {
-				v.add("external "+e.Algo, CheckOK, fmt.Sprintf("whole image matches %s (%s)", hex.EncodeToString(x.Sum), x.Name))
-				return nil
-			}
+func (v *verifier) externalMatched() bool {
+	for _, c := range v.rep.Checks {
+		if strings.HasPrefix(c.Name, "external ") && c.Result == CheckOK {
+			return true
 		}
 	}
-	v.add("external checksum", CheckUnknown, "the image's hash equals no entry of the checksum file")
-	return nil
+	return false
 }
+
+// imageLengths lists, ascending, the lengths an image may have, from
+// the ends its structures claim (volume, UDF, partitions, GPT backup)
+// and the paddings mastering tools add (32 KiB, 1 MiB). size itself is
+// included when it is close to those (an image file); a drive much
+// larger than its image is never hashed whole.
+func imageLengths(sizes []SizeSource, size int64) []int64 {
+	set := map[int64]bool{}
+	var maxEnd int64
+	for _, s := range sizes {
+		for _, l := range []int64{s.End, (s.End + 32<<10 - 1) / (32 << 10) * (32 << 10), (s.End + 1<<20 - 1) / (1 << 20) * (1 << 20)} {
+			if l > 0 && l <= size {
+				set[l] = true
+			}
+		}
+		maxEnd = max(maxEnd, s.End)
+	}
+	if size <= (maxEnd+1<<20-1)/(1<<20)*(1<<20)+1<<20 || len(set) == 0 {
+		set[size] = true
+	}
+	out := make([]int64, 0, len(set))
+	for l := range set {
+		out = append(out, l)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func lengthList(ls []int64) string {
+	s := make([]string, len(ls))
+	for i, l := range ls {
+		s[i] = fmt.Sprint(l)
+	}
+	return strings.Join(s, ", ")
+}
+
+// checkAnyExternal hashes the image once per algorithm in ext and looks
+// for its sum among all entries: a carved image has no name to match.

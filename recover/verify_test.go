@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isofsd/isofsd/extract"
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/isofmt/isotest"
 )
@@ -364,6 +365,10 @@ func TestSalvage(t *testing.T) {
 			if tc.name == "truncated" && len(res.Skipped) == 0 {
 				t.Error("truncated image: nothing skipped")
 			}
+			partial := map[string]PartialFile{}
+			for _, p := range res.Partial {
+				partial[p.Path] = p
+			}
 			for name, data := range files {
 				got, err := os.ReadFile(filepath.Join(out, name))
 				if skipped["/"+name] {
@@ -376,6 +381,12 @@ func TestSalvage(t *testing.T) {
 					t.Errorf("%s not extracted: %v", name, err)
 					continue
 				}
+				if p, ok := partial["/"+name]; ok {
+					// Written in part (issue 21): the good ranges as in
+					// the source, the rest holes reading as zeros.
+					checkPartial(t, name, got, data, p)
+					continue
+				}
 				if !bytes.Equal(got, data) {
 					t.Errorf("%s extracted with wrong content", name)
 				}
@@ -386,6 +397,32 @@ func TestSalvage(t *testing.T) {
 				t.Errorf("salvage wrote outside its directory: %v", ents)
 			}
 		})
+	}
+}
+
+// checkPartial checks a file salvage wrote in part: the size of the
+// original, its written ranges equal to the original, zeros elsewhere.
+func checkPartial(t *testing.T, name string, got, want []byte, p PartialFile) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: partial file has %d bytes, want %d", name, len(got), len(want))
+		return
+	}
+	var n int64
+	for _, r := range p.Written {
+		n += r.Length
+		if !bytes.Equal(got[r.Offset:r.End()], want[r.Offset:r.End()]) {
+			t.Errorf("%s: written range %d+%d differs from the original", name, r.Offset, r.Length)
+		}
+	}
+	for _, r := range p.Missing {
+		n += r.Length
+		if !bytes.Equal(got[r.Offset:r.End()], make([]byte, r.Length)) {
+			t.Errorf("%s: missing range %d+%d is not a hole of zeros", name, r.Offset, r.Length)
+		}
+	}
+	if n != int64(len(want)) || len(p.Missing) == 0 {
+		t.Errorf("%s: written %v and missing %v do not make up the %d bytes", name, p.Written, p.Missing, len(want))
 	}
 }
 
@@ -490,5 +527,141 @@ func TestVerifyListedButMissing(t *testing.T) {
 		if !strings.HasPrefix(m.Path, "/gone") && m.Path != "/dir/gone3" {
 			t.Errorf("missing entry %+v", m)
 		}
+	}
+}
+
+// salvageTree builds an image of a 0600 file, a 0755 script and a file
+// named "dummy", and opens it.
+func salvageTree(t *testing.T) *isofmt.Image {
+	t.Helper()
+	isotest.RequireTool(t, "xorriso")
+	root := filepath.Join(t.TempDir(), "root")
+	for name, c := range map[string]struct {
+		data string
+		mode os.FileMode
+	}{"private.key": {"private", 0o600}, "run.sh": {"#!/bin/sh\n", 0o755}, "dummy": {"from the image", 0o644}} {
+		p := filepath.Join(root, name)
+		os.MkdirAll(root, 0o755)
+		if err := os.WriteFile(p, []byte(c.data), c.mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, c.mode)
+	}
+	iso := filepath.Join(t.TempDir(), "s.iso")
+	run(t, "xorriso", "-as", "mkisofs", "-R", "-o", iso, root)
+	img, err := isofmt.OpenFile(iso, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { img.Close() })
+	return img
+}
+
+// TestSalvageKeepsModes (issue 16 item 9): salvage wrote every file 0644,
+// so a 0600 file became world-readable. It now writes as extract does.
+func TestSalvageKeepsModes(t *testing.T) {
+	img := salvageTree(t)
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := Salvage(context.Background(), img, out, SalvageOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{"private.key": 0o600, "run.sh": 0o755} {
+		if fi, err := os.Stat(filepath.Join(out, name)); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v %v, want mode %v", name, fi, err, want)
+		}
+	}
+}
+
+// TestSalvageNoOverwrite (issue 16 item 9): salvage opened files with
+// O_TRUNC, replacing whatever DIR held. Now an existing file is left
+// alone and listed, unless Replace (--overwrite/--force) is asked for.
+func TestSalvageNoOverwrite(t *testing.T) {
+	img := salvageTree(t)
+	out := t.TempDir()
+	keep := filepath.Join(out, "private.key")
+	os.WriteFile(keep, []byte("mine"), 0o600)
+	res, err := Salvage(context.Background(), img, out, SalvageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(keep); string(b) != "mine" {
+		t.Errorf("existing file replaced without --force: %q", b)
+	}
+	if len(res.Skipped) != 1 || res.Skipped[0].Path != "/private.key" || !strings.Contains(res.Skipped[0].Reason, "exists") {
+		t.Errorf("the refusal is not listed: %+v", res.Skipped)
+	}
+	if _, err := Salvage(context.Background(), img, out, SalvageOptions{Overwrite: extract.Replace}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(keep); string(b) != "private" {
+		t.Errorf("Replace did not replace the file: %q", b)
+	}
+}
+
+// TestSalvageNoFollowInside (issue 16 item 9): a symlink already in DIR
+// pointing to another file inside DIR (dummy -> realdir/keep.txt) was
+// followed — os.Root allows links that stay inside — and the image's
+// "dummy" was written into keep.txt. No symlink is followed now.
+func TestSalvageNoFollowInside(t *testing.T) {
+	img := salvageTree(t)
+	out := t.TempDir()
+	os.Mkdir(filepath.Join(out, "realdir"), 0o755)
+	keep := filepath.Join(out, "realdir", "keep.txt")
+	os.WriteFile(keep, []byte("keep me"), 0o644)
+	if err := os.Symlink("realdir/keep.txt", filepath.Join(out, "dummy")); err != nil {
+		t.Fatal(err)
+	}
+	for _, ow := range []extract.Overwrite{extract.Refuse, extract.Replace} {
+		if _, err := Salvage(context.Background(), img, out, SalvageOptions{Overwrite: ow}); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(keep); string(b) != "keep me" {
+			t.Fatalf("%v: written through the symlink: keep.txt holds %q", ow, b)
+		}
+	}
+	// Replace replaced the symlink itself.
+	if fi, err := os.Lstat(filepath.Join(out, "dummy")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("dummy after Replace: %v %v", fi, err)
+	}
+}
+
+// TestSalvagePartial (issue 21 §3): a file partly on an unreadable range
+// is written in part, ddrescue style: its readable ranges as in the
+// original, the unreadable one a hole of zeros taking no space, the file
+// listed as partial with the ranges written and missing. A file wholly on
+// the bad range is left out.
+func TestSalvagePartial(t *testing.T) {
+	files := map[string][]byte{"big.bin": randomData(3<<20, 21), "small.txt": []byte("small")}
+	iso := buildISO(t, files, false, false)
+	img, err := isofmt.OpenFile(iso, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	fi, _ := img.Stat("big.bin")
+	bigAt := fi.Sys().(*isofmt.Stat).Extents[0].Offset
+	si, _ := img.Stat("small.txt")
+	smallAt := si.Sys().(*isofmt.Stat).Extents[0].Offset
+	bad := []Range{{bigAt + 1<<20, 64 << 10}, {smallAt, 2048}}
+	out := t.TempDir()
+	res, err := Salvage(context.Background(), img, out, SalvageOptions{Bad: bad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Partial) != 1 || res.Partial[0].Path != "/big.bin" {
+		t.Fatalf("partial: %+v", res.Partial)
+	}
+	p := res.Partial[0]
+	want := []extract.Range{{Offset: 1 << 20, Length: 64 << 10}}
+	if len(p.Missing) != 1 || p.Missing[0] != want[0] || len(p.Written) != 2 {
+		t.Errorf("written %v missing %v, want missing %v", p.Written, p.Missing, want)
+	}
+	got, _ := os.ReadFile(filepath.Join(out, "big.bin"))
+	checkPartial(t, "big.bin", got, files["big.bin"], p)
+	if len(res.Skipped) != 1 || res.Skipped[0].Path != "/small.txt" || len(res.Skipped[0].Ranges) != 1 {
+		t.Errorf("small.txt on the bad range not left out with its range: %+v", res.Skipped)
+	}
+	if _, err := os.Stat(filepath.Join(out, "small.txt")); err == nil {
+		t.Error("small.txt written")
 	}
 }

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"io/fs"
 	"strings"
 
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/usbboot"
 )
 
 // Inspection is what isofmt found in the image before writing.
@@ -25,6 +25,8 @@ type Inspection struct {
 	// WindowsInstall marks Windows installation media (sources/install.wim
 	// or install.esd plus bootmgr) without an isohybrid system area.
 	WindowsInstall bool `json:"windows_install"`
+	// USB says how the image boots from a USB drive (nil when not an ISO).
+	USB *usbboot.Report `json:"usb,omitempty"`
 	// MD5 is the implanted isomd5sum field, nil when absent.
 	MD5 *isofmt.ImplantedMD5 `json:"implanted_md5,omitempty"`
 	// VolumeSectors is the ISO volume size in 2048-byte sectors.
@@ -35,12 +37,6 @@ type Inspection struct {
 	NotISO   string   `json:"not_iso,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 }
-
-const windowsExplanation = "this is a Windows installation image (sources/install.wim or install.esd, bootmgr) " +
-	"without an isohybrid MBR/GPT: a raw copy will not boot from a USB drive, because firmware " +
-	"does not boot an ISO 9660/UDF file system from a USB disk. Windows USB media need a FAT32 " +
-	"(or NTFS+UEFI:NTFS) partition with the files copied and install.wim split below 4 GiB; " +
-	"a Windows-media mode for this is planned separately"
 
 // Inspect looks at the image with isofmt: the whole image for files and
 // devices, the buffered head for streams.
@@ -77,57 +73,12 @@ func Inspect(src *Source) *Inspection {
 	in.MD5 = info.MD5
 	in.Trees = img.Trees()
 	in.Warnings = append(in.Warnings, img.Warnings()...)
-	// Windows media keep the real tree in UDF; try every tree, since the
-	// ISO 9660 tree of oscdimg images holds only README.TXT.
-	for _, tree := range img.Trees() {
-		t, err := img.WithTree(tree)
-		if err != nil {
-			continue
-		}
-		wim := findFold(t, "sources", "install.wim") || findFold(t, "sources", "install.esd")
-		boot := findFold(t, "bootmgr")
-		if wim && boot {
-			in.WindowsInstall = !in.IsoHybrid
-			break
-		}
-	}
+	// The richest tree (UDF on Windows media, whose ISO 9660 tree holds
+	// only README.TXT) tells how the image boots from USB.
+	in.USB = usbboot.Inspect(img)
+	in.WindowsInstall = in.USB.Windows != nil && !in.IsoHybrid
+	in.Warnings = append(in.Warnings, in.USB.Warnings...)
 	return in
-}
-
-// maxFoldEntries bounds the directory listings findFold looks through.
-const maxFoldEntries = 4096
-
-// findFold reports whether the path of components exists in fsys,
-// matching names case-insensitively (ISO 9660 names are upper case,
-// UDF names keep the case the author chose).
-func findFold(fsys fs.FS, components ...string) bool {
-	dir := "."
-	for _, c := range components {
-		ents, err := fs.ReadDir(fsys, dir)
-		if err != nil {
-			return false
-		}
-		found := ""
-		for i, e := range ents {
-			if i >= maxFoldEntries {
-				break
-			}
-			name := strings.TrimSuffix(e.Name(), ";1")
-			if strings.EqualFold(name, c) || strings.EqualFold(strings.TrimSuffix(name, "."), c) {
-				found = e.Name()
-				break
-			}
-		}
-		if found == "" {
-			return false
-		}
-		if dir == "." {
-			dir = found
-		} else {
-			dir = dir + "/" + found
-		}
-	}
-	return true
 }
 
 // Summary is a one-line description for the confirmation prompt.
@@ -150,7 +101,7 @@ func (in *Inspection) Summary() string {
 	case in.MBR || in.GPT:
 		b.WriteString(", has a partition table")
 	default:
-		b.WriteString(", not isohybrid: it may not boot from a USB drive")
+		b.WriteString(", no partition table (not isohybrid)")
 	}
 	if in.MBR {
 		b.WriteString(", MBR")

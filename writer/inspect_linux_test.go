@@ -29,7 +29,10 @@ func tree(t *testing.T, files map[string]string) string {
 }
 
 // TestInspectImages builds images with xorriso and genisoimage and checks
-// what the inspection reports and whether the write is refused.
+// what the inspection reports, the mode auto picks and why, and when the
+// write is refused. Windows media were refused before file-copy mode;
+// now they get it (a stream of them is refused: file copy needs random
+// access).
 func TestInspectImages(t *testing.T) {
 	isotest.RequireTool(t, "xorriso", "genisoimage")
 	win := tree(t, map[string]string{"sources/install.wim": "WIM", "bootmgr": "BOOTMGR", "setup.exe": "MZ"})
@@ -43,19 +46,22 @@ func TestInspectImages(t *testing.T) {
 		iso     bool
 		hybrid  bool
 		windows bool
+		mode    Mode
+		reason  string
+		refused string
 	}{
 		// oscdimg-like: UDF + Joliet, no partition table.
 		{name: "windows udf", build: func(out string) *exec.Cmd {
 			return exec.Command("genisoimage", "-quiet", "-J", "-udf", "-o", out, win)
-		}, iso: true, windows: true},
+		}, iso: true, windows: true, mode: ModeFiles, reason: "Windows installation media without a partition table"},
 		{name: "windows udf, gzip stream", gz: true, build: func(out string) *exec.Cmd {
 			return exec.Command("genisoimage", "-quiet", "-J", "-udf", "-o", out, win)
-		}, iso: true, windows: true},
+		}, iso: true, windows: true, mode: ModeFiles, refused: "decompress it to a file first"},
 		// The same files behind an MBR partition covering the volume boot
 		// as a disk: not refused.
 		{name: "windows files, hybrid", build: func(out string) *exec.Cmd {
 			return exec.Command("xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-partition_offset", "16", "-o", out, win)
-		}, iso: true, hybrid: true},
+		}, iso: true, hybrid: true, mode: ModeRaw, reason: "isohybrid"},
 		{name: "isolinux isohybrid", build: func(out string) *exec.Cmd {
 			if _, err := os.Stat(isohdpfx); err != nil {
 				return nil
@@ -66,10 +72,10 @@ func TestInspectImages(t *testing.T) {
 			return exec.Command("xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-isohybrid-mbr", isohdpfx,
 				"-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat", "-no-emul-boot", "-boot-load-size", "4",
 				"-boot-info-table", "-o", out, linux)
-		}, iso: true, hybrid: true},
+		}, iso: true, hybrid: true, mode: ModeRaw, reason: "isohybrid"},
 		{name: "plain iso", build: func(out string) *exec.Cmd {
 			return exec.Command("xorriso", "-as", "mkisofs", "-quiet", "-R", "-o", out, linux)
-		}, iso: true},
+		}, iso: true, mode: ModeRaw, reason: "does not boot from USB either way"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -94,12 +100,12 @@ func TestInspectImages(t *testing.T) {
 			if in.ISO != tc.iso || in.IsoHybrid != tc.hybrid || in.WindowsInstall != tc.windows {
 				t.Errorf("inspection %+v, want iso %v hybrid %v windows %v", in, tc.iso, tc.hybrid, tc.windows)
 			}
-			refused := errors.Is(p.Err(), ErrRefused)
-			if refused != tc.windows {
-				t.Errorf("refused=%v (%v), want %v", refused, p.Err(), tc.windows)
+			if p.Mode != tc.mode || !strings.Contains(p.ModeReason, tc.reason) {
+				t.Errorf("mode %s (%s), want %s (%s)", p.Mode, p.ModeReason, tc.mode, tc.reason)
 			}
-			if tc.windows && !strings.Contains(p.Err().Error(), "will not boot from a USB drive") {
-				t.Errorf("refusal does not explain itself: %v", p.Err())
+			refused := errors.Is(p.Err(), ErrRefused)
+			if refused != (tc.refused != "") || refused && !strings.Contains(p.Err().Error(), tc.refused) {
+				t.Errorf("refused=%v (%v), want %q", refused, p.Err(), tc.refused)
 			}
 		})
 	}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/isofsd/isofsd/writer/filecopy"
 )
 
 // Logger is the narrow logging interface the package writes through
@@ -33,8 +35,10 @@ const (
 	PhaseSync   Phase = "sync"
 	PhaseVerify Phase = "verify"
 	PhaseMD5    Phase = "md5" // checking the implanted MD5 on a written target
-	PhaseDone   Phase = "done"
-	PhaseFailed Phase = "failed"
+	// PhaseVerifyFiles compares a file-copy target's files with the image.
+	PhaseVerifyFiles Phase = "verify files"
+	PhaseDone        Phase = "done"
+	PhaseFailed      Phase = "failed"
 )
 
 // Progress is one update about one target. Updates for different targets
@@ -76,6 +80,10 @@ type Options struct {
 	Log Logger
 	// Progress, if set, is called after every block and on phase changes.
 	Progress func(Progress)
+	// Mode is how the image goes on the targets (default ModeAuto).
+	Mode Mode
+	// FileCopy configures file-copy mode.
+	FileCopy FileCopyOptions
 
 	hooks *testHooks
 }
@@ -110,10 +118,22 @@ type Plan struct {
 	Source  *Source
 	Image   *Inspection
 	Targets []*Target
-	// ImageProblems refuse the whole write (e.g. a Windows installation image).
+	// ImageProblems refuse the whole write (e.g. an image file-copy mode
+	// cannot put on FAT32).
 	ImageProblems []Problem
-	opts          Options
-	srcInfo       os.FileInfo
+	// Mode is the chosen mode and ModeReason why; ModeWarning, if set,
+	// is shown with them (a raw copy that will not boot).
+	Mode        Mode
+	ModeReason  string
+	ModeWarning string
+	// FileCopy and Disk are the file-copy plan and its layout (ModeFiles).
+	FileCopy *filecopy.Plan
+	Disk     *filecopy.Disk
+	// MinSize is the smallest target the write fits: the image size, or
+	// in file-copy mode the smallest drive for its files.
+	MinSize int64
+	opts    Options
+	srcInfo os.FileInfo
 }
 
 // Prepare opens the source, inspects it and assesses every target. It
@@ -140,12 +160,19 @@ func Prepare(source string, targets []string, opts Options) (*Plan, error) {
 		opts.Log.Warnf("%s", w)
 	}
 	p.Image = Inspect(src)
-	if p.Image.WindowsInstall {
-		p.ImageProblems = append(p.ImageProblems, Problem{Code: ProblemImage, Detail: windowsExplanation})
+	p.MinSize = src.Size
+	var refuse string
+	p.Mode, p.ModeReason, p.ModeWarning, refuse = decideMode(p.Image, src, opts.Mode)
+	if refuse != "" {
+		p.ImageProblems = append(p.ImageProblems, Problem{Code: ProblemImage, Detail: refuse})
+	} else if p.Mode == ModeFiles {
+		if err := p.prepareFileCopy(); err != nil {
+			p.ImageProblems = append(p.ImageProblems, Problem{Code: ProblemImage, Detail: err.Error()})
+		}
 	}
 
 	pol := opts.Policy
-	pol.ImageSize = src.Size
+	pol.ImageSize = p.MinSize
 	pol.SourceName = source
 	srcPath := source
 	if source == "-" {
@@ -202,6 +229,12 @@ func Prepare(source string, targets []string, opts Options) (*Plan, error) {
 		}
 		seen = append(seen, cur)
 		p.Targets = append(p.Targets, t)
+	}
+	if p.FileCopy != nil && len(p.ImageProblems) == 0 {
+		if err := p.layoutFileCopy(); err != nil {
+			p.Close()
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -355,7 +388,10 @@ type Result struct {
 	// BadOffset is the first offset found different on read-back, or -1.
 	BadOffset int64
 	Direct    bool
-	Err       error
+	// FilesVerified counts the files compared with the image (file-copy
+	// mode).
+	FilesVerified int
+	Err           error
 }
 
 // Report is the outcome of Execute.

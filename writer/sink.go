@@ -1,6 +1,7 @@
 package writer
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 
@@ -48,6 +49,24 @@ func (s *osSink) Truncate(size int64) error {
 
 // roundUp rounds n up to a multiple of m.
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
+
+func roundUp64(n, m int64) int64 { return (n + m - 1) / m * m }
+
+// zeroPage is compared against to find all-zero blocks.
+var zeroPage = make([]byte, 64<<10)
+
+// allZero reports whether b holds only zeros; it stops at the first
+// 64 KiB piece that does not, so data blocks cost almost nothing.
+func allZero(b []byte) bool {
+	for len(b) > 0 {
+		k := min(len(b), len(zeroPage))
+		if !bytes.Equal(b[:k], zeroPage[:k]) {
+			return false
+		}
+		b = b[k:]
+	}
+	return true
+}
 
 func checkBlockSize(bs, lbs int) error {
 	if bs <= 0 || bs%diskio.Align != 0 || bs%lbs != 0 {

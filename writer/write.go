@@ -12,6 +12,7 @@ import (
 
 	"github.com/isofsd/isofsd/internal/diskio"
 	"github.com/isofsd/isofsd/internal/units"
+	"github.com/isofsd/isofsd/writer/filecopy"
 )
 
 // checkBlock is the verify granularity: one CRC-32C per 4 KiB of image.
@@ -49,6 +50,9 @@ type job struct {
 	ch      chan *chunk
 	scratch []byte // one aligned logical block for read-modify-write tails
 	done    atomic.Int64
+	// patches were written after the stream (file-copy mode); verify
+	// compares them where the stream had zeros.
+	patches []filecopy.Patch
 }
 
 // numBuffers is how many blocks are in flight: double buffering (the
@@ -112,7 +116,7 @@ func (p *Plan) Execute(ctx context.Context) (*Report, error) {
 	wg.Wait()
 	<-x.readerDone
 	rep.Size = x.total
-	if p.Image.MD5 != nil && !p.opts.NoVerify {
+	if p.Image.MD5 != nil && !p.opts.NoVerify && p.Mode != ModeFiles {
 		for _, j := range jobs {
 			if j.res.Verified {
 				rep.ImplantedMD5 = p.checkImplantedMD5(j.t.Path, newDirectReaderAt(j.s, p.opts.BlockSize))
@@ -139,6 +143,15 @@ func (p *Plan) openJobs(rep *Report) []*job {
 			continue
 		}
 		j.res = res
+		if p.Disk != nil {
+			if err := p.prologue(j); err != nil {
+				j.s.Close()
+				res.Err = err
+				log.Warnf("%s: %v", t.Path, err)
+				p.progress(Progress{Target: t.Path, Phase: PhaseFailed, Total: p.Source.Size, Err: err})
+				continue
+			}
+		}
 		res.Direct = j.s.Direct()
 		if !j.s.Direct() {
 			log.Infof("%s: direct I/O refused, using buffered I/O", t.Path)
@@ -295,6 +308,11 @@ func (j *job) writeChunk(c *chunk) error {
 	if j.cap >= 0 && end > j.cap {
 		return fmt.Errorf("%w: the image is larger than %s (%d bytes)", ErrTooSmall, units.Bytes(j.cap), j.cap)
 	}
+	if j.cap < 0 && allZero(c.buf[:c.n]) {
+		// A file target was created empty: a block of zeros stays a hole
+		// (VM disks and test drives stay sparse). Finish sets its size.
+		return nil
+	}
 	lbs := j.s.BlockSize()
 	n := c.n
 	if !j.s.Direct() || n%lbs == 0 {
@@ -328,13 +346,24 @@ func (j *job) finish(p *Plan, ctx context.Context, total int64, sums []uint32, s
 	res := j.res
 	res.Written = total
 	p.progress(Progress{Target: j.t.Path, Phase: PhaseSync, Done: total, Total: total})
-	if err := j.s.Truncate(total); err != nil {
-		res.Err = fmt.Errorf("truncating to %d bytes: %w", total, err)
+	size := total
+	if p.Disk != nil {
+		size = p.Disk.Size // a file target is the whole drive
+	}
+	if err := j.s.Truncate(size); err != nil {
+		res.Err = fmt.Errorf("truncating to %d bytes: %w", size, err)
 		return
 	}
 	if err := j.s.Sync(); err != nil {
 		res.Err = fmt.Errorf("sync: %w", err)
 		return
+	}
+	if p.Disk != nil {
+		if err := p.commit(j); err != nil {
+			res.Err = err
+			p.progress(Progress{Target: j.t.Path, Phase: PhaseFailed, Done: total, Total: total, Err: err})
+			return
+		}
 	}
 	res.WriteTime = time.Since(start)
 	p.opts.Log.Debugf("%s: wrote %d bytes in %v", j.t.Path, total, res.WriteTime)
@@ -350,7 +379,6 @@ func (j *job) finish(p *Plan, ctx context.Context, total int64, sums []uint32, s
 	}
 	vstart := time.Now()
 	bad, exact, err := j.verify(p, ctx, total, sums)
-	res.VerifyTime = time.Since(vstart)
 	switch {
 	case err != nil:
 		res.Err = err
@@ -361,9 +389,14 @@ func (j *job) finish(p *Plan, ctx context.Context, total int64, sums []uint32, s
 			where = fmt.Sprintf("in the %d-byte block at byte %d", checkBlock, bad)
 		}
 		res.Err = fmt.Errorf("%w: %s differs from the image %s (512-byte sector %d)", ErrVerify, j.t.Path, where, bad/512)
+	case p.Disk != nil:
+		if res.Err = p.verifyFileCopy(ctx, j); res.Err == nil {
+			res.Verified = true
+		}
 	default:
 		res.Verified = true
 	}
+	res.VerifyTime = time.Since(vstart)
 	if res.Err != nil {
 		p.progress(Progress{Target: j.t.Path, Phase: PhaseFailed, Done: total, Total: total, Err: res.Err})
 		return

@@ -4,13 +4,14 @@ package main
 
 import (
 	"bytes"
-	"io"
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/isofsd/isofsd/extract"
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/isofmt/isotest"
 )
@@ -85,12 +86,11 @@ func BenchmarkExtract(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		x := &extractor{img: img, imgName: iso, jobs: 2, asRoot: os.Geteuid() == 0, errw: io.Discard}
-		res, err := x.run(out, nil, false)
-		if err != nil || res.failed != 0 {
+		res, err := extract.Run(context.Background(), img, out, extract.Options{Workers: 2, Metadata: extract.DefaultMetadata()})
+		if err != nil || res.Failed != 0 {
 			b.Fatalf("%v %+v", err, res)
 		}
-		bytesOut = res.bytes
+		bytesOut = res.Bytes
 		b.StopTimer()
 		os.RemoveAll(out)
 		b.StartTimer()

@@ -377,7 +377,8 @@ func (v *burnView) update(p burn.Progress) {
 		v.bar, v.last = nil, 0
 		v.phase = p.Phase
 		if v.tty && p.Total > 0 {
-			v.bar = newProgress(p.Total, fmt.Sprintf("%-6s", p.Phase))
+			v.bar = newProgress(fmt.Sprintf("%-6s", p.Phase))
+			v.bar.Start(p.Total)
 		}
 	}
 	if v.bar != nil {

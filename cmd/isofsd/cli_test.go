@@ -20,6 +20,9 @@ import (
 var testRunDir string
 
 func TestMain(m *testing.M) {
+	if code, ok := testHelper(); ok {
+		os.Exit(code)
+	}
 	dir, err := os.MkdirTemp("", "isofsd-cmd-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

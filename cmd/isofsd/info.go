@@ -15,6 +15,7 @@ import (
 
 	"github.com/isofsd/isofsd/internal/units"
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/usbboot"
 )
 
 const treeFlagHelp = "directory tree to use: udf, rockridge, joliet or iso9660 (default: the richest present)"
@@ -31,7 +32,12 @@ image file against the size its volume descriptor claims), the volume
 descriptor sets, every directory tree present and the one selected, the Rock
 Ridge extensions announced, El Torito boot entries, MBR/GPT partition tables,
 an implanted isomd5sum checksum, UDF details and the warnings noticed while
-reading. --json prints the same as one JSON object for scripts.
+reading, and how the image boots from a USB drive: the line "USB: raw copy
+boots", "USB: needs file-copy mode" (write --mode files) or "USB: not
+bootable", the UEFI architectures of its boot loaders (from their PE
+headers) and, for Windows media, the editions in install.wim/esd (name,
+edition, architecture, build, languages). --json prints the same as one JSON
+object for scripts (the USB part under "usb").
 
 Exit status: 0 ok, 1 the image is truncated (damage found), 2 usage or the
 image cannot be opened.`,
@@ -43,14 +49,19 @@ image cannot be opened.`,
 			}
 			defer closeImg()
 			in := img.Info()
+			usb := inspectUSB(img)
 			if jsonOut {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(in); err != nil {
+				if err := enc.Encode(struct {
+					*isofmt.Info
+					USB *usbboot.Report `json:"usb,omitempty"`
+				}{in, usb}); err != nil {
 					return err
 				}
 			} else {
 				writeInfo(cmd.OutOrStdout(), args[0], in)
+				writeUSBInfo(cmd.OutOrStdout(), usb)
 			}
 			if in.Truncated {
 				return withCode(exitDamaged, fmt.Errorf("%s: truncated: the volume claims %d bytes, the image has %d", args[0], in.VolumeSize, in.ImageSize))

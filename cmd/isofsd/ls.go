@@ -11,11 +11,13 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/isofsd/isofsd/extract"
 	"github.com/isofsd/isofsd/isofmt"
 )
 
@@ -58,7 +60,7 @@ listed), 2 usage, PATH not found, or the image cannot be opened.`,
 			defer closeImg()
 			p := "."
 			if len(args) == 2 {
-				p = cleanImagePath(args[1])
+				p = extract.CleanPath(args[1])
 			}
 			f.uid, f.gid = currentOwner()
 			w := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
@@ -74,19 +76,10 @@ listed), 2 usage, PATH not found, or the image cannot be opened.`,
 	fl.BoolVarP(&f.human, "human-readable", "h", false, "sizes like 1.5 KiB, 4.0 MiB (with -l)")
 	fl.BoolVar(&f.json, "json", false, "print a JSON array of the entries")
 	// -h is ls's human-readable flag here; help stays on --help.
-	cmd.Flags().BoolP("help", "", false, "help for ls")
+	fl.BoolP("help", "", false, "help for ls")
 	treeVar(fl, &f.tree, treeFlagHelp)
 	addSourceFlags(cmd, &sf)
 	return cmd
-}
-
-// cleanImagePath turns a user's path ("/boot/", "./a") into an fs.FS name.
-func cleanImagePath(p string) string {
-	p = strings.Trim(path.Clean("/"+p), "/")
-	if p == "" {
-		return "."
-	}
-	return p
 }
 
 // currentOwner is the user running isofsd, for entries without an owner
@@ -103,69 +96,56 @@ func runLs(w, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsF
 }
 
 func walkLs(out lsPrinter, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsFlags) error {
-	fi, err := img.Lstat(p)
-	if err == nil && fi.Mode()&fs.ModeSymlink != 0 && !f.long {
+	n, err := img.LookupPath(p)
+	if err == nil && n.Stat.Mode&fs.ModeSymlink != 0 && !f.long {
 		// Like ls: a symlink operand names its target unless -l.
-		if st, serr := img.Stat(p); serr == nil && st.IsDir() {
-			fi = st
+		if t, terr := img.Resolve(p); terr == nil && t.IsDir() {
+			n = t
 		}
 	}
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("%s: %s: %w", imgName, termSafe(p), err))
 	}
-	if !fi.IsDir() {
-		node := fi.Sys().(*isofmt.Stat)
-		out.entry(path.Dir(p), fi.Name(), node)
+	if !n.IsDir() {
+		out.entry(path.Dir(p), n.Name, &n.Stat)
 		return nil
 	}
+	// isofmt.Walk is the walk extract and recover use too: it does not
+	// enter a directory whose name cannot be a path element, nor one whose
+	// data was listed already (a loop in a hostile image).
 	var bad int
-	// Recursion goes by names the image supplies: a name like ".." or
-	// "a/b" would make path.Join leave the directory (and loop), so such
-	// names are listed but not entered, and a directory whose data was
-	// already listed (a loop in a hostile image) is not entered again.
-	seen := map[int64]bool{dirKey(fi.Sys().(*isofmt.Stat)): true}
-	var list func(dir string, header bool, depth int)
-	list = func(dir string, header bool, depth int) {
-		ents, err := img.ReadDir(dir)
-		if header {
-			out.header(dir)
-		}
-		if err != nil {
+	err = isofmt.Walk(img, p, n, isofmt.WalkOptions{
+		Visit: func(d *isofmt.WalkDir) ([]*isofmt.Node, error) {
+			if f.recursive {
+				out.header(d.Path)
+			}
+			if d.Err != nil {
+				bad++
+				fmt.Fprintf(errw, "isofsd: ls: %s: %s: %s\n", imgName, termSafe(lsShowPath(d.Path)), termSafe(d.Err.Error()))
+			}
+			ents := slices.Clone(d.Entries)
+			slices.SortStableFunc(ents, func(a, b *isofmt.Node) int { return strings.Compare(a.Name, b.Name) })
+			var subdirs []*isofmt.Node
+			for _, e := range ents {
+				if e.Stat.Hidden && !f.all {
+					continue
+				}
+				out.entry(d.Path, e.Name, &e.Stat)
+				if e.IsDir() && f.recursive {
+					subdirs = append(subdirs, e)
+				}
+			}
+			return subdirs, nil
+		},
+		Refused: func(sub string, n *isofmt.Node, why error) {
 			bad++
-			fmt.Fprintf(errw, "isofsd: ls: %s: %s: %s\n", imgName, termSafe(lsShowPath(dir)), termSafe(err.Error()))
-		}
-		var subdirs []string
-		for _, e := range ents {
-			info, _ := e.Info()
-			st := info.Sys().(*isofmt.Stat)
-			if st.Hidden && !f.all {
-				continue
-			}
-			out.entry(dir, e.Name(), st)
-			if !e.IsDir() || !f.recursive {
-				continue
-			}
-			sub := path.Join(dir, e.Name())
-			switch {
-			case checkName(e.Name()) != nil:
-				bad++
-				fmt.Fprintf(errw, "isofsd: ls: %s: %s: not entering directory %q: unusable name\n", imgName, termSafe(lsShowPath(dir)), e.Name())
-			case seen[dirKey(st)]:
-				bad++
-				fmt.Fprintf(errw, "isofsd: ls: %s: %s (sector %d): not entering: this directory was listed already (loop)\n", imgName, termSafe(lsShowPath(sub)), st.Sector())
-			case depth+1 > isofmt.MaxDepth:
-				bad++
-				fmt.Fprintf(errw, "isofsd: ls: %s: %s: deeper than %d levels\n", imgName, termSafe(lsShowPath(sub)), isofmt.MaxDepth)
-			default:
-				seen[dirKey(st)] = true
-				subdirs = append(subdirs, sub)
-			}
-		}
-		for _, s := range subdirs {
-			list(s, true, depth+1)
-		}
+			fmt.Fprintf(errw, "isofsd: ls: %s: %s (sector %d): not entering: %s\n", imgName, termSafe(lsShowPath(sub)), n.Stat.Sector(), termSafe(why.Error()))
+		},
+	})
+	if err != nil {
+		bad++
+		fmt.Fprintf(errw, "isofsd: ls: %s: %s\n", imgName, termSafe(err.Error()))
 	}
-	list(p, f.recursive, 0)
 	if bad > 0 {
 		return withCode(exitDamaged, fmt.Errorf("%s: %d directories could not be read completely or entered", imgName, bad))
 	}
@@ -191,22 +171,7 @@ func lsTime(t time.Time) string {
 // lsMode formats a mode the way ls -l does (drwxr-sr-x, lrwxrwxrwx...).
 func lsMode(m fs.FileMode) string {
 	var b [10]byte
-	switch {
-	case m&fs.ModeDir != 0:
-		b[0] = 'd'
-	case m&fs.ModeSymlink != 0:
-		b[0] = 'l'
-	case m&fs.ModeCharDevice != 0:
-		b[0] = 'c'
-	case m&fs.ModeDevice != 0:
-		b[0] = 'b'
-	case m&fs.ModeNamedPipe != 0:
-		b[0] = 'p'
-	case m&fs.ModeSocket != 0:
-		b[0] = 's'
-	default:
-		b[0] = '-'
-	}
+	b[0] = extract.TypeLetter(m)[0]
 	const rwx = "rwxrwxrwx"
 	for i := 0; i < 9; i++ {
 		if m&(1<<uint(8-i)) != 0 {

@@ -373,7 +373,7 @@ func TestLsCorpus(t *testing.T) {
 // the parser gives it, "__", so the walk cannot loop back to the root; the
 // run ends cleanly with exit 0 and four directories listed.
 func TestLsHostile(t *testing.T) {
-	iso, _ := hostileISO(t)
+	iso, _ := isotest.HostileNamesImage(t)
 	for _, tree := range []string{"joliet", "iso9660", "rockridge"} {
 		done := make(chan struct{})
 		var out, stderr string

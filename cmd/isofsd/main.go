@@ -88,7 +88,7 @@ var (
 func subcommands(a *app) []*cobra.Command {
 	return []*cobra.Command{
 		// one line per subcommand file
-		newInfoCmd(a), newLsCmd(a), newExtractCmd(a), newBenchCmd(a),
+		newInfoCmd(a), newLsCmd(a), newExtractCmd(a), newCatCmd(a), newBenchCmd(a),
 		newVerifyCmd(a), newSalvageCmd(a), newCarveCmd(a), newRescueCmd(a),
 		newMountCmd(a), newUnmountCmd(a),
 		newDaemonCmd(a), newListCmd(a), newStatusCmd(a), newServiceCmd(a),

@@ -1,8 +1,9 @@
 package main
 
-// A byte progress bar shared by the long-running subcommands (extract,
-// write, verify...). It draws only when stderr is a terminal, so scripts,
-// logs and CI output carry no bar noise.
+// Byte progress bars for the long-running subcommands (extract, salvage,
+// verify, carve, rescue, write): one set-up, newBar, for all of them.
+// Bars are drawn only when stderr is a terminal, so scripts, logs and CI
+// output carry no bar noise.
 
 import (
 	"io"
@@ -14,43 +15,64 @@ import (
 	"golang.org/x/term"
 )
 
-// progress counts bytes done toward a total. A nil *progress is valid and
-// does nothing, so callers never need to check whether a bar is shown.
+// newBar returns a byte bar for total bytes drawn on w, with the options
+// every subcommand shares and extra ones a caller adds. Its clock starts
+// now: a bar whose clock starts at its first update shows the bytes done
+// before that update over no time at all (a first frame of "14 TB/s").
+func newBar(w io.Writer, total int64, desc string, extra ...progressbar.Option) *progressbar.ProgressBar {
+	opts := append([]progressbar.Option{
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100 * time.Millisecond),
+	}, extra...)
+	b := progressbar.NewOptions64(total, opts...)
+	b.StartWithoutRender()
+	return b
+}
+
+// stderrIsTerminal says whether bars should be drawn.
+func stderrIsTerminal() bool { return term.IsTerminal(int(os.Stderr.Fd())) }
+
+// progress counts bytes done toward a total and draws them as a bar that
+// is cleared when done. It implements extract.Progress. A nil *progress
+// is valid and does nothing, so callers never check whether a bar is
+// shown.
 type progress struct {
+	w    io.Writer
+	desc string
 	bar  *progressbar.ProgressBar
 	done atomic.Int64
 	stop chan struct{}
 	exit chan struct{}
 }
 
-// newProgress returns a bar on stderr, or nil when stderr is not a terminal.
-func newProgress(total int64, desc string) *progress {
-	if !term.IsTerminal(int(os.Stderr.Fd())) {
+// newProgress returns a progress for stderr, or nil when stderr is not a
+// terminal.
+func newProgress(desc string) *progress {
+	if !stderrIsTerminal() {
 		return nil
 	}
-	return newProgressTo(os.Stderr, total, desc)
+	return newProgressTo(os.Stderr, desc)
 }
 
-// newProgressTo draws a bar on w unconditionally (tests use it).
-func newProgressTo(w io.Writer, total int64, desc string) *progress {
-	p := &progress{
-		bar: progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(w),
-			progressbar.OptionSetDescription(desc),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		),
-		stop: make(chan struct{}),
-		exit: make(chan struct{}),
+// newProgressTo draws on w unconditionally (tests use it).
+func newProgressTo(w io.Writer, desc string) *progress {
+	return &progress{w: w, desc: desc, stop: make(chan struct{}), exit: make(chan struct{})}
+}
+
+// Start draws the bar for total bytes.
+func (p *progress) Start(total int64) {
+	if p == nil || p.bar != nil {
+		return
 	}
+	p.bar = newBar(p.w, total, p.desc, progressbar.OptionClearOnFinish())
 	// Workers only bump an atomic counter; one goroutine feeds the bar, so
 	// a hundred thousand tiny files cost no lock traffic on the bar.
 	go p.loop()
-	return p
 }
 
 func (p *progress) loop() {
@@ -85,7 +107,7 @@ func (p *progress) Done() int64 {
 
 // Finish stops the bar and clears it from the terminal.
 func (p *progress) Finish() {
-	if p == nil {
+	if p == nil || p.bar == nil {
 		return
 	}
 	close(p.stop)

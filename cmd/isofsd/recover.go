@@ -20,8 +20,8 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
+	"github.com/isofsd/isofsd/extract"
 	"github.com/isofsd/isofsd/internal/diskio"
 	"github.com/isofsd/isofsd/recover"
 	"github.com/isofsd/isofsd/recover/ddmap"
@@ -31,18 +31,10 @@ import (
 // recoverBar returns a byte progress bar on stderr, or nil when stderr is
 // not a terminal (scripts and logs get no bar noise) or carries JSON.
 func (a *app) recoverBar(total int64, desc string) *progressbar.ProgressBar {
-	if a.json || !term.IsTerminal(int(os.Stderr.Fd())) {
+	if a.json || !stderrIsTerminal() {
 		return nil
 	}
-	return progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionShowCount(),
-		progressbar.OptionClearOnFinish(),
-	)
+	return newBar(os.Stderr, total, desc, progressbar.OptionClearOnFinish())
 }
 
 // recoverSignalContext is cancelled by SIGINT/SIGTERM so long jobs stop
@@ -426,23 +418,36 @@ func printFileDamage(w io.Writer, d *recover.FileDamage) {
 // ---- verify ----
 
 func newVerifyCmd(a *app) *cobra.Command {
-	var sums string
+	var sums, against string
 	var jsonOut bool
 	var sf sourceFlags
 	cmd := &cobra.Command{
-		Use:   "verify IMAGE",
+		Use:   "verify IMAGE | verify DRIVE --against IMAGE",
 		Short: "Check an image for truncation and against its checksums; name damaged files",
 		Long: `verify checks IMAGE for truncation (file size against the ISO 9660 volume
 size, the UDF partition end and anchors, and partition table ends), the
 isomd5sum checksum implanted in it, checksum lists stored in it (/md5sum.txt,
 /SHA256SUMS, ...) and, with --sums, an external sha256sum/md5sum file that
 names the image. Damaged files are listed by path with the affected bytes.
+On a drive (or a drive's image) only the image's own length is hashed for
+--sums: the lengths its structures claim are tried, never the whole drive.
+
+verify DRIVE --against IMAGE checks a USB drive (or an image of one) that
+was written from IMAGE: a drive written raw is compared over exactly the
+image's length, and the differences a booted system makes (a partition
+added to the table, the GPT backup moved to the end of the drive) are
+named as harmless; a drive written in file-copy mode has its FAT32 tree
+compared file by file with the image (SHA-256), a split install.wim
+resource by resource.
 
 Exit status: 0 verified good, 1 damaged, 2 cannot tell (no checksum to
 verify against, or the image cannot be opened).`,
 		Args:        cobra.ExactArgs(1),
 		Annotations: notifyAnnotation,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if against != "" {
+				return runVerifyAgainst(cmd, a, args[0], against, jsonOut)
+			}
 			rep, err := recoverRunVerify(cmd, a, &sf, args[0], sums)
 			if err != nil {
 				return err
@@ -465,6 +470,7 @@ verify against, or the image cannot be opened).`,
 		},
 	}
 	cmd.Flags().StringVar(&sums, "sums", "", "external checksum file (sha256sum/md5sum format) naming the image")
+	cmd.Flags().StringVar(&against, "against", "", "the image a drive (the argument) was written from: compare the drive with it")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
 	addSourceFlags(cmd, &sf)
 	return cmd
@@ -539,20 +545,32 @@ func newSalvageCmd(a *app) *cobra.Command {
 	var dir, mapPath, sums string
 	var jsonOut bool
 	var sf sourceFlags
+	var ow overwriteFlags
 	cmd := &cobra.Command{
 		Use:   "salvage IMAGE -C DIR",
-		Short: "Extract the files of a damaged image that lie in its readable, verified part",
+		Short: "Extract what is readable of a damaged image: whole files, and the good parts of damaged ones",
 		Long: `salvage verifies IMAGE (as verify does), then extracts into DIR every file
-whose data lies inside the readable, verified part of the image, and lists the
-others with the reason. With --map, the unread areas of a rescue mapfile count
-as unreadable. Nothing is written outside DIR.
+whose data lies inside the readable, verified part of the image. A file
+partly on an unreadable or damaged part is written in part, as ddrescue
+would: its good byte ranges, the rest left as holes (sparse, reading as
+zeros); it is listed as PARTIAL with the ranges written and missing. A file
+a checksum list says is wrong (without saying where) is left out. With
+--map, the unread areas of a rescue mapfile count as unreadable.
 
-Exit status: 0 everything extracted, 1 some files left out (or nothing
-extracted from a damaged image), 2 usage or open error.`,
+salvage writes as extract does (the same code): nothing outside DIR, no
+symlink followed, modes kept, and existing files are not replaced unless
+--overwrite (--force) is given; --skip-existing and --rename as for extract.
+
+Exit status: 0 everything extracted whole, 1 some files partial or left out
+(or the image truncated), 2 usage or open error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" {
 				return withCode(exitUsage, errors.New("-C DIR is required"))
+			}
+			policy, err := ow.policy()
+			if err != nil {
+				return withCode(exitUsage, err)
 			}
 			var bad []recover.Range
 			if mapPath != "" {
@@ -573,43 +591,27 @@ extracted from a damaged image), 2 usage or open error.`,
 				return err
 			}
 			defer closeImg()
-			ctx, stop := recoverSignalContext(cmd.Context())
+			ctx, stop := interruptContext(cmd.Context(), cmd.ErrOrStderr(), "salvage: "+args[0])
 			defer stop()
-			var bar *progressbar.ProgressBar
+			bar := newProgress("salvage")
 			res, err := recover.Salvage(ctx, img, dir, recover.SalvageOptions{Report: rep, Bad: bad,
-				Progress: func(done, total int64) {
-					if bar == nil && total > 64<<20 {
-						bar = a.recoverBar(total, "salvage")
-					}
-					if bar != nil {
-						bar.Set64(done)
-					}
-				}})
-			if bar != nil {
-				bar.Finish()
-			}
+				Overwrite: policy, Metadata: extract.DefaultMetadata(), Progress: bar})
+			bar.Finish()
 			if err != nil && res == nil {
 				return withCode(exitUsage, err)
-			}
-			if err != nil {
-				return withCode(exitDamaged, err)
 			}
 			if jsonOut {
 				if err := recoverWriteJSON(cmd.OutOrStdout(), map[string]any{"verify": rep, "salvage": res}); err != nil {
 					return err
 				}
 			} else {
-				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "extracted %d files (%d bytes), %d directories, %d symlinks into %s\n", res.Extracted, res.Bytes, res.Dirs, res.Symlinks, dir)
-				for _, s := range res.Skipped {
-					fmt.Fprintf(out, "  SKIPPED %s: %s\n", termSafe(s.Path), termSafe(s.Reason))
-				}
-				for _, s := range res.Special {
-					fmt.Fprintf(out, "  not recreated: %s (device, fifo or socket)\n", termSafe(s))
-				}
+				printSalvage(cmd.OutOrStdout(), dir, res)
 			}
-			if len(res.Skipped) > 0 {
-				return withCode(exitDamaged, fmt.Errorf("%s: %d entries not extracted", args[0], len(res.Skipped)))
+			if err != nil {
+				return withCode(exitDamaged, err)
+			}
+			if n := len(res.Skipped) + len(res.Partial); n > 0 || len(res.Problems) > 0 {
+				return withCode(exitDamaged, fmt.Errorf("%s: %d entries not extracted whole", args[0], n))
 			}
 			if rep.Verdict == recover.VerdictDamaged && res.Extracted+res.Dirs+res.Symlinks == 0 {
 				// Nothing listed was skipped because nothing could be
@@ -623,8 +625,28 @@ extracted from a damaged image), 2 usage or open error.`,
 	cmd.Flags().StringVar(&mapPath, "map", "", "rescue mapfile: its unread areas count as unreadable")
 	cmd.Flags().StringVar(&sums, "sums", "", "external checksum file naming the image")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
+	addOverwriteFlags(cmd.Flags(), &ow)
 	addSourceFlags(cmd, &sf)
 	return cmd
+}
+
+func printSalvage(w io.Writer, dir string, res *recover.SalvageResult) {
+	fmt.Fprintf(w, "extracted %d files whole (%d bytes written), %d directories, %d symlinks into %s\n", res.Extracted, res.Bytes, res.Dirs, res.Symlinks, dir)
+	if res.Existing > 0 {
+		fmt.Fprintf(w, "  %d existing entries left alone\n", res.Existing)
+	}
+	for _, p := range res.Partial {
+		fmt.Fprintf(w, "  PARTIAL %s (%d bytes): %s\n    written: %s\n    missing: %s\n", termSafe(p.Path), p.Size, termSafe(p.Reason), rangeList(p.Written), rangeList(p.Missing))
+	}
+	for _, s := range res.Skipped {
+		fmt.Fprintf(w, "  SKIPPED %s: %s\n", termSafe(s.Path), termSafe(s.Reason))
+	}
+	for _, s := range res.Special {
+		fmt.Fprintf(w, "  not recreated: %s (device, FIFO or socket)\n", termSafe(s))
+	}
+	for _, p := range res.Problems {
+		fmt.Fprintf(w, "  PROBLEM: %s\n", termSafe(p))
+	}
 }
 
 // ---- carve ----

@@ -92,6 +92,9 @@ func yesNo(b bool) string {
 type writeFlags struct {
 	yes, force, allowLoop, noVerify, toFile bool
 	bs                                      int64
+	mode, partitionTable                    string
+	// Testing aids (hidden flags): split small WIMs into small parts.
+	wimPartSize, splitWIMAbove int64
 }
 
 func newWriteCmd(a *app) *cobra.Command {
@@ -110,10 +113,22 @@ one with a device stacked on it (device-mapper, md, a loop device backed by
 it) that is mounted or in use. Files are targets only with --to-file (or
 --force, to overwrite one), never the source itself nor a file that backs a
 loop device in use.
-Windows installation images without an isohybrid MBR/GPT are refused: a raw
-copy of them does not boot from USB.
 
-Everything is read back and compared after writing unless --no-verify.
+--mode chooses how the image goes on the drive (default auto):
+  raw    a byte-for-byte copy: what boots for isohybrid images (an MBR or GPT
+         in the system area, as Linux distributions make them);
+  files  a GPT (or --partition-table mbr) with one FAT32 partition holding the
+         image's files (its UDF tree on Windows media), for images that do not
+         boot when copied raw: Windows installers and other UEFI images without
+         a hybrid partition table. A sources/install.wim over 4 GiB - 1 is split
+         into install.swm, install2.swm, ... (Windows Setup reads them); any
+         other file too large for FAT32 is refused by name. The drive boots by
+         UEFI (legacy-BIOS boot of Windows from FAT32 is not offered).
+  auto   files for such images, raw for everything else.
+The choice and its reason are shown before confirmation.
+
+Everything is read back and compared after writing unless --no-verify (in
+file-copy mode: the tables block by block, then every file by SHA-256).
 Exit status: 0 all targets written (and verified), 1 some target failed,
 2 refused or bad usage.`,
 		Args: cobra.MinimumNArgs(2),
@@ -128,10 +143,21 @@ Exit status: 0 all targets written (and verified), 1 some target failed,
 	fl.BoolVar(&f.noVerify, "no-verify", false, "do not read the targets back")
 	fl.BoolVar(&f.toFile, "to-file", false, "targets may be image files: create them, or overwrite existing ones")
 	sizeVar(fl, &f.bs, "bs", writer.DefaultBlockSize, 4096, 1<<30, "I/O block size (a multiple of 4 KiB)")
+	enumVar(fl, &f.mode, "mode", "auto", []string{"auto", "raw", "files"}, "how to write: auto, raw (byte copy) or files (FAT32 file copy, for Windows and other non-hybrid UEFI images)")
+	enumVar(fl, &f.partitionTable, "partition-table", "gpt", []string{"gpt", "mbr"}, "file-copy mode: gpt, or mbr for old firmware")
+	sizeVar(fl, &f.wimPartSize, "wim-part-size", 0, 4096, 4<<30-1, "file-copy mode: largest .swm part (testing aid)")
+	sizeVar(fl, &f.splitWIMAbove, "split-wim-above", 0, 4096, 4<<30-1, "file-copy mode: split install.wim from this size on (testing aid)")
+	fl.MarkHidden("wim-part-size")
+	fl.MarkHidden("split-wim-above")
 	return cmd
 }
 
 func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets []string) error {
+	mode, err := writer.ParseMode(f.mode)
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("--mode: %w", err))
+	}
+	fc := writer.FileCopyOptions{PartitionTable: f.partitionTable, WIMPartSize: f.wimPartSize, SplitAbove: f.splitWIMAbove}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
 	out := cmd.OutOrStdout()
@@ -144,6 +170,8 @@ func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets [
 		Stdin:     cmd.InOrStdin(),
 		Log:       a.log,
 		Progress:  view.update,
+		Mode:      mode,
+		FileCopy:  fc,
 	}
 	plan, err := writer.Prepare(source, targets, opts)
 	if err != nil {
@@ -189,6 +217,7 @@ func describePlan(out io.Writer, p *writer.Plan) {
 	}
 	fmt.Fprintf(out, "source: %s%s, %s\n", src.Name, comp, size)
 	fmt.Fprintf(out, "image:  %s\n", p.Image.Summary())
+	describeMode(out, p)
 	for _, pr := range p.ImageProblems {
 		fmt.Fprintf(out, "refused: %s\n", pr.Detail)
 	}
@@ -271,6 +300,8 @@ func reportWrite(out io.Writer, rep *writer.Report, noVerify bool) error {
 		status := "written and verified"
 		if noVerify {
 			status = "written, not verified (--no-verify)"
+		} else if r.FilesVerified > 0 {
+			status = fmt.Sprintf("written and verified (%d files compared with the image)", r.FilesVerified)
 		}
 		fmt.Fprintf(out, "OK      %s: %s %s in %v%s", r.Target, status, units.Bytes(r.Written), r.WriteTime.Round(time.Millisecond), rate)
 		if r.Verified {
@@ -369,17 +400,8 @@ func (v *progressView) stop() {
 
 // newBar makes a bar that renders into a string; redraw places all bars.
 func (v *progressView) newBar(target string, phase writer.Phase, max int64, what string) *progressbar.ProgressBar {
-	b := progressbar.NewOptions64(max,
-		progressbar.OptionSetWriter(io.Discard),
-		progressbar.OptionSetDescription(fmt.Sprintf("%-7s %s%s", phase, target, what)),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionUseIECUnits(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionShowElapsedTimeOnFinish(),
-	)
-	b.StartWithoutRender() // the clock for rate and ETA starts now, not at the first update
+	b := newBar(io.Discard, max, fmt.Sprintf("%-7s %s%s", phase, target, what),
+		progressbar.OptionUseIECUnits(true), progressbar.OptionShowElapsedTimeOnFinish())
 	return b
 }
 

@@ -1,0 +1,205 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
+	"golang.org/x/sys/unix"
+)
+
+// The attacker of TestExtractFIFOSwapRace runs as a second user: this
+// test binary started again with these variables set.
+const (
+	swapperDirEnv    = "ISOFSD_TEST_SWAP_DIR"
+	swapperTargetEnv = "ISOFSD_TEST_SWAP_TARGET"
+)
+
+// testHelper runs the test binary's helper roles; ok is false when none
+// was asked for.
+func testHelper() (code int, ok bool) {
+	if dir := os.Getenv(swapperDirEnv); dir != "" {
+		return runSwapper(dir, os.Getenv(swapperTargetEnv)), true
+	}
+	return 0, false
+}
+
+// runSwapper watches dir and, as soon as an entry f* appears there,
+// renames a symlink to target over it — what a user who can write a
+// shared drop folder does to a root process creating entries in it. It
+// stops when .stop appears and prints the number of swaps.
+func runSwapper(dir, target string) int {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err == nil {
+		_, err = unix.InotifyAddWatch(fd, dir, unix.IN_CREATE)
+	}
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	fmt.Println("ready")
+	swaps := 0
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := unix.Read(fd, buf)
+		if err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+			name := string(bytes.TrimRight(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+int(ev.Len)], "\x00"))
+			off += unix.SizeofInotifyEvent + int(ev.Len)
+			switch {
+			case name == ".stop":
+				fmt.Println("swaps", swaps)
+				return 0
+			case strings.HasPrefix(name, "f"):
+				tmp := filepath.Join(dir, ".s"+name)
+				if os.Symlink(target, tmp) == nil && os.Rename(tmp, filepath.Join(dir, name)) == nil {
+					swaps++
+				}
+			}
+		}
+	}
+}
+
+// testUser creates a user named prefix+random (removed with its home
+// when the test ends) and returns its uid and gid.
+func testUser(t *testing.T, prefix string) (name string, uid, gid int) {
+	t.Helper()
+	isotest.RequireTool(t, "useradd")
+	b := make([]byte, 3)
+	rand.Read(b)
+	name = prefix + hex.EncodeToString(b)
+	if out, err := exec.Command("useradd", "-m", "-U", "-s", "/bin/sh", name).CombinedOutput(); err != nil {
+		t.Fatalf("useradd %s: %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("userdel", "-r", name).CombinedOutput(); err != nil {
+			t.Errorf("userdel -r %s: %v\n%s", name, err, out)
+		}
+	})
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	return name, uid, gid
+}
+
+// TestExtractFIFOSwapRace (issue 16 item 2) is the privilege test: root
+// extracts an image of 3000 FIFOs with mode 4777 into a drop folder that
+// a second user (a real one, made for the test) can write, while that
+// user's process renames a symlink to a root-owned 0600 file over each
+// FIFO the moment it appears. The file must keep its mode, owner and
+// content: no metadata call may follow a name. Before, chmod used
+// fchmodat(dir, name, mode, 0), which followed the swapped-in symlink and
+// made the file -rwsrwxrwx. Each FIFO swapped before its metadata was set
+// is now reported ("replaced by another process") and left alone.
+func TestExtractFIFOSwapRace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: root extracts while a second user attacks")
+	}
+	bin := isofsdBinary(t)
+	_, uid, gid := testUser(t, "isoxa")
+	base, err := os.MkdirTemp("", "isoxa-race-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Chmod(base, 0o755))
+	target := filepath.Join(base, "secret")
+	must(os.WriteFile(target, []byte("secret"), 0o600))
+	drop := filepath.Join(base, "drop")
+	must(os.Mkdir(drop, 0o755))
+	must(os.Chown(drop, uid, gid))
+	// The attacker: this test binary, where the second user can run it.
+	self, err := os.Executable()
+	must(err)
+	helper := filepath.Join(base, "swapper")
+	copyFileMode(t, self, helper, 0o755)
+
+	src := filepath.Join(t.TempDir(), "src")
+	must(os.Mkdir(src, 0o755))
+	for i := range 3000 {
+		p := filepath.Join(src, fmt.Sprintf("f%04d", i))
+		must(unix.Mkfifo(p, 0o644))
+		must(unix.Chmod(p, 0o4777))
+	}
+	iso := filepath.Join(t.TempDir(), "fifos.iso")
+	runTool(t, "xorriso", "-outdev", iso, "-map", src, "/")
+
+	sw := exec.Command(helper)
+	sw.Env = append(os.Environ(), swapperDirEnv+"="+drop, swapperTargetEnv+"="+target)
+	sw.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	swOut, err := sw.StdoutPipe()
+	must(err)
+	must(sw.Start())
+	t.Cleanup(func() { sw.Process.Kill(); sw.Wait() })
+	lines := bufio.NewScanner(swOut)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("attacker did not start: %q", lines.Text())
+	}
+
+	ext := exec.Command(bin, "extract", iso, "-C", drop)
+	var stderr bytes.Buffer
+	ext.Stderr = &stderr
+	err = ext.Run()
+	code := ext.ProcessState.ExitCode()
+	must(os.WriteFile(filepath.Join(drop, ".stop"), nil, 0o644))
+	var swaps int
+	if lines.Scan() {
+		fmt.Sscanf(lines.Text(), "swaps %d", &swaps)
+	}
+	io.Copy(io.Discard, swOut)
+
+	var st unix.Stat_t
+	must(unix.Stat(target, &st))
+	if st.Mode&0o7777 != 0o600 || st.Uid != 0 {
+		t.Errorf("%s: mode %o owner %d after the extraction; want 0600 and root (the attacker swapped %d FIFOs)", target, st.Mode&0o7777, st.Uid, swaps)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "secret" {
+		t.Errorf("%s: content changed: %q", target, b)
+	}
+	if code != exitOK && code != exitDamaged {
+		t.Errorf("extract: exit %d (%v)\n%s", code, err, stderr.String())
+	}
+	if swaps == 0 {
+		t.Fatalf("the attacker swapped no FIFO: the test proved nothing\n%s", stderr.String())
+	}
+	t.Logf("attacker swapped %d of 3000 FIFOs; %d were caught before their metadata was set", swaps, strings.Count(stderr.String(), "replaced by another process"))
+}
+
+func copyFileMode(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}
