@@ -237,7 +237,7 @@ func TestTruncatedImageIsDamage(t *testing.T) {
 		t.Errorf("info --json: exit %d\n%s", code, js)
 	}
 	out, stderr, code = cliRun(t, "salvage", img, "-C", t.TempDir())
-	if code != exitDamaged || !strings.Contains(stderr, "nothing could be extracted") {
+	if code != exitDamaged || !strings.Contains(out, "image truncated") {
 		t.Errorf("salvage: exit %d\n%s%s", code, out, stderr)
 	}
 }
