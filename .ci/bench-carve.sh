@@ -111,7 +111,9 @@ run() { # NAME CMD...: prints one line
 isofsd_scan() { "$BIN" carve --scan-only "$DISK"; }
 isofsd_sig() { "$BIN" carve --scan-only --no-fs "$DISK"; }
 isofsd_full() { "$BIN" carve -o "$1/r" "$DISK"; }
-photorec_iso() { photorec /log /d "$1/recup" /cmd "$DISK" wholespace,fileopt,everything,disable,iso,enable,search; }
+# photorec /log writes photorec.log into the current directory: run it in
+# its output directory, not in the checkout.
+photorec_iso() { (cd "$1" && photorec /log /d recup /cmd "$(realpath "$DISK")" wholespace,fileopt,everything,disable,iso,enable,search); }
 
 echo "disk: $DISK (1 GiB NTFS, 5 deleted ISOs written interleaved)"
 for cache in warm cold; do
