@@ -11,6 +11,7 @@ import (
 	"path"
 	"time"
 
+	"github.com/isofsd/isofsd/extract"
 	"github.com/isofsd/isofsd/internal/units"
 	"github.com/isofsd/isofsd/isofmt"
 )
@@ -149,21 +150,9 @@ func (l *lsJSON) close() {
 	fmt.Fprintln(l.w, "\n]")
 }
 
+// lsTypeNames names each type letter of the one file-type table
+// (extract.TypeLetter, ls -l's first column) for --json.
+var lsTypeNames = map[string]string{"-": "file", "d": "dir", "l": "symlink", "c": "char", "b": "block", "p": "fifo", "s": "socket"}
+
 // lsType names the kind of an entry for --json.
-func lsType(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "dir"
-	case m&fs.ModeSymlink != 0:
-		return "symlink"
-	case m&fs.ModeCharDevice != 0:
-		return "char"
-	case m&fs.ModeDevice != 0:
-		return "block"
-	case m&fs.ModeNamedPipe != 0:
-		return "fifo"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	}
-	return "file"
-}
+func lsType(m fs.FileMode) string { return lsTypeNames[extract.TypeLetter(m)] }
