@@ -54,6 +54,7 @@ var toolPackages = map[string]string{
 	"runuser": "util-linux", "setpriv": "util-linux", "unshare": "util-linux", "findmnt": "util-linux",
 	"systemd-escape": "systemd", "systemd-analyze": "systemd", "curl": "curl", "mount.fuse3": "fuse3",
 	"cdrskin": "cdrskin", "photorec": "testdisk", "ntfs-3g": "ntfs-3g",
+	"gzip": "gzip", "bzip2": "bzip2", "xz": "xz-utils", "zstd": "zstd",
 }
 
 // SyncBuffer is a bytes.Buffer that one goroutine may write (a child
