@@ -699,7 +699,7 @@ func TestUndeleteFAT32(t *testing.T) {
 // efiboot.img is) is no file of the volume: its directories are walked,
 // not every 32 bytes of it.
 func TestUndeleteFATDirectories(t *testing.T) {
-	needTool(t, "mkfs.fat", "mcopy", "mdel", "mdeltree")
+	isotest.RequireTool(t, "mkfs.fat", "mcopy", "mdel", "mdeltree")
 	imgs := undeleteImages(t)[:1]
 	dir := t.TempDir()
 	inner := filepath.Join(dir, "efiboot.img")
