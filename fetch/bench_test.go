@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/isofsd/isofsd/isofmt/httpsrc"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/isofmt/isotest/nginxtest"
 )
 
@@ -21,9 +22,7 @@ import (
 // median MB/s of each and their ratio (the target is ≥ 1). The machine
 // is shared, so run with -benchtime 5x or more.
 func BenchmarkFetchVsCurl(b *testing.B) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		b.Skip("curl not installed")
-	}
+	isotest.RequireTool(b, "curl")
 	www := b.TempDir()
 	const size = 512 << 20
 	randomFile(b, filepath.Join(www, "big.iso"), size, 1)

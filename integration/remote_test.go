@@ -75,7 +75,7 @@ func TestRemoteNoRange(t *testing.T) {
 	isotest.RequireFUSE(t)
 	img := smallImage(t)
 	// python3's http.server answers every GET with the whole file.
-	requireTool(t, "python3")
+	isotest.RequireTool(t, "python3")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	port := l.Addr().(*net.TCPAddr).Port

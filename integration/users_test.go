@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,7 +46,7 @@ func requireRoot(t testing.TB) {
 func newUser(t testing.TB) *testUser {
 	t.Helper()
 	requireRoot(t)
-	requireTool(t, "useradd")
+	isotest.RequireTool(t, "useradd")
 	var b [4]byte
 	rand.Read(b[:])
 	name := userPrefix + hex.EncodeToString(b[:])
@@ -145,8 +146,8 @@ func (u *testUser) script(t testing.TB, env []string, script string) (string, in
 	if u.canOpenFUSE(t) {
 		return u.runEnv(t, env, "sh", "-c", script)
 	}
-	requireTool(t, "unshare")
-	requireTool(t, "setpriv")
+	isotest.RequireTool(t, "unshare")
+	isotest.RequireTool(t, "setpriv")
 	node := filepath.Join(sharedDir(t), "fuse")
 	if err := syscall.Mknod(node, syscall.S_IFCHR|0o666, int(unix.Mkdev(10, 229))); err != nil {
 		t.Skipf("cannot make a FUSE device node for the user: %v", err)

@@ -15,6 +15,7 @@
 package isofmt
 
 import (
+	"errors"
 	"time"
 
 	"github.com/isofsd/isofsd/isofmt/internal/core"
@@ -31,6 +32,10 @@ var (
 	// its volume descriptors no longer match, so it holds another image
 	// (see filesrc.File).
 	ErrChanged = core.ErrChanged
+	// ErrUnknownTree means a tree name other than TreeNames was asked for.
+	ErrUnknownTree = errors.New("isofmt: unknown tree")
+	// ErrNoTree means the image lacks the tree asked for.
+	ErrNoTree = errors.New("isofmt: tree not present")
 )
 
 type (

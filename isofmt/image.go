@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/isofsd/isofsd/isofmt/filesrc"
@@ -47,6 +49,7 @@ type volume struct {
 	trees              map[string]core.Tree
 	order              []string // kinds present, richest first
 	rrExt              []string
+	rrAfterXA          bool
 	warnMu             sync.Mutex
 	warnings           []string
 	warnSeen           map[string]bool
@@ -74,7 +77,8 @@ func (img *Image) Warnings() []string {
 }
 
 // OpenFile opens the image file or block device at path through a
-// filesrc.File, which guards reads against the file being rewritten
+// filesrc.File, which refuses FIFOs, directories and character devices
+// (diskio.OpenInput) and guards reads against the file being rewritten
 // underneath; Close closes the file.
 func OpenFile(path string, opts *Options) (*Image, error) {
 	src, err := filesrc.Open(path)
@@ -117,7 +121,7 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*Image, error) {
 	} else if !errors.Is(udfErr, ErrNotISO) || errors.Is(udfErr, ErrCorrupt) {
 		v.warn(fmt.Sprintf("udf: %v", udfErr))
 	}
-	for _, k := range []string{TreeUDF, TreeRockRidge, TreeJoliet, TreeISO9660} {
+	for _, k := range TreeNames {
 		if v.trees[k] != nil {
 			v.order = append(v.order, k)
 		}
@@ -145,12 +149,34 @@ func (img *Image) WithTree(kind string) (*Image, error) {
 	}
 	t := img.vol.trees[kind]
 	if t == nil {
-		return nil, fmt.Errorf("isofmt: tree %q not present (image has %v): %w", kind, img.vol.order, ErrNotISO)
+		return nil, &TreeError{Want: kind, Have: img.Trees()}
 	}
 	out := *img
 	out.tree = t
 	out.dirs = newDirCache()
 	return &out, nil
+}
+
+// TreeError says that the tree asked for is unknown (Is ErrUnknownTree)
+// or not on the image (Is ErrNoTree), and which trees the image has.
+type TreeError struct {
+	Want string
+	Have []string
+}
+
+func (e *TreeError) Error() string {
+	if !slices.Contains(TreeNames, e.Want) {
+		return fmt.Sprintf("isofmt: unknown tree %q: want %s", e.Want, strings.Join(TreeNames, ", "))
+	}
+	return fmt.Sprintf("isofmt: no %s tree in the image (it has %s)", e.Want, strings.Join(e.Have, ", "))
+}
+
+// Is makes errors.Is match ErrUnknownTree or ErrNoTree.
+func (e *TreeError) Is(target error) bool {
+	if !slices.Contains(TreeNames, e.Want) {
+		return target == ErrUnknownTree
+	}
+	return target == ErrNoTree
 }
 
 // Trees lists the trees present, richest first.
@@ -321,14 +347,17 @@ func (img *Image) buildISOTrees() error {
 			firstErr = err
 		} else {
 			v.trees[TreeISO9660] = t
-			// Rock Ridge is announced by SP in the root's "." record.
+			// Rock Ridge is announced by SP in the root's "." record, at
+			// its start or after a CD-XA field.
 			if dot, err := t.readDot(t.rootRec.extLBA + uint32(t.rootRec.earLen)); err == nil {
-				rr := t.susp.parse(dot.systemUse, 0, dot.offset)
+				rootSkip := rootSUSPStart(dot.systemUse)
+				rr := t.susp.parse(dot.systemUse, rootSkip, dot.offset)
 				if rr.hasSP {
 					rt, _ := mk(v.pvd, TreeRockRidge)
-					rt.rr, rt.skip = true, rr.spSkip
+					rt.rr, rt.skip, rt.rootSkip = true, rr.spSkip, rootSkip
 					v.trees[TreeRockRidge] = rt
 					v.rrExt = rr.extensions
+					v.rrAfterXA = rootSkip > 0
 				}
 			} else {
 				v.warn(err.Error())

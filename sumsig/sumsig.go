@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strings"
 	"time"
 
@@ -22,6 +21,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
 
 // Sentinel errors; test with errors.Is.
@@ -54,8 +55,9 @@ type Keyring struct {
 
 // LoadKeyring reads an OpenPGP keyring: binary (gpg --export) or ASCII
 // armoured (gpg --export --armor, a distribution's published KEYS file).
+// The path is vetted like an image (diskio.OpenInput: a FIFO would block).
 func LoadKeyring(path string) (*Keyring, error) {
-	f, err := os.Open(path)
+	f, err := diskio.OpenInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKeyring, err)
 	}

@@ -33,23 +33,33 @@ type s3Flags struct {
 	noSign    bool
 }
 
-// addSourceFlags registers --header, --cache-dir, --cache-size and the
-// S3 flags on cmd.
+// addSourceFlags registers --header, --cache-dir and --cache-dir-size on
+// cmd (the names mount uses too), and the S3 flags. --cache-size, the old
+// name of --cache-dir-size here, is still accepted but hidden: on mount it
+// is the sector cache, and one name must not mean two things in the docs.
 func addSourceFlags(cmd *cobra.Command, f *sourceFlags) {
-	cmd.Flags().StringArrayVar(&f.headers, "header", nil,
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.headers, "header", nil,
 		`HTTP header sent with every request for a remote IMAGE, "Name: value" (repeatable; e.g. "Authorization: Bearer …")`)
-	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "",
+	fl.StringVar(&f.cacheDir, "cache-dir", "",
 		"keep the parts of a remote IMAGE that were read in this directory, so a later run reads them from disk")
-	cmd.Flags().Int64Var(&f.cacheSize, "cache-size", httpsrc.DefaultDiskCache,
-		"bound on --cache-dir in bytes (least recently used parts are dropped)")
-	addS3Flags(cmd.Flags(), &f.s3)
+	addCacheDirSizeFlag(fl, &f.cacheSize)
+	sizeVar(fl, &f.cacheSize, "cache-size", httpsrc.DefaultDiskCache, 0, 1<<50, "old name of --cache-dir-size")
+	fl.MarkHidden("cache-size")
+	addS3Flags(fl, &f.s3)
+}
+
+// addCacheDirSizeFlag registers --cache-dir-size, the bound on --cache-dir.
+func addCacheDirSizeFlag(fl *pflag.FlagSet, p *int64) {
+	sizeVar(fl, p, "cache-dir-size", httpsrc.DefaultDiskCache, 0, 1<<50,
+		"bound on --cache-dir (least recently used parts are dropped)")
 }
 
 // addS3Flags registers the flags of s3:// URLs.
 func addS3Flags(fl *pflag.FlagSet, f *s3Flags) {
 	fl.StringVar(&f.endpoint, "endpoint", "",
 		"S3 endpoint URL for s3:// images on an S3-compatible store (MinIO, Ceph, SeaweedFS, Garage); default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's endpoint_url, else AWS")
-	fl.StringVar(&f.pathStyle, "path-style", "auto",
+	enumVar(fl, &f.pathStyle, "path-style", "auto", []string{"auto", "on", "off"},
 		"S3 addressing: on (http://host/bucket/key), off (http://bucket.host/key) or auto (on with a custom endpoint, off on AWS)")
 	fl.StringVar(&f.profile, "profile", "", "AWS profile for s3:// images (default AWS_PROFILE, else \"default\")")
 	fl.BoolVar(&f.noSign, "no-sign-request", false, "send s3:// requests unsigned (public buckets), without looking for credentials")

@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/isofsd/isofsd/internal/diskio"
 	"github.com/isofsd/isofsd/isofmt/internal/core"
 )
 
@@ -86,16 +87,18 @@ type fileState struct {
 	err     error
 }
 
-// Open opens the image at path. A block device's size is found by
-// seeking to its end (stat reports 0).
+// Open opens the image at path: a regular file or a block device, vetted
+// by diskio.OpenInput (a FIFO, directory or character device would hang a
+// reader or never end). A block device's size is found by seeking to its
+// end (stat reports 0).
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+	in, err := diskio.OpenInput(path)
 	if err != nil {
 		return nil, err
 	}
-	g, err := New(f)
+	g, err := New(in.File)
 	if err != nil {
-		f.Close()
+		in.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return g, nil

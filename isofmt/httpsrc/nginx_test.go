@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/isofmt/isotest/nginxtest"
 )
 
@@ -38,13 +39,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func needTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed: needed to build test images", name)
-	}
-}
-
 func writeRandom(t testing.TB, path string, n int64) {
 	t.Helper()
 	f, err := os.Create(path)
@@ -59,7 +53,7 @@ func writeRandom(t testing.TB, path string, n int64) {
 
 func buildISO(t testing.TB, tree, out string, extra ...string) {
 	t.Helper()
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	args := append([]string{"-as", "mkisofs", "-quiet", "-R", "-J", "-V", "HTTPSRC"}, extra...)
 	args = append(args, "-o", out, tree)
 	if b, err := exec.Command("xorriso", args...).CombinedOutput(); err != nil {
