@@ -11,7 +11,8 @@
 # default 100): the RSS of one process per image and the time to mount
 # them. Targets: ≤ 256 KiB per idle mount, READY within 10 s for 1000.
 #
-# Usage: sudo .ci/bench-fleet.sh [N]     (root: mounts without fusermount3)
+# Usage: sudo .ci/bench-fleet.sh [N]     (root: mounts without fusermount3;
+#        mount_max in /etc/fuse.conf is raised while it runs, then restored)
 # Env:   BENCH_DIR (default /var/tmp/isofsd-fleet), FUSE_PEERS (100),
 #        DAEMON_FLAGS (extra flags for the daemon, e.g. "--request-size 1M").
 # The wall time to READY depends on the machine's load; the daemon's CPU
@@ -47,11 +48,36 @@ fi
 IMGS=$BENCH_DIR/images
 MNT=$BENCH_DIR/mnt
 SOCK=$BENCH_DIR/daemon.sock
+
+# fusermount3 refuses a non-root user's mount once mount_max FUSE mounts
+# (default 1000) exist on the machine, whoever made them: our N mounts
+# would make every other user's mount fail while the bench runs. Raise the
+# limit for the bench and put /etc/fuse.conf back afterwards.
+FUSE_CONF=/etc/fuse.conf
+FUSE_CONF_SAVED=
+raise_mount_max() {
+	local cur need=$((N + FUSE_PEERS + 1000))
+	cur=$(sed -n 's/^[[:space:]]*mount_max[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' "$FUSE_CONF" 2>/dev/null | tail -1)
+	[ "${cur:-1000}" -ge "$need" ] && return
+	FUSE_CONF_SAVED=$BENCH_DIR/fuse.conf.saved
+	if [ -e "$FUSE_CONF" ]; then cp -p "$FUSE_CONF" "$FUSE_CONF_SAVED"; else : >"$FUSE_CONF_SAVED.absent"; fi
+	{ grep -v '^[[:space:]]*mount_max' "$FUSE_CONF" 2>/dev/null || true; echo "mount_max = $need"; } >"$FUSE_CONF.isofsd-bench"
+	chmod 644 "$FUSE_CONF.isofsd-bench"
+	mv "$FUSE_CONF.isofsd-bench" "$FUSE_CONF"
+}
+restore_mount_max() {
+	[ -n "$FUSE_CONF_SAVED" ] || return 0
+	if [ -e "$FUSE_CONF_SAVED.absent" ]; then rm -f "$FUSE_CONF" "$FUSE_CONF_SAVED.absent"; else mv "$FUSE_CONF_SAVED" "$FUSE_CONF"; fi
+	FUSE_CONF_SAVED=
+}
+
 cleanup() {
 	[ -n "${DPID:-}" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
 	for m in $(awk -v r="$MNT/" 'index($5, r) == 1 {print $5}' /proc/self/mountinfo); do umount -l "$m" 2>/dev/null || true; done
+	restore_mount_max
 }
 trap cleanup EXIT
+raise_mount_max
 
 # run_daemon COUNT: starts the daemon on COUNT images; sets DPID and READY_S.
 run_daemon() {
