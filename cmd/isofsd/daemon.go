@@ -40,7 +40,7 @@ func newDaemonCmd(a *app) *cobra.Command {
 		// --windows registers the daemon with this flag).
 		windowsService bool
 		// requestSize and readers size each mount's FUSE server.
-		requestSize string
+		requestSize int64
 		readers     int
 		// urlList names remote images to mount; src reads them.
 		urlList  string
@@ -65,14 +65,10 @@ predecessor left behind. The mount flags below apply to watched images.`,
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			rs, err := parseCacheSize(requestSize)
-			if err != nil || rs < 16<<10 || rs > 1<<20 {
-				return withCode(exitUsage, fmt.Errorf("--request-size %q: want 16K to 1M", requestSize))
-			}
 			if readers < 0 || readers > 64 {
 				return withCode(exitUsage, fmt.Errorf("--readers %d: want 0 to 64", readers))
 			}
-			tmpl.MaxRequest, tmpl.Readers, tmpl.Lean = int(rs), readers, true
+			tmpl.MaxRequest, tmpl.Readers, tmpl.Lean = int(requestSize), readers, true
 			if _, err := src.s3.options(); err != nil {
 				return withCode(exitUsage, err)
 			}
@@ -155,7 +151,7 @@ predecessor left behind. The mount flags below apply to watched images.`,
 	enumVar(fl, &f.prefetch, "prefetch", defaultPrefetch, onOffValues, "read ahead as tree walks go (the next small files of a directory into the page cache, the next directories parsed): on or off")
 	fl.BoolVar(&f.directIO, "direct-io", false, "read files of 1 MiB or more of watched images past the kernel's page cache")
 	fl.IntVar(&f.readAhead, "read-ahead-kb", mounter.DefaultReadAheadKB, "read-ahead of each mount in KiB when running as root")
-	fl.StringVar(&requestSize, "request-size", "128K", "largest FUSE request of each mount (16K to 1M): an idle mount keeps a buffer of this size per reader")
+	sizeVar(fl, &requestSize, "request-size", 128<<10, 16<<10, 1<<20, "largest FUSE request of each mount (16K to 1M): an idle mount keeps a buffer of this size per reader")
 	fl.IntVar(&readers, "readers", 1, "requests each mount serves at once (0: one per CPU); each waiting reader holds a buffer and a thread")
 	fl.StringVar(&urlList, "url-list", "", "file, or http(s):// or s3:// URL of one, listing remote images (one URL a line) to mount below --mount-root with the daemon's own credentials")
 	fl.DurationVar(&urlEvery, "url-list-every", mounter.DefaultURLListEvery, "how often a --url-list that is a URL is fetched again (a local one is re-read when it changes)")

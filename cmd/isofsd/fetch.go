@@ -34,11 +34,12 @@ func addCheckFlags(cmd *cobra.Command, f *checkFlags) {
 
 func newFetchCmd(a *app) *cobra.Command {
 	var (
-		out, mapFile, chunk string
-		workers             int
-		force, noVerify     bool
-		sf                  sourceFlags
-		cf                  checkFlags
+		out, mapFile    string
+		chunk           int64
+		workers         int
+		force, noVerify bool
+		sf              sourceFlags
+		cf              checkFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "fetch URL -o FILE",
@@ -66,21 +67,17 @@ or the URL cannot be opened.`,
 			if out == "" {
 				return withCode(exitUsage, errors.New("-o FILE is required"))
 			}
-			size, err := parseCacheSize(chunk)
-			if err != nil || size < httpsrc.BlockSize {
-				return withCode(exitUsage, fmt.Errorf("--chunk-size %q: want a size of at least 64K", chunk))
-			}
 			if workers < 1 || workers > 64 {
 				return withCode(exitUsage, fmt.Errorf("--workers %d: want 1 to 64", workers))
 			}
-			return runFetch(cmd, a, &sf, &cf, args[0], out, fetch.Options{Workers: workers, ChunkSize: size, MapFile: mapFile, Force: force}, noVerify)
+			return runFetch(cmd, a, &sf, &cf, args[0], out, fetch.Options{Workers: workers, ChunkSize: chunk, MapFile: mapFile, Force: force}, noVerify)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&out, "output", "o", "", "file to write (or a directory: the URL's file name in it)")
 	fl.StringVar(&mapFile, "map", "", "mapfile path (default FILE.map)")
 	fl.IntVar(&workers, "workers", fetch.DefaultWorkers, "range requests in flight")
-	fl.StringVar(&chunk, "chunk-size", "8M", "size of one range request (K, M suffixes)")
+	sizeVar(fl, &chunk, "chunk-size", 8<<20, httpsrc.BlockSize, 1<<30, "size of one range request (64K to 1G)")
 	fl.BoolVar(&force, "force", false, "replace FILE if it exists and is not an interrupted download")
 	fl.BoolVar(&noVerify, "no-verify", false, "skip the checks after the download")
 	addCheckFlags(cmd, &cf)
