@@ -137,7 +137,7 @@ func runFetch(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, url, 
 	}
 	w := cmd.OutOrStdout()
 	secs := time.Since(start).Seconds()
-	fmt.Fprintf(w, "fetched:   %s (%d bytes; %d transferred in %.1f s, %.1f MB/s", out, res.Size, res.Fetched, secs, float64(res.Fetched)/1e6/max(secs, 1e-3))
+	fmt.Fprintf(w, "fetched:   %s (%d bytes; %d transferred in %.1f s, %.1f MB/s", termSafe(out), res.Size, res.Fetched, secs, float64(res.Fetched)/1e6/max(secs, 1e-3))
 	if res.Resumed > 0 {
 		fmt.Fprintf(w, "; %d were there from an interrupted run", res.Resumed)
 	}
@@ -204,7 +204,7 @@ func reportChecks(ctx context.Context, a *app, w io.Writer, file, name string, p
 		if strings.HasPrefix(c.Name, "external ") {
 			label = strings.TrimPrefix(c.Name, "external ") + " (" + pub.List + ")"
 		}
-		fmt.Fprintf(w, "check:     %-28s %-8s %s\n", label, c.Result, c.Detail)
+		fmt.Fprintf(w, "check:     %-28s %-8s %s\n", termSafe(label), c.Result, termSafe(c.Detail))
 		switch c.Result {
 		case recover.CheckDamaged:
 			damaged = true
@@ -217,7 +217,9 @@ func reportChecks(ctx context.Context, a *app, w io.Writer, file, name string, p
 	}
 	signed := true
 	if pub.Signature != nil {
-		fmt.Fprintf(w, "signature: %s\n", pub.Signature)
+		// The signer's user ID comes from the keyring, the list's name
+		// from the server.
+		fmt.Fprintf(w, "signature: %s\n", termSafe(pub.Signature.String()))
 		signed = pub.Signature.Trusted()
 	} else if pub.List != "--sha256" {
 		fmt.Fprintln(w, "signature: not signed (no checksum list)")

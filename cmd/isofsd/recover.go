@@ -476,7 +476,7 @@ cannot be opened).`,
 			} else {
 				printVerifyReport(cmd.OutOrStdout(), args[0], rep)
 				if sig != nil {
-					fmt.Fprintf(cmd.OutOrStdout(), "signature: %s\n", sig)
+					fmt.Fprintf(cmd.OutOrStdout(), "signature: %s\n", termSafe(sig.String()))
 				}
 			}
 			switch {

@@ -135,7 +135,7 @@ func runRepair(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, file
 	// The published checksum list (and signature) the result must match.
 	name := fetch.FileName(dataURL)
 	verify := func(path string) error {
-		fmt.Fprintf(w, "checking the repaired file before it replaces %s:\n", file)
+		fmt.Fprintf(w, "checking the repaired file before it replaces %s:\n", termSafe(file))
 		by := "the image's own checksums"
 		if ctl != nil {
 			by = "the zsync control file (MD4 of each block)"
@@ -183,11 +183,11 @@ func runRepair(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, file
 		return withCode(exitDamaged, err)
 	}
 	if res.Unchanged {
-		fmt.Fprintf(w, "unchanged: %s is already the current image (%s)\n", file, name)
+		fmt.Fprintf(w, "unchanged: %s is already the current image (%s)\n", termSafe(file), termSafe(name))
 		return nil
 	}
 	fmt.Fprintf(w, "repaired:  %s by %s: %d bytes reused from the local copy, %d fetched in %d requests\n",
-		file, res.Method, res.Reused, res.Fetched, res.Requests)
+		termSafe(file), res.Method, res.Reused, res.Fetched, res.Requests)
 	return nil
 }
 
