@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
 
 // fakeImage is size bytes whose descriptor area (and everything else)
@@ -163,5 +165,10 @@ func TestRegion(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	if _, err := Open(filepath.Join(t.TempDir(), "nope.iso")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
+	}
+	// A directory is not an image (lseek reports nonsense sizes on some
+	// file systems).
+	if _, err := Open(t.TempDir()); !errors.Is(err, diskio.ErrNotInput) {
+		t.Errorf("directory: %v, want %v", err, diskio.ErrNotInput)
 	}
 }
