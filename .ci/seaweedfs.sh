@@ -38,7 +38,11 @@ if [ ! -x "$bin" ]; then
 	fi
 	cp -r "$dir" "$work/src"
 	chmod -R u+w "$work/src"
-	(cd "$work/src" && GOFLAGS= go build -o "$bin.tmp" ./weed) >&2
+	# SeaweedFS's go.mod may ask for a newer Go than the one installed
+	# (go.mod here names the oldest isofsd builds with): GOTOOLCHAIN=auto
+	# fetches that release through the module proxy when needed, even
+	# where the environment says local.
+	(cd "$work/src" && GOFLAGS= GOTOOLCHAIN=auto go build -o "$bin.tmp" ./weed) >&2
 	mv "$bin.tmp" "$bin"
 fi
 echo "$bin"
