@@ -172,7 +172,7 @@ echo "AFTER $(mine) ROOTS $(grep -c " $ROOTMP " /proc/self/mountinfo)"
 "$BIN" list --socket "$WORK/d.sock" --json | tr -d ' \n'; echo
 kill -0 $DPID && echo DAEMON-ALIVE
 `
-	out, code := u.script(t, []string{"BIN=" + isofsdBin, "IMG=" + img, "WORK=" + work, "ROOTMP=" + rootMP}, script)
+	out, code := u.Script(t, []string{"BIN=" + isofsdBin, "IMG=" + img, "WORK=" + work, "ROOTMP=" + rootMP}, script)
 	if code != 0 {
 		t.Fatalf("script: exit %d\n%s", code, out)
 	}

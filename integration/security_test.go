@@ -101,7 +101,7 @@ func TestSetuidImageIsNosuid(t *testing.T) {
 		return mp
 	}
 	runAsUser := func(t *testing.T, mp string) string {
-		out, code := u.run(t, filepath.Join(mp, "rootid"), "-u")
+		out, code := u.Run(t, filepath.Join(mp, "rootid"), "-u")
 		if code != 0 {
 			t.Fatalf("%s/rootid -u as %s: exit %d: %s", mp, u.Name, code, out)
 		}
@@ -203,13 +203,13 @@ func TestAllowOtherKeepsModes(t *testing.T) {
 			if out, code := run(t, "mount", "--standalone", "--backend", backend, "-o", "allow_other", img, mp); code != 0 {
 				t.Fatalf("mount: exit %d: %s", code, out)
 			}
-			if out, code := u.run(t, "cat", filepath.Join(mp, "public.txt")); code != 0 || out != "public\n" {
+			if out, code := u.Run(t, "cat", filepath.Join(mp, "public.txt")); code != 0 || out != "public\n" {
 				t.Fatalf("public.txt as %s: exit %d %q (allow_other not in effect?)", u.Name, code, out)
 			}
-			if out, code := u.run(t, "cat", filepath.Join(mp, "secret.txt")); code == 0 || !strings.Contains(out, "Permission denied") {
+			if out, code := u.Run(t, "cat", filepath.Join(mp, "secret.txt")); code == 0 || !strings.Contains(out, "Permission denied") {
 				t.Errorf("0600 root file read by %s: exit %d %q", u.Name, code, out)
 			}
-			if out, code := u.run(t, "ls", filepath.Join(mp, "private")); code == 0 || !strings.Contains(out, "Permission denied") {
+			if out, code := u.Run(t, "ls", filepath.Join(mp, "private")); code == 0 || !strings.Contains(out, "Permission denied") {
 				t.Errorf("0700 root directory listed by %s: exit %d %q", u.Name, code, out)
 			}
 			if opts := mountOptions(t, mp); !hasOptions(opts, "default_permissions") {
@@ -233,7 +233,7 @@ func mountOptions(t testing.TB, mp string) string {
 // TestUnmountRefusesOtherFilesystems replays issue 16.6: `isofsd
 // unmount` of a tmpfs must exit 2 and leave the tmpfs mounted.
 func TestUnmountRefusesOtherFilesystems(t *testing.T) {
-	requireRoot(t)
+	isotest.RequireRoot(t)
 	mp := filepath.Join(t.TempDir(), "tmpfs")
 	must(t, os.Mkdir(mp, 0o755))
 	if err := syscall.Mount("isofsd-test", mp, "tmpfs", 0, "size=1m"); err != nil {
@@ -306,7 +306,7 @@ func TestFuseRefusalMessage(t *testing.T) {
 	env := []string{noSocket, "BIN=" + isofsdBin, "IMG=" + img}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, code := u.script(t, env, `"$BIN" `+tc.args)
+			out, code := u.Script(t, env, `"$BIN" `+tc.args)
 			if code != 2 {
 				t.Errorf("exit %d, want 2: %s", code, out)
 			}
@@ -322,7 +322,7 @@ func TestFuseRefusalMessage(t *testing.T) {
 	}
 	// The control: the same user mounts the image on a directory of its
 	// own, so the refusals above are fusermount3's.
-	out, code := u.script(t, append(env, "MP="+own), `set -e
+	out, code := u.Script(t, append(env, "MP="+own), `set -e
 trap '"$BIN" unmount "$MP" 2>/dev/null || true' EXIT
 "$BIN" mount "$IMG" "$MP"
 grep -q " $MP .* fuse.isofsd " /proc/self/mountinfo
@@ -387,11 +387,11 @@ func runFakeDaemon(socket, logPath string) int {
 
 // startFakeDaemon runs the fake daemon as u on socket and returns its
 // request log.
-func startFakeDaemon(t *testing.T, u *testUser, testBin, socket string) string {
+func startFakeDaemon(t *testing.T, u *isotest.User, testBin, socket string) string {
 	t.Helper()
 	logPath := filepath.Join(filepath.Dir(socket), "requests-"+strconv.Itoa(os.Getpid())+".log")
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := u.command(ctx, testBin)
+	cmd := u.Command(ctx, testBin)
 	cmd.Env = append(cmd.Env, fakeDaemonEnv+"="+socket, fakeDaemonLogEnv+"="+logPath)
 	stdout, err := cmd.StdoutPipe()
 	must(t, err)
@@ -441,7 +441,7 @@ func TestClientRefusesForeignSocket(t *testing.T) {
 	}
 
 	t.Run("status with the default socket", func(t *testing.T) {
-		out, code := victim.run(t, isofsdBin, "status", "--json")
+		out, code := victim.Run(t, isofsdBin, "status", "--json")
 		if strings.Contains(out, strconv.Itoa(fakePID)) || code == 0 {
 			t.Errorf("status believed the attacker (exit %d): %s", code, out)
 		}
@@ -451,7 +451,7 @@ func TestClientRefusesForeignSocket(t *testing.T) {
 		nothingSent(t)
 	})
 	t.Run("explicit socket in the attacker's directory", func(t *testing.T) {
-		out, code := victim.run(t, isofsdBin, "list", "--socket", trapSocket)
+		out, code := victim.Run(t, isofsdBin, "list", "--socket", trapSocket)
 		if code != 2 || strings.Contains(out, "/forged") || !strings.Contains(out, "uid "+strconv.Itoa(int(attacker.UID))) {
 			t.Errorf("list on the attacker's socket: exit %d %q; want exit 2 naming uid %d", code, out, attacker.UID)
 		}
@@ -466,7 +466,7 @@ func TestClientRefusesForeignSocket(t *testing.T) {
 		t.Cleanup(func() { os.Remove(sock) })
 		log2 := startFakeDaemon(t, attacker, testBin, sock)
 		must(t, os.Lchown(sock, int(victim.UID), int(victim.GID)))
-		out, code := victim.run(t, isofsdBin, "status", "--socket", sock)
+		out, code := victim.Run(t, isofsdBin, "status", "--socket", sock)
 		if code != 2 || strings.Contains(out, strconv.Itoa(fakePID)) || !strings.Contains(out, "uid "+strconv.Itoa(int(attacker.UID))) {
 			t.Errorf("status on a socket served by the attacker: exit %d %q; want exit 2 naming uid %d", code, out, attacker.UID)
 		}
@@ -479,7 +479,7 @@ func TestClientRefusesForeignSocket(t *testing.T) {
 		copyFile(t, smallImage(t), img, 0o644)
 		mp := filepath.Join(dir, "victim-mnt")
 		mkdirOwned(t, mp, victim, 0o755)
-		out, code := victim.script(t, []string{"BIN=" + isofsdBin, "IMG=" + img, "MP=" + mp}, `set -e
+		out, code := victim.Script(t, []string{"BIN=" + isofsdBin, "IMG=" + img, "MP=" + mp}, `set -e
 trap '"$BIN" unmount --standalone "$MP" 2>/dev/null || true' EXIT
 "$BIN" mount "$IMG" "$MP"
 grep -q " $MP .* fuse.isofsd " /proc/self/mountinfo || { echo "NOT MOUNTED"; exit 1; }
@@ -523,7 +523,7 @@ cp %q mine.iso
 cp %q unreadable.iso
 chmod 0200 unreadable.iso
 `, drop, victim, img, secret, img, img)
-	if out, code := u.run(t, "sh", "-c", script); code != 0 {
+	if out, code := u.Run(t, "sh", "-c", script); code != 0 {
 		t.Fatalf("the user's setup: exit %d: %s", code, out)
 	}
 	// An image the folder's owner does not own (root's).

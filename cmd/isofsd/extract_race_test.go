@@ -5,21 +5,19 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // The attacker of TestExtractFIFOSwapRace runs as a second user: this
@@ -78,31 +76,6 @@ func runSwapper(dir, target string) int {
 	}
 }
 
-// testUser creates a user named prefix+random (removed with its home
-// when the test ends) and returns its uid and gid.
-func testUser(t *testing.T, prefix string) (name string, uid, gid int) {
-	t.Helper()
-	needTool(t, "useradd")
-	b := make([]byte, 3)
-	rand.Read(b)
-	name = prefix + hex.EncodeToString(b)
-	if out, err := exec.Command("useradd", "-m", "-U", "-s", "/bin/sh", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd %s: %v\n%s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", "-r", name).CombinedOutput(); err != nil {
-			t.Errorf("userdel -r %s: %v\n%s", name, err, out)
-		}
-	})
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ = strconv.Atoi(u.Uid)
-	gid, _ = strconv.Atoi(u.Gid)
-	return name, uid, gid
-}
-
 // TestExtractFIFOSwapRace (issue 16 item 2) is the privilege test: root
 // extracts an image of 3000 FIFOs with mode 4777 into a drop folder that
 // a second user (a real one, made for the test) can write, while that
@@ -117,7 +90,8 @@ func TestExtractFIFOSwapRace(t *testing.T) {
 		t.Skip("needs root: root extracts while a second user attacks")
 	}
 	bin := isofsdBinary(t)
-	_, uid, gid := testUser(t, "isoxa")
+	u := isotest.NewUser(t, "isoxa")
+	uid, gid := int(u.UID), int(u.GID)
 	base, err := os.MkdirTemp("", "isoxa-race-")
 	if err != nil {
 		t.Fatal(err)

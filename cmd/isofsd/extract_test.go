@@ -4,9 +4,7 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -23,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // ---- helpers shared by the CLI tests of info, ls, extract and bench ----
@@ -112,87 +111,6 @@ func xorrisoImage(t testing.TB, src, out string, extra ...string) {
 	runTool(t, "xorriso", args...)
 }
 
-// entry is what a comparison of two extracted trees looks at.
-type entry struct {
-	typ    string
-	size   int64
-	sha    string
-	target string
-	perm   fs.FileMode
-	mtime  int64
-}
-
-// snapshot describes every entry under dir by its slash path.
-func snapshot(t *testing.T, dir string) map[string]entry {
-	t.Helper()
-	out := map[string]entry{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "." {
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		e := entry{typ: lsMode(fi.Mode())[:1], perm: fi.Mode() & (fs.ModePerm | fs.ModeSticky | fs.ModeSetuid | fs.ModeSetgid), mtime: fi.ModTime().Unix()}
-		switch {
-		case fi.Mode().IsRegular():
-			e.size = fi.Size()
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			s := sha256.Sum256(b)
-			e.sha = hex.EncodeToString(s[:])
-		case fi.Mode()&fs.ModeSymlink != 0:
-			e.target, _ = os.Readlink(p)
-			e.perm = 0
-		}
-		out[filepath.ToSlash(rel)] = e
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func diffSnapshots(t *testing.T, want, got map[string]entry, wantName, gotName string) {
-	t.Helper()
-	var keys []string
-	for k := range want {
-		keys = append(keys, k)
-	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	bad := 0
-	for _, k := range keys {
-		w, wok := want[k]
-		g, gok := got[k]
-		switch {
-		case !wok:
-			t.Errorf("%s: only in %s: %+v", k, gotName, g)
-		case !gok:
-			t.Errorf("%s: only in %s: %+v", k, wantName, w)
-		case w != g:
-			t.Errorf("%s:\n  %s: %+v\n  %s: %+v", k, wantName, w, gotName, g)
-		default:
-			continue
-		}
-		if bad++; bad > 20 {
-			t.Fatal("too many differences")
-		}
-	}
-}
-
 // ---- tests ----
 
 // TestExtractMatchesXorriso extracts the rich image with isofsd and with
@@ -209,30 +127,21 @@ func TestExtractMatchesXorriso(t *testing.T) {
 	}
 	// xorriso leaves the extracted top directory 0700 until the end and
 	// gives it the root's mode; isofsd leaves DIR itself alone. Compare
-	// what is below.
-	// xorriso does not restore symlink times; the source check below does.
-	noLinkTimes := func(m map[string]entry) map[string]entry {
-		for k, e := range m {
-			if e.typ == "l" {
-				e.mtime = 0
-				m[k] = e
+	// what is below. xorriso does not restore symlink times; the source
+	// check below does.
+	oursSnap := isotest.SnapshotDir(t, ours)
+	isotest.Compare(t, isotest.SnapshotDir(t, theirs), oursSnap, isotest.CompareOptions{ModeBits: true})
+	// And against the source tree itself (what xorriso may not restore).
+	srcSnap := isotest.SnapshotDir(t, src)
+	if os.Geteuid() != 0 {
+		for k, e := range srcSnap {
+			if e.Type == "other" { // the FIFO
+				delete(srcSnap, k)
+				delete(oursSnap, k)
 			}
 		}
-		return m
 	}
-	diffSnapshots(t, noLinkTimes(snapshot(t, theirs)), noLinkTimes(snapshot(t, ours)), "xorriso", "isofsd")
-	// And against the source tree itself (what xorriso may not restore).
-	srcSnap := snapshot(t, src)
-	oursSnap := snapshot(t, ours)
-	for k, w := range srcSnap {
-		g := oursSnap[k]
-		if w.typ == "p" && os.Geteuid() != 0 {
-			continue
-		}
-		if w != g {
-			t.Errorf("%s: source %+v, extracted %+v", k, w, g)
-		}
-	}
+	isotest.Compare(t, srcSnap, oursSnap, isotest.CompareOptions{ModeBits: true, LinkMTime: true})
 	// Hard links share one inode.
 	var a, h syscall.Stat_t
 	if err := syscall.Stat(filepath.Join(ours, "a.txt"), &a); err != nil {
@@ -251,9 +160,9 @@ func TestExtractMatchesXorriso(t *testing.T) {
 func TestExtractTrees(t *testing.T) {
 	tmp, src, iso := richImage(t)
 	srcFiles := map[string]bool{}
-	for _, e := range snapshot(t, src) {
-		if e.typ == "-" {
-			srcFiles[e.sha] = true
+	for _, e := range isotest.SnapshotDir(t, src) {
+		if e.Type == "file" {
+			srcFiles[e.SHA256] = true
 		}
 	}
 	for _, tree := range []string{"rockridge", "joliet", "iso9660"} {
@@ -264,10 +173,10 @@ func TestExtractTrees(t *testing.T) {
 				t.Fatalf("exit %d\n%s", code, stderr)
 			}
 			n := 0
-			for k, e := range snapshot(t, out) {
-				if e.typ == "-" {
+			for k, e := range isotest.SnapshotDir(t, out) {
+				if e.Type == "file" {
 					n++
-					if !srcFiles[e.sha] {
+					if !srcFiles[e.SHA256] {
 						t.Errorf("%s: content matches no source file", k)
 					}
 				}
@@ -314,7 +223,7 @@ func TestExtractSelect(t *testing.T) {
 				t.Fatalf("exit %d, want %d\n%s", code, c.code, stderr)
 			}
 			var got []string
-			for k := range snapshot(t, out) {
+			for k := range isotest.SnapshotDir(t, out) {
 				got = append(got, k)
 			}
 			slices.Sort(got)
@@ -444,16 +353,16 @@ func TestExtractCorpus(t *testing.T) {
 			// 7-Zip may read another tree (Joliet) and writes some Rock
 			// Ridge symlinks as empty files: compare the non-empty
 			// contents, not names.
-			count := func(s map[string]entry) map[string]int {
+			count := func(s isotest.Tree) map[string]int {
 				m := map[string]int{}
 				for _, e := range s {
-					if e.typ == "-" && e.size > 0 {
-						m[e.sha]++
+					if e.Type == "file" && e.Size > 0 {
+						m[e.SHA256]++
 					}
 				}
 				return m
 			}
-			ours, their := count(snapshot(t, out)), count(snapshot(t, theirs))
+			ours, their := count(isotest.SnapshotDir(t, out)), count(isotest.SnapshotDir(t, theirs))
 			for sha := range their {
 				if ours[sha] == 0 {
 					t.Errorf("a file 7-Zip extracted (sha256 %s) is missing from isofsd's extraction", sha[:12])
@@ -466,15 +375,15 @@ func TestExtractCorpus(t *testing.T) {
 // TestExtractParallelSame checks that 1 and 8 workers give the same tree.
 func TestExtractParallelSame(t *testing.T) {
 	tmp, _, iso := richImage(t)
-	var snaps []map[string]entry
+	var snaps []isotest.Tree
 	for _, j := range []string{"1", "8"} {
 		out := filepath.Join(tmp, "out"+j)
 		if _, stderr, code := cliRun(t, "extract", "-j", j, iso, "-C", out); code != 0 {
 			t.Fatalf("-j %s: exit %d\n%s", j, code, stderr)
 		}
-		snaps = append(snaps, snapshot(t, out))
+		snaps = append(snaps, isotest.SnapshotDir(t, out))
 	}
-	diffSnapshots(t, snaps[0], snaps[1], "-j 1", "-j 8")
+	isotest.Compare(t, snaps[0], snaps[1], isotest.CompareOptions{ModeBits: true, LinkMTime: true})
 }
 
 func TestExtractUsage(t *testing.T) {
@@ -538,7 +447,7 @@ func TestExtractLoop(t *testing.T) {
 	if code != exitDamaged {
 		t.Errorf("extract: exit %d, want %d\n%s", code, exitDamaged, stderr)
 	}
-	if n := len(snapshot(t, out)); n > 10 {
+	if n := len(isotest.SnapshotDir(t, out)); n > 10 {
 		t.Errorf("extract wrote %d entries from a 4-entry image", n)
 	}
 	if b, err := os.ReadFile(filepath.Join(out, "sub", "f.txt")); err != nil || string(b) != "f" {

@@ -126,7 +126,10 @@ type Entry struct {
 	SHA256 string // files only
 	Target string // symlinks only
 	Perm   fs.FileMode
-	MTime  int64 // unix seconds
+	// Special holds the set-id and sticky bits (compared with
+	// CompareOptions.ModeBits).
+	Special fs.FileMode
+	MTime   int64 // unix seconds
 	// Ino groups hard links: entries with the same non-empty Ino are one file.
 	Ino string
 }
@@ -150,7 +153,7 @@ func SnapshotFS(t testing.TB, fsys fs.FS, ino func(fs.FileInfo) string) Tree {
 		if err != nil {
 			return err
 		}
-		e := Entry{Perm: fi.Mode().Perm(), MTime: fi.ModTime().Unix()}
+		e := Entry{Perm: fi.Mode().Perm(), Special: fi.Mode() & (fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), MTime: fi.ModTime().Unix()}
 		if ino != nil {
 			e.Ino = ino(fi)
 		}
@@ -205,6 +208,10 @@ type CompareOptions struct {
 	IgnoreHardLinks bool
 	// IgnoreDirMTime skips directory mtimes (extractors set them late).
 	IgnoreDirMTime bool
+	// ModeBits also compares the set-id and sticky bits.
+	ModeBits bool
+	// LinkMTime also compares the mtimes of symlinks.
+	LinkMTime bool
 }
 
 // Compare reports every difference between want (the oracle) and got.
@@ -238,7 +245,9 @@ func Compare(t testing.TB, want, got Tree, o CompareOptions) {
 			msg = fmt.Sprintf("link target %q, oracle %q", g.Target, w.Target)
 		case !o.IgnorePerm && w.Type != "symlink" && w.Perm != g.Perm:
 			msg = fmt.Sprintf("perm %v, oracle %v", g.Perm, w.Perm)
-		case !o.IgnoreMTime && w.Type != "symlink" && !(o.IgnoreDirMTime && w.Type == "dir") && w.MTime != g.MTime:
+		case o.ModeBits && w.Type != "symlink" && w.Special != g.Special:
+			msg = fmt.Sprintf("set-id/sticky bits %v, oracle %v", g.Special, w.Special)
+		case !o.IgnoreMTime && (w.Type != "symlink" || o.LinkMTime) && !(o.IgnoreDirMTime && w.Type == "dir") && w.MTime != g.MTime:
 			msg = fmt.Sprintf("mtime %d, oracle %d", g.MTime, w.MTime)
 		}
 		if msg != "" {
