@@ -141,26 +141,24 @@ func withFd(f *os.File, fn func(fd uintptr) error) error {
 	return ferr
 }
 
-// openDest opens DIR, creating it (and its parents) when missing.
+// openDest opens DIR, creating it (and its parents) when missing; how
+// its path is followed is openDestDir's (per system).
 func openDest(dir string, portable bool) (dirHandle, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrDestination, err)
-	}
-	d, err := openSystemDest(dir, portable)
+	d, err := openDestDir(dir, true, portable)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrDestination, dir, err)
+		return nil, fmt.Errorf("%w: %w", ErrDestination, err)
 	}
 	return d, nil
 }
 
 // lookDest opens DIR if it exists, for a dry run: nil when it does not.
 func lookDest(dir string, portable bool) (dirHandle, error) {
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+	d, err := openDestDir(dir, false, portable)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	d, err := openSystemDest(dir, portable)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrDestination, dir, err)
+		return nil, fmt.Errorf("%w: %w", ErrDestination, err)
 	}
 	return d, nil
 }

@@ -30,13 +30,11 @@ type linuxDir struct {
 	euid int
 }
 
-func openSystemDest(dir string, portable bool) (dirHandle, error) {
+// systemDest is the writer on DIR, opened as fd at path p: the *at
+// writer, or the portable one when asked.
+func systemDest(fd int, p string, portable bool) (dirHandle, error) {
 	if portable {
-		return openRootDest(dir)
-	}
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
+		return rootAt(fd, p)
 	}
 	return newLinuxDir(fd, unix.Geteuid())
 }
@@ -301,25 +299,6 @@ func (f *linuxFile) id() (fileID, error) {
 		return nil, err
 	}
 	return devIno{st.Dev, st.Ino}, nil
-}
-
-// openat retries on EINTR (a signal during an open on a slow file
-// system) and names the entry in its error.
-func openat(dfd int, name string, flags int, perm uint32) (int, error) {
-	for {
-		fd, err := unix.Openat(dfd, name, flags, perm)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		return fd, pathErr("openat", name, err)
-	}
-}
-
-func pathErr(op, name string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &fs.PathError{Op: op, Path: name, Err: err}
 }
 
 // processUmask reads the umask (setting it back at once): files are

@@ -599,7 +599,7 @@ func TestSetMetaRefusesSwapped(t *testing.T) {
 	writeFile(t, target, "secret", 0o600)
 	out := filepath.Join(dir, "out")
 	os.Mkdir(out, 0o755)
-	d, err := openSystemDest(out, false)
+	d, err := openDestDir(out, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,5 +625,71 @@ func TestSetMetaRefusesSwapped(t *testing.T) {
 	syscall.Lstat(filepath.Join(out, "real-fifo"), &st)
 	if st.Mode&0o7777 != 0o4777 || st.Mtim.Sec != 1 {
 		t.Errorf("real-fifo: mode %o mtime %d", st.Mode&0o7777, st.Mtim.Sec)
+	}
+}
+
+// TestDestinationSymlinks (review S6): DIR itself is reached one
+// component at a time without following symlinks, except those of the
+// caller's own or root's. A symlink another user planted where DIR is
+// to be — "/tmp/out -> /etc" for root's `-C /tmp/out` — or anywhere on
+// the way to it is refused (also by a dry run), and nothing is written
+// where it points; the caller's own symlinks are followed; missing
+// components are created.
+func TestDestinationSymlinks(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "f.txt"), "f", 0o644)
+	img := openISO(t, mkISO(t, src), "")
+	for _, w := range writers {
+		t.Run(w.name, func(t *testing.T) {
+			base := t.TempDir()
+			must := func(err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			must(os.Chmod(base, 0o1777)) // as /tmp
+			outside := filepath.Join(base, "outside")
+			must(os.Mkdir(outside, 0o755))
+
+			// The caller's own symlink is followed, relative or not.
+			must(os.Symlink("outside", filepath.Join(base, "mine")))
+			if res, evs := extractTo(t, img, filepath.Join(base, "mine", "new", "deeper"), Options{portable: w.portable}); res.Failed != 0 {
+				t.Fatalf("through the caller's own symlink: %q", failures(evs))
+			}
+			if got := readFile(filepath.Join(outside, "new", "deeper", "f.txt")); got != "f" {
+				t.Errorf("through the caller's own symlink: f.txt %q", got)
+			}
+			must(os.RemoveAll(filepath.Join(outside, "new")))
+
+			if os.Geteuid() != 0 {
+				t.Skip("the rest needs root: a symlink owned by another user (lchown)")
+			}
+			for _, c := range []struct{ name, dir string }{
+				{"last", "planted"},
+				{"middle", "planted/sub"},
+				{"hardlinked", "twonames"},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					planted := filepath.Join(base, "planted")
+					os.Remove(planted)
+					must(os.Symlink(outside, planted))
+					must(os.Lchown(planted, 4242, 4242))
+					// A second name of the caller's own symlink: its
+					// owner says nothing about who put this name here.
+					own := filepath.Join(t.TempDir(), "own")
+					must(os.Symlink(outside, own))
+					os.Remove(filepath.Join(base, "twonames"))
+					must(os.Link(own, filepath.Join(base, "twonames")))
+					for _, dry := range []bool{false, true} {
+						_, err := Run(context.Background(), img, filepath.Join(base, c.dir), Options{portable: w.portable, DryRun: dry})
+						if !errors.Is(err, ErrDestination) || !errors.Is(err, errUntrustedLink) {
+							t.Errorf("dry run %v: %v, want ErrDestination and errUntrustedLink", dry, err)
+						}
+					}
+					emptyDir(t, outside)
+				})
+			}
+		})
 	}
 }

@@ -76,9 +76,11 @@ func Run(ctx context.Context, img *isofmt.Image, dir string, o Options) (*Result
 		return nil, err
 	}
 	if o.DryRun {
-		err := x.dryRun(dir)
+		if err := x.dryRun(dir); err != nil {
+			return nil, err
+		}
 		x.imageProblems()
-		return x.result(start), err
+		return x.result(start), nil
 	}
 	root, err := openDest(dir, o.portable)
 	if err != nil {

@@ -176,3 +176,53 @@ func copyFileMode(t *testing.T, from, to string, mode os.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+// TestExtractPlantedDestination (review S6) is the privilege test of
+// -C DIR itself: a real second user plants "out -> a directory of
+// root's" in a sticky world-writable folder (as /tmp), and root's
+// `extract IMG -C .../out` refuses it (exit 2, naming the symlink's
+// owner) instead of writing where it points; the user's own symlink, in
+// the same folder, still leads the user's own extraction. Before, -C was
+// opened with MkdirAll and a plain open, both following the symlink.
+func TestExtractPlantedDestination(t *testing.T) {
+	u := isotest.NewUser(t, "isoxx")
+	_, _, iso := richImage(t)
+	base, err := os.MkdirTemp("", "isoxx-dest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(base, "victim")
+	if err := os.Mkdir(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	planted := filepath.Join(base, "out")
+	if out, code := u.Run(t, "ln", "-s", victim, planted); code != 0 {
+		t.Fatalf("ln -s as %s: %s", u.Name, out)
+	}
+	_, stderr, code := cliRun(t, "extract", iso, "-C", planted)
+	if code != exitUsage || !strings.Contains(stderr, fmt.Sprintf("symlink owned by uid %d", u.UID)) {
+		t.Errorf("root's extract into %s planted by %s: exit %d, want %d naming the symlink's owner\n%s", planted, u.Name, code, exitUsage, stderr)
+	}
+	if ents, _ := os.ReadDir(victim); len(ents) != 0 {
+		t.Errorf("written through the planted symlink into %s: %d entries", victim, len(ents))
+	}
+
+	// The user's own symlink leads the user's own extraction.
+	bin := filepath.Join(base, "isofsd")
+	copyFileMode(t, isofsdBinary(t), bin, 0o755)
+	img := filepath.Join(base, "img.iso")
+	copyFileMode(t, iso, img, 0o644)
+	if out, code := u.Run(t, "sh", "-c", `mkdir "$0/mine" && ln -s mine "$0/mylink"`, base); code != 0 {
+		t.Fatalf("as %s: %s", u.Name, out)
+	}
+	if out, code := u.Run(t, bin, "extract", img, "-C", filepath.Join(base, "mylink"), "a.txt"); code != 0 {
+		t.Errorf("%s's extract through its own symlink: exit %d\n%s", u.Name, code, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(base, "mine", "a.txt")); err != nil || string(b) != "hello\n" {
+		t.Errorf("mine/a.txt: %q %v", b, err)
+	}
+}
