@@ -197,7 +197,7 @@ func (d *linuxDir) setMeta(name string, typ fs.FileMode, m meta) error {
 		return fmt.Errorf("%s: %w", name, errReplaced)
 	}
 	proc := "/proc/self/fd/" + strconv.Itoa(fd)
-	if m.owner {
+	if m.owner && (int(st.Uid) != m.uid || int(st.Gid) != m.gid) {
 		if err := unix.Fchownat(fd, "", m.uid, m.gid, unix.AT_EMPTY_PATH); err != nil {
 			return fmt.Errorf("chown: %w", err)
 		}
@@ -232,15 +232,25 @@ func (d *linuxDir) setMeta(name string, typ fs.FileMode, m meta) error {
 	return nil
 }
 
-func (d *linuxDir) setDirMeta(m meta) error { return fdMeta(d.fd, m) }
+func (d *linuxDir) setDirMeta(m meta) error { return fdMeta(d.fd, &d.st, m) }
 
 func (d *linuxDir) close() error { return unix.Close(d.fd) }
 
-// fdMeta sets owner, mode and times through an open descriptor.
-func fdMeta(fd int, m meta) error {
+// fdMeta sets owner, mode and times through an open descriptor; st,
+// when not nil, is its stat (else it is read when an owner is to be set,
+// to skip a chown to the ids it has).
+func fdMeta(fd int, st *unix.Stat_t, m meta) error {
 	if m.owner {
-		if err := unix.Fchown(fd, m.uid, m.gid); err != nil {
-			return fmt.Errorf("chown: %w", err)
+		if st == nil {
+			st = new(unix.Stat_t)
+			if err := unix.Fstat(fd, st); err != nil {
+				return err
+			}
+		}
+		if int(st.Uid) != m.uid || int(st.Gid) != m.gid {
+			if err := unix.Fchown(fd, m.uid, m.gid); err != nil {
+				return fmt.Errorf("chown: %w", err)
+			}
 		}
 	}
 	if m.chmod {
@@ -290,7 +300,7 @@ func (f *linuxFile) WriteAt(b []byte, off int64) (int, error) {
 }
 
 func (f *linuxFile) truncate(size int64) error { return unix.Ftruncate(f.fd, size) }
-func (f *linuxFile) setMeta(m meta) error      { return fdMeta(f.fd, m) }
+func (f *linuxFile) setMeta(m meta) error      { return fdMeta(f.fd, nil, m) }
 func (f *linuxFile) close() error              { return unix.Close(f.fd) }
 
 func (f *linuxFile) id() (fileID, error) {

@@ -131,7 +131,7 @@ func (d *rootDir) setMeta(string, fs.FileMode, meta) error { return nil }
 // setDirMeta works on ".", the directory this root holds open: no name
 // that anyone could swap is involved.
 func (d *rootDir) setDirMeta(m meta) error {
-	if m.owner {
+	if m.owner && !hasIDs(d.fi, m.uid, m.gid) {
 		if err := d.r.Chown(".", m.uid, m.gid); err != nil {
 			return err
 		}
@@ -164,8 +164,14 @@ func (f *rootFile) id() (fileID, error) {
 
 func (f *rootFile) setMeta(m meta) error {
 	if m.owner {
-		if err := f.f.Chown(m.uid, m.gid); err != nil {
-			return fmt.Errorf("chown: %w", err)
+		fi, err := f.f.Stat()
+		if err != nil {
+			return err
+		}
+		if !hasIDs(fi, m.uid, m.gid) {
+			if err := f.f.Chown(m.uid, m.gid); err != nil {
+				return fmt.Errorf("chown: %w", err)
+			}
 		}
 	}
 	if m.chmod {

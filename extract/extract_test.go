@@ -426,21 +426,23 @@ func (c *cancelAfter) Add(n int64) {
 // TestInterrupt cancels a run in the middle of a file (a big one copied
 // in ranges by four workers, and by one worker): no file is left under
 // its final name with part of its data, no temporary file is left, an
-// existing file being replaced keeps its old content, and directories
-// get their final modes, not the 0700 they are filled with.
+// existing file being replaced keeps its old content, and the directory
+// being filled gets its final mode, not the 0700 it is filled with.
+// (The existing file is in DIR itself: an existing directory is merged
+// into and keeps its own mode.)
 func TestInterrupt(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	data := make([]byte, bigFileSize+4<<20)
 	randomFill(5, data)
 	writeFile(t, filepath.Join(src, "sub", "big.bin"), string(data), 0o644)
-	writeFile(t, filepath.Join(src, "sub", "old.bin"), string(data[:8<<20]), 0o644)
+	writeFile(t, filepath.Join(src, "old.bin"), string(data[:1<<20]), 0o644)
 	os.Chmod(filepath.Join(src, "sub"), 0o750)
 	img := openISO(t, mkISO(t, src), "")
 	for _, w := range writers {
 		for _, jobs := range []int{4, 1} {
 			t.Run(fmt.Sprint(w.name, "/j", jobs), func(t *testing.T) {
 				out := t.TempDir()
-				writeFile(t, filepath.Join(out, "sub", "old.bin"), "old content", 0o644)
+				writeFile(t, filepath.Join(out, "old.bin"), "old content", 0o644)
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
 				prog := &cancelAfter{n: 3 << 20, cancel: cancel}
@@ -448,17 +450,19 @@ func TestInterrupt(t *testing.T) {
 				if !errors.Is(err, context.Canceled) || res == nil || !res.Interrupted {
 					t.Fatalf("Run: %v %+v", err, res)
 				}
-				if got := readFile(filepath.Join(out, "sub", "old.bin")); got != "old content" && got != string(data[:8<<20]) {
+				if got := readFile(filepath.Join(out, "old.bin")); got != "old content" && got != string(data[:1<<20]) {
 					t.Errorf("old.bin: neither the old content nor the complete new one (%d bytes)", len(got))
 				}
 				// 3 MiB into a 36 MiB file: it cannot have been completed.
 				if b, err := os.ReadFile(filepath.Join(out, "sub", "big.bin")); err == nil {
 					t.Errorf("big.bin left with %d of %d bytes under its final name", len(b), len(data))
 				}
-				ents, _ := os.ReadDir(filepath.Join(out, "sub"))
-				for _, e := range ents {
-					if strings.HasPrefix(e.Name(), ".isofsd-") {
-						t.Errorf("temporary file left: %s", e.Name())
+				for _, d := range []string{out, filepath.Join(out, "sub")} {
+					ents, _ := os.ReadDir(d)
+					for _, e := range ents {
+						if strings.HasPrefix(e.Name(), ".isofsd-") {
+							t.Errorf("temporary file left: %s", e.Name())
+						}
 					}
 				}
 				if fi, _ := os.Stat(filepath.Join(out, "sub")); fi.Mode().Perm() != 0o750 {
@@ -691,5 +695,87 @@ func TestDestinationSymlinks(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestMergedDirectoriesLeftAlone (review W6): a directory that exists in
+// DIR is merged into and keeps its own mode and owner under every policy
+// (GNU tar's --no-overwrite-dir; its mtime is that of the entries added),
+// while the directories Run makes get the image's. As root, entries made in a set-group-id directory get
+// the image's owner, not the directory's group with the image's mode
+// (the chown used to be skipped when the image's ids were the process's).
+func TestMergedDirectoriesLeftAlone(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "etc", "f"), "f", 0o644)
+	writeFile(t, filepath.Join(src, "new", "g"), "g", 0o644)
+	writeFile(t, filepath.Join(src, "sg", "h"), "h", 0o660)
+	writeFile(t, filepath.Join(src, "sg", "sub", "i"), "i", 0o644)
+	for _, d := range []string{"etc", "new", "sg/sub"} {
+		os.Chmod(filepath.Join(src, d), 0o777)
+	}
+	root := os.Geteuid() == 0
+	if root {
+		for _, p := range []string{"etc", "etc/f", "new"} {
+			os.Lchown(filepath.Join(src, p), 1234, 1234)
+		}
+	}
+	img := openISO(t, mkISO(t, src), "")
+	ids := func(p string) (uint32, uint32, fs.FileMode) {
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Uid, st.Gid, fs.FileMode(st.Mode & 0o7777)
+	}
+	for _, w := range writers {
+		for _, pol := range []Overwrite{Refuse, Replace} {
+			t.Run(fmt.Sprint(w.name, "/", pol), func(t *testing.T) {
+				out := t.TempDir()
+				etc := filepath.Join(out, "etc")
+				os.Mkdir(etc, 0o750)
+				os.Chmod(etc, 0o750)
+				sg := filepath.Join(out, "sg")
+				os.Mkdir(sg, 0o775)
+				if root {
+					os.Chown(etc, 4242, 4242)
+					os.Chown(sg, 0, 4343)
+				}
+				os.Chmod(sg, 0o775|fs.ModeSetgid)
+				res, evs := extractTo(t, img, out, Options{portable: w.portable, Overwrite: pol, Metadata: DefaultMetadata()})
+				if res.Failed != 0 {
+					t.Fatalf("%q", failures(evs))
+				}
+				if readFile(filepath.Join(etc, "f")) != "f" || readFile(filepath.Join(out, "sg", "sub", "i")) != "i" {
+					t.Fatal("not merged into")
+				}
+				uid, gid, mode := ids(etc)
+				if mode != 0o750 {
+					t.Errorf("merged etc: mode %o, want 0750 as it was", mode)
+				}
+				if _, _, mode := ids(filepath.Join(out, "new")); mode != 0o777 {
+					t.Errorf("new (made by Run): mode %o, want the image's 0777", mode)
+				}
+				if !root {
+					return
+				}
+				if uid != 4242 || gid != 4242 {
+					t.Errorf("merged etc: owner %d:%d, want 4242:4242 as it was", uid, gid)
+				}
+				if uid, gid, _ := ids(filepath.Join(out, "new")); uid != 1234 || gid != 1234 {
+					t.Errorf("new: owner %d:%d, want the image's 1234:1234", uid, gid)
+				}
+				if uid, gid, _ := ids(filepath.Join(etc, "f")); uid != 1234 || gid != 1234 {
+					t.Errorf("etc/f: owner %d:%d, want the image's 1234:1234", uid, gid)
+				}
+				for _, p := range []string{"sg/h", "sg/sub"} {
+					if uid, gid, mode := ids(filepath.Join(out, p)); uid != 0 || gid != 0 {
+						t.Errorf("%s (in a set-group-id directory): owner %d:%d mode %o, want the image's 0:0", p, uid, gid, mode)
+					}
+				}
+				if uid, gid, mode := ids(sg); uid != 0 || gid != 4343 || mode != 0o2775 {
+					t.Errorf("merged sg: %d:%d %o, want 0:4343 2775 as it was", uid, gid, mode)
+				}
+			})
+		}
 	}
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // Overwrite says what happens when a name to be written exists in DIR.
-// An existing real directory is merged into under every policy.
+// An existing real directory is merged into under every policy, and
+// keeps its own owner and mode.
 type Overwrite int
 
 const (

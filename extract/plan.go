@@ -23,6 +23,9 @@ type entry struct {
 	// linked is set on the first name of a hard-linked file: its
 	// identity is recorded for the links made later.
 	linked bool
+	// merged is set on a directory that existed in DIR and was merged
+	// into: it keeps its own owner, mode and times.
+	merged bool
 	// ranges are the parts to copy when a Filter asked for part of the
 	// file (nil: all of it); why is the Filter's reason.
 	ranges []Range
