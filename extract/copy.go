@@ -296,7 +296,9 @@ func (w *worker) create(d dirHandle, e *entry, perm fs.FileMode) (f outFile, nam
 		case Replace:
 			// The old file stays until the new one is complete.
 			name, final = tempName(), e.name
-			err = mk(name)
+			if err = mk(name); err == nil {
+				f.lockTemp()
+			}
 		}
 	}
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strconv"
 	"unsafe"
 
@@ -236,6 +237,42 @@ func (d *linuxDir) setDirMeta(m meta) error { return fdMeta(d.fd, &d.st, m) }
 
 func (d *linuxDir) close() error { return unix.Close(d.fd) }
 
+func (d *linuxDir) names() ([]string, error) {
+	fd, err := openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), ".")
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+// removeStale opens name without following it and without blocking on a
+// FIFO, checks the open file (regular, ours, one name), takes its lock —
+// which a live run writing it holds — and removes the name only if it
+// still leads to that file.
+func (d *linuxDir) removeStale(name string) (bool, error) {
+	fd, err := openat(d.fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	var st, now unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != d.euid || st.Nlink != 1 {
+		return false, nil
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return false, nil // in use, or no locks here: left alone
+	}
+	if err := unix.Fstatat(d.fd, name, &now, unix.AT_SYMLINK_NOFOLLOW); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+		return false, err
+	}
+	return true, pathErr("unlinkat", name, unix.Unlinkat(d.fd, name, 0))
+}
+
 // fdMeta sets owner, mode and times through an open descriptor; st,
 // when not nil, is its stat (else it is read when an owner is to be set,
 // to skip a chown to the ids it has).
@@ -302,6 +339,11 @@ func (f *linuxFile) WriteAt(b []byte, off int64) (int, error) {
 func (f *linuxFile) truncate(size int64) error { return unix.Ftruncate(f.fd, size) }
 func (f *linuxFile) setMeta(m meta) error      { return fdMeta(f.fd, nil, m) }
 func (f *linuxFile) close() error              { return unix.Close(f.fd) }
+
+// lockTemp: flock(2), dropped by the kernel when the process dies.
+// Where there are no locks the file stays unlocked; removeStale then
+// cannot lock it either and leaves it.
+func (f *linuxFile) lockTemp() { unix.Flock(f.fd, unix.LOCK_EX|unix.LOCK_NB) }
 
 func (f *linuxFile) id() (fileID, error) {
 	var st unix.Stat_t

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -777,5 +778,85 @@ func TestMergedDirectoriesLeftAlone(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestStaleTempFiles (review U7): the temporary files a killed
+// Replace run leaves (.isofsd-<16 hex>.tmp) are removed by the next run
+// into the same DIR — in DIR and in every directory merged into, each
+// noted as a Warning — and nothing else is: not a name of another
+// pattern, a symlink, a FIFO, a directory, a file with a second name, a
+// file another live run holds locked, or (as root) another user's file.
+func TestStaleTempFiles(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "d", "f"), "f", 0o644)
+	img := openISO(t, mkISO(t, src), "")
+	for _, w := range writers {
+		t.Run(w.name, func(t *testing.T) {
+			out := t.TempDir()
+			outside := filepath.Join(t.TempDir(), "outside")
+			writeFile(t, outside, "outside", 0o644)
+			stale := []string{".isofsd-0123456789abcdef.tmp", "d/.isofsd-00000000000000ff.tmp"}
+			for _, p := range stale {
+				writeFile(t, filepath.Join(out, p), "partial", 0o644)
+			}
+			keep := map[string]func(string) error{
+				".isofsd-0123.tmp":               func(p string) error { return os.WriteFile(p, nil, 0o644) },
+				".isofsd-0123456789ABCDEF.tmp":   func(p string) error { return os.WriteFile(p, nil, 0o644) },
+				"d/.isofsd-fedcba9876543210.tmp": func(p string) error { return os.Symlink(outside, p) },
+				"d/.isofsd-1111111111111111.tmp": func(p string) error { return unix.Mkfifo(p, 0o644) },
+				"d/.isofsd-2222222222222222.tmp": func(p string) error { return os.Mkdir(p, 0o755) },
+				"d/.isofsd-3333333333333333.tmp": func(p string) error { return os.Link(outside, p) },
+				"d/.isofsd-4444444444444444.tmp": func(p string) error {
+					// A run still writing it holds its lock.
+					f, err := os.Create(p)
+					if err == nil {
+						t.Cleanup(func() { f.Close() })
+						err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+					}
+					return err
+				},
+			}
+			if os.Geteuid() == 0 {
+				keep["d/.isofsd-5555555555555555.tmp"] = func(p string) error {
+					if err := os.WriteFile(p, nil, 0o644); err != nil {
+						return err
+					}
+					return os.Chown(p, 4242, 4242)
+				}
+			}
+			for p, mk := range keep {
+				if err := mk(filepath.Join(out, p)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, evs := extractTo(t, img, out, Options{portable: w.portable})
+			if res.Failed != 0 {
+				t.Fatalf("%q", failures(evs))
+			}
+			for _, p := range stale {
+				if _, err := os.Lstat(filepath.Join(out, p)); err == nil {
+					t.Errorf("%s: left", p)
+				}
+			}
+			for p := range keep {
+				if _, err := os.Lstat(filepath.Join(out, p)); err != nil {
+					t.Errorf("%s: removed (%v)", p, err)
+				}
+			}
+			if readFile(outside) != "outside" {
+				t.Error("the symlink's target changed")
+			}
+			var warned []string
+			for _, e := range evs {
+				if e.Kind == Warning {
+					warned = append(warned, e.Path)
+				}
+			}
+			slices.Sort(warned)
+			if !slices.Equal(warned, []string{".isofsd-0123456789abcdef.tmp", "d/.isofsd-00000000000000ff.tmp"}) {
+				t.Errorf("warnings for %q", warned)
+			}
+		})
 	}
 }

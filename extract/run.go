@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -381,10 +382,12 @@ func (c *chain) close() { c.truncate(0) }
 // ---- phase 1: directories ----
 
 // makeDirs creates the directories in plan order (parents first), by
-// one goroutine, so that the copy phase finds them all.
+// one goroutine, so that the copy phase finds them all. DIR and every
+// directory merged into are cleared of what an interrupted run left.
 func (x *run) makeDirs() {
 	c := &chain{x: x}
 	defer c.close()
+	x.cleanStale(x.root, "")
 	for _, e := range x.plan {
 		if e.isDir() && x.ctx.Err() == nil && x.inherit(e) {
 			x.makeDir(c, e)
@@ -434,12 +437,41 @@ func (x *run) makeDir(c *chain, e *entry) {
 		return
 	}
 	defer h.close()
+	if merged {
+		x.cleanStale(h, e.rel)
+	}
 	// No owner check here: on file systems that map owners (vfat, NFS
 	// with root_squash) what root creates is not root's. A directory
 	// another user swapped in is theirs to write anyway, and nothing is
 	// set on it but through its descriptor.
 	e.dest, e.id, e.merged = name, h.id(), merged
 	e.state.Store(done)
+}
+
+// cleanStale removes from d (at image path rel) the temporary files a
+// killed run left (a SIGKILL, a crash: Replace writes each file under
+// tempName and renames it when complete), each noted as a Warning. Only
+// names tempName makes are looked at, and removeStale takes only a
+// regular file of this user's that no live run holds locked; anything
+// else is left alone, quietly.
+func (x *run) cleanStale(d dirHandle, rel string) {
+	names, err := d.names()
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if !isTempName(n) {
+			continue
+		}
+		if ok, err := d.removeStale(n); ok {
+			p := path.Join(rel, n)
+			if err != nil {
+				x.event(Event{Kind: Warning, Path: p, Sector: -1, Err: fmt.Errorf("%s, left by an interrupted run: %w", p, err)})
+			} else {
+				x.event(Event{Kind: Warning, Path: p, Sector: -1, Err: fmt.Errorf("removed %s, left by an interrupted run", p)})
+			}
+		}
+	}
 }
 
 // freeName creates an entry under the first free name_N through mk.
