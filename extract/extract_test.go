@@ -22,6 +22,7 @@ import (
 
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/isofmt/isotest"
+	"github.com/isofsd/isofsd/isofmt/isotest/udfbuild"
 )
 
 // randomFill fills b with bytes from a seeded generator.
@@ -856,6 +857,127 @@ func TestStaleTempFiles(t *testing.T) {
 			slices.Sort(warned)
 			if !slices.Equal(warned, []string{".isofsd-0123456789abcdef.tmp", "d/.isofsd-00000000000000ff.tmp"}) {
 				t.Errorf("warnings for %q", warned)
+			}
+		})
+	}
+}
+
+// TestSparseOutput (review W9): runs of zeros are left as holes, not
+// written, so that a zisofs image of zeros (448 KiB holding 256 MiB)
+// does not extract to 256 MiB of disk: for a plain and a zisofs-
+// compressed image, a file copied in ranges by several workers and by
+// one, a file ending in zeros, and a UDF file with unrecorded (sparse)
+// extents, the content is the source's byte for byte, the size is
+// right, and the blocks taken are about those of the data.
+func TestSparseOutput(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	data := make([]byte, 100<<10)
+	randomFill(9, data)
+	type piece struct {
+		off int64
+		b   []byte
+	}
+	files := map[string]struct {
+		size   int64
+		pieces []piece
+	}{
+		// Big enough to be copied in ranges by several workers.
+		"zeros.bin": {bigFileSize + 5<<20 + 77, []piece{{0, data}, {40<<20 + 123, data[:5000]}, {bigFileSize + 5<<20 + 70, data[:7]}}},
+		// The end is zeros: nothing written there, the size still right.
+		"tail.bin": {9 << 20, []piece{{0, data}}},
+	}
+	os.MkdirAll(src, 0o755)
+	for name, f := range files {
+		fh, err := os.Create(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range f.pieces {
+			fh.WriteAt(p.b, p.off)
+		}
+		fh.Truncate(f.size)
+		fh.Close()
+	}
+	isotest.RequireTool(t, "xorriso")
+	plain := mkISO(t, src)
+	zisofs := filepath.Join(t.TempDir(), "z.iso")
+	isotest.Run(t, "xorriso", "-outdev", zisofs, "-zisofs", "level=6", "-map", src, "/", "-set_filter_r", "--zisofs", "/", "--")
+	blocks := func(p string) int64 {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks * 512
+	}
+	for _, w := range writers {
+		for _, c := range []struct{ name, iso string }{{"plain", plain}, {"zisofs", zisofs}} {
+			img := openISO(t, c.iso, "")
+			if c.name == "zisofs" {
+				if fi, _ := img.Stat("zeros.bin"); fi.Sys().(*isofmt.Stat).Zisofs == nil {
+					t.Fatal("zeros.bin is not zisofs-compressed in the image")
+				}
+			}
+			for _, jobs := range []int{4, 1} {
+				t.Run(fmt.Sprint(w.name, "/", c.name, "/j", jobs), func(t *testing.T) {
+					out := t.TempDir()
+					res, evs := extractTo(t, img, out, Options{portable: w.portable, Workers: jobs})
+					if res.Failed != 0 {
+						t.Fatalf("%q", failures(evs))
+					}
+					for name, f := range files {
+						p := filepath.Join(out, name)
+						got, err := os.ReadFile(p)
+						want, _ := os.ReadFile(filepath.Join(src, name))
+						if err != nil || int64(len(got)) != f.size || !bytes.Equal(got, want) {
+							t.Errorf("%s: %d bytes, want %d, or content differs (%v)", name, len(got), f.size, err)
+						}
+						if b := blocks(p); b > 1<<20 {
+							t.Errorf("%s: takes %d bytes on disk for %d of data: the zeros were written", name, b, len(data)+5000+7)
+						}
+					}
+				})
+			}
+		}
+	}
+	// UDF: the file's zeros are not recorded in the image at all.
+	const size = 256 << 20
+	es := []udfbuild.Entry{{Path: "disk.img", Size: size, Chunks: []udfbuild.Chunk{{Off: 0, Data: data[:4096]}, {Off: 200 << 20, Data: data[:2048]}}, Perm: 0o644, MTime: isotest.Stamp}}
+	b, err := udfbuild.Build(udfbuild.Options{Revision: 0x0201}, es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	udf := filepath.Join(t.TempDir(), "udf.iso")
+	if err := os.WriteFile(udf, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := openISO(t, udf, "")
+	for _, w := range writers {
+		t.Run(w.name+"/udf", func(t *testing.T) {
+			out := t.TempDir()
+			res, evs := extractTo(t, img, out, Options{portable: w.portable})
+			if res.Failed != 0 || res.Bytes != size {
+				t.Fatalf("%+v %q", res, failures(evs))
+			}
+			p := filepath.Join(out, "disk.img")
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if fi, _ := f.Stat(); fi.Size() != size {
+				t.Errorf("size %d, want %d", fi.Size(), size)
+			}
+			for _, c := range []struct {
+				off  int64
+				want []byte
+			}{{0, data[:4096]}, {4096, make([]byte, 4096)}, {200 << 20, data[:2048]}, {200<<20 + 2048, make([]byte, 100)}, {size - 100, make([]byte, 100)}} {
+				got := make([]byte, len(c.want))
+				if _, err := f.ReadAt(got, c.off); err != nil || !bytes.Equal(got, c.want) {
+					t.Errorf("at %d: not the image's bytes (%v)", c.off, err)
+				}
+			}
+			if b := blocks(p); b > 1<<20 {
+				t.Errorf("disk.img takes %d bytes on disk for 6 KiB of data", b)
 			}
 		})
 	}
