@@ -158,6 +158,17 @@ const maxRename = 10000
 
 func isExist(err error) bool { return errors.Is(err, fs.ErrExist) }
 
+// unwrapPathErr returns the error inside a PathError, for a caller that
+// names the path itself.
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+
 // withFd runs fn on f's descriptor (handle on Windows).
 func withFd(f *os.File, fn func(fd uintptr) error) error {
 	rc, err := f.SyscallConn()

@@ -172,16 +172,6 @@ func splitPath(p string) []string {
 	return out
 }
 
-// unwrapPathErr returns the errno inside openat's PathError, so that the
-// caller names the whole path.
-func unwrapPathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // rootAt opens the portable writer on the directory resolveDest opened:
 // os.Root takes a path, so the path found is opened and checked to be
 // that very directory (a component swapped for a symlink since would

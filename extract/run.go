@@ -17,6 +17,9 @@ import (
 // ErrExists is the reason an entry is refused under the Refuse policy.
 var ErrExists = errors.New("already exists")
 
+// ErrNotFound is the reason an Include that matches nothing is reported.
+var ErrNotFound = errors.New("not found in the image")
+
 // run is one extraction.
 type run struct {
 	ctx  context.Context
@@ -75,6 +78,11 @@ func Run(ctx context.Context, img *isofmt.Image, dir string, o Options) (*Result
 	if err != nil {
 		return nil, err
 	}
+	for _, p := range x.sel.include {
+		if p.hits == 0 {
+			x.failAt("", nil, fmt.Errorf("%s: %w", p.raw, ErrNotFound))
+		}
+	}
 	if o.DryRun {
 		if err := x.dryRun(dir); err != nil {
 			return nil, err
@@ -106,7 +114,8 @@ func Run(ctx context.Context, img *isofmt.Image, dir string, o Options) (*Result
 }
 
 // plan makes the run's plan: the selected entries of the tree, then the
-// boot images if asked for.
+// boot images if asked for. The caller reports the Include patterns that
+// matched nothing (Stream first tries them as paths through symlinks).
 func plan(ctx context.Context, img *isofmt.Image, o Options) (*run, error) {
 	x, err := newRun(ctx, img, o)
 	if err != nil {

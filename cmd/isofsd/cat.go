@@ -1,6 +1,7 @@
 package main
 
-// `isofsd cat`: files of an image to stdout.
+// `isofsd cat`: files of an image to stdout, through extract.Stream (the
+// code behind extract -O).
 
 import (
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/isofsd/isofsd/extract"
-	"github.com/isofsd/isofsd/isofmt"
 )
 
 func newCatCmd(a *app) *cobra.Command {
@@ -19,12 +19,15 @@ func newCatCmd(a *app) *cobra.Command {
 		Use:   "cat IMAGE PATH...",
 		Short: "Write files of an image to stdout",
 		Long: `cat writes the contents of each PATH of IMAGE to stdout, one after the
-other (like isoinfo -x, 7z e -so or bsdtar -xOf). Symlinks are followed
-inside the image. A file that cannot be read to its end is written up to
-the damage and reported with its sector; the next PATH follows.
+other (like isoinfo -x, 7z e -so or bsdtar -xOf). A PATH is taken as
+written (no wildcards) and symlinks on it are followed inside the image.
+Every PATH is checked before anything is written. A file that cannot be
+read to its end is written up to the damage and reported with its sector;
+the next PATH follows.
 
-Exit status: 0 ok, 1 a file is damaged, 2 usage, PATH not found or not a
-regular file, or the image cannot be opened.`,
+Exit status: 0 ok, 1 a file is damaged, 2 usage, a PATH not found, a
+directory, or without content (a FIFO, device or socket, a symlink leading
+nowhere), or the image cannot be opened.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			img, closeImg, err := sf.open(cmd.Context(), a, args[0], tree)
@@ -32,49 +35,33 @@ regular file, or the image cannot be opened.`,
 				return err
 			}
 			defer closeImg()
-			// Check every path first: a typo in the third path writes
-			// nothing at all.
+			rep := &reporter{w: cmd.ErrOrStderr(), what: "cat: " + args[0]}
+			var pats []string
 			for _, p := range args[1:] {
-				fi, err := img.Stat(extract.CleanPath(p))
-				if err != nil {
-					return withCode(exitUsage, fmt.Errorf("cat: %s: %w", args[0], err))
+				if fi, err := img.Stat(extract.CleanPath(p)); err == nil && fi.IsDir() {
+					return withCode(exitUsage, fmt.Errorf("cat: %s: %s is a directory", args[0], lsQuote(p)))
 				}
-				if !fi.Mode().IsRegular() {
-					return withCode(exitUsage, fmt.Errorf("cat: %s: %s is not a regular file (type %s)", args[0], lsQuote(p), extract.TypeLetter(fi.Mode())))
-				}
+				pats = append(pats, extract.LiteralPattern(p))
 			}
-			buf := make([]byte, 1<<20)
+			// Every PATH first (writing nothing): a typo in the third
+			// one writes nothing at all. Then each in the order given.
+			if _, err := extract.Stream(cmd.Context(), img, io.Discard, extract.Options{Include: pats, DryRun: true, Report: rep.event}); err != nil {
+				return withCode(exitUsage, fmt.Errorf("cat: %s: %w", args[0], err))
+			}
 			bad := 0
-			for _, p := range args[1:] {
-				f, err := img.Open(extract.CleanPath(p))
+			for _, p := range pats {
+				res, err := extract.Stream(cmd.Context(), img, cmd.OutOrStdout(), extract.Options{Include: []string{p}, Report: rep.event})
 				if err != nil {
-					return withCode(exitUsage, fmt.Errorf("cat: %s: %w", args[0], err))
+					code := exitDamaged
+					if res == nil {
+						code = exitUsage
+					}
+					return withCode(code, fmt.Errorf("cat: %s: %w", args[0], err))
 				}
-				fi, _ := f.Stat()
-				var n int64
-				for {
-					k, rerr := f.Read(buf)
-					if k > 0 {
-						if _, werr := cmd.OutOrStdout().Write(buf[:k]); werr != nil {
-							f.Close()
-							return withCode(exitDamaged, fmt.Errorf("cat: writing: %w", werr))
-						}
-						n += int64(k)
-					}
-					if rerr == io.EOF {
-						break
-					}
-					if rerr != nil {
-						bad++
-						fmt.Fprintf(cmd.ErrOrStderr(), "isofsd: cat: %s: %s (sector %d): %v (%d of %d bytes written)\n",
-							args[0], lsQuote(p), extract.Sector(fi.Sys().(*isofmt.Stat)), rerr, n, fi.Size())
-						break
-					}
-				}
-				f.Close()
+				bad += res.FailedEntries
 			}
 			if bad > 0 {
-				return withCode(exitDamaged, fmt.Errorf("cat: %s: %d files damaged (reported above)", args[0], bad))
+				return withCode(exitDamaged, fmt.Errorf("cat: %s: %s damaged (reported above)", args[0], plural(bad, "file", "files")))
 			}
 			return nil
 		},

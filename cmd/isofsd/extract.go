@@ -112,9 +112,15 @@ func runExtract(cmd *cobra.Command, a *app, image string, pats []string, f extra
 		return withCode(exitDamaged, fmt.Errorf("extract: %s: interrupted; the file being written was removed", image))
 	case err != nil:
 		return withCode(exitDamaged, fmt.Errorf("extract: %s: %w", image, err))
+	case res.Failed > 0 && f.dryRun:
+		return withCode(exitDamaged, fmt.Errorf("extract: %s: %s (listed above); %d of %d entries would be extracted",
+			image, plural(res.Failed, "problem", "problems"), res.Created(), res.Planned))
+	case res.Failed > 0 && f.toStdout:
+		return withCode(exitDamaged, fmt.Errorf("extract: %s: %s (reported above); %d of %d files written whole",
+			image, plural(res.Failed, "problem", "problems"), res.Files, res.Planned))
 	case res.Failed > 0:
-		return withCode(exitDamaged, fmt.Errorf("extract: %s: %d problems (reported above); %d of %d entries extracted",
-			image, res.Failed, res.Planned-res.FailedEntries-res.Skipped, res.Planned))
+		return withCode(exitDamaged, fmt.Errorf("extract: %s: %s (reported above); %d of %d entries extracted",
+			image, plural(res.Failed, "problem", "problems"), res.Created(), res.Planned))
 	}
 	return nil
 }

@@ -308,7 +308,7 @@ func TestExtractDamaged(t *testing.T) {
 			if code == exitDamaged {
 				for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
 					if strings.HasPrefix(line, "isofsd: extract: "+img+": ") && !strings.Contains(line, "sector") &&
-						!strings.Contains(line, "problems (reported above)") && !strings.Contains(line, ": warning: ") {
+						!strings.Contains(line, "(reported above)") && !strings.Contains(line, ": warning: ") {
 						t.Errorf("failure line names no sector: %s", line)
 					}
 				}
@@ -520,7 +520,7 @@ func TestExtractDryRun(t *testing.T) {
 			t.Errorf("listing lacks %q:\n%s", want, stdout)
 		}
 	}
-	if !strings.Contains(stderr, "would write 2 files (100.0 KiB), 1 directory, 1 symlink, 1 hard link") {
+	if !strings.Contains(stderr, "would extract 2 files (100.0 KiB), 1 directory, 1 symlink, 1 hard link") {
 		t.Errorf("summary:\n%s", stderr)
 	}
 	os.MkdirAll(out, 0o755)
@@ -605,5 +605,95 @@ func TestCatAndStdout(t *testing.T) {
 	stdout, stderr, code = cliRun(t, "cat", cut, "big/big.bin")
 	if code != exitDamaged || stdout != read("big/big.bin")[:1<<20] || !strings.Contains(stderr, fmt.Sprintf("big/big.bin (sector %d)", at/2048)) {
 		t.Errorf("cat of a cut file: exit %d, %d bytes\n%s", code, len(stdout), stderr)
+	}
+}
+
+// TestStreamNamedPaths (review W8, D1): cat and extract -O are one code
+// (extract.Stream) and agree: a named symlink is followed inside the
+// image (to a file: its contents; through a symlinked directory on the
+// way too); a named FIFO, a dangling symlink or a path that is not there
+// is one clear line and exit 2 with nothing written, checked before any
+// file is; symlinks matched by a wildcard are passed over.
+func TestStreamNamedPaths(t *testing.T) {
+	_, src, iso := richImage(t)
+	read := func(rel string) string { b, _ := os.ReadFile(filepath.Join(src, rel)); return string(b) }
+	deep := "dirlink/d3/d4/d5/d6/d7/d8/d9/d10/deep.txt"
+	for _, c := range []struct {
+		paths []string
+		want  string
+	}{
+		{[]string{"sub/link"}, read("a.txt")},
+		{[]string{deep}, "deep"},
+		{[]string{"a.txt", "sub/link"}, read("a.txt") + read("a.txt")},
+	} {
+		for _, cmdline := range [][]string{{"cat", iso}, {"extract", "-q", "-O", iso}} {
+			args := append(slices.Clone(cmdline), c.paths...)
+			stdout, stderr, code := cliRun(t, args...)
+			if code != 0 || stdout != c.want {
+				t.Errorf("%q: exit %d, %q, want %q\n%s", args, code, stdout, c.want, stderr)
+			}
+		}
+	}
+	for _, c := range []struct {
+		paths []string
+		why   string
+	}{
+		{[]string{"a.txt", "fifo"}, "a FIFO has no content to write"},
+		{[]string{"a.txt", "dangling"}, `dangling (sector `},
+		{[]string{"a.txt", "dangling"}, `: a symlink to "does/not/exist", which leads to none of the image's files, has no content to write`},
+		{[]string{"a.txt", "nope"}, "nope: not found in the image"},
+	} {
+		for _, cmdline := range [][]string{{"cat", iso}, {"extract", "-O", iso}} {
+			args := append(slices.Clone(cmdline), c.paths...)
+			stdout, stderr, code := cliRun(t, args...)
+			if code != exitUsage || stdout != "" || !strings.Contains(stderr, c.why) || !strings.Contains(stderr, "nothing written") {
+				t.Errorf("%q: exit %d, %d bytes written, want exit %d, nothing written and %q\n%s", args, code, len(stdout), exitUsage, c.why, stderr)
+			}
+		}
+	}
+	// A named symlink to a directory: its files for extract -O (as the
+	// directory itself gives); cat takes files only.
+	if stdout, stderr, code := cliRun(t, "extract", "-q", "-O", iso, "dirlink"); code != 0 || stdout != "deep" {
+		t.Errorf("extract -O dirlink: exit %d %q\n%s", code, stdout, stderr)
+	}
+	if stdout, _, code := cliRun(t, "cat", iso, "dirlink"); code != exitUsage || stdout != "" {
+		t.Errorf("cat dirlink: exit %d, %d bytes", code, len(stdout))
+	}
+	// A wildcard passes symlinks over: sub/link is not data.bin's twin.
+	if stdout, stderr, code := cliRun(t, "extract", "-q", "-O", iso, "sub/*"); code != 0 || stdout != read("sub/data.bin")+read("a.txt") {
+		t.Errorf("extract -O 'sub/*': exit %d, %d bytes\n%s", code, len(stdout), stderr)
+	}
+}
+
+// TestExtractSummaryWording (review W5): the end lines tell the truth —
+// a dry run says what it would extract and counts no refused entry as
+// extracted; -O of a damaged file counts the file it cut short; singular
+// and plural agree.
+func TestExtractSummaryWording(t *testing.T) {
+	tmp, _, iso := richImage(t)
+	out := filepath.Join(tmp, "out")
+	os.MkdirAll(out, 0o755)
+	os.WriteFile(filepath.Join(out, "a.txt"), []byte("mine"), 0o644)
+	_, stderr, code := cliRun(t, "extract", "-n", iso, "-C", out, "a.txt", "exec.sh")
+	if code != exitDamaged || !strings.Contains(stderr, "would extract 1 file (18 B)") || !strings.Contains(stderr, ": 1 problem (listed above); 1 of 2 entries would be extracted") {
+		t.Errorf("dry run with a refusal: exit %d\n%s", code, stderr)
+	}
+	img, err := isofmt.OpenFile(iso, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := img.Stat("big/big.bin")
+	at := fi.Sys().(*isofmt.Stat).Extents[0].Offset
+	img.Close()
+	cut := filepath.Join(tmp, "cut.iso")
+	data, _ := os.ReadFile(iso)
+	os.WriteFile(cut, data[:at+1<<20], 0o644)
+	_, stderr, code = cliRun(t, "extract", "-O", cut, "big/big.bin")
+	if code != exitDamaged || !strings.Contains(stderr, "-> stdout: 1 file, 1 cut short by damage (1.0 MiB)") || !strings.Contains(stderr, "0 of 1 files written whole") {
+		t.Errorf("-O of a cut file: exit %d\n%s", code, stderr)
+	}
+	_, stderr, code = cliRun(t, "cat", cut, "big/big.bin")
+	if code != exitDamaged || !strings.Contains(stderr, ": 1 file damaged (reported above)") {
+		t.Errorf("cat of a cut file: exit %d\n%s", code, stderr)
 	}
 }
