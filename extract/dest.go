@@ -168,7 +168,6 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
-
 // withFd runs fn on f's descriptor (handle on Windows).
 func withFd(f *os.File, fn func(fd uintptr) error) error {
 	rc, err := f.SyscallConn()
