@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
 
 // Layout says where Install writes.
@@ -296,27 +298,12 @@ func (in *installer) write(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
-// writeAtomic replaces path with data through a temporary file in the
-// same directory and a rename, so that readers never see half a file
-// and a symlink at path is replaced, not followed.
+// writeAtomic replaces path with data (diskio.WriteFileAtomic: a
+// temporary file in the same directory, synced, then renamed), so that
+// readers never see half a file and a symlink at path is replaced, not
+// followed.
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("desktop: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := diskio.WriteFileAtomic(path, data, mode); err != nil {
 		return fmt.Errorf("desktop: %s: %w", path, err)
 	}
 	return nil

@@ -72,7 +72,7 @@ func newDesktopSession(t *testing.T) *desktopSession {
 	isotest.RequireFUSE(t)
 	for _, tool := range []string{"useradd", "userdel", "unshare", "nsenter", "setpriv", "mknod", "Xvfb", "dbus-daemon",
 		"thunar", "xdotool", "import", "xdg-mime", "xdg-open", "gio", "xorriso", "script", "umount"} {
-		requireTool(t, tool)
+		isotest.RequireTool(t, tool)
 	}
 	s := &desktopSession{t: t}
 	var err error
@@ -84,7 +84,7 @@ func newDesktopSession(t *testing.T) *desktopSession {
 
 	s.home = filepath.Join(s.base, "home")
 	u := isotest.NewUser(t, "isoxh", isotest.UserOptions{Home: s.home})
-	s.name, s.uid, s.gid = u.Name, int(u.UID), int(u.GID)
+	s.name, s.uid, s.gid = u.Name, u.UID, u.GID
 	s.user = u
 
 	s.runtime = filepath.Join(s.base, "run")

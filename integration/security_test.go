@@ -27,7 +27,7 @@ import (
 // nothing is mounted there.
 func vfsOptions(t testing.TB, mp string) string {
 	t.Helper()
-	requireTool(t, "findmnt")
+	isotest.RequireTool(t, "findmnt")
 	out, err := exec.Command("findmnt", "-n", "-o", "VFS-OPTIONS", "--mountpoint", mp).Output()
 	if err != nil {
 		return ""
@@ -67,7 +67,7 @@ func unmountCleanup(t testing.TB, mp string) {
 // id(1) at /rootid.
 func setuidImage(t *testing.T, dir string) string {
 	t.Helper()
-	requireTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	id, err := exec.LookPath("id")
 	must(t, err)
 	src := filepath.Join(dir, "suid-src")
@@ -108,7 +108,7 @@ func TestSetuidImageIsNosuid(t *testing.T) {
 		t.Logf("%s/rootid -u as uid %d: %s", mp, u.UID, strings.TrimSpace(out))
 		return strings.TrimSpace(out)
 	}
-	userUID := strconv.Itoa(int(u.UID))
+	userUID := strconv.Itoa(u.UID)
 
 	t.Run("mount.fuse3", func(t *testing.T) {
 		helper := "/sbin/mount.fuse3"
@@ -182,7 +182,7 @@ func TestSetuidImageIsNosuid(t *testing.T) {
 // root in the image, and may still read what is world-readable.
 func TestAllowOtherKeepsModes(t *testing.T) {
 	isotest.RequireFUSE(t)
-	requireTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	u := newUser(t)
 	dir := sharedDir(t)
 	src := filepath.Join(dir, "src")
@@ -391,11 +391,11 @@ func startFakeDaemon(t *testing.T, u *isotest.User, testBin, socket string) stri
 	t.Helper()
 	logPath := filepath.Join(filepath.Dir(socket), "requests-"+strconv.Itoa(os.Getpid())+".log")
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := u.Command(ctx, testBin)
+	cmd := u.CommandContext(ctx, testBin)
 	cmd.Env = append(cmd.Env, fakeDaemonEnv+"="+socket, fakeDaemonLogEnv+"="+logPath)
 	stdout, err := cmd.StdoutPipe()
 	must(t, err)
-	var stderr syncBuffer
+	var stderr isotest.SyncBuffer
 	cmd.Stderr = &stderr
 	must(t, cmd.Start())
 	t.Cleanup(func() { cancel(); cmd.Wait() })
@@ -452,7 +452,7 @@ func TestClientRefusesForeignSocket(t *testing.T) {
 	})
 	t.Run("explicit socket in the attacker's directory", func(t *testing.T) {
 		out, code := victim.Run(t, isofsdBin, "list", "--socket", trapSocket)
-		if code != 2 || strings.Contains(out, "/forged") || !strings.Contains(out, "uid "+strconv.Itoa(int(attacker.UID))) {
+		if code != 2 || strings.Contains(out, "/forged") || !strings.Contains(out, "uid "+strconv.Itoa(attacker.UID)) {
 			t.Errorf("list on the attacker's socket: exit %d %q; want exit 2 naming uid %d", code, out, attacker.UID)
 		}
 		nothingSent(t)
@@ -465,9 +465,9 @@ func TestClientRefusesForeignSocket(t *testing.T) {
 		os.Remove(sock)
 		t.Cleanup(func() { os.Remove(sock) })
 		log2 := startFakeDaemon(t, attacker, testBin, sock)
-		must(t, os.Lchown(sock, int(victim.UID), int(victim.GID)))
+		must(t, os.Lchown(sock, victim.UID, victim.GID))
 		out, code := victim.Run(t, isofsdBin, "status", "--socket", sock)
-		if code != 2 || strings.Contains(out, strconv.Itoa(fakePID)) || !strings.Contains(out, "uid "+strconv.Itoa(int(attacker.UID))) {
+		if code != 2 || strings.Contains(out, strconv.Itoa(fakePID)) || !strings.Contains(out, "uid "+strconv.Itoa(attacker.UID)) {
 			t.Errorf("status on a socket served by the attacker: exit %d %q; want exit 2 naming uid %d", code, out, attacker.UID)
 		}
 		if got := requestsSeen(t, log2); got != "" {
@@ -575,7 +575,7 @@ chmod 0200 unreadable.iso
 // readyDaemon is an `isofsd daemon` started by startDaemonReady.
 type readyDaemon struct {
 	cmd *exec.Cmd
-	log *syncBuffer
+	log *isotest.SyncBuffer
 }
 
 // startDaemonReady starts `isofsd daemon args...` and returns once it

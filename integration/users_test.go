@@ -34,6 +34,6 @@ func mkdirOwned(t testing.TB, dir string, u *isotest.User, perm os.FileMode) {
 	must(t, os.Mkdir(dir, perm))
 	must(t, os.Chmod(dir, perm))
 	if u != nil {
-		must(t, os.Chown(dir, int(u.UID), int(u.GID)))
+		must(t, os.Chown(dir, u.UID, u.GID))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/recover/fsmeta"
 )
 
@@ -36,7 +37,7 @@ type undelImage struct {
 // the file system's word can prove it) and "udf-only-image.img", a small UDF-only one.
 func undeleteImages(t *testing.T) []*undelImage {
 	t.Helper()
-	needTool(t, "xorriso", "implantisomd5", "mkudffs")
+	isotest.RequireTool(t, "xorriso", "implantisomd5", "mkudffs")
 	dir := t.TempDir()
 	var out []*undelImage
 	mk := func(name, label string, payload int, seed byte, implant bool) {
@@ -285,7 +286,7 @@ func checkUndelete(t *testing.T, rep *UndeleteReport, imgs []*undelImage, wantEx
 // or "dos"), the partition starting at 1 MiB.
 func embedInDisk(t *testing.T, fsImage, label string) string {
 	t.Helper()
-	needTool(t, "sfdisk")
+	isotest.RequireTool(t, "sfdisk")
 	data, err := os.ReadFile(fsImage)
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +356,7 @@ func TestUndeleteNTFS(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for FUSE mounts of ntfs-3g")
 	}
-	needTool(t, "mkntfs", "ntfs-3g", "umount")
+	isotest.RequireTool(t, "mkntfs", "ntfs-3g", "umount")
 	imgs := undeleteImages(t)
 	dir := t.TempDir()
 	disk := filepath.Join(dir, "ntfs.img")
@@ -432,7 +433,7 @@ func TestUndeleteNTFSAttributeList(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for FUSE mounts of ntfs-3g")
 	}
-	needTool(t, "mkntfs", "ntfs-3g", "umount")
+	isotest.RequireTool(t, "mkntfs", "ntfs-3g", "umount")
 	plain := undeleteImages(t)[1]
 	dir := t.TempDir()
 	disk := filepath.Join(dir, "ntfs.img")
@@ -560,7 +561,7 @@ func TestUndeleteExFAT(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: exfat-fuse wants a block device (losetup)")
 	}
-	needTool(t, "mkfs.exfat", "mount.exfat-fuse", "losetup", "umount")
+	isotest.RequireTool(t, "mkfs.exfat", "mount.exfat-fuse", "losetup", "umount")
 	imgs := undeleteImages(t)
 	dir := t.TempDir()
 	disk := filepath.Join(dir, "exfat.img")
@@ -628,7 +629,7 @@ func TestUndeleteExFAT(t *testing.T) {
 }
 
 func TestUndeleteFAT32(t *testing.T) {
-	needTool(t, "mkfs.fat", "mcopy", "mdel")
+	isotest.RequireTool(t, "mkfs.fat", "mcopy", "mdel")
 	imgs := undeleteImages(t)
 	dir := t.TempDir()
 	disk := filepath.Join(dir, "fat.img")
@@ -695,7 +696,7 @@ func TestUndeleteExt4(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for losetup and mount")
 	}
-	needTool(t, "mkfs.ext4", "losetup", "mount", "umount")
+	isotest.RequireTool(t, "mkfs.ext4", "losetup", "mount", "umount")
 	imgs := undeleteImages(t)
 	dir := t.TempDir()
 	disk := filepath.Join(dir, "ext4.img")

@@ -39,7 +39,7 @@ nowhere), or the image cannot be opened.`,
 			var pats []string
 			for _, p := range args[1:] {
 				if fi, err := img.Stat(extract.CleanPath(p)); err == nil && fi.IsDir() {
-					return withCode(exitUsage, fmt.Errorf("cat: %s: %s is a directory", args[0], lsQuote(p)))
+					return withCode(exitUsage, fmt.Errorf("cat: %s: %s is a directory", args[0], termSafe(p)))
 				}
 				pats = append(pats, extract.LiteralPattern(p))
 			}

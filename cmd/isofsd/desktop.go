@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/isofsd/isofsd/desktop"
+	"github.com/isofsd/isofsd/internal/units"
 	"github.com/isofsd/isofsd/writer"
 )
 
@@ -204,7 +205,7 @@ func writeUSBDialog(stdin io.Reader, out io.Writer, self, image string, allowLoo
 		fmt.Fprintln(out, err)
 		return withCode(exitUsage, err)
 	}
-	fmt.Fprintf(out, "Write %s (%s) to a USB drive.\n\n", filepath.Base(image), writer.HumanSize(st.Size()))
+	fmt.Fprintf(out, "Write %s (%s) to a USB drive.\n\n", filepath.Base(image), units.Bytes(st.Size()))
 	var target *writer.Device
 	for target == nil {
 		devs, err := writer.ListDevices(nil)

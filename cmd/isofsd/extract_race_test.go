@@ -91,7 +91,7 @@ func TestExtractFIFOSwapRace(t *testing.T) {
 	}
 	bin := isofsdBinary(t)
 	u := isotest.NewUser(t, "isoxa")
-	uid, gid := int(u.UID), int(u.GID)
+	uid, gid := u.UID, u.GID
 	base, err := os.MkdirTemp("", "isoxa-race-")
 	if err != nil {
 		t.Fatal(err)

@@ -95,7 +95,7 @@ func richTree(t testing.TB, dir string) {
 // source tree and the image.
 func richImage(t *testing.T, extra ...string) (tmp, src, iso string) {
 	t.Helper()
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	tmp = t.TempDir()
 	src = filepath.Join(tmp, "src")
 	richTree(t, src)
@@ -405,7 +405,7 @@ func TestExtractUsage(t *testing.T) {
 // notices.
 func loopISO(t *testing.T) string {
 	t.Helper()
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	tmp := t.TempDir()
 	src := filepath.Join(tmp, "src")
 	os.MkdirAll(filepath.Join(src, "sub", "inner"), 0o755)

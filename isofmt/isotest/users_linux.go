@@ -25,7 +25,7 @@ import (
 // tests that check what another account can or cannot do.
 type User struct {
 	Name     string
-	UID, GID uint32
+	UID, GID int
 	Home     string
 }
 
@@ -72,9 +72,9 @@ func NewUser(t testing.TB, prefix string, o ...UserOptions) *User {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uid, _ := strconv.ParseUint(pw.Uid, 10, 32)
-	gid, _ := strconv.ParseUint(pw.Gid, 10, 32)
-	u.UID, u.GID, u.Home = uint32(uid), uint32(gid), pw.HomeDir
+	u.UID, _ = strconv.Atoi(pw.Uid)
+	u.GID, _ = strconv.Atoi(pw.Gid)
+	u.Home = pw.HomeDir
 	return u
 }
 
@@ -127,10 +127,16 @@ func (u *User) Env() []string {
 		"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG=C"}
 }
 
-// Command returns name with args, to run as the user with Env, in "/".
-func (u *User) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+// Command returns name with args, to run as the user (its uid and gid,
+// no supplementary groups) with Env, in "/".
+func (u *User) Command(name string, args ...string) *exec.Cmd {
+	return u.CommandContext(context.Background(), name, args...)
+}
+
+// CommandContext is Command, killed when ctx is done.
+func (u *User) CommandContext(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: u.UID, Gid: u.GID}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID)}}
 	cmd.Env = u.Env()
 	cmd.Dir = "/"
 	return cmd
@@ -148,7 +154,7 @@ func (u *User) RunEnv(t testing.TB, env []string, name string, args ...string) (
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := u.Command(ctx, name, args...)
+	cmd := u.CommandContext(ctx, name, args...)
 	cmd.Env = append(cmd.Env, env...)
 	return u.output(t, cmd)
 }
@@ -211,7 +217,7 @@ func (u *User) Script(t testing.TB, env []string, script string) (string, int) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sh", "-c",
 		`mount --bind "$0" /dev/fuse && exec setpriv --reuid="$1" --regid="$2" --clear-groups sh -c "$3"`,
-		node, strconv.Itoa(int(u.UID)), strconv.Itoa(int(u.GID)), script)
+		node, strconv.Itoa(u.UID), strconv.Itoa(u.GID), script)
 	cmd.Env = append(u.Env(), env...)
 	cmd.Dir = "/"
 	return u.output(t, cmd)
