@@ -10,11 +10,11 @@ import (
 type discardFile struct{ writes int }
 
 func (f *discardFile) WriteAt(b []byte, off int64) (int, error) { f.writes++; return len(b), nil }
-func (f *discardFile) truncate(int64) error                      { return nil }
-func (f *discardFile) setMeta(meta) error                        { return nil }
-func (f *discardFile) id() (fileID, error)                       { return nil, nil }
-func (f *discardFile) lockTemp()                                 {}
-func (f *discardFile) close() error                              { return nil }
+func (f *discardFile) truncate(int64) error                     { return nil }
+func (f *discardFile) setMeta(meta) error                       { return nil }
+func (f *discardFile) id() (fileID, error)                      { return nil, nil }
+func (f *discardFile) lockTemp()                                {}
+func (f *discardFile) close() error                             { return nil }
 
 // TestWriteSparse: writeSparse writes everything but runs of at least
 // holeMin zero bytes in whole holeAlign blocks of the file.
