@@ -4,6 +4,7 @@ package main
 // code behind extract -O).
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -25,9 +26,9 @@ Every PATH is checked before anything is written. A file that cannot be
 read to its end is written up to the damage and reported with its sector;
 the next PATH follows.
 
-Exit status: 0 ok, 1 a file is damaged, 2 usage, a PATH not found, a
-directory, or without content (a FIFO, device or socket, a symlink leading
-nowhere), or the image cannot be opened.`,
+Exit status: 0 ok, 1 a file or the image is damaged, 2 usage, a PATH not
+found, a directory, or without content (a FIFO, device or socket, a
+symlink leading nowhere), or the image cannot be opened.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			img, closeImg, err := sf.open(cmd.Context(), a, args[0], tree)
@@ -43,14 +44,34 @@ nowhere), or the image cannot be opened.`,
 				}
 				pats = append(pats, extract.LiteralPattern(p))
 			}
-			// Every PATH first (writing nothing): a typo in the third
-			// one writes nothing at all. Then each in the order given.
-			if _, err := extract.Stream(cmd.Context(), img, io.Discard, extract.Options{Include: pats, DryRun: true, Report: rep.event}); err != nil {
+			// Every PATH first, writing nothing: a typo in the third one
+			// writes nothing at all. Only the refusals are said then;
+			// damage met on the way is said when the PATH is written.
+			check := func(ev extract.Event) {
+				if errors.Is(ev.Err, extract.ErrNotFound) || errors.Is(ev.Err, extract.ErrNoContent) {
+					rep.event(ev)
+				}
+			}
+			if _, err := extract.Stream(cmd.Context(), img, io.Discard, extract.Options{Include: pats, DryRun: true, Report: check}); err != nil {
 				return withCode(exitUsage, fmt.Errorf("cat: %s: %w", args[0], err))
+			}
+			// Then each PATH in the order given. What concerns the image
+			// as a whole (truncation) is said once, not once per PATH.
+			said := map[string]bool{}
+			imageBad := false
+			report := func(ev extract.Event) {
+				if ev.Path == "" {
+					if said[ev.Err.Error()] {
+						return
+					}
+					said[ev.Err.Error()] = true
+					imageBad = imageBad || ev.Kind == extract.Failed
+				}
+				rep.event(ev)
 			}
 			bad := 0
 			for _, p := range pats {
-				res, err := extract.Stream(cmd.Context(), img, cmd.OutOrStdout(), extract.Options{Include: []string{p}, Report: rep.event})
+				res, err := extract.Stream(cmd.Context(), img, cmd.OutOrStdout(), extract.Options{Include: []string{p}, Report: report})
 				if err != nil {
 					code := exitDamaged
 					if res == nil {
@@ -60,8 +81,11 @@ nowhere), or the image cannot be opened.`,
 				}
 				bad += res.FailedEntries
 			}
-			if bad > 0 {
+			switch {
+			case bad > 0:
 				return withCode(exitDamaged, fmt.Errorf("cat: %s: %s damaged (reported above)", args[0], plural(bad, "file", "files")))
+			case imageBad:
+				return withCode(exitDamaged, fmt.Errorf("cat: %s: the image is damaged (reported above)", args[0]))
 			}
 			return nil
 		},

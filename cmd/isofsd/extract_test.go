@@ -670,7 +670,7 @@ func TestStreamNamedPaths(t *testing.T) {
 // extracted; -O of a damaged file counts the file it cut short; singular
 // and plural agree.
 func TestExtractSummaryWording(t *testing.T) {
-	tmp, _, iso := richImage(t)
+	tmp, src, iso := richImage(t)
 	out := filepath.Join(tmp, "out")
 	os.MkdirAll(out, 0o755)
 	os.WriteFile(filepath.Join(out, "a.txt"), []byte("mine"), 0o644)
@@ -692,8 +692,15 @@ func TestExtractSummaryWording(t *testing.T) {
 	if code != exitDamaged || !strings.Contains(stderr, "-> stdout: 1 file, 1 cut short by damage (1.0 MiB)") || !strings.Contains(stderr, "0 of 1 files written whole") {
 		t.Errorf("-O of a cut file: exit %d\n%s", code, stderr)
 	}
-	_, stderr, code = cliRun(t, "cat", cut, "big/big.bin")
-	if code != exitDamaged || !strings.Contains(stderr, ": 1 file damaged (reported above)") {
-		t.Errorf("cat of a cut file: exit %d\n%s", code, stderr)
+	_, stderr, code = cliRun(t, "cat", cut, "big/big.bin", "a.txt")
+	if code != exitDamaged || !strings.Contains(stderr, ": 1 file damaged (reported above)") || strings.Count(stderr, "files beyond it are missing") != 1 || strings.Count(stderr, "warning: image truncated") != 1 {
+		t.Errorf("cat of a cut file: exit %d (want 1 file damaged, the truncation said once)\n%s", code, stderr)
+	}
+	// A whole file from a truncated image: the file is written, and the
+	// exit status still says the image is damaged, as extract's does.
+	want, _ := os.ReadFile(filepath.Join(src, "a.txt"))
+	stdout, stderr, code := cliRun(t, "cat", cut, "a.txt")
+	if code != exitDamaged || stdout != string(want) || !strings.Contains(stderr, ": the image is damaged (reported above)") {
+		t.Errorf("cat of a whole file from a cut image: exit %d, %q\n%s", code, stdout, stderr)
 	}
 }
