@@ -202,10 +202,10 @@ func openDir(dirfd int, name string, noFollow bool) (int, error) {
 // checkDir refuses a parent directory that others could use to swap our
 // mountpoint: it must belong to us (or root, when rootOK) and must not
 // be writable by others, unless the sticky bit keeps them from renaming
-// our entries. Group write is accepted on a root-owned directory that
-// carries an access ACL (the mode's group bits are then the ACL mask,
-// which is how administrators grant one user write access to
-// /media/USER).
+// our entries. Group write is accepted on a root-owned directory only
+// through an access ACL that grants write to nobody but the user and
+// root (the mode's group bits are then the ACL mask, which is how
+// administrators grant one user write access to /media/USER).
 func (c Config) checkDir(fd int, path string, rootOK bool) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -218,16 +218,34 @@ func (c Config) checkDir(fd int, path string, rootOK bool) error {
 	if st.Mode&0o002 != 0 && !sticky {
 		return fmt.Errorf("%w: %s is writable by everyone", ErrUnsafe, path)
 	}
-	if st.Mode&0o020 != 0 && !sticky && !(st.Uid == 0 && hasACL(fd)) {
-		return fmt.Errorf("%w: %s is writable by its group", ErrUnsafe, path)
+	if st.Mode&0o020 != 0 && !sticky {
+		acl, err := accessACL(fd)
+		if err != nil || acl == nil || st.Uid != 0 {
+			return fmt.Errorf("%w: %s is writable by its group", ErrUnsafe, path)
+		}
+		who, err := aclOtherWriters(acl, c.UID)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrUnsafe, path, err)
+		}
+		if who != "" {
+			return fmt.Errorf("%w: %s: its ACL lets %s write to it", ErrUnsafe, path, who)
+		}
 	}
 	return nil
 }
 
-// hasACL reports whether the directory open on fd has a POSIX access ACL.
-func hasACL(fd int) bool {
-	_, err := unix.Fgetxattr(fd, "system.posix_acl_access", nil)
-	return err == nil
+// accessACL reads the POSIX access ACL of the directory open on fd (nil
+// when it has none).
+func accessACL(fd int) ([]byte, error) {
+	buf := make([]byte, aclHeader+maxACLEntries*aclEntrySize)
+	n, err := unix.Fgetxattr(fd, "system.posix_acl_access", buf)
+	if errors.Is(err, unix.ENODATA) || errors.Is(err, unix.EOPNOTSUPP) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
 }
 
 // mkUnique creates name (or name-2, name-3…) in the parent open on fd.

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // testConfig lays out a media directory (with the user's directory made
@@ -235,6 +238,68 @@ func TestRemoveOnlyOurEmptyDirectory(t *testing.T) {
 	must(t, os.Remove(d.Path))
 	if err := d.Remove(); err != nil {
 		t.Errorf("Remove of a directory already gone: %v", err)
+	}
+}
+
+// setACL gives dir an access ACL with write for the named uids (and
+// r-x for its group), as setfacl -m u:UID:rwx would; the kernel checks
+// the value and makes the mode's group bits the mask.
+func setACL(t *testing.T, dir string, uids ...uint32) {
+	t.Helper()
+	slices.Sort(uids) // the kernel wants named users in ascending order
+	ents := []aclEntry{{tag: aclUserObj, perm: 7}}
+	for _, u := range uids {
+		ents = append(ents, aclEntry{tag: aclUser, perm: 7, id: u})
+	}
+	ents = append(ents, aclEntry{tag: aclGroupObj, perm: 5}, aclEntry{tag: aclMask, perm: 7}, aclEntry{tag: aclOther, perm: 0})
+	if err := unix.Setxattr(dir, "system.posix_acl_access", aclBytes(ents...), 0); err != nil {
+		t.Skipf("cannot set a POSIX ACL on %s: %v", dir, err)
+	}
+	st, err := os.Stat(dir)
+	must(t, err)
+	if st.Mode().Perm()&0o020 == 0 {
+		t.Fatalf("%s: mode %v after setting an ACL with a rwx mask", dir, st.Mode())
+	}
+}
+
+// TestCreateRefusesSharedACL (review S5): a root-owned /media/USER whose
+// ACL lets another user (nobody) write is not used: that user could swap
+// the mountpoint. One whose ACL grants write to the user alone is.
+func TestCreateRefusesSharedACL(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: /media/USER must be root's for its ACL to count")
+	}
+	c := testConfig(t)
+	ud := filepath.Join(c.MediaDir, c.User)
+	must(t, os.Chmod(ud, 0o750))
+	setACL(t, ud, uint32(c.UID), 65534)
+	d, err := c.Create("DEMO", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(c.RuntimeDir, RuntimeSubdir, "DEMO"); d.Path != want {
+		t.Errorf("mountpoint %s, want %s: a directory the user nobody (65534) may write to was used", d.Path, want)
+	}
+	if left := entries(t, ud); len(left) != 0 {
+		t.Errorf("created in %s: %q", ud, left)
+	}
+
+	// checkDir on its own: the user alone (uid 54321 here) passes; the
+	// user and nobody do not.
+	for _, tc := range []struct {
+		uids []uint32
+		ok   bool
+	}{{[]uint32{54321}, true}, {[]uint32{54321, 0}, true}, {[]uint32{54321, 65534}, false}} {
+		dir := filepath.Join(t.TempDir(), "alice")
+		must(t, os.Mkdir(dir, 0o750))
+		setACL(t, dir, tc.uids...)
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		must(t, err)
+		err = Config{UID: 54321}.checkDir(fd, dir, true)
+		unix.Close(fd)
+		if tc.ok && err != nil || !tc.ok && !errors.Is(err, ErrUnsafe) {
+			t.Errorf("ACL granting write to %v: %v (want ok=%v)", tc.uids, err, tc.ok)
+		}
 	}
 }
 
