@@ -194,6 +194,12 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 		if autoDir, err = autoConfig(o).Create(img.Info().Label(), imgPath); err != nil {
 			return fail(fmt.Errorf("%w: %v", ErrMountpoint, err))
 		}
+		// The place stays locked until the mount is up (or failed), so
+		// that no other mount picks the same directory meanwhile.
+		defer autoDir.Release()
+		if autoDir.Reused {
+			log.WithField("mountpoint", autoDir.Path).Info("reusing the empty mountpoint an earlier mount left behind")
+		}
 		o.Mountpoint = autoDir.Path
 		if t, err = openTarget(o, log); err != nil {
 			return fail(err)
