@@ -166,6 +166,9 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 		return nil, err
 	}
 	if o.TrustImageSuid {
+		if err := CheckTrustImageSuid(); err != nil {
+			return nil, err
+		}
 		log.WithField("image", o.Image).Warn("--trust-image-suid: setuid/setgid programs and device nodes in this image take effect on the mount")
 	} else if len(dropped) > 0 {
 		log.WithField("image", o.Image).Infof("ignoring -o %s: images are untrusted, so isofsd mounts are nosuid,nodev (--trust-image-suid lifts that)", strings.Join(dropped, ","))

@@ -224,6 +224,11 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
+	if o.TrustImageSuid {
+		if err := mounter.CheckTrustImageSuid(); err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
 	child := os.Getenv(mounter.EnvReadyFD) != ""
 	if mountpoint == "" && !child {
 		if ms, err := mounter.ImageMounts(image); err == nil && len(ms) > 0 {
