@@ -253,6 +253,9 @@ func Unmount(mountpoint string, lazy bool) error {
 	if mi.FSType != FSType {
 		return fmt.Errorf("%s: %w: it is %s (%s); refusing to unmount it", mp, ErrNotIsofsd, mi.FSType, mi.Source)
 	}
+	if err := checkOwner(mi); err != nil {
+		return err
+	}
 	return unmountEntry(mi, lazy)
 }
 
