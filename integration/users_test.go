@@ -44,11 +44,18 @@ func requireRoot(t testing.TB) {
 // removes both (userdel -r) when the test ends.
 func newUser(t testing.TB) *testUser {
 	t.Helper()
+	return newUserPrefixed(t, userPrefix)
+}
+
+// newUserPrefixed is newUser with another name prefix (each fix stream's
+// tests have theirs).
+func newUserPrefixed(t testing.TB, prefix string) *testUser {
+	t.Helper()
 	requireRoot(t)
 	requireTool(t, "useradd")
 	var b [4]byte
 	rand.Read(b[:])
-	name := userPrefix + hex.EncodeToString(b[:])
+	name := prefix + hex.EncodeToString(b[:])
 	if out, err := exec.Command("useradd", "--create-home", "--user-group", "--shell", "/bin/sh", name).CombinedOutput(); err != nil {
 		t.Fatalf("useradd %s: %v\n%s", name, err, out)
 	}
