@@ -84,6 +84,10 @@ type Options struct {
 	Mode Mode
 	// FileCopy configures file-copy mode.
 	FileCopy FileCopyOptions
+	// Expect names, by target path, the drive each target must be: the
+	// identity a picker saw when the user chose it. Any other drive
+	// there (a stick swapped since) is refused, and so is a file.
+	Expect map[string]Identity
 
 	hooks *testHooks
 }
@@ -253,6 +257,9 @@ func (p *Plan) assessTarget(path string, pol Policy) (*Target, error) {
 		return nil, err
 	case err == nil && fi.Mode().IsRegular():
 		t.IsFile = true
+		if _, ok := p.opts.Expect[path]; ok {
+			t.Problems = append(t.Problems, Problem{Code: ProblemIdentity, Detail: fmt.Sprintf("%s is a file, not the drive that was picked", path)})
+		}
 		if p.srcInfo != nil && os.SameFile(fi, p.srcInfo) {
 			t.Problems = append(t.Problems, Problem{Code: ProblemSource, Detail: fmt.Sprintf("%s is the source image itself", path)})
 		}
@@ -273,6 +280,12 @@ func (p *Plan) assessTarget(path string, pol Policy) (*Target, error) {
 	if d.BackingFile != "" && p.srcInfo != nil {
 		if bfi, err := os.Stat(d.BackingFile); err == nil && os.SameFile(bfi, p.srcInfo) {
 			d.Problems = append(d.Problems, Problem{Code: ProblemSource, Detail: fmt.Sprintf("%s is backed by the source image %s", d.Path, p.Source.Name)})
+			d.Eligible = false
+		}
+	}
+	if want, ok := p.opts.Expect[path]; ok {
+		if m := want.Mismatch(d.Identity()); m != "" {
+			d.Problems = append(d.Problems, Problem{Code: ProblemIdentity, Detail: fmt.Sprintf("%s is not the drive that was picked: %s", path, m)})
 			d.Eligible = false
 		}
 	}

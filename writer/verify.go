@@ -49,8 +49,8 @@ func (p *Plan) open(t *Target) (*job, error) {
 	if err != nil {
 		return fail("probing it again: %v", err)
 	}
-	if now.Serial != d.Serial || now.Model != d.Model || now.Vendor != d.Vendor {
-		return fail("it now reports %q %q serial %q, was %q %q serial %q", now.Vendor, now.Model, now.Serial, d.Vendor, d.Model, d.Serial)
+	if m := d.Identity().Mismatch(now.Identity()); m != "" {
+		return fail("%s", m)
 	}
 	now.Assess(p.opts.Policy)
 	if !now.Eligible {

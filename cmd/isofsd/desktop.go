@@ -257,7 +257,9 @@ func writeUSBDialog(stdin io.Reader, out io.Writer, self, image string, allowLoo
 		fmt.Fprintln(out, "Not confirmed; nothing written.")
 		return withCode(exitUsage, errors.New("write-usb: not confirmed; nothing written"))
 	}
-	argv := []string{self, "write", "--yes"}
+	// The identity of the drive picked goes along: a stick swapped for
+	// another before "yes" is refused by write, not written.
+	argv := []string{self, "write", "--yes", "--expect-drive", target.Path + "=" + target.Identity().String()}
 	if allowLoop {
 		argv = append(argv, "--allow-loop")
 	}
@@ -276,7 +278,12 @@ func writeUSBDialog(stdin io.Reader, out io.Writer, self, image string, allowLoo
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, out, out
 	if err := c.Run(); err != nil {
 		fmt.Fprintf(out, "\nFailed: %v\n", err)
-		return withCode(exitDamaged, fmt.Errorf("write-usb: %w", err))
+		code := exitDamaged
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == exitUsage {
+			code = exitUsage // refused: nothing written
+		}
+		return withCode(code, fmt.Errorf("write-usb: %w", err))
 	}
 	fmt.Fprintln(out, "\nDone: the drive can be removed.")
 	return nil

@@ -90,8 +90,10 @@ func yesNo(b bool) string {
 
 type writeFlags struct {
 	yes, force, allowLoop, noVerify, toFile bool
-	bs                                      string
-	mode, partitionTable                    string
+	// expect holds PATH=ID pairs (--expect-drive).
+	expect               []string
+	bs                   string
+	mode, partitionTable string
 	// Testing aids (hidden flags): split small WIMs into small parts.
 	wimPartSize, splitWIMAbove string
 }
@@ -138,6 +140,7 @@ Exit status: 0 all targets written (and verified), 1 some target failed,
 	fl.BoolVar(&f.noVerify, "no-verify", false, "do not read the targets back")
 	fl.BoolVar(&f.toFile, "to-file", false, "create targets that do not exist as image files")
 	fl.StringVar(&f.bs, "bs", "4MiB", "I/O block size (a multiple of 4 KiB; K/M suffixes)")
+	fl.StringArrayVar(&f.expect, "expect-drive", nil, "TARGET=ID: refuse TARGET unless it is the drive with this identity (what desktop write-usb passes for the drive picked; repeatable)")
 	fl.StringVar(&f.mode, "mode", "auto", "how to write: auto, raw (byte copy) or files (FAT32 file copy, for Windows and other non-hybrid UEFI images)")
 	fl.StringVar(&f.partitionTable, "partition-table", "gpt", "file-copy mode: gpt, or mbr for old firmware")
 	fl.StringVar(&f.wimPartSize, "wim-part-size", "", "file-copy mode: largest .swm part (testing aid)")
@@ -171,6 +174,10 @@ func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets [
 			}
 		}
 	}
+	expect, err := parseExpectDrives(f.expect)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
 	out := cmd.OutOrStdout()
@@ -185,6 +192,7 @@ func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets [
 		Progress:  view.update,
 		Mode:      mode,
 		FileCopy:  fc,
+		Expect:    expect,
 	}
 	plan, err := writer.Prepare(source, targets, opts)
 	if err != nil {
@@ -216,6 +224,26 @@ func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets [
 		return withCode(exitUsage, err)
 	}
 	return reportWrite(out, rep, f.noVerify)
+}
+
+// parseExpectDrives reads --expect-drive TARGET=ID values.
+func parseExpectDrives(vals []string) (map[string]writer.Identity, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	out := map[string]writer.Identity{}
+	for _, v := range vals {
+		i := strings.LastIndexByte(v, '=')
+		if i <= 0 {
+			return nil, fmt.Errorf("--expect-drive %q: want TARGET=ID", v)
+		}
+		id, err := writer.ParseIdentity(v[i+1:])
+		if err != nil {
+			return nil, fmt.Errorf("--expect-drive: %w", err)
+		}
+		out[v[:i]] = id
+	}
+	return out, nil
 }
 
 func describePlan(out io.Writer, p *writer.Plan) {
