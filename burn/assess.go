@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/isofsd/isofsd/writer"
+	"github.com/isofsd/isofsd/internal/units"
 )
 
 // ProblemCode classifies why a drive is refused.
@@ -110,7 +110,7 @@ func Assess(d *Drive, imageSize int64, blank bool) []Problem {
 	}
 	if room >= 0 && imageSize > room {
 		add(ProblemTooSmall, "%s: the %s takes %s (%d bytes), the image needs %s (%d bytes)", d.Path, what,
-			writer.HumanSize(room), room, writer.HumanSize(imageSize), imageSize)
+			units.Bytes(room), room, units.Bytes(imageSize), imageSize)
 	}
 	return probs
 }

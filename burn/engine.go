@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/isofsd/isofsd/internal/units"
 )
 
 // Phase names what a burn is doing.
@@ -103,7 +105,7 @@ func (e *EngineError) Error() string {
 		b.WriteString(" (" + e.Status + ")")
 	}
 	if e.Started {
-		fmt.Fprintf(&b, " after writing %s: the disc is incomplete", humanBytes(e.Written))
+		fmt.Fprintf(&b, " after writing %s: the disc is incomplete", units.Bytes(e.Written))
 	}
 	if e.Signal != "" {
 		fmt.Fprintf(&b, " (it received %s)", e.Signal)
@@ -143,10 +145,3 @@ func (e *EngineError) Unwrap() error {
 
 // ErrNoEngine is returned when no burn engine is installed.
 var ErrNoEngine = errors.New("burn: no burn engine found")
-
-func humanBytes(n int64) string {
-	if n < 1<<20 {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	return fmt.Sprintf("%d MiB", n>>20)
-}

@@ -5,7 +5,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/isofsd/isofsd/writer"
+	"github.com/isofsd/isofsd/internal/units"
 )
 
 // SectorSize is the size of a data sector on every optical medium (mode 1
@@ -139,11 +139,11 @@ func (m *Media) Summary() string {
 	}
 	switch {
 	case m.Free >= 0 && m.Capacity >= 0 && m.Free != m.Capacity:
-		s += fmt.Sprintf(", %s free of %s", writer.HumanSize(m.Free), writer.HumanSize(m.Capacity))
+		s += fmt.Sprintf(", %s free of %s", units.Bytes(m.Free), units.Bytes(m.Capacity))
 	case m.Free >= 0:
-		s += fmt.Sprintf(", %s free", writer.HumanSize(m.Free))
+		s += fmt.Sprintf(", %s free", units.Bytes(m.Free))
 	case m.Capacity >= 0:
-		s += fmt.Sprintf(", %s", writer.HumanSize(m.Capacity))
+		s += fmt.Sprintf(", %s", units.Bytes(m.Capacity))
 	}
 	return s
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/isofsd/isofsd/internal/diskio"
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/recover"
 )
@@ -92,7 +93,7 @@ func Verify(ctx context.Context, disc, image io.ReaderAt, size int64, img *isofm
 	if md5 != nil {
 		rep.MD5 = md5.verdict
 	}
-	dbuf := recover.AlignedBuffer(chunk)
+	dbuf := diskio.AlignedBuffer(chunk)
 	ibuf := make([]byte, chunk)
 	badRun := 0
 	var off int64

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/isofsd/isofsd/internal/diskio"
 	"github.com/isofsd/isofsd/internal/safepath"
 )
 
@@ -38,27 +39,14 @@ func writeFile(path string, data []byte, mode os.FileMode, follow bool) (made []
 	return made, nil
 }
 
-// writeAtomic replaces name in d with data. The path given to the
-// temporary file and the rename goes through d's descriptor, so both
-// happen in the very directory the walk checked.
+// writeAtomic replaces name in d with data (diskio.WriteFileAtomic: a
+// temporary file in the same directory, synced, then renamed), so that
+// readers never see half a file and a symlink at name is replaced, not
+// followed. The path it is given goes through d's descriptor, so the
+// temporary file and the rename are in the very directory the walk
+// checked, whatever its path has become.
 func writeAtomic(d *safepath.Dir, name string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(d.ProcPath(""), "."+name+".tmp*")
-	if err != nil {
-		return fmt.Errorf("desktop: %s: %w", d.Path(), err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, d.ProcPath(name))
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := diskio.WriteFileAtomic(d.ProcPath(name), data, mode); err != nil {
 		return fmt.Errorf("desktop: %s/%s: %w", d.Path(), name, err)
 	}
 	return nil

@@ -324,17 +324,14 @@ const BootDirName = "[BOOT]"
 
 // planBoot adds DIR/[BOOT]/ and one file per boot image to the plan.
 func (x *run) planBoot() error {
-	bc := x.img.Info().Boot
-	if bc == nil {
+	if x.img.Info().Boot == nil {
 		return errors.New("the image has no El Torito boot catalog")
 	}
 	dirIdx := -1
-	for _, b := range bc.Entries {
+	// isofmt's one rule: the entries with data, named boot-N-platform.img.
+	for _, b := range x.img.BootImages() {
 		if err := hostName(b.Name); err != nil {
 			return fmt.Errorf("boot entry %d: %w", b.Index, err)
-		}
-		if b.Size <= 0 {
-			continue
 		}
 		if dirIdx < 0 {
 			dirIdx = len(x.plan)

@@ -318,11 +318,7 @@ func (f *FS) Attr(n *isofmt.Node) Attr {
 		mode = mode.Type() | perm&^iofs.FileMode(f.opts.Umask&0o777)
 	}
 	a.Mode = isofmt.UnixMode(mode)
-	if st.HasOwner {
-		a.UID, a.GID = st.UID, st.GID
-	} else {
-		a.UID, a.GID = f.opts.UID, f.opts.GID
-	}
+	a.UID, a.GID = st.Owner(f.opts.UID, f.opts.GID)
 	if mode&iofs.ModeDevice != 0 {
 		a.Rdev = mkdev(st.DevMajor(), st.DevMinor())
 	}
@@ -382,7 +378,7 @@ const (
 
 // ListXattr returns the extended attribute names of n.
 func (f *FS) ListXattr(n *isofmt.Node) []string {
-	if _, ok := firstLBA(n); ok {
+	if _, ok := n.Stat.DataOffset(); ok {
 		return []string{XattrLBA, XattrTree}
 	}
 	return []string{XattrTree}
@@ -392,22 +388,13 @@ func (f *FS) ListXattr(n *isofmt.Node) []string {
 func (f *FS) Getxattr(n *isofmt.Node, name string) ([]byte, syscall.Errno) {
 	switch name {
 	case XattrLBA:
-		if lba, ok := firstLBA(n); ok {
-			return fmt.Appendf(nil, "%d", lba), 0
+		if off, ok := n.Stat.DataOffset(); ok {
+			return fmt.Appendf(nil, "%d", off/isofmt.SectorSize), 0
 		}
 	case XattrTree:
 		return []byte(f.img.Tree()), 0
 	}
 	return nil, syscall.ENODATA
-}
-
-func firstLBA(n *isofmt.Node) (int64, bool) {
-	for _, e := range n.Stat.Extents {
-		if !e.Sparse {
-			return e.Offset / isofmt.SectorSize, true
-		}
-	}
-	return 0, false
 }
 
 // Errno maps an error from isofmt or the image source to the errno the
@@ -443,7 +430,10 @@ func (f *FS) Errno(op string, n *isofmt.Node, name string, err error) syscall.Er
 			path += "/" + name
 		}
 		fields["path"] = path
-		sector := n.Stat.Location / isofmt.SectorSize
+		// The sector the error names (a failed read, a damaged
+		// record), else where the entry's data starts: the record's own
+		// sector would name the directory holding it.
+		sector := n.Stat.Sector()
 		var fe *isofmt.FormatError
 		if errors.As(err, &fe) && fe.Offset >= 0 {
 			sector = fe.Offset / isofmt.SectorSize

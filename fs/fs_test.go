@@ -1,6 +1,8 @@
 package fs
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	iofs "io/fs"
@@ -14,14 +16,13 @@ import (
 
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/isofmt/isotest"
+	"github.com/sirupsen/logrus"
 )
 
 // buildImage makes an image with xorriso from a source tree made by mk.
 func buildImage(t *testing.T, mk func(src string), args ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Skip("xorriso not installed")
-	}
+	isotest.RequireTool(t, "xorriso")
 	d := t.TempDir()
 	src := filepath.Join(d, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
@@ -344,6 +345,75 @@ func TestBootDir(t *testing.T) {
 	g := open(t, img, Options{}, "")
 	if _, errno := g.Lookup(g.Root(), BootDirName); errno != syscall.ENOENT {
 		t.Errorf("lookup of the boot dir without --boot: %v", errno)
+	}
+}
+
+// failingSource answers reads of the image with EIO from byte bad on, as
+// a disc with a scratch does.
+type failingSource struct {
+	f   *os.File
+	bad int64
+}
+
+func (s failingSource) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) <= s.bad {
+		return s.f.ReadAt(p, off)
+	}
+	n := 0
+	if off < s.bad {
+		n, _ = s.f.ReadAt(p[:s.bad-off], off)
+	}
+	return n, &os.PathError{Op: "read", Path: s.f.Name(), Err: syscall.EIO}
+}
+
+// TestReadErrorLogsFailingSector: a failed read is logged with the sector
+// that failed (issue 21 §2.6: it named the directory's sector).
+func TestReadErrorLogsFailingSector(t *testing.T) {
+	img := buildImage(t, func(src string) { write(t, filepath.Join(src, "big.bin"), 600<<10) }, "-as", "mkisofs", "-R")
+	probe := open(t, img, Options{}, "")
+	data, _ := probe.Lookup(probe.Root(), "big.bin")
+	start, ok := data.Stat.DataOffset()
+	if !ok {
+		t.Fatal("big.bin has no data extent")
+	}
+	bad := start + 100*isofmt.SectorSize
+
+	fh, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	st, _ := fh.Stat()
+	im, err := isofmt.Open(failingSource{fh, bad}, st.Size(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logBuf bytes.Buffer
+	log := logrus.New()
+	log.SetOutput(&logBuf)
+	log.SetFormatter(&logrus.JSONFormatter{})
+	f, err := New(im, Options{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, errno := f.Lookup(f.Root(), "big.bin")
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	h, _ := f.Open(n)
+	buf := make([]byte, 128<<10)
+	if _, errno := h.ReadAt(buf, 90*isofmt.SectorSize); errno != syscall.EIO {
+		t.Fatalf("read across the bad sector: %v, want EIO", errno)
+	}
+	var rec struct {
+		Sector int64  `json:"sector"`
+		Msg    string `json:"msg"`
+	}
+	if err := json.Unmarshal(logBuf.Bytes(), &rec); err != nil {
+		t.Fatalf("log %q: %v", logBuf.String(), err)
+	}
+	if want := bad / isofmt.SectorSize; rec.Sector != want || !strings.Contains(rec.Msg, fmt.Sprintf("sector %d", want)) {
+		t.Errorf("logged sector %d (%q), want %d in both; the file's record is in sector %d", rec.Sector, rec.Msg, want, n.Stat.Location/isofmt.SectorSize)
 	}
 }
 

@@ -28,7 +28,7 @@ import (
 type daemonProc struct {
 	cmd    *exec.Cmd
 	socket string
-	log    *syncBuffer
+	log    *isotest.SyncBuffer
 }
 
 // startDaemonProc starts the daemon on socket and returns once it
@@ -216,15 +216,13 @@ func TestDaemonBinaryKill9Restart(t *testing.T) {
 // untouched.
 func TestFstabMount(t *testing.T) {
 	isotest.RequireFUSE(t)
-	requireTool(t, "mount")
-	requireTool(t, "unshare")
+	isotest.RequireTool(t, "mount")
+	isotest.RequireTool(t, "unshare")
 	if os.Geteuid() != 0 {
 		t.Skip("mount -T and unshare need root")
 	}
 	if _, err := os.Stat("/sbin/mount.fuse3"); err != nil {
-		if _, err := exec.LookPath("mount.fuse3"); err != nil {
-			t.Skip("mount.fuse3 not installed (fuse3)")
-		}
+		isotest.RequireTool(t, "mount.fuse3")
 	}
 	if st, err := os.Stat("/usr/local/sbin"); err != nil || !st.IsDir() {
 		t.Skip("/usr/local/sbin missing: nowhere to put isofsd on the helper's default PATH")
@@ -378,7 +376,7 @@ func TestDaemonBinarySystemdNotify(t *testing.T) {
 // then SIGTERM to unmount it (what `systemctl stop` does).
 func TestSystemdTemplateExecStart(t *testing.T) {
 	isotest.RequireFUSE(t)
-	requireTool(t, "systemd-escape")
+	isotest.RequireTool(t, "systemd-escape")
 	img := smallImage(t)
 	units, err := mounter.SystemdUnits(mounter.ServiceOptions{Binary: isofsdBin})
 	must(t, err)
@@ -518,7 +516,7 @@ func TestDaemonNoLeakedFDs(t *testing.T) {
 // the root-only socket "no isofsd daemon … permission denied".
 func TestDaemonRefusalOneAnswer(t *testing.T) {
 	isotest.RequireFUSE(t)
-	u := newUser(t)
+	u := newUserPrefixed(t, deskUserPrefix)
 	dir := sharedDir(t)
 	img := filepath.Join(dir, "small.iso")
 	copyFile(t, smallImage(t), img, 0o644)

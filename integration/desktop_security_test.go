@@ -18,14 +18,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // The tests below replay review 1's S1 and S2 with a real second user
 // (prefix isoxk): what root does with a desktop installation must never
 // be steered by files that user controls.
-
-// deskUserPrefix names the users of these tests.
-const deskUserPrefix = "isoxk"
 
 // rootRun runs isofsd (bin) as root with exactly env (plus PATH) and
 // returns its combined output and exit code.
@@ -150,7 +149,7 @@ ln -s %s ~/.config/mimeapps.list
 // what was written there.
 func inPrivateSystemDirs(t *testing.T, argv ...string) (string, int, []string) {
 	t.Helper()
-	requireTool(t, "unshare")
+	isotest.RequireTool(t, "unshare")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	script := `set -e

@@ -74,7 +74,7 @@ func newDesktopSession(t *testing.T) *desktopSession {
 	isotest.RequireFUSE(t)
 	for _, tool := range []string{"useradd", "userdel", "unshare", "nsenter", "setpriv", "mknod", "Xvfb", "dbus-daemon",
 		"thunar", "xdotool", "import", "xdg-mime", "xdg-open", "gio", "xorriso", "script", "umount"} {
-		requireTool(t, tool)
+		isotest.RequireTool(t, tool)
 	}
 	s := &desktopSession{t: t}
 	var err error

@@ -25,7 +25,7 @@ import (
 // content; seed changes every byte and the volume ID.
 func campaignImage(t *testing.T, seed uint64) (string, map[string][]byte) {
 	t.Helper()
-	requireTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	d := t.TempDir()
 	src := filepath.Join(d, "src")
 	want := map[string][]byte{}

@@ -77,14 +77,6 @@ func backendsBuilt() []string {
 	return []string{"gofuse"}
 }
 
-// requireTool skips the test when an external program is missing.
-func requireTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed", name)
-	}
-}
-
 // run runs the isofsd binary and returns its combined output and exit code.
 func run(t testing.TB, args ...string) (string, int) {
 	t.Helper()
@@ -191,14 +183,14 @@ const readyTimeout = 30 * time.Second
 // the lifecycle's ready signal, sent only once a mount is confirmed or
 // the daemon listens — never a guess from log text. A process that exits
 // or stays silent fails the test with its output.
-func startReady(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuffer) {
+func startReady(t *testing.T, env []string, args ...string) (*exec.Cmd, *isotest.SyncBuffer) {
 	t.Helper()
 	isotest.RequireFUSE(t)
 	notify := filepath.Join(t.TempDir(), "notify")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
 	must(t, err)
 	defer conn.Close()
-	logBuf := &syncBuffer{}
+	logBuf := &isotest.SyncBuffer{}
 	cmd := exec.Command(isofsdBin, args...)
 	cmd.Stdout, cmd.Stderr = logBuf, logBuf
 	cmd.Env = append(append(os.Environ(), env...), "NOTIFY_SOCKET="+notify)

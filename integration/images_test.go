@@ -118,7 +118,7 @@ func extractOracle(t testing.TB, c *imageCase) string {
 	case isofmt.TreeRockRidge:
 		cmd = exec.Command("xorriso", "-osirrox", "on:device_files", "-indev", c.path, "-extract", "/", dir)
 	default:
-		requireTool(t, "7zz")
+		isotest.RequireTool(t, "7zz")
 		cmd = exec.Command("7zz", "x", "-y", "-o"+dir, c.path)
 	}
 	out, err := cmd.CombinedOutput()
@@ -246,7 +246,7 @@ func must(t testing.TB, err error) {
 
 // buildRich makes the Rock Ridge + Joliet image with xorriso.
 func buildRich(t testing.TB, c *imageCase) {
-	requireTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	d := genDir(t, c.name)
 	src := filepath.Join(d, "src")
 	c.hardlinks = makeRichSource(t, src, true)
@@ -256,7 +256,7 @@ func buildRich(t testing.TB, c *imageCase) {
 
 // buildZisofs makes a Rock Ridge image whose files are zisofs-compressed.
 func buildZisofs(t testing.TB, c *imageCase) {
-	requireTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	d := genDir(t, c.name)
 	src := filepath.Join(d, "src")
 	writeFile(t, filepath.Join(src, "random.bin"), 700000)
@@ -270,7 +270,7 @@ func buildZisofs(t testing.TB, c *imageCase) {
 // buildGenisoimage makes plain or Joliet images with genisoimage.
 func buildGenisoimage(flags ...string) func(t testing.TB, c *imageCase) {
 	return func(t testing.TB, c *imageCase) {
-		requireTool(t, "genisoimage")
+		isotest.RequireTool(t, "genisoimage")
 		d := genDir(t, c.name)
 		src := filepath.Join(d, "src")
 		makeSimpleSource(t, src)
@@ -286,7 +286,7 @@ func buildGenisoimage(flags ...string) func(t testing.TB, c *imageCase) {
 // more than 4 GiB, which ISO 9660 must split into several extents. The
 // source tree is the oracle (extracting 4 GiB would double the cost).
 func buildMultiExtent(t testing.TB, c *imageCase) {
-	requireTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	d := genDir(t, c.name)
 	src := filepath.Join(d, "src")
 	must(t, os.MkdirAll(src, 0o755))

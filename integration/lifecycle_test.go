@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,7 +24,7 @@ import (
 // in a known order: a.bin, b.bin, c.bin (1 MiB each), then tail.bin.
 func smallImage(t *testing.T) string {
 	t.Helper()
-	requireTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	d := t.TempDir()
 	src := filepath.Join(d, "src")
 	for _, n := range []string{"a.bin", "b.bin", "c.bin", "tail.bin"} {
@@ -36,27 +35,9 @@ func smallImage(t *testing.T) string {
 	return img
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // foreground starts `isofsd mount -f` and returns once it reports
 // READY (see startReady).
-func foreground(t *testing.T, image, mp string, extra ...string) (*exec.Cmd, *syncBuffer) {
+func foreground(t *testing.T, image, mp string, extra ...string) (*exec.Cmd, *isotest.SyncBuffer) {
 	t.Helper()
 	cmd, logBuf := startReady(t, nil, append(append([]string{"mount", "-f"}, extra...), image, mp)...)
 	t.Cleanup(func() {
@@ -289,7 +270,7 @@ func TestInodesStableAcrossRemounts(t *testing.T) {
 
 // TestOwnershipFlags: --uid/--gid/--umask apply to a Joliet tree.
 func TestOwnershipFlags(t *testing.T) {
-	requireTool(t, "genisoimage")
+	isotest.RequireTool(t, "genisoimage")
 	d := t.TempDir()
 	src := filepath.Join(d, "src")
 	writeFile(t, filepath.Join(src, "dir", "file.txt"), 10)
@@ -311,8 +292,8 @@ func TestOwnershipFlags(t *testing.T) {
 // TestBootDirectory: --boot shows the El Torito images, byte for byte
 // the files they were made from, under a hidden directory.
 func TestBootDirectory(t *testing.T) {
-	requireTool(t, "xorriso")
-	requireTool(t, "mkfs.vfat")
+	isotest.RequireTool(t, "xorriso")
+	isotest.RequireTool(t, "mkfs.vfat")
 	d := t.TempDir()
 	src := filepath.Join(d, "src")
 	writeFile(t, filepath.Join(src, "boot", "bios.img"), 2048)
@@ -387,7 +368,7 @@ func TestSIGTERMRightAfterReady(t *testing.T) {
 	for i := range 30 {
 		mp := newMountpoint(t)
 		cmd := exec.Command(isofsdBin, "mount", "-f", img, mp)
-		var log syncBuffer
+		var log isotest.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &log, &log
 		cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)
 		must(t, cmd.Start())

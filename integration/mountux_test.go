@@ -70,8 +70,8 @@ func startHolder(t *testing.T, dir string, name string, args ...string) int {
 // use names the processes using it and how (as fuser -m does), both
 // standalone and through the daemon.
 func TestUnmountBusyNamesHolders(t *testing.T) {
-	requireTool(t, "sleep")
-	requireTool(t, "tail")
+	isotest.RequireTool(t, "sleep")
+	isotest.RequireTool(t, "tail")
 	img := smallImage(t)
 	socket := filepath.Join(t.TempDir(), "d.sock")
 	startDaemonProc(t, socket, nil)
@@ -222,7 +222,7 @@ func TestStatusJSONNoDaemon(t *testing.T) {
 // "not mounted"; the mount stays.
 func TestUnmountOthersMount(t *testing.T) {
 	isotest.RequireFUSE(t)
-	u := newUser(t)
+	u := newUserPrefixed(t, deskUserPrefix)
 	dir := sharedDir(t)
 	img := filepath.Join(dir, "small.iso")
 	copyFile(t, smallImage(t), img, 0o644)

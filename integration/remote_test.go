@@ -28,7 +28,7 @@ type nginxServer struct {
 // startNginx runs nginx in the foreground with a config of its own.
 func startNginx(t *testing.T, root string) *nginxServer {
 	t.Helper()
-	requireTool(t, "nginx")
+	isotest.RequireTool(t, "nginx")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
@@ -145,7 +145,7 @@ func TestRemoteNoRange(t *testing.T) {
 	isotest.RequireFUSE(t)
 	img := smallImage(t)
 	// python3's http.server answers every GET with the whole file.
-	requireTool(t, "python3")
+	isotest.RequireTool(t, "python3")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	port := l.Addr().(*net.TCPAddr).Port

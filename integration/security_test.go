@@ -27,7 +27,7 @@ import (
 // nothing is mounted there.
 func vfsOptions(t testing.TB, mp string) string {
 	t.Helper()
-	requireTool(t, "findmnt")
+	isotest.RequireTool(t, "findmnt")
 	out, err := exec.Command("findmnt", "-n", "-o", "VFS-OPTIONS", "--mountpoint", mp).Output()
 	if err != nil {
 		return ""
@@ -67,7 +67,7 @@ func unmountCleanup(t testing.TB, mp string) {
 // id(1) at /rootid.
 func setuidImage(t *testing.T, dir string) string {
 	t.Helper()
-	requireTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	id, err := exec.LookPath("id")
 	must(t, err)
 	src := filepath.Join(dir, "suid-src")
@@ -197,7 +197,7 @@ func TestSetuidImageIsNosuid(t *testing.T) {
 // root in the image, and may still read what is world-readable.
 func TestAllowOtherKeepsModes(t *testing.T) {
 	isotest.RequireFUSE(t)
-	requireTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	u := newUser(t)
 	dir := sharedDir(t)
 	src := filepath.Join(dir, "src")
@@ -410,7 +410,7 @@ func startFakeDaemon(t *testing.T, u *testUser, testBin, socket string) string {
 	cmd.Env = append(cmd.Env, fakeDaemonEnv+"="+socket, fakeDaemonLogEnv+"="+logPath)
 	stdout, err := cmd.StdoutPipe()
 	must(t, err)
-	var stderr syncBuffer
+	var stderr isotest.SyncBuffer
 	cmd.Stderr = &stderr
 	must(t, cmd.Start())
 	t.Cleanup(func() { cancel(); cmd.Wait() })
@@ -590,7 +590,7 @@ chmod 0200 unreadable.iso
 // readyDaemon is an `isofsd daemon` started by startDaemonReady.
 type readyDaemon struct {
 	cmd *exec.Cmd
-	log *syncBuffer
+	log *isotest.SyncBuffer
 }
 
 // startDaemonReady starts `isofsd daemon args...` and returns once it

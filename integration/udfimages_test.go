@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/isofmt/isotest/udfbuild"
 )
 
@@ -144,7 +145,7 @@ func buildUDF250(t testing.TB, c *imageCase) {
 // genisoimage: ISO 9660 + Joliet + UDF 1.02 and an install.wim over 4 GiB that only the UDF tree records whole
 // (-allow-limited-size). The source tree is the oracle.
 func buildWindowsBridge(t testing.TB, c *imageCase) {
-	requireTool(t, "genisoimage")
+	isotest.RequireTool(t, "genisoimage")
 	d := genDir(t, c.name)
 	src := filepath.Join(d, "src")
 	must(t, os.RemoveAll(src))

@@ -81,7 +81,7 @@ func noISO9660(t testing.TB, drive string) {
 // the serial console. It returns the console output.
 func bootInQEMU(t testing.TB, drive, marker string) string {
 	t.Helper()
-	requireTool(t, "qemu-system-x86_64")
+	isotest.RequireTool(t, "qemu-system-x86_64")
 	for _, f := range []string{ovmfCode, ovmfVars} {
 		if _, err := os.Stat(f); err != nil {
 			t.Skipf("OVMF firmware missing (%s): apt-get install ovmf", f)
@@ -232,10 +232,10 @@ func bigSparse(t testing.TB, path string, size int64, seed byte) {
 // other file identical; the split set on the drive verifies with wimlib;
 // `isofsd verify --against` agrees; and the drive boots in QEMU/OVMF.
 func TestWindowsLikeDriveLargeWIM(t *testing.T) {
-	requireTool(t, "wimlib-imagex")
-	requireTool(t, "genisoimage")
-	requireTool(t, "mcopy")
-	requireTool(t, "fallocate")
+	isotest.RequireTool(t, "wimlib-imagex")
+	isotest.RequireTool(t, "genisoimage")
+	isotest.RequireTool(t, "mcopy")
+	isotest.RequireTool(t, "fallocate")
 	begin := time.Now()
 	dir := t.TempDir()
 	step := func(what string, since time.Time) {

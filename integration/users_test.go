@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,6 +25,10 @@ import (
 // a leftover one is recognisable (and never collides with another
 // suite's).
 const userPrefix = "isoxb"
+
+// deskUserPrefix names the users of the tests of review 1's desktop,
+// automatic mountpoint and daemon-client fixes.
+const deskUserPrefix = "isoxk"
 
 // testUser is a real second user created for one test.
 type testUser struct {
@@ -52,7 +57,7 @@ func newUser(t testing.TB) *testUser {
 func newUserPrefixed(t testing.TB, prefix string) *testUser {
 	t.Helper()
 	requireRoot(t)
-	requireTool(t, "useradd")
+	isotest.RequireTool(t, "useradd")
 	var b [4]byte
 	rand.Read(b[:])
 	name := prefix + hex.EncodeToString(b[:])
@@ -152,8 +157,8 @@ func (u *testUser) script(t testing.TB, env []string, script string) (string, in
 	if u.canOpenFUSE(t) {
 		return u.runEnv(t, env, "sh", "-c", script)
 	}
-	requireTool(t, "unshare")
-	requireTool(t, "setpriv")
+	isotest.RequireTool(t, "unshare")
+	isotest.RequireTool(t, "setpriv")
 	node := filepath.Join(sharedDir(t), "fuse")
 	if err := syscall.Mknod(node, syscall.S_IFCHR|0o666, int(unix.Mkdev(10, 229))); err != nil {
 		t.Skipf("cannot make a FUSE device node for the user: %v", err)

@@ -31,6 +31,10 @@ var (
 	// ErrChanged means the image file was rewritten after it was opened:
 	// its volume descriptors no longer match, so it holds another image.
 	ErrChanged = errors.New("isofmt: image file was replaced since it was opened")
+	// ErrUnknownTree means a tree name other than TreeNames was asked for.
+	ErrUnknownTree = errors.New("isofmt: unknown tree")
+	// ErrNoTree means the image lacks the tree asked for.
+	ErrNoTree = errors.New("isofmt: tree not present")
 )
 
 type (

@@ -92,7 +92,8 @@ type BootEntry struct {
 	// emulation", "mbr in boot image", "fat boot sector"; ", clamped to
 	// image end" is appended when the image ends early.
 	SizeSource string `json:"size_source"`
-	// Name is a file name for the extracted image, e.g. "boot-1-bios.img".
+	// Name is a file name for the extracted image, e.g. "boot-1-bios.img":
+	// made from Index and Platform, so distinct and one path element.
 	Name string `json:"name"`
 }
 

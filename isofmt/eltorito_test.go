@@ -13,17 +13,8 @@ import (
 	"testing"
 
 	"github.com/isofsd/isofsd/isofmt/internal/core"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
-
-// saNeedTools skips the test when a tool used as builder or oracle is absent.
-func saNeedTools(t testing.TB, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt-get install xorriso dosfstools mtools fdisk gdisk isomd5sum 7zip isolinux)", tool)
-		}
-	}
-}
 
 // saRun runs a command in dir and returns its stdout; failure fails the test.
 func saRun(t testing.TB, dir, name string, args ...string) string {
@@ -165,7 +156,7 @@ func btFixture(t *testing.T) string {
 }
 
 func TestElToritoXorriso(t *testing.T) {
-	saNeedTools(t, "xorriso", "mkfs.vfat", "mmd", "mcopy", "sfdisk")
+	isotest.RequireTool(t, "xorriso", "mkfs.vfat", "mmd", "mcopy", "sfdisk")
 	dir := btFixture(t)
 	root := filepath.Join(dir, "root")
 	tests := []struct {
@@ -263,7 +254,7 @@ func TestElToritoXorriso(t *testing.T) {
 // btBuild makes a small BIOS+UEFI image and returns it with its catalog LBA.
 func btBuild(t testing.TB) ([]byte, uint32) {
 	t.Helper()
-	saNeedTools(t, "xorriso", "mkfs.vfat", "mmd", "mcopy")
+	isotest.RequireTool(t, "xorriso", "mkfs.vfat", "mmd", "mcopy")
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	os.Mkdir(root, 0o755)

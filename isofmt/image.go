@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"slices"
+	"strings"
 	"sync"
 
+	"github.com/isofsd/isofsd/internal/diskio"
 	"github.com/isofsd/isofsd/isofmt/internal/core"
 )
 
@@ -47,6 +49,7 @@ type volume struct {
 	trees              map[string]core.Tree
 	order              []string // kinds present, richest first
 	rrExt              []string
+	rrAfterXA          bool
 	warnMu             sync.Mutex
 	warnings           []string
 	warnSeen           map[string]bool
@@ -73,31 +76,21 @@ func (img *Image) Warnings() []string {
 	return append([]string(nil), img.vol.warnings...)
 }
 
-// OpenFile opens the image at path; Close closes the file.
+// OpenFile opens the image at path, a regular file or a block device
+// (diskio.OpenInput refuses FIFOs, directories and character devices,
+// which would hang or never end); Close closes the file.
 func OpenFile(path string, opts *Options) (*Image, error) {
-	f, err := os.Open(path)
+	in, err := diskio.OpenInput(path)
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	size := st.Size()
-	if !st.Mode().IsRegular() {
-		// Block devices report size 0 through Stat: ask by seeking.
-		if size, err = f.Seek(0, io.SeekEnd); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("isofmt: %s: size: %w", path, err)
-		}
-	}
+	f := in.File
 	src, err := newImageFile(f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	img, err := Open(src, size, opts)
+	img, err := Open(src, in.Size, opts)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -133,7 +126,7 @@ func Open(r io.ReaderAt, size int64, opts *Options) (*Image, error) {
 	} else if !errors.Is(udfErr, ErrNotISO) || errors.Is(udfErr, ErrCorrupt) {
 		v.warn(fmt.Sprintf("udf: %v", udfErr))
 	}
-	for _, k := range []string{TreeUDF, TreeRockRidge, TreeJoliet, TreeISO9660} {
+	for _, k := range TreeNames {
 		if v.trees[k] != nil {
 			v.order = append(v.order, k)
 		}
@@ -161,12 +154,34 @@ func (img *Image) WithTree(kind string) (*Image, error) {
 	}
 	t := img.vol.trees[kind]
 	if t == nil {
-		return nil, fmt.Errorf("isofmt: tree %q not present (image has %v): %w", kind, img.vol.order, ErrNotISO)
+		return nil, &TreeError{Want: kind, Have: img.Trees()}
 	}
 	out := *img
 	out.tree = t
 	out.dirs = newDirCache()
 	return &out, nil
+}
+
+// TreeError says that the tree asked for is unknown (Is ErrUnknownTree)
+// or not on the image (Is ErrNoTree), and which trees the image has.
+type TreeError struct {
+	Want string
+	Have []string
+}
+
+func (e *TreeError) Error() string {
+	if !slices.Contains(TreeNames, e.Want) {
+		return fmt.Sprintf("isofmt: unknown tree %q: want %s", e.Want, strings.Join(TreeNames, ", "))
+	}
+	return fmt.Sprintf("isofmt: no %s tree in the image (it has %s)", e.Want, strings.Join(e.Have, ", "))
+}
+
+// Is makes errors.Is match ErrUnknownTree or ErrNoTree.
+func (e *TreeError) Is(target error) bool {
+	if !slices.Contains(TreeNames, e.Want) {
+		return target == ErrUnknownTree
+	}
+	return target == ErrNoTree
 }
 
 // Trees lists the trees present, richest first.
@@ -323,14 +338,17 @@ func (img *Image) buildISOTrees() error {
 			firstErr = err
 		} else {
 			v.trees[TreeISO9660] = t
-			// Rock Ridge is announced by SP in the root's "." record.
+			// Rock Ridge is announced by SP in the root's "." record, at
+			// its start or after a CD-XA field.
 			if dot, err := t.readDot(t.rootRec.extLBA + uint32(t.rootRec.earLen)); err == nil {
-				rr := t.susp.parse(dot.systemUse, 0, dot.offset)
+				rootSkip := rootSUSPStart(dot.systemUse)
+				rr := t.susp.parse(dot.systemUse, rootSkip, dot.offset)
 				if rr.hasSP {
 					rt, _ := mk(v.pvd, TreeRockRidge)
-					rt.rr, rt.skip = true, rr.spSkip
+					rt.rr, rt.skip, rt.rootSkip = true, rr.spSkip, rootSkip
 					v.trees[TreeRockRidge] = rt
 					v.rrExt = rr.extensions
+					v.rrAfterXA = rootSkip > 0
 				}
 			} else {
 				v.warn(err.Error())

@@ -25,6 +25,11 @@ type Info struct {
 	Trees              []string          `json:"trees"`
 	Tree               string            `json:"tree"`
 	RockRidgeVersion   []string          `json:"rock_ridge_extensions,omitempty"`
+	// RockRidgeAfterXA is set when the root's SUSP area starts after a
+	// 14-byte CD-XA system-use field (genisoimage -XA and other XA
+	// writers): Rock Ridge was found there, as Linux (RR_REGARD_XA) and
+	// 7-Zip look for it.
+	RockRidgeAfterXA bool `json:"rock_ridge_after_xa,omitempty"`
 	// Boot is the El Torito boot catalog, nil when there is none.
 	Boot *BootCatalog `json:"boot,omitempty"`
 	// SystemArea holds the MBR / GPT / APM partitioning, nil when none.
@@ -42,7 +47,7 @@ func (img *Image) Info() *Info {
 	v := img.vol
 	v.infoOnce.Do(func() {
 		in := &Info{ImageSize: img.size, PartitionVolumeEnd: v.partitionVolumeEnd, Primary: v.pvd, Joliet: v.joliet, Enhanced: v.evd,
-			Descriptors: v.descs, DescriptorSets: v.sets, Trees: append([]string(nil), v.order...), RockRidgeVersion: v.rrExt}
+			Descriptors: v.descs, DescriptorSets: v.sets, Trees: append([]string(nil), v.order...), RockRidgeVersion: v.rrExt, RockRidgeAfterXA: v.rrAfterXA}
 		if v.pvd != nil {
 			in.VolumeID = v.pvd.VolumeID
 			in.VolumeSize = v.pvd.VolumeBytes()
@@ -79,6 +84,25 @@ func (img *Image) Info() *Info {
 	out.Tree = img.Tree()
 	out.Warnings = img.Warnings()
 	return &out
+}
+
+// BootImages lists the boot catalog entries that hold data to present as
+// files (Size > 0), in catalog order; nil when the image has no catalog.
+// It is the one rule for mount's boot directory and extract's [BOOT]: the
+// names (BootEntry.Name, "boot-N-platform.img") are made here from the
+// entry index, so they are distinct single path elements by construction.
+func (img *Image) BootImages() []BootEntry {
+	bc := img.Info().Boot
+	if bc == nil {
+		return nil
+	}
+	var out []BootEntry
+	for _, e := range bc.Entries {
+		if e.Size > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // BootImage returns a reader over the bytes of a boot catalog entry.

@@ -21,6 +21,10 @@ const (
 	TreeISO9660   = "iso9660"
 )
 
+// TreeNames lists the tree kinds, richest first: what Options.Tree and
+// WithTree accept (besides "" for the richest present).
+var TreeNames = []string{TreeUDF, TreeRockRidge, TreeJoliet, TreeISO9660}
+
 // Inode number spaces. Offsets of records divided by 32 (records are at
 // least 34 bytes apart, so they never collide) stay far below these bits.
 const (
@@ -43,6 +47,7 @@ type isoTree struct {
 	joliet    bool
 	rr        bool
 	skip      int // SUSP skip length from SP
+	rootSkip  int // where SP is in the root's "." record: 0, or xaFieldLen after a CD-XA field
 	susp      *suspReader
 	rootRec   *dirRecord
 	warn      func(string)
@@ -74,7 +79,7 @@ func (t *isoTree) Root() (*Node, error) {
 		if t.rr {
 			// The root's attributes live in its own "." record.
 			if dot, err := t.readDot(lba); err == nil {
-				rr := t.susp.parse(dot.systemUse, 0, dot.offset)
+				rr := t.susp.parse(dot.systemUse, t.rootSkip, dot.offset)
 				t.applyRR(n, rr)
 			} else {
 				t.rootErr = err

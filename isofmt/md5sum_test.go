@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/isofsd/isofsd/isofmt/internal/core"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // md5AppUse returns the application-use area of the primary descriptor at sector 16.
@@ -23,7 +24,7 @@ func md5AppUse(img []byte) []byte { return img[md5AppUseOffset : md5AppUseOffset
 // its MD5 with implantisomd5.
 func md5Implanted(t testing.TB, dir, name string, size int) []byte {
 	t.Helper()
-	saNeedTools(t, "xorriso", "implantisomd5", "checkisomd5")
+	isotest.RequireTool(t, "xorriso", "implantisomd5", "checkisomd5")
 	root := filepath.Join(dir, name+"-root")
 	os.Mkdir(root, 0o755)
 	btRandomFile(t, filepath.Join(root, "payload.bin"), size, 11)

@@ -93,8 +93,8 @@ func (r *FileReader) readRaw(p []byte, off int64) (int, error) {
 				if avail > 0 {
 					got, _ = r.img.src.ReadAt(chunk[:avail], src)
 				}
-				return n + got, fmt.Errorf("isofmt: %s: extent at sector %d (%d bytes) runs past the image end at byte %d: %w",
-					r.node.Name, e.Offset/SectorSize, e.Length, r.img.size, ErrTruncated)
+				return n + got, formatErr("data of "+r.node.Name, max(src, r.img.size), ErrTruncated,
+					"extent at sector %d (%d bytes) runs past the image end at byte %d", e.Offset/SectorSize, e.Length, r.img.size)
 			}
 			var got int
 			var err error
@@ -110,7 +110,9 @@ func (r *FileReader) readRaw(p []byte, off int64) (int, error) {
 				if err == nil || err == io.EOF {
 					err = ErrTruncated
 				}
-				return n, fmt.Errorf("isofmt: %s: reading sector %d: %w", r.node.Name, src/SectorSize, err)
+				// A *FormatError, so that whoever logs it (fs.Errno)
+				// names the sector that failed, not the directory's.
+				return n, &FormatError{Structure: "data of " + r.node.Name, Offset: src + int64(got), Err: err}
 			}
 		}
 		pos += e.Length

@@ -41,6 +41,26 @@ func (rr *rrInfo) note(format string, args ...any) {
 	}
 }
 
+// xaFieldLen is the size of the CD-XA system-use field (owner and group
+// ids, attributes, "XA", file number, reserved) that CD-XA writers put at
+// the start of every directory record's system use area.
+const xaFieldLen = 14
+
+// rootSUSPStart is where the SUSP entries of the root's "." record start:
+// at 0 as SUSP says, or after a CD-XA field when an XA writer put one
+// first. SUSP wants SP at byte 0 of that record, but images made so exist
+// (genisoimage -XA -R) and Linux (rock.c, RR_REGARD_XA) and 7-Zip accept
+// them; their SP then says to skip the XA field in every other record.
+func rootSUSPStart(su []byte) int {
+	isSP := func(b []byte) bool {
+		return len(b) >= 7 && b[0] == 'S' && b[1] == 'P' && b[2] >= 7 && b[4] == 0xBE && b[5] == 0xEF
+	}
+	if !isSP(su) && len(su) >= xaFieldLen && su[6] == 'X' && su[7] == 'A' && isSP(su[xaFieldLen:]) {
+		return xaFieldLen
+	}
+	return 0
+}
+
 // suspReader walks SUSP areas, following CE continuation areas.
 type suspReader struct {
 	src       io.ReaderAt

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // saSfdisk is the part of `sfdisk --json` the tests compare with.
@@ -143,7 +145,7 @@ func saVolumeBytes(img []byte) int64 {
 // saBuildISOs makes the hybrid images used by several tests.
 func saFixture(t *testing.T) (dir, root string) {
 	t.Helper()
-	saNeedTools(t, "xorriso", "mkfs.vfat", "mmd", "mcopy", "sfdisk")
+	isotest.RequireTool(t, "xorriso", "mkfs.vfat", "mmd", "mcopy", "sfdisk")
 	if _, err := os.Stat("/usr/lib/ISOLINUX/isohdpfx.bin"); err != nil {
 		t.Skip("isolinux not installed (apt-get install isolinux): no isohdpfx.bin")
 	}
@@ -256,7 +258,7 @@ func saClone(s []string) []string { return append([]string(nil), s...) }
 // saGPTImage builds a 4 MiB disk with sgdisk (an independent GPT writer).
 func saGPTImage(t *testing.T) (string, []byte) {
 	t.Helper()
-	saNeedTools(t, "sgdisk", "sfdisk")
+	isotest.RequireTool(t, "sgdisk", "sfdisk")
 	p := filepath.Join(t.TempDir(), "disk.img")
 	if err := os.WriteFile(p, make([]byte, 4<<20), 0o644); err != nil {
 		t.Fatal(err)
@@ -432,7 +434,7 @@ func saAPM7z(t *testing.T, iso string) []Partition {
 }
 
 func TestSystemAreaAPM(t *testing.T) {
-	saNeedTools(t, "xorriso", "7zz")
+	isotest.RequireTool(t, "xorriso", "7zz")
 	dir := t.TempDir()
 	os.Mkdir(filepath.Join(dir, "root"), 0o755)
 	btRandomFile(t, filepath.Join(dir, "root", "f"), 100000, 5)

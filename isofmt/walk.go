@@ -32,10 +32,8 @@ func CheckName(name string) error {
 // serial number is the image's to choose). Without data extents (UDF
 // in-ICB directories) the inode stands in.
 func DirKey(st *Stat) int64 {
-	for _, e := range st.Extents {
-		if !e.Sparse {
-			return e.Offset
-		}
+	if off, ok := st.DataOffset(); ok {
+		return off
 	}
 	return -int64(st.Inode) - 1
 }

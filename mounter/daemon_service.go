@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
 
 // Service integration: unit files for systemd and a LaunchAgent for
@@ -232,11 +234,7 @@ func WriteServiceFiles(dir string, files map[string][]byte) ([]string, error) {
 	var out []string
 	for name, content := range files {
 		p := filepath.Join(dir, name)
-		tmp := p + ".tmp"
-		if err := os.WriteFile(tmp, content, 0o644); err != nil {
-			return out, err
-		}
-		if err := os.Rename(tmp, p); err != nil {
+		if err := diskio.WriteFileAtomic(p, content, 0o644); err != nil {
 			return out, err
 		}
 		out = append(out, p)

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // testBinary is an executable that exists, for ExecStart checks.
@@ -109,9 +111,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 // TestSystemdEscapeInstance checks the template's %I/%i use against
 // systemd's own escaping: the image path and mountpoint it yields.
 func TestSystemdEscapeInstance(t *testing.T) {
-	if _, err := exec.LookPath("systemd-escape"); err != nil {
-		t.Skip("systemd-escape not installed")
-	}
+	isotest.RequireTool(t, "systemd-escape")
 	image := "/srv/images/Debian 12 (amd64).iso"
 	esc, err := exec.Command("systemd-escape", "--path", image).Output()
 	if err != nil {

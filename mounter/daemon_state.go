@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
 
 // DaemonState is what the daemon writes next to its socket each time its
@@ -38,17 +40,14 @@ func StatePath(socket string) string {
 	return strings.TrimSuffix(socket, ".sock") + ".state.json"
 }
 
-// writeState replaces the state file atomically.
+// writeState replaces the state file atomically (and durably: after a
+// crash the daemon finds the old state or the new one).
 func writeState(path string, st *DaemonState) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return diskio.WriteFileAtomic(path, append(b, '\n'), 0o600)
 }
 
 // readState reads a state file; a missing file is an empty state.

@@ -40,9 +40,9 @@ import (
 const FSType = "fuse.isofsd"
 
 // DefaultReadAheadKB is the read-ahead set on the mount's backing device
-// when we may (root on Linux): FUSE starts at 128 KiB; 1 MiB matched the
-// largest request size and took first reads from ~2 to ~3 GB/s here (4
-// MiB was slower).
+// when we may (root on Linux): FUSE starts at 128 KiB; 1 MiB matches the
+// largest request size and made first reads faster, 4 MiB slower
+// (docs/benchmarks.md).
 const DefaultReadAheadKB = 1024
 
 // mountConfirmTimeout bounds the wait for the mount to become visible

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/isofsd/isofsd/isofmt/isotest"
 	"io"
 	"os"
 	"os/exec"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // carveFixture is an image placed on a test disk.
@@ -51,7 +52,7 @@ func sha256File(t *testing.T, p string) string {
 // 300 MB one large enough to be split by the file system.
 func carveImages(t *testing.T, withBig bool) []*carveFixture {
 	t.Helper()
-	needTool(t, "xorriso", "mkfs.vfat", "mkudffs", "implantisomd5")
+	isotest.RequireTool(t, "xorriso", "mkfs.vfat", "mkudffs", "implantisomd5")
 	dir := t.TempDir()
 	tree := filepath.Join(dir, "tree")
 	os.MkdirAll(filepath.Join(tree, "EFI"), 0o755)
@@ -153,7 +154,7 @@ func ext4Disk(t *testing.T, fx []*carveFixture) string {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for losetup and mount")
 	}
-	needTool(t, "mkfs.ext4", "losetup", "mount", "umount", "filefrag")
+	isotest.RequireTool(t, "mkfs.ext4", "losetup", "mount", "umount", "filefrag")
 	dir := t.TempDir()
 	disk := filepath.Join(dir, "ext4.img")
 	f, err := os.Create(disk)
@@ -196,7 +197,7 @@ func ext4Disk(t *testing.T, fx []*carveFixture) string {
 // here), copies the fixtures in and deletes them again.
 func vfatDisk(t *testing.T, fx []*carveFixture) string {
 	t.Helper()
-	needTool(t, "mkfs.vfat", "mcopy", "mdel")
+	isotest.RequireTool(t, "mkfs.vfat", "mcopy", "mdel")
 	disk := filepath.Join(t.TempDir(), "fat.img")
 	run(t, "mkfs.vfat", "-F", "32", "-C", disk, strconv.Itoa(128<<10)) // KiB
 	for _, x := range fx {
@@ -389,7 +390,7 @@ func TestCheckOutputDevice(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for losetup and mount")
 	}
-	needTool(t, "mkfs.ext4", "losetup", "mount")
+	isotest.RequireTool(t, "mkfs.ext4", "losetup", "mount")
 	dir := t.TempDir()
 	disk := filepath.Join(dir, "d.img")
 	f, _ := os.Create(disk)
@@ -485,7 +486,7 @@ func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // checks that carve rebuilds it from the free clusters after its first
 // one, byte-exact.
 func TestCarveVFATFragmented(t *testing.T) {
-	needTool(t, "mkfs.vfat", "mcopy", "mdel", "mdir")
+	isotest.RequireTool(t, "mkfs.vfat", "mcopy", "mdel", "mdir")
 	var img *carveFixture
 	for _, x := range carveImages(t, false) {
 		if x.name == "plain-md5.iso" {

@@ -21,10 +21,10 @@ import (
 func CheckOutputDevice(source, outdir string) error {
 	var src, out syscall.Stat_t
 	if err := syscall.Stat(source, &src); err != nil {
-		return err
+		return &os.PathError{Op: "stat", Path: source, Err: err}
 	}
 	if err := syscall.Stat(outdir, &out); err != nil {
-		return err
+		return &os.PathError{Op: "stat", Path: outdir, Err: err}
 	}
 	isBlock := src.Mode&syscall.S_IFMT == syscall.S_IFBLK
 	srcFile, _ := os.Stat(source)

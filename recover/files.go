@@ -46,6 +46,9 @@ type FileDamage struct {
 	Files   int           `json:"files"`   // regular files seen
 	Whole   int           `json:"whole"`   // of which untouched by the bad ranges
 	Damaged []DamagedFile `json:"damaged"` // the rest, by path
+	// Missing lists files a checksum list names that the image does not
+	// have; they are not among Files (so Whole never goes below 0).
+	Missing []DamagedFile `json:"missing,omitempty"`
 	// Unreadable lists directories that could not be read: files below
 	// them are unknown.
 	Unreadable []DamagedFile `json:"unreadable_dirs,omitempty"`

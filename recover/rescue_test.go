@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/recover/ddmap"
 )
 
@@ -260,9 +261,7 @@ func TestRescueResume(t *testing.T) {
 // with -s so it stops early) and checks that Rescue reads only the rest;
 // then the opposite: ddrescue finishes from a map we saved mid-way.
 func TestRescueInteropGNUddrescue(t *testing.T) {
-	if _, err := exec.LookPath("ddrescue"); err != nil {
-		t.Skip("ddrescue (gddrescue) not installed")
-	}
+	isotest.RequireTool(t, "ddrescue")
 	dir := t.TempDir()
 	size := int64(3<<20 + 4096)
 	data := randomData(int(size), 4)

@@ -2,27 +2,12 @@ package recover
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"os"
 	"sync"
 	"syscall"
-	"unsafe"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
-
-// directAlign is the buffer alignment O_DIRECT needs; 4096 covers every
-// logical block size in use.
-const directAlign = 4096
-
-// AlignedBuffer returns a buffer of n bytes whose start is aligned for O_DIRECT.
-func AlignedBuffer(n int) []byte {
-	b := make([]byte, n+directAlign)
-	off := int(uintptr(unsafe.Pointer(&b[0])) & (directAlign - 1))
-	if off != 0 {
-		off = directAlign - off
-	}
-	return b[off : off+n : off+n]
-}
 
 // Source is a rescue source: a file or device opened with O_DIRECT where
 // the system allows it (so a failing disc's errors are not hidden or
@@ -39,21 +24,19 @@ type Source struct {
 }
 
 // OpenSource opens path read-only and finds its size (block devices
-// included: their size comes from seeking to the end).
+// included). Only regular files and block devices are sources
+// (diskio.OpenInput refuses FIFOs, directories and character devices).
 func OpenSource(path string) (*Source, error) {
-	buffered, err := os.Open(path)
+	in, err := diskio.OpenInput(path)
 	if err != nil {
 		return nil, err
 	}
-	size, err := buffered.Seek(0, io.SeekEnd)
-	if err != nil {
-		buffered.Close()
-		return nil, fmt.Errorf("recover: size of %s: %w", path, err)
-	}
-	s := &Source{Path: path, Size: size, buffered: buffered}
-	if oDirect != 0 {
-		if f, err := os.OpenFile(path, os.O_RDONLY|oDirect, 0); err == nil {
+	s := &Source{Path: path, Size: in.Size, buffered: in.File}
+	if f, direct, err := in.ReopenDirect(); err == nil {
+		if direct {
 			s.direct, s.Direct = f, true
+		} else {
+			f.Close()
 		}
 	}
 	return s, nil
@@ -72,7 +55,7 @@ func (s *Source) ReadAt(p []byte, off int64) (int, error) {
 		if !errors.Is(err, syscall.EINVAL) {
 			return n, err
 		}
-		aligned := off%directAlign == 0 && len(p)%512 == 0 && uintptr(unsafe.Pointer(&p[0]))%directAlign == 0
+		aligned := off%diskio.Align == 0 && len(p)%512 == 0 && diskio.IsAligned(p)
 		if aligned {
 			s.mu.Lock()
 			s.direct, s.Direct = nil, false

@@ -78,6 +78,7 @@ type verifier struct {
 	total   int64
 	damaged map[string]*DamagedFile
 	order   []string
+	missing []DamagedFile // listed in a checksum list, absent from the image
 
 	anyEntry   bool // no entry names the image: all are tried
 	md5        *isofmt.ImplantedMD5
@@ -243,10 +244,15 @@ func Verify(ctx context.Context, img *isofmt.Image, o VerifyOptions) (*VerifyRep
 		}
 	}
 	d.Damaged = nil
+	damagedFiles := 0 // of the regular files Files counts
 	for _, p := range v.order {
 		d.Damaged = append(d.Damaged, *v.damaged[p])
+		if fi, err := img.Lstat(strings.TrimPrefix(p, "/")); err == nil && fi.Mode().IsRegular() {
+			damagedFiles++
+		}
 	}
-	d.Whole = d.Files - len(d.Damaged)
+	d.Missing = v.missing
+	d.Whole = max(d.Files-damagedFiles, 0)
 	rep.Files = d
 
 	// UDF descriptor tags and CRCs: the walk above read every directory
@@ -283,7 +289,7 @@ func Verify(ctx context.Context, img *isofmt.Image, o VerifyOptions) (*VerifyRep
 		}
 	}
 	switch {
-	case anyBad || len(d.Damaged) > 0 || len(d.Unreadable) > 0:
+	case anyBad || len(d.Damaged) > 0 || len(d.Missing) > 0 || len(d.Unreadable) > 0:
 		rep.Verdict = VerdictDamaged
 	case anyOK:
 		rep.Verdict = VerdictOK
@@ -360,7 +366,7 @@ func (v *verifier) checkList(l *sumList) error {
 		fi, err := v.img.Stat(rel)
 		if err != nil {
 			missing++
-			v.markFile(ip, 0, fmt.Sprintf("listed in %s but missing from the image", l.path), nil, false)
+			v.missing = append(v.missing, DamagedFile{Path: ip, Reason: fmt.Sprintf("listed in %s but missing from the image", l.path)})
 			continue
 		}
 		st, _ := fi.Sys().(*isofmt.Stat)

@@ -17,16 +17,8 @@ import (
 
 	"github.com/isofsd/isofsd/extract"
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
-
-func needTool(t *testing.T, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			t.Skipf("%s not installed", n)
-		}
-	}
-}
 
 // testTree is the content of the images built by these tests.
 func testTree() map[string][]byte {
@@ -44,7 +36,7 @@ func testTree() map[string][]byte {
 // md5sum.txt and SHA256SUMS as distributions do; implant runs implantisomd5.
 func buildISO(t *testing.T, files map[string][]byte, lists, implant bool) string {
 	t.Helper()
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	var names []string
@@ -74,7 +66,7 @@ func buildISO(t *testing.T, files map[string][]byte, lists, implant bool) string
 		t.Fatalf("xorriso: %v\n%s", err, out)
 	}
 	if implant {
-		needTool(t, "implantisomd5")
+		isotest.RequireTool(t, "implantisomd5")
 		if out, err := exec.Command("implantisomd5", "--force", iso).CombinedOutput(); err != nil {
 			t.Fatalf("implantisomd5: %v\n%s", err, out)
 		}
@@ -100,7 +92,7 @@ func isoFileOffset(t *testing.T, iso, name string) int64 {
 // checkisomd5Verdict runs the reference tool: true for PASS.
 func checkisomd5Verdict(t *testing.T, iso string) bool {
 	t.Helper()
-	needTool(t, "checkisomd5")
+	isotest.RequireTool(t, "checkisomd5")
 	err := exec.Command("checkisomd5", iso).Run()
 	if err == nil {
 		return true
@@ -439,7 +431,7 @@ func checkPartial(t *testing.T, name string, got, want []byte, p PartialFile) {
 // share one name: extracting the directory's file must never follow the
 // link out of the target directory.
 func TestSalvageStaysInside(t *testing.T) {
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	dir := t.TempDir()
 	outside := filepath.Join(dir, "outside")
 	os.Mkdir(outside, 0o755)
@@ -512,11 +504,37 @@ func TestSalvageRefusesSymlinkedTarget(t *testing.T) {
 	}
 }
 
+// TestVerifyListedButMissing: a checksum list naming files the image does
+// not have reports them as missing, apart from the files present, so the
+// counts never go negative (issue 21 §2.2 printed "-3 whole").
+func TestVerifyListedButMissing(t *testing.T) {
+	files := map[string][]byte{"a.txt": []byte("a\n"), "b.txt": []byte("b\n")}
+	list := ""
+	for _, n := range []string{"a.txt", "gone1", "gone2", "dir/gone3", "gone4", "gone5"} {
+		sum := md5.Sum(files[n])
+		list += hex.EncodeToString(sum[:]) + "  ./" + n + "\n"
+	}
+	files["md5sum.txt"] = []byte(list)
+	rep := verifyFile(t, buildISO(t, files, false, false), VerifyOptions{})
+	d := rep.Files
+	if d.Files != 3 || d.Whole != 3 || len(d.Damaged) != 0 || len(d.Missing) != 5 {
+		t.Errorf("files %d whole %d damaged %d missing %d; want 3 3 0 5", d.Files, d.Whole, len(d.Damaged), len(d.Missing))
+	}
+	if rep.Verdict != VerdictDamaged || checkResult(rep, "/md5sum.txt") != CheckDamaged {
+		t.Errorf("verdict %s, list check %s; want damaged for both", rep.Verdict, checkResult(rep, "/md5sum.txt"))
+	}
+	for _, m := range d.Missing {
+		if !strings.HasPrefix(m.Path, "/gone") && m.Path != "/dir/gone3" {
+			t.Errorf("missing entry %+v", m)
+		}
+	}
+}
+
 // salvageTree builds an image of a 0600 file, a 0755 script and a file
 // named "dummy", and opens it.
 func salvageTree(t *testing.T) *isofmt.Image {
 	t.Helper()
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	root := filepath.Join(t.TempDir(), "root")
 	for name, c := range map[string]struct {
 		data string

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/isofsd/isofsd/internal/units"
 )
 
 // Transport says how a drive is attached. It is the main signal for
@@ -35,7 +37,11 @@ func (d DevNum) String() string { return fmt.Sprintf("%d:%d", d.Major, d.Minor) 
 // Mount is a mounted filesystem found on a drive, one of its partitions or
 // one of its holders.
 type Mount struct {
-	Device     string `json:"device"`      // the partition or holder that is mounted, e.g. "sdb1" or "dm-0"
+	Device string `json:"device"` // the partition or holder that is mounted, e.g. "sdb1" or "dm-0"
+	// Via says how a stacked device sits on the drive, e.g. "a loop
+	// device on loop0", "stacked on sdb1"; empty for the drive and its
+	// partitions.
+	Via        string `json:"via,omitempty"`
 	MountPoint string `json:"mount_point"` // where it is mounted
 	FSType     string `json:"fs_type,omitempty"`
 }
@@ -54,11 +60,14 @@ type Device struct {
 	Removable        bool      `json:"removable"`
 	ReadOnly         bool      `json:"read_only"`
 	Partitions       []string  `json:"partitions,omitempty"`
-	Holders          []string  `json:"holders,omitempty"` // device-mapper/md devices built on it
-	Mounts           []Mount   `json:"mounts,omitempty"`
-	Swaps            []string  `json:"swaps,omitempty"`  // swap areas on it
-	System           bool      `json:"system,omitempty"` // holds the root filesystem
-	BackingFile      string    `json:"backing_file,omitempty"`
+	Holders          []string  `json:"holders,omitempty"` // devices stacked on it: device-mapper, md, loop devices backed by it
+	// HeldBy lists stacked devices that something holds exclusively
+	// (LVM, md, a program) though nothing is mounted on them.
+	HeldBy      []string `json:"held_by,omitempty"`
+	Mounts      []Mount  `json:"mounts,omitempty"`
+	Swaps       []string `json:"swaps,omitempty"`  // swap areas on it
+	System      bool     `json:"system,omitempty"` // holds the root filesystem
+	BackingFile string   `json:"backing_file,omitempty"`
 	// Eligible and Problems are the verdict under the default policy (or
 	// the policy of the write being planned).
 	Eligible bool      `json:"eligible"`
@@ -71,7 +80,7 @@ func (d *Device) Describe() string {
 	if id == "" {
 		id = "unknown model"
 	}
-	return fmt.Sprintf("%s: %s, %s, %s", d.Path, id, HumanSize(d.Size), d.Transport)
+	return fmt.Sprintf("%s: %s, %s, %s", d.Path, id, units.Bytes(d.Size), d.Transport)
 }
 
 // ProblemCode classifies why a target is refused.
@@ -84,6 +93,8 @@ const (
 	ProblemReadOnly  ProblemCode = "read-only"
 	ProblemMounted   ProblemCode = "mounted"
 	ProblemSwap      ProblemCode = "swap"
+	ProblemHeld      ProblemCode = "held"   // a device stacked on the target is in use
+	ProblemExists    ProblemCode = "exists" // a regular file would be overwritten
 	ProblemSystem    ProblemCode = "system"
 	ProblemSource    ProblemCode = "holds-source"
 	ProblemTooSmall  ProblemCode = "too-small"
@@ -149,7 +160,14 @@ func (d *Device) Assess(p Policy) {
 		add(ProblemSystem, false, "%s holds the running system (the root filesystem is on it)", d.Path)
 	}
 	for _, m := range d.Mounts {
-		add(ProblemMounted, false, "%s is mounted at %s (%s); unmount it first%s", m.Device, m.MountPoint, m.FSType, unmountHint(d))
+		who := m.Device
+		if m.Via != "" {
+			who += " (" + m.Via + ")"
+		}
+		add(ProblemMounted, false, "%s is mounted at %s (%s); unmount it first%s", who, m.MountPoint, m.FSType, unmountHint(d))
+	}
+	for _, h := range d.HeldBy {
+		add(ProblemHeld, false, "%s is in use (held open exclusively) though not mounted; stop what uses it first", h)
 	}
 	for _, s := range d.Swaps {
 		add(ProblemSwap, false, "%s is in use as swap (%s)", d.Path, s)
@@ -165,7 +183,7 @@ func (d *Device) Assess(p Policy) {
 		}
 	}
 	if p.ImageSize >= 0 && d.Size < p.ImageSize {
-		add(ProblemTooSmall, false, "%s is too small: %s (%d bytes) for an image of %s (%d bytes)", d.Path, HumanSize(d.Size), d.Size, HumanSize(p.ImageSize), p.ImageSize)
+		add(ProblemTooSmall, false, "%s is too small: %s (%d bytes) for an image of %s (%d bytes)", d.Path, units.Bytes(d.Size), d.Size, units.Bytes(p.ImageSize), p.ImageSize)
 	}
 	d.Problems = probs
 	d.Eligible = len(probs) == 0
@@ -181,18 +199,4 @@ func (d *Device) Verdict() string {
 		s[i] = p.Detail
 	}
 	return strings.Join(s, "; ")
-}
-
-// HumanSize formats n bytes with binary units.
-func HumanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -178,3 +178,7 @@ func unmountHint(d *Device) string {
 
 // rawCharDevices: /dev/rdiskN, the fast unbuffered node, is a character device.
 const rawCharDevices = true
+
+// fileLoops: no loop devices to find here (macOS disk images attached
+// with hdiutil are drives of their own and are probed as such).
+func fileLoops(string, ProbeOptions) ([]*Device, error) { return nil, nil }

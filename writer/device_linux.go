@@ -25,9 +25,10 @@ const maxSerialWalk = 12
 
 // sysProbe reads sysfs and procfs once per call.
 type sysProbe struct {
-	o      ProbeOptions
-	mounts []mountEntry
-	swaps  []swapArea
+	o       ProbeOptions
+	mounts  []mountEntry
+	swaps   []swapArea
+	loopMap map[string]loopBacking
 }
 
 type swapArea struct {
@@ -206,22 +207,13 @@ func (p *sysProbe) device(name string) (*Device, error) {
 	}
 
 	// Everything that, if mounted or swapped on, makes the drive busy:
-	// the drive, its partitions, and whatever is stacked on any of them.
+	// the drive, its partitions, and whatever is stacked on any of them
+	// (device-mapper and md holders, loop devices backed by them, and so
+	// on up).
 	busy := map[DevNum]string{num: name}
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		pd := filepath.Join(dir, e.Name())
-		if _, err := os.Stat(filepath.Join(pd, "partition")); err != nil {
-			continue
-		}
-		d.Partitions = append(d.Partitions, e.Name())
-		if pn, err := parseDevNum(readTrim(filepath.Join(pd, "dev"))); err == nil {
-			busy[pn] = e.Name()
-		}
-		p.addHolders(pd, busy, &d.Holders, 0)
-	}
-	p.addHolders(dir, busy, &d.Holders, 0)
-	sort.Strings(d.Partitions)
+	p.addStack(dir, busy, &d.Holders, 0)
+	d.Partitions = partitionsOf(dir)
+	p.heldHolders(d, busy)
 
 	for _, m := range p.mounts {
 		who, ok := busy[m.Num]
@@ -238,39 +230,219 @@ func (p *sysProbe) device(name string) (*Device, error) {
 		if !ok {
 			continue
 		}
-		d.Mounts = append(d.Mounts, Mount{Device: who, MountPoint: m.MountPoint, FSType: m.FSType})
+		name, via := splitLabel(who)
+		d.Mounts = append(d.Mounts, Mount{Device: name, Via: via, MountPoint: m.MountPoint, FSType: m.FSType})
 		if m.MountPoint == "/" {
 			d.System = true
 		}
 	}
 	for _, s := range p.swaps {
-		if _, ok := busy[s.Num]; ok {
+		if who, ok := busy[s.Num]; ok {
+			if _, via := splitLabel(who); via != "" {
+				d.Swaps = append(d.Swaps, s.Name+" on "+who)
+				continue
+			}
 			d.Swaps = append(d.Swaps, s.Name)
 		}
 	}
 	return d, nil
 }
 
-// addHolders adds the devices stacked on dir (device-mapper, md, bcache)
-// to busy, recursively.
-func (p *sysProbe) addHolders(dir string, busy map[DevNum]string, names *[]string, depth int) {
+// partitionsOf lists the partitions of the drive at sysfs dir, sorted.
+func partitionsOf(dir string) []string {
+	var out []string
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), "partition")); err == nil {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// addStack adds to busy everything that sits on the device at sysfs dir:
+// its partitions, the device-mapper/md/bcache devices in its holders, the
+// loop devices whose backing file is the device (loop does not register
+// as a holder), and, recursively, what sits on those. names collects the
+// stacked devices (not the partitions) with what they sit on.
+func (p *sysProbe) addStack(dir string, busy map[DevNum]string, names *[]string, depth int) {
 	if depth >= maxStackDepth {
 		return
 	}
-	ents, _ := os.ReadDir(filepath.Join(dir, "holders"))
-	for _, e := range ents {
-		hd := filepath.Join(p.o.SysRoot, "block", e.Name())
-		n, err := parseDevNum(readTrim(filepath.Join(hd, "dev")))
+	base := filepath.Base(dir)
+	add := func(sub, label string, stacked bool) {
+		n, err := parseDevNum(readTrim(filepath.Join(sub, "dev")))
 		if err != nil {
-			continue
+			return
 		}
 		if _, seen := busy[n]; seen {
+			return
+		}
+		busy[n] = label
+		if stacked {
+			name, _ := splitLabel(label)
+			*names = append(*names, name)
+		}
+		p.addStack(sub, busy, names, depth+1)
+	}
+	for _, part := range partitionsOf(dir) {
+		add(filepath.Join(dir, part), part, false)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "holders"))
+	for _, e := range ents {
+		add(filepath.Join(p.o.SysRoot, "block", e.Name()), e.Name()+" (stacked on "+base+")", true)
+	}
+	if n, err := parseDevNum(readTrim(filepath.Join(dir, "dev"))); err == nil {
+		for _, l := range p.loopsOn(func(b loopBacking) bool { return b.isDev && b.dev == n }) {
+			add(filepath.Join(p.o.SysRoot, "block", l), l+" (a loop device on "+base+")", true)
+		}
+	}
+}
+
+// splitLabel splits a busy-map label "loop5 (a loop device on loop0)"
+// into the device name and how it sits on the drive.
+func splitLabel(label string) (name, via string) {
+	name, via, _ = strings.Cut(label, " (")
+	return name, strings.TrimSuffix(via, ")")
+}
+
+// loopBacking is what a loop device reads and writes: a block device, or
+// a file identified by device and inode.
+type loopBacking struct {
+	isDev    bool
+	dev      DevNum // the block device, or the device of the file system holding the file
+	ino      uint64
+	resolved bool
+}
+
+// loops maps every bound loop device to its backing (read once).
+func (p *sysProbe) loops() map[string]loopBacking {
+	if p.loopMap != nil {
+		return p.loopMap
+	}
+	p.loopMap = map[string]loopBacking{}
+	ents, _ := os.ReadDir(filepath.Join(p.o.SysRoot, "block"))
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "loop") {
 			continue
 		}
-		busy[n] = e.Name()
-		*names = append(*names, e.Name())
-		p.addHolders(hd, busy, names, depth+1)
+		bf := readTrim(filepath.Join(p.o.SysRoot, "block", e.Name(), "loop", "backing_file"))
+		if bf == "" {
+			continue
+		}
+		var b loopBacking
+		var st unix.Stat_t
+		if unix.Stat(bf, &st) == nil {
+			b.resolved = true
+			if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+				b.isDev, b.dev = true, devNum(st.Rdev)
+			} else {
+				b.dev, b.ino = devNum(st.Dev), st.Ino
+			}
+		}
+		// The name in sysfs may be stale (renamed, deleted, another mount
+		// namespace): the loop device itself knows the file's identity.
+		if lb, ok := loopStatus(filepath.Join(p.o.DevRoot, e.Name())); ok && !b.isDev {
+			b.dev, b.ino, b.resolved = lb.dev, lb.ino, true
+		}
+		if b.resolved {
+			p.loopMap[e.Name()] = b
+		}
 	}
+	return p.loopMap
+}
+
+// loopsOn lists the loop devices whose backing matches, sorted.
+func (p *sysProbe) loopsOn(match func(loopBacking) bool) []string {
+	var out []string
+	for name, b := range p.loops() {
+		if match(b) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// loopStatus reads the backing file's device and inode from the loop
+// device (LOOP_GET_STATUS64). Only root can open the node; callers fall
+// back to the sysfs name.
+func loopStatus(dev string) (loopBacking, bool) {
+	f, err := os.Open(dev)
+	if err != nil {
+		return loopBacking{}, false
+	}
+	defer f.Close()
+	info, err := unix.IoctlLoopGetStatus64(int(f.Fd()))
+	if err != nil {
+		return loopBacking{}, false
+	}
+	// A backing block device shows up with its node's inode on devtmpfs,
+	// which the sysfs path already resolved to the device itself.
+	return loopBacking{dev: devNum(info.Device), ino: info.Inode}, true
+}
+
+// heldHolders records, for each device stacked on d that no mount or swap
+// accounts for, whether something else holds it exclusively (LVM, a
+// second loop in use, an md array): opening it O_EXCL then fails with
+// EBUSY. Writing under such a device corrupts what it serves.
+func (p *sysProbe) heldHolders(d *Device, busy map[DevNum]string) {
+	for num, label := range busy {
+		if num == d.Num || !strings.Contains(label, " (") {
+			continue // the drive itself and its partitions: checked when opened
+		}
+		name, _ := splitLabel(label)
+		f, err := os.OpenFile(filepath.Join(p.o.DevRoot, name), os.O_RDONLY|unix.O_EXCL|unix.O_CLOEXEC, 0)
+		if err == nil {
+			f.Close()
+			continue
+		}
+		if errors.Is(err, unix.EBUSY) && !p.accounted(d, name) {
+			d.HeldBy = append(d.HeldBy, label)
+		}
+	}
+	sort.Strings(d.HeldBy)
+}
+
+// accounted reports whether a mount or a swap of d already names the
+// stacked device name (which then holds it: no need to say so twice).
+func (p *sysProbe) accounted(d *Device, name string) bool {
+	for _, m := range d.Mounts {
+		if m.Device == name {
+			return true
+		}
+	}
+	for _, s := range d.Swaps {
+		if strings.Contains(s, " on "+name+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// fileLoops returns the loop devices backed by the regular file at path,
+// each probed like a drive (mounts, swaps, holders): a file under an
+// attached loop device must not be rewritten while the loop is in use.
+func fileLoops(path string, o ProbeOptions) ([]*Device, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	p, err := newSysProbe(o)
+	if err != nil {
+		return nil, err
+	}
+	dev, ino := devNum(st.Dev), st.Ino
+	var out []*Device
+	for _, l := range p.loopsOn(func(b loopBacking) bool { return !b.isDev && b.dev == dev && b.ino == ino }) {
+		d, err := p.device(l)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // classifyTransport reads the bus from the resolved sysfs paths: the

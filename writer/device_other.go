@@ -35,3 +35,10 @@ func openFile(path string) (*osSink, error) {
 
 func (s *osSink) Sync() error { return s.f.Sync() }
 func (s *osSink) DropCache()  {}
+
+// fileLoops: no loop devices to find here (macOS disk images attached
+// with hdiutil are drives of their own and are probed as such).
+func fileLoops(string, ProbeOptions) ([]*Device, error) { return nil, nil }
+
+// buffered: raw drives here cannot drop their alignment rules.
+func (s *osSink) buffered() error { return nil }

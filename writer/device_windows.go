@@ -211,3 +211,7 @@ func isDevicePath(path string, _ os.FileInfo) bool {
 	_, ok := driveNumber(path)
 	return ok
 }
+
+// fileLoops: no loop devices to find here (macOS disk images attached
+// with hdiutil are drives of their own and are probed as such).
+func fileLoops(string, ProbeOptions) ([]*Device, error) { return nil, nil }

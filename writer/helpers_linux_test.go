@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // requireLoop skips unless loop devices can be set up here.
@@ -21,9 +23,7 @@ func requireLoop(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for loop devices")
 	}
-	if _, err := exec.LookPath("losetup"); err != nil {
-		t.Skip("losetup not installed")
-	}
+	isotest.RequireTool(t, "losetup")
 }
 
 func run(t testing.TB, name string, args ...string) string {
@@ -35,28 +35,12 @@ func run(t testing.TB, name string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// newLoop attaches a fresh loop device over a sparse file of size bytes in
-// dir and detaches it when the test ends. extra are losetup flags (-P).
+// newLoop attaches a fresh loop device over a sparse file of size bytes
+// in dir and detaches it when the test ends. extra are losetup flags (-P).
 func newLoop(t testing.TB, dir string, size int64, extra ...string) (dev, backing string) {
 	t.Helper()
 	requireLoop(t)
-	f, err := os.CreateTemp(dir, "loop-*.img")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	args := append([]string{"-f", "--show"}, extra...)
-	dev = run(t, "losetup", append(args, f.Name())...)
-	t.Cleanup(func() {
-		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
-			t.Errorf("losetup -d %s: %v %s", dev, err, out)
-		}
-		os.Remove(f.Name())
-	})
-	return dev, f.Name()
+	return isotest.LoopDevice(t, dir, size, extra...)
 }
 
 // randomImage writes size pseudo-random bytes (seeded, so failures

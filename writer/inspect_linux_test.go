@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // tree writes files (path → content) under a new directory.
@@ -26,22 +28,13 @@ func tree(t *testing.T, files map[string]string) string {
 	return root
 }
 
-func needTool(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skip(tool, "not installed")
-		}
-	}
-}
-
 // TestInspectImages builds images with xorriso and genisoimage and checks
 // what the inspection reports, the mode auto picks and why, and when the
 // write is refused. Windows media were refused before file-copy mode;
 // now they get it (a stream of them is refused: file copy needs random
 // access).
 func TestInspectImages(t *testing.T) {
-	needTool(t, "xorriso", "genisoimage")
+	isotest.RequireTool(t, "xorriso", "genisoimage")
 	win := tree(t, map[string]string{"sources/install.wim": "WIM", "bootmgr": "BOOTMGR", "setup.exe": "MZ"})
 	linux := tree(t, map[string]string{"isolinux/isolinux.cfg": "default linux\n", "casper/vmlinuz": "kernel"})
 	isolinuxBin := "/usr/lib/ISOLINUX/isolinux.bin"
@@ -140,7 +133,7 @@ func mustSource(t *testing.T, path string) *Source {
 // device and checks the report against checkisomd5 run on the device.
 func TestImplantedMD5(t *testing.T) {
 	requireLoop(t)
-	needTool(t, "xorriso", "implantisomd5", "checkisomd5")
+	isotest.RequireTool(t, "xorriso", "implantisomd5", "checkisomd5")
 	dir := t.TempDir()
 	root := tree(t, map[string]string{"README": "hello\n"})
 	rnd, _ := randomImage(t, dir, 3<<20, 12)

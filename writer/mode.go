@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/isofsd/isofsd/internal/diskio"
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/usbboot"
 	"github.com/isofsd/isofsd/writer/filecopy"
@@ -239,7 +240,7 @@ func writeAtAligned(s sink, b []byte, off int64) error {
 	}
 	start := off / lbs * lbs
 	end := (off + int64(len(b)) + lbs - 1) / lbs * lbs
-	buf := alignedBuffer(int(end - start))
+	buf := diskio.AlignedBuffer(int(end - start))
 	if start != off || end != off+int64(len(b)) {
 		// Read what surrounds the patch; beyond a file's end reads short.
 		if n, err := s.ReadAt(buf, start); err != nil && n < len(buf) {

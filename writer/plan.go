@@ -244,11 +244,69 @@ func Prepare(source string, targets []string, opts Options) (*Plan, error) {
 }
 
 func (p *Plan) assessTarget(path string, pol Policy) (*Target, error) {
+	t, err := CheckTarget(path, TargetOptions{Policy: pol, ToFile: p.opts.ToFile, Source: p.srcInfo, Probe: p.opts.Probe})
+	if err != nil {
+		return nil, err
+	}
+	// A loop device backed by the source file would overwrite the source
+	// while reading it.
+	if d := t.Device; d != nil && d.BackingFile != "" && p.srcInfo != nil {
+		if bfi, err := os.Stat(d.BackingFile); err == nil && os.SameFile(bfi, p.srcInfo) {
+			d.Problems = append(d.Problems, Problem{Code: ProblemSource, Detail: fmt.Sprintf("%s is backed by the source image %s", d.Path, p.Source.Name)})
+			d.Eligible = false
+			t.Problems = d.Problems
+		}
+	}
+	// The drive picked elsewhere (desktop write-usb) and no other.
+	if want, ok := p.opts.Expect[path]; ok {
+		switch d := t.Device; {
+		case d == nil:
+			t.Problems = append(t.Problems, Problem{Code: ProblemIdentity, Detail: fmt.Sprintf("%s is a file, not the drive that was picked", path)})
+		default:
+			if m := want.Mismatch(d.Identity()); m != "" {
+				d.Problems = append(d.Problems, Problem{Code: ProblemIdentity, Detail: fmt.Sprintf("%s is not the drive that was picked: %s", path, m)})
+				d.Eligible = false
+				t.Problems = d.Problems
+			}
+		}
+	}
+	return t, nil
+}
+
+// TargetOptions are what CheckTarget checks a target against.
+type TargetOptions struct {
+	// Policy holds Force, AllowLoop, the image size and the source's
+	// drives (see Policy).
+	Policy Policy
+	// ToFile allows regular-file targets: creating one that does not
+	// exist, or overwriting one that does (Force allows the latter too).
+	ToFile bool
+	// Source is the source file, if any, so that it is never its own
+	// target.
+	Source os.FileInfo
+	// Probe points device probing at other system files (tests).
+	Probe *ProbeOptions
+}
+
+// CheckTarget is the one assessment of a path about to be written with
+// an image, for every writer of devices and image files (write, rescue,
+// and file-copy modes): a drive must be one the policy allows (USB, MMC
+// or removable unless Force; loop devices with AllowLoop), and never
+// mounted, swap, holding the running system or the source, read-only,
+// too small, or under a stacked device (device-mapper, md, or a loop
+// device backed by it) that is mounted or in use; a regular file is
+// written only with ToFile (or Force, to overwrite one), never the source
+// itself, and never while a loop device backed by it is in use. A path
+// that is neither (a directory, a missing /dev node, a FIFO) is an error.
+// The returned Target's Problems list every refusal; none means it may be
+// written. Nothing is written or locked: the writer reopens the target
+// exclusively and checks again (OpenDevice).
+func CheckTarget(path string, o TargetOptions) (*Target, error) {
 	t := &Target{Path: path}
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !isDevicePath(path, nil):
-		if !p.opts.ToFile {
+		if !o.ToFile {
 			return nil, fmt.Errorf("%s does not exist (use --to-file to create an image file)", path)
 		}
 		t.IsFile = true
@@ -257,11 +315,19 @@ func (p *Plan) assessTarget(path string, pol Policy) (*Target, error) {
 		return nil, err
 	case err == nil && fi.Mode().IsRegular():
 		t.IsFile = true
-		if _, ok := p.opts.Expect[path]; ok {
-			t.Problems = append(t.Problems, Problem{Code: ProblemIdentity, Detail: fmt.Sprintf("%s is a file, not the drive that was picked", path)})
-		}
-		if p.srcInfo != nil && os.SameFile(fi, p.srcInfo) {
+		if o.Source != nil && os.SameFile(fi, o.Source) {
 			t.Problems = append(t.Problems, Problem{Code: ProblemSource, Detail: fmt.Sprintf("%s is the source image itself", path)})
+		}
+		if !o.ToFile && !o.Policy.Force {
+			t.Problems = append(t.Problems, Problem{Code: ProblemExists, Overridable: true,
+				Detail: fmt.Sprintf("%s is an existing file: overwrite it only with --to-file (or --force)", path)})
+		}
+		loops, err := fileLoops(path, o.Probe.withDefaults())
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range loops {
+			t.Problems = append(t.Problems, fileLoopProblems(path, l, o.Policy.Force)...)
 		}
 		return t, nil
 	case err == nil && fi.IsDir():
@@ -270,28 +336,41 @@ func (p *Plan) assessTarget(path string, pol Policy) (*Target, error) {
 	if !isDevicePath(path, fi) {
 		return nil, fmt.Errorf("%s is neither a drive nor a regular file", path)
 	}
-	d, err := LookupDevice(path, p.opts.Probe)
+	d, err := LookupDevice(path, o.Probe)
 	if err != nil {
 		return nil, err
 	}
-	d.Assess(pol)
-	// A loop device backed by the source file would overwrite the source
-	// while reading it.
-	if d.BackingFile != "" && p.srcInfo != nil {
-		if bfi, err := os.Stat(d.BackingFile); err == nil && os.SameFile(bfi, p.srcInfo) {
-			d.Problems = append(d.Problems, Problem{Code: ProblemSource, Detail: fmt.Sprintf("%s is backed by the source image %s", d.Path, p.Source.Name)})
-			d.Eligible = false
-		}
-	}
-	if want, ok := p.opts.Expect[path]; ok {
-		if m := want.Mismatch(d.Identity()); m != "" {
-			d.Problems = append(d.Problems, Problem{Code: ProblemIdentity, Detail: fmt.Sprintf("%s is not the drive that was picked: %s", path, m)})
-			d.Eligible = false
-		}
-	}
+	d.Assess(o.Policy)
 	t.Device = d
 	t.Problems = d.Problems
 	return t, nil
+}
+
+// fileLoopProblems refuses a file that backs loop device l: always while
+// l (or something stacked on it) is mounted, swap or held — the file
+// would be rewritten under a live file system — and, unless force, while
+// l is merely attached.
+func fileLoopProblems(path string, l *Device, force bool) []Problem {
+	var out []Problem
+	for _, m := range l.Mounts {
+		who := l.Path
+		if m.Device != l.Name {
+			who = fmt.Sprintf("%s (through %s)", l.Path, m.Device)
+		}
+		out = append(out, Problem{Code: ProblemMounted,
+			Detail: fmt.Sprintf("%s backs the loop device %s, which is mounted at %s (%s); unmount it and detach the loop device first", path, who, m.MountPoint, m.FSType)})
+	}
+	for _, s := range l.Swaps {
+		out = append(out, Problem{Code: ProblemSwap, Detail: fmt.Sprintf("%s backs the loop device %s, in use as swap (%s)", path, l.Path, s)})
+	}
+	for _, h := range l.HeldBy {
+		out = append(out, Problem{Code: ProblemHeld, Detail: fmt.Sprintf("%s backs the loop device %s, on which %s is in use", path, l.Path, h)})
+	}
+	if len(out) == 0 && !force {
+		out = append(out, Problem{Code: ProblemHeld, Overridable: true,
+			Detail: fmt.Sprintf("%s backs the loop device %s: detach it first (losetup -d %s), or pass --force", path, l.Path, l.Path)})
+	}
+	return out
 }
 
 // Err reports every reason the plan cannot run, or nil.

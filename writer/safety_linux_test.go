@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // hasProblem reports whether t carries a problem with code.
@@ -27,11 +29,7 @@ func hasProblem(probs []Problem, code ProblemCode) bool {
 // (sfdisk), attached with -P so that the partition node exists.
 func partitionedLoop(t *testing.T, dir string, size int64, fsType string) (dev, part string) {
 	t.Helper()
-	for _, tool := range []string{"sfdisk", "mkfs." + fsType} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skip(tool, "not installed")
-		}
-	}
+	isotest.RequireTool(t, "sfdisk", "mkfs."+fsType)
 	dev, _ = newLoop(t, dir, size, "-P")
 	cmd := exec.Command("sfdisk", "--quiet", dev)
 	cmd.Stdin = strings.NewReader("label: dos\n,,c\n")
@@ -59,14 +57,7 @@ func partitionedLoop(t *testing.T, dir string, size int64, fsType string) (dev, 
 // mountAt mounts dev on a fresh directory and unmounts it at cleanup.
 func mountAt(t *testing.T, dev string) string {
 	t.Helper()
-	mp := t.TempDir()
-	run(t, "mount", dev, mp)
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mp).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", mp, err, out)
-		}
-	})
-	return mp
+	return isotest.Mount(t, dev)
 }
 
 func TestRefuseMountedExt4Partition(t *testing.T) {

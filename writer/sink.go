@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"unsafe"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
 
 // sink is where one target's bytes go. The engine writes and reads it at
@@ -46,20 +47,6 @@ func (s *osSink) Truncate(size int64) error {
 	return s.f.Truncate(size)
 }
 
-// bufAlign is the memory alignment of I/O buffers: O_DIRECT wants the
-// logical block size at least, and page alignment satisfies every device.
-const bufAlign = 4096
-
-// alignedBuffer returns n bytes starting at a bufAlign boundary.
-func alignedBuffer(n int) []byte {
-	b := make([]byte, n+bufAlign)
-	off := int(uintptr(unsafe.Pointer(&b[0])) & (bufAlign - 1))
-	if off != 0 {
-		off = bufAlign - off
-	}
-	return b[off : off+n : off+n]
-}
-
 // roundUp rounds n up to a multiple of m.
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 
@@ -82,8 +69,8 @@ func allZero(b []byte) bool {
 }
 
 func checkBlockSize(bs, lbs int) error {
-	if bs <= 0 || bs%bufAlign != 0 || bs%lbs != 0 {
-		return fmt.Errorf("block size %d: want a positive multiple of %d and of the device block size %d", bs, bufAlign, lbs)
+	if bs <= 0 || bs%diskio.Align != 0 || bs%lbs != 0 {
+		return fmt.Errorf("block size %d: want a positive multiple of %d and of the device block size %d", bs, diskio.Align, lbs)
 	}
 	if bs > maxBlockSize {
 		return fmt.Errorf("block size %d: at most %d", bs, maxBlockSize)

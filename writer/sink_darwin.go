@@ -81,3 +81,6 @@ func (s *osSink) Sync() error {
 
 // DropCache: F_NOCACHE already keeps the data out of the cache.
 func (s *osSink) DropCache() {}
+
+// buffered: raw drives here cannot drop their alignment rules.
+func (s *osSink) buffered() error { return nil }

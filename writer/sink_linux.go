@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
 
 // openDevice opens a block device for an exclusive read-write session:
@@ -16,13 +18,7 @@ import (
 // we write. O_DIRECT bypasses the page cache; if the device refuses it we
 // fall back to buffered I/O and say so.
 func openDevice(path string) (*osSink, DevNum, int64, error) {
-	flags := os.O_RDWR | unix.O_EXCL | unix.O_CLOEXEC
-	f, err := os.OpenFile(path, flags|unix.O_DIRECT, 0)
-	direct := true
-	if errors.Is(err, unix.EINVAL) {
-		f, err = os.OpenFile(path, flags, 0)
-		direct = false
-	}
+	f, direct, err := diskio.OpenDirect(path, os.O_RDWR|unix.O_EXCL, 0)
 	if err != nil {
 		if errors.Is(err, unix.EBUSY) {
 			return nil, DevNum{}, 0, fmt.Errorf("%s: %w: the device is busy (mounted, swap, or held by another program)", path, ErrRefused)
@@ -54,13 +50,7 @@ func openDevice(path string) (*osSink, DevNum, int64, error) {
 // openFile opens (creating or truncating) a regular file target. tmpfs and
 // some FUSE filesystems reject O_DIRECT; those get buffered I/O.
 func openFile(path string) (*osSink, error) {
-	flags := os.O_RDWR | os.O_CREATE | os.O_TRUNC | unix.O_CLOEXEC
-	f, err := os.OpenFile(path, flags|unix.O_DIRECT, 0o644)
-	direct := true
-	if errors.Is(err, unix.EINVAL) {
-		f, err = os.OpenFile(path, flags, 0o644)
-		direct = false
-	}
+	f, direct, err := diskio.OpenDirect(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -83,3 +73,18 @@ func (s *osSink) DropCache() {
 // rawCharDevices: Linux drives are block devices only (raw character
 // devices are long gone).
 const rawCharDevices = false
+
+// buffered turns O_DIRECT off (Linux lets F_SETFL change it on an open
+// file), for callers that write unaligned pieces.
+func (s *osSink) buffered() error {
+	fd := int(s.f.Fd())
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_DIRECT); err != nil {
+		return err
+	}
+	s.direct = false
+	return nil
+}

@@ -56,3 +56,6 @@ func (s *osSink) Sync() error { return windows.FlushFileBuffers(windows.Handle(s
 
 // DropCache: the drive handle is unbuffered already.
 func (s *osSink) DropCache() {}
+
+// buffered: raw drives here cannot drop their alignment rules.
+func (s *osSink) buffered() error { return nil }

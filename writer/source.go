@@ -15,6 +15,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
 
 // Compression is the container format a source was recognised as.
@@ -116,31 +118,15 @@ func OpenSource(name string, stdin io.Reader) (*Source, error) {
 		}
 		in = stdin
 	} else {
-		f, err := os.Open(name)
+		// Only files and block devices: a FIFO or /dev/zero would be
+		// written without end.
+		fin, err := diskio.OpenInput(name)
 		if err != nil {
 			return nil, err
 		}
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		if fi.IsDir() {
-			f.Close()
-			return nil, fmt.Errorf("%s: is a directory", name)
-		}
-		// Seeking to the end gives the size of block devices too.
-		size, err := f.Seek(0, io.SeekEnd)
-		if err == nil {
-			_, err = f.Seek(0, io.SeekStart)
-		}
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		s.file, s.InputSize = f, size
-		s.closers = append(s.closers, f)
-		in = f
+		s.file, s.InputSize = fin.File, fin.Size
+		s.closers = append(s.closers, fin.File)
+		in = fin.File
 	}
 	br := bufio.NewReaderSize(countingReader{in, s.consumed}, 1<<20)
 	head, err := br.Peek(8)
@@ -245,9 +231,8 @@ func (s *Source) Close() error {
 
 // fillPiece is the unit fill reads (and hands to the checksum) at a time:
 // small enough that the checksum finds the piece in the CPU cache right
-// after the copy, large enough that the extra read calls cost nothing.
-// Checksumming whole 4 MiB blocks after reading them measured about 30%
-// slower here (1 GiB to a loop device) than 256 KiB pieces.
+// after the copy, large enough that the extra read calls cost nothing
+// (whole blocks checksummed after reading were slower: docs/benchmarks.md).
 const fillPiece = 256 << 10
 
 // fill reads the next image bytes (up to bs of them) into c's own aligned
@@ -255,12 +240,12 @@ const fillPiece = 256 << 10
 // returns io.EOF, or io.ErrUnexpectedEOF with n > 0, at the end of the
 // image.
 //
-// Mapping the source instead of copying it was measured here (loop device
-// on tmpfs, 1 GiB): no gain, since page faults cost what the copy saves,
-// and a mapped file that shrinks turns into SIGBUS. So: plain reads.
+// Plain reads, not a mapping of the source: page faults cost what the
+// copy saves (docs/benchmarks.md), and a mapped file that shrinks turns
+// into SIGBUS.
 func (s *Source) fill(c *chunk, bs int, piece func([]byte)) (int, error) {
 	if c.own == nil {
-		c.own = alignedBuffer(bs)
+		c.own = diskio.AlignedBuffer(bs)
 	}
 	c.buf = c.own[:bs]
 	n := 0

@@ -10,15 +10,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // compressWith compresses path with the command-line tool (an independent
 // producer of each format) and returns the new file.
 func compressWith(t testing.TB, tool, path string) string {
 	t.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		t.Skip(tool, "not installed")
-	}
+	isotest.RequireTool(t, tool)
 	ext := map[string]string{"gzip": ".gz", "bzip2": ".bz2", "xz": ".xz", "zstd": ".zst"}[tool]
 	out := path + ext
 	args := []string{"-c", "-1", path}

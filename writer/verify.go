@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
 
 // open opens one target for writing and re-checks, on the open handle,
@@ -30,14 +33,30 @@ func (p *Plan) open(t *Target) (*job, error) {
 		j.s = s
 		return j, nil
 	}
-	s, num, size, err := openDevice(t.Path)
+	s, size, err := openCheckedDevice(t, p.opts.Policy, p.opts.Probe)
 	if err != nil {
 		return nil, err
 	}
+	j.s, j.cap = s, size
+	return j, nil
+}
+
+// openCheckedDevice opens the drive t (assessed by CheckTarget)
+// exclusively — so that nothing can mount or hold it from now on — and
+// refuses it unless it is still the device that was checked (number,
+// size, identity) and still eligible under pol.
+func openCheckedDevice(t *Target, pol Policy, probe *ProbeOptions) (*osSink, int64, error) {
 	d := t.Device
-	fail := func(format string, args ...any) (*job, error) {
+	if d == nil || len(t.Problems) > 0 {
+		return nil, 0, fmt.Errorf("%s: %w: not a checked, eligible drive", t.Path, ErrRefused)
+	}
+	s, num, size, err := openDevice(t.Path)
+	if err != nil {
+		return nil, 0, err
+	}
+	fail := func(format string, args ...any) (*osSink, int64, error) {
 		s.Close()
-		return nil, fmt.Errorf("%s: %w: "+format, append([]any{t.Path, ErrRefused}, args...)...)
+		return nil, 0, fmt.Errorf("%s: %w: "+format, append([]any{t.Path, ErrRefused}, args...)...)
 	}
 	if num != d.Num {
 		return fail("it is now device %s, was %s when checked", num, d.Num)
@@ -45,19 +64,36 @@ func (p *Plan) open(t *Target) (*job, error) {
 	if size != d.Size {
 		return fail("its size is now %d bytes, was %d when checked", size, d.Size)
 	}
-	now, err := LookupDevice(t.Path, p.opts.Probe)
+	now, err := LookupDevice(t.Path, probe)
 	if err != nil {
 		return fail("probing it again: %v", err)
 	}
 	if m := d.Identity().Mismatch(now.Identity()); m != "" {
 		return fail("%s", m)
 	}
-	now.Assess(p.opts.Policy)
+	now.Assess(pol)
 	if !now.Eligible {
 		return fail("%s", now.Verdict())
 	}
-	j.s, j.cap = s, size
-	return j, nil
+	return s, size, nil
+}
+
+// OpenDevice opens the drive t, which CheckTarget found eligible under
+// pol, for a caller that writes it itself (rescue): exclusively, and only
+// if it is still the device that was checked and still eligible. Where
+// the system allows (Linux), I/O through the file is buffered, so any
+// offset and length works; on macOS and Windows raw drives want
+// block-aligned I/O. Sync before trusting the data is on the drive.
+func OpenDevice(t *Target, pol Policy, probe *ProbeOptions) (*os.File, int64, error) {
+	s, size, err := openCheckedDevice(t, pol, probe)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := s.buffered(); err != nil {
+		s.Close()
+		return nil, 0, fmt.Errorf("%s: %w", t.Path, err)
+	}
+	return s.f, size, nil
 }
 
 // verify reads the target back and compares it, 4 KiB at a time, with the
@@ -70,7 +106,7 @@ func (j *job) verify(p *Plan, ctx context.Context, total int64, sums []uint32) (
 		s.DropCache()
 	}
 	lbs := s.BlockSize()
-	buf := alignedBuffer(p.opts.BlockSize)
+	buf := diskio.AlignedBuffer(p.opts.BlockSize)
 	var off int64
 	limit := total
 	if p.Disk != nil {
@@ -142,7 +178,7 @@ type directReaderAt struct {
 }
 
 func newDirectReaderAt(s sink, size int) *directReaderAt {
-	return &directReaderAt{s: s, buf: alignedBuffer(size)}
+	return &directReaderAt{s: s, buf: diskio.AlignedBuffer(size)}
 }
 
 func (d *directReaderAt) ReadAt(p []byte, off int64) (int, error) {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
 
 // faultySink flips one byte on its way to the medium, like a flaky
@@ -21,7 +23,7 @@ type faultySink struct {
 
 func (f faultySink) WriteAt(p []byte, off int64) (int, error) {
 	if f.at >= off && f.at < off+int64(len(p)) {
-		q := alignedBuffer(len(p))
+		q := diskio.AlignedBuffer(len(p))
 		copy(q, p)
 		q[f.at-off] ^= 0x40
 		return f.sink.WriteAt(q, off)

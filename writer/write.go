@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/isofsd/isofsd/internal/diskio"
+	"github.com/isofsd/isofsd/internal/units"
 	"github.com/isofsd/isofsd/writer/filecopy"
 )
 
@@ -56,9 +58,9 @@ type job struct {
 // numBuffers is how many blocks are in flight: double buffering (the
 // reader fills one while the writer writes the other) plus one, and one
 // more per extra target so that targets of different speed can drift
-// apart a little; bounded to 64 MiB of buffers (but at least two). Deeper
-// read-ahead (6 blocks) showed no gain on a loop device here: the writer,
-// not the reader, is the bottleneck.
+// apart a little; bounded to 64 MiB of buffers (but at least two). More
+// read-ahead does not help: the writer, not the reader, is the bottleneck
+// (docs/benchmarks.md).
 func numBuffers(bs, targets int) int {
 	n := 2 + targets
 	if lim := (64 << 20) / bs; n > lim {
@@ -75,13 +77,60 @@ func numBuffers(bs, targets int) int {
 // target. The error is non-nil only when nothing could be attempted (a
 // refused plan, a block size a target cannot take); check Report.Failed
 // for per-target failures.
+//
+// The phases: open every target (openJobs), one reader streams the source
+// into a small pool of aligned buffers and checksums it (readSource), one
+// writer per target drains its queue (drain), then each target is synced
+// and verified (job.finish), and the implanted MD5 is checked on one
+// verified target.
 func (p *Plan) Execute(ctx context.Context) (*Report, error) {
 	defer p.Close()
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
-	log := p.opts.Log
 	rep := &Report{}
+	jobs := p.openJobs(rep)
+	defer func() {
+		for _, j := range jobs {
+			if err := j.s.Close(); err != nil && j.res.Err == nil {
+				j.res.Err = fmt.Errorf("%s: close: %w", j.t.Path, err)
+			}
+		}
+	}()
+	if len(jobs) == 0 {
+		return rep, nil
+	}
+	x, err := p.newExecution(ctx, jobs)
+	if err != nil {
+		return nil, err
+	}
+	go x.readSource()
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x.drain(j)
+		}()
+	}
+	wg.Wait()
+	<-x.readerDone
+	rep.Size = x.total
+	if p.Image.MD5 != nil && !p.opts.NoVerify && p.Mode != ModeFiles {
+		for _, j := range jobs {
+			if j.res.Verified {
+				rep.ImplantedMD5 = p.checkImplantedMD5(j.t.Path, newDirectReaderAt(j.s, p.opts.BlockSize))
+				break
+			}
+		}
+	}
+	return rep, nil
+}
+
+// openJobs opens every target; one that cannot be opened gets its failed
+// Result and no job.
+func (p *Plan) openJobs(rep *Report) []*job {
+	log := p.opts.Log
 	var jobs []*job
 	for _, t := range p.Targets {
 		res := &Result{Target: t.Path, BadOffset: -1}
@@ -112,17 +161,30 @@ func (p *Plan) Execute(ctx context.Context) (*Report, error) {
 		}
 		jobs = append(jobs, j)
 	}
-	defer func() {
-		for _, j := range jobs {
-			if err := j.s.Close(); err != nil && j.res.Err == nil {
-				j.res.Err = fmt.Errorf("%s: close: %w", j.t.Path, err)
-			}
-		}
-	}()
-	if len(jobs) == 0 {
-		return rep, nil
-	}
+	return jobs
+}
 
+// execution is the state one Execute shares between its reader and its
+// target writers.
+type execution struct {
+	p     *Plan
+	ctx   context.Context
+	jobs  []*job
+	bs    int
+	free  chan *chunk // buffers not in use
+	start time.Time
+	live  atomic.Int32 // targets still writing; the reader stops at 0
+
+	// Written by the reader only, read once readerDone is closed.
+	sums       []uint32 // CRC-32C per checkBlock of the image, when verifying
+	total      int64
+	srcErr     error
+	readerDone chan struct{}
+}
+
+// newExecution checks the block size against every target and sets up
+// the buffer pool and the queues.
+func (p *Plan) newExecution(ctx context.Context, jobs []*job) (*execution, error) {
 	bs := p.opts.BlockSize
 	for _, j := range jobs {
 		if err := checkBlockSize(bs, j.s.BlockSize()); err != nil {
@@ -130,131 +192,111 @@ func (p *Plan) Execute(ctx context.Context) (*Report, error) {
 		}
 	}
 	nbuf := numBuffers(bs, len(jobs))
-	free := make(chan *chunk, nbuf)
+	x := &execution{p: p, ctx: ctx, jobs: jobs, bs: bs, free: make(chan *chunk, nbuf), start: time.Now(), readerDone: make(chan struct{})}
 	for i := 0; i < nbuf; i++ {
-		free <- &chunk{}
+		x.free <- &chunk{}
 	}
 	for _, j := range jobs {
 		j.ch = make(chan *chunk, nbuf)
-		j.scratch = alignedBuffer(roundUp(j.s.BlockSize(), bufAlign))
+		j.scratch = diskio.AlignedBuffer(roundUp(j.s.BlockSize(), diskio.Align))
 	}
-
-	verify := !p.opts.NoVerify
-	var sums []uint32 // written by the reader only; read after it finishes
-	if verify && p.Source.Size > 0 {
-		sums = make([]uint32, 0, (p.Source.Size+checkBlock-1)/checkBlock)
+	if !p.opts.NoVerify && p.Source.Size > 0 {
+		x.sums = make([]uint32, 0, (p.Source.Size+checkBlock-1)/checkBlock)
 	}
-	var srcErr error
-	var total int64
-	var live atomic.Int32 // targets still writing; the reader stops at 0
-	live.Store(int32(len(jobs)))
-	start := time.Now()
+	x.live.Store(int32(len(jobs)))
+	return x, nil
+}
 
-	// The reader: one pass over the source, into free buffers, out to
-	// every target. Checksums are taken here, once for all targets.
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		defer func() {
-			for _, j := range jobs {
-				close(j.ch)
-			}
-		}()
-		// sum checksums each piece as soon as it is read, while it is
-		// still in the CPU cache.
-		var sum func([]byte)
-		if verify {
-			sum = func(b []byte) {
-				for k := 0; k < len(b); k += checkBlock {
-					sums = append(sums, crc32.Checksum(b[k:min(k+checkBlock, len(b))], castagnoli))
-				}
-			}
-		}
-		var off int64
-		for {
-			if live.Load() == 0 {
-				total = off
-				return
-			}
-			var c *chunk
-			select {
-			case c = <-free:
-			case <-ctx.Done():
-				srcErr = ctx.Err()
-				return
-			}
-			n, err := p.Source.fill(c, bs, sum)
-			if n > 0 {
-				c.n, c.off = n, off
-				off += int64(n)
-				c.refs.Store(int32(len(jobs)))
-				for _, j := range jobs {
-					j.ch <- c
-				}
-			} else {
-				c.release(free)
-			}
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				total = off
-				if p.Source.Size >= 0 && total != p.Source.Size {
-					srcErr = fmt.Errorf("%s ended at byte %d, but it had %d bytes when opened: did it change while being written?", p.Source.Name, total, p.Source.Size)
-				}
-				return
-			}
-			if err != nil {
-				srcErr = fmt.Errorf("reading %s at byte %d: %w", p.Source.Name, off+int64(n), err)
-				return
-			}
+// readSource makes one pass over the source, into free buffers, out to
+// every target's queue. Checksums are taken here, once for all targets,
+// while each piece is still in the CPU cache.
+func (x *execution) readSource() {
+	p := x.p
+	defer close(x.readerDone)
+	defer func() {
+		for _, j := range x.jobs {
+			close(j.ch)
 		}
 	}()
-
-	var wg sync.WaitGroup
-	for _, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range j.ch {
-				if j.res.Err == nil {
-					if err := ctx.Err(); err != nil {
-						j.res.Err = err
-						live.Add(-1)
-					} else if err := j.writeChunk(c); err != nil {
-						j.res.Err = err
-						live.Add(-1)
-						log.Warnf("%s: %v; dropping this target", j.t.Path, err)
-						p.progress(Progress{Target: j.t.Path, Phase: PhaseFailed, Done: j.done.Load(), Total: p.Source.Size, Err: err})
-					} else {
-						d := j.done.Add(int64(c.n))
-						p.progress(Progress{Target: j.t.Path, Phase: PhaseWrite, Done: d, Total: p.Source.Size,
-							InputDone: p.Source.Consumed(), InputTotal: p.Source.InputSize})
-					}
-				}
-				if c.refs.Add(-1) == 0 {
-					c.release(free)
-				}
-			}
-			<-readerDone
-			if srcErr != nil && j.res.Err == nil {
-				j.res.Err = srcErr
-			}
-			if j.res.Err != nil {
-				return
-			}
-			j.finish(p, ctx, total, sums, start)
-		}()
-	}
-	wg.Wait()
-	<-readerDone
-	rep.Size = total
-	if p.Image.MD5 != nil && !p.opts.NoVerify && p.Mode != ModeFiles {
-		for _, j := range jobs {
-			if j.res.Verified {
-				rep.ImplantedMD5 = p.checkImplantedMD5(j.t.Path, newDirectReaderAt(j.s, p.opts.BlockSize))
-				break
+	var sum func([]byte)
+	if !p.opts.NoVerify {
+		sum = func(b []byte) {
+			for k := 0; k < len(b); k += checkBlock {
+				x.sums = append(x.sums, crc32.Checksum(b[k:min(k+checkBlock, len(b))], castagnoli))
 			}
 		}
 	}
-	return rep, nil
+	var off int64
+	for {
+		if x.live.Load() == 0 {
+			x.total = off
+			return
+		}
+		var c *chunk
+		select {
+		case c = <-x.free:
+		case <-x.ctx.Done():
+			x.srcErr = x.ctx.Err()
+			return
+		}
+		n, err := p.Source.fill(c, x.bs, sum)
+		if n > 0 {
+			c.n, c.off = n, off
+			off += int64(n)
+			c.refs.Store(int32(len(x.jobs)))
+			for _, j := range x.jobs {
+				j.ch <- c
+			}
+		} else {
+			c.release(x.free)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			x.total = off
+			if p.Source.Size >= 0 && x.total != p.Source.Size {
+				x.srcErr = fmt.Errorf("%s ended at byte %d, but it had %d bytes when opened: did it change while being written?", p.Source.Name, x.total, p.Source.Size)
+			}
+			return
+		}
+		if err != nil {
+			x.srcErr = fmt.Errorf("reading %s at byte %d: %w", p.Source.Name, off+int64(n), err)
+			return
+		}
+	}
+}
+
+// drain writes every chunk queued for j, dropping j (and telling the
+// reader) at its first failure, then syncs and verifies it once the
+// reader is done.
+func (x *execution) drain(j *job) {
+	p := x.p
+	for c := range j.ch {
+		if j.res.Err == nil {
+			if err := x.ctx.Err(); err != nil {
+				j.res.Err = err
+				x.live.Add(-1)
+			} else if err := j.writeChunk(c); err != nil {
+				j.res.Err = err
+				x.live.Add(-1)
+				p.opts.Log.Warnf("%s: %v; dropping this target", j.t.Path, err)
+				p.progress(Progress{Target: j.t.Path, Phase: PhaseFailed, Done: j.done.Load(), Total: p.Source.Size, Err: err})
+			} else {
+				d := j.done.Add(int64(c.n))
+				p.progress(Progress{Target: j.t.Path, Phase: PhaseWrite, Done: d, Total: p.Source.Size,
+					InputDone: p.Source.Consumed(), InputTotal: p.Source.InputSize})
+			}
+		}
+		if c.refs.Add(-1) == 0 {
+			c.release(x.free)
+		}
+	}
+	<-x.readerDone
+	if x.srcErr != nil && j.res.Err == nil {
+		j.res.Err = x.srcErr
+	}
+	if j.res.Err != nil {
+		return
+	}
+	j.finish(p, x.ctx, x.total, x.sums, x.start)
 }
 
 // writeChunk writes one block at its offset. Under direct I/O a final
@@ -264,7 +306,7 @@ func (p *Plan) Execute(ctx context.Context) (*Report, error) {
 func (j *job) writeChunk(c *chunk) error {
 	end := c.off + int64(c.n)
 	if j.cap >= 0 && end > j.cap {
-		return fmt.Errorf("%w: the image is larger than %s (%d bytes)", ErrTooSmall, HumanSize(j.cap), j.cap)
+		return fmt.Errorf("%w: the image is larger than %s (%d bytes)", ErrTooSmall, units.Bytes(j.cap), j.cap)
 	}
 	if j.cap < 0 && allZero(c.buf[:c.n]) {
 		// A file target was created empty: a block of zeros stays a hole

@@ -66,7 +66,7 @@ to build an image.`,
 	fl.StringVar(&f.outdir, "out", "/dev/shm", "where to extract (tmpfs is the reference)")
 	fl.IntVar(&f.files, "files", 100000, "files in the built small-files image")
 	fl.IntVar(&f.dirs, "dirs", 500, "directories in the built small-files image")
-	fl.Int64Var(&f.bigSize, "big-size", 1800<<20, "bytes of file data in the built big image")
+	sizeVar(fl, &f.bigSize, "big-size", 1800<<20, 1<<20, 1<<40, "file data in the built big image")
 	fl.IntVar(&f.runs, "runs", 3, "runs per extraction (best is shown)")
 	fl.BoolVar(&f.skipBig, "skip-big", false, "skip the big image")
 	fl.BoolVar(&f.skipSmall, "skip-small", false, "skip the small-files image")

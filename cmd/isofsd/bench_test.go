@@ -13,6 +13,7 @@ import (
 
 	"github.com/isofsd/isofsd/extract"
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // benchFixture builds a many-small-files image (the shape of the
@@ -24,7 +25,7 @@ func benchFixture(b *testing.B, files, dirs int) string {
 	if p := os.Getenv("ISOFSD_BENCH_IMAGE"); p != "" {
 		return p
 	}
-	needTool(b, "xorriso")
+	isotest.RequireTool(b, "xorriso")
 	dir := b.TempDir()
 	iso := filepath.Join(dir, "small.iso")
 	if err := buildSmallImage(dir, iso, files, dirs); err != nil {
@@ -100,7 +101,7 @@ func BenchmarkExtract(b *testing.B) {
 // TestBenchCommand runs `isofsd bench` on small generated images and
 // checks the table names every measurement and tool.
 func TestBenchCommand(t *testing.T) {
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	if testing.Short() {
 		t.Skip("builds images")
 	}

@@ -20,8 +20,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/isofsd/isofsd/burn"
+	"github.com/isofsd/isofsd/internal/units"
 	"github.com/isofsd/isofsd/recover"
-	"github.com/isofsd/isofsd/writer"
 )
 
 func newDrivesCmd(a *app) *cobra.Command {
@@ -102,10 +102,10 @@ func printDrives(out io.Writer, drives []*burn.Drive) {
 					disc += " (" + string(m.Class) + ")"
 				}
 				if m.Free >= 0 {
-					free = writer.HumanSize(m.Free)
+					free = units.Bytes(m.Free)
 				}
 				if m.Capacity >= 0 {
-					capacity = writer.HumanSize(m.Capacity)
+					capacity = units.Bytes(m.Capacity)
 				}
 				var s []string
 				for _, sp := range m.WriteSpeeds {
@@ -251,7 +251,7 @@ func runBurn(cmd *cobra.Command, a *app, f burnFlags, image, drive string) error
 }
 
 func describeBurn(out io.Writer, p *burn.Plan, f burnFlags) {
-	fmt.Fprintf(out, "image:  %s (%s, %d bytes)\n", p.Image, writer.HumanSize(p.Size), p.Size)
+	fmt.Fprintf(out, "image:  %s (%s, %d bytes)\n", p.Image, units.Bytes(p.Size), p.Size)
 	fmt.Fprintf(out, "drive:  %s\n", p.Drive.Describe())
 	for _, pr := range p.Problems {
 		fmt.Fprintf(out, "refused: %s\n", pr.Detail)
@@ -282,9 +282,9 @@ func reportBurn(out io.Writer, p *burn.Plan, rep *burn.Report) {
 	if rep.Burned {
 		rate := ""
 		if s := rep.WriteTime.Seconds(); s > 0 {
-			rate = fmt.Sprintf(", %s/s", writer.HumanSize(int64(float64(rep.Size)/s)))
+			rate = fmt.Sprintf(", %s/s", units.Bytes(int64(float64(rep.Size)/s)))
 		}
-		fmt.Fprintf(out, "burned: %s in %v%s (%s)\n", writer.HumanSize(rep.Size), rep.WriteTime.Round(time.Millisecond), rate, rep.Engine)
+		fmt.Fprintf(out, "burned: %s in %v%s (%s)\n", units.Bytes(rep.Size), rep.WriteTime.Round(time.Millisecond), rate, rep.Engine)
 	}
 	for _, n := range rep.Notes {
 		fmt.Fprintf(out, "note:   %s\n", n)
@@ -402,7 +402,7 @@ func (v *burnView) logLine(p burn.Progress, changed bool) {
 	e := v.log.WithField("phase", string(p.Phase))
 	switch {
 	case p.Total > 0:
-		e.Infof("%s: %s of %s (%d%%)", p.Phase, writer.HumanSize(p.Done), writer.HumanSize(p.Total), p.Done*100/p.Total)
+		e.Infof("%s: %s of %s (%d%%)", p.Phase, units.Bytes(p.Done), units.Bytes(p.Total), p.Done*100/p.Total)
 	case p.Percent >= 0:
 		e.Infof("%s: %.1f%%", p.Phase, p.Percent)
 	default:

@@ -22,6 +22,7 @@ import (
 
 	"github.com/isofsd/isofsd/burn"
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // burnImage builds an ISO with xorriso (files of pad bytes extra in
@@ -29,8 +30,8 @@ import (
 // where the data of /docs/second.bin starts in it.
 func burnImage(t *testing.T, pad int) (string, int64) {
 	t.Helper()
-	needTool(t, "xorriso")
-	needTool(t, "implantisomd5")
+	isotest.RequireTool(t, "xorriso")
+	isotest.RequireTool(t, "implantisomd5")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	if err := os.MkdirAll(filepath.Join(src, "docs"), 0o755); err != nil {
@@ -116,7 +117,7 @@ func checkisomd5Passes(t *testing.T, path string) bool {
 }
 
 func TestBurnPseudoDrive(t *testing.T) {
-	needTool(t, "checkisomd5")
+	isotest.RequireTool(t, "checkisomd5")
 	img, _ := burnImage(t, 0)
 	disc := filepath.Join(t.TempDir(), "disc")
 	out, errOut, code := burnRun(t, nil, "burn", img, "stdio:"+disc)
@@ -215,7 +216,7 @@ esac
 }
 
 func TestBurnFlippedByteNamesFile(t *testing.T) {
-	needTool(t, "checkisomd5")
+	isotest.RequireTool(t, "checkisomd5")
 	img, off := burnImage(t, 0)
 	disc := filepath.Join(t.TempDir(), "disc")
 	out, errOut, code := burnRun(t, fakeXorriso(t, img, off+777), "burn", img, "stdio:"+disc)
@@ -368,7 +369,7 @@ func TestBurnDummy(t *testing.T) {
 }
 
 func TestBurnRefusesMountedDrive(t *testing.T) {
-	needTool(t, "mkfs.ext4")
+	isotest.RequireTool(t, "mkfs.ext4")
 	img, _ := burnImage(t, 0)
 	dev, _ := loopDevice(t, 8<<20)
 	runTool(t, "mkfs.ext4", "-q", dev)
@@ -445,13 +446,13 @@ func TestBurnRefusesBadTargets(t *testing.T) {
 // TestBurnCdrskinEngine burns with cdrskin, which accepts pseudo-drives
 // only from an ordinary user: as root the test runs isofsd as nobody.
 func TestBurnCdrskinEngine(t *testing.T) {
-	needTool(t, "cdrskin")
+	isotest.RequireTool(t, "cdrskin")
 	img, _ := burnImage(t, 0)
 	dir := t.TempDir()
 	bin := isofsdBinary(t)
 	var prefix []string
 	if os.Geteuid() == 0 {
-		needTool(t, "setpriv")
+		isotest.RequireTool(t, "setpriv")
 		// nobody must reach the binary, the image and the disc's
 		// directory: copies in a directory it may write.
 		for _, p := range []string{filepath.Dir(dir), dir} {

@@ -40,7 +40,7 @@ regular file, or the image cannot be opened.`,
 					return withCode(exitUsage, fmt.Errorf("cat: %s: %w", args[0], err))
 				}
 				if !fi.Mode().IsRegular() {
-					return withCode(exitUsage, fmt.Errorf("cat: %s: %s is not a regular file (type %s)", args[0], lsQuote(p), extract.TypeLetter(fi.Mode())))
+					return withCode(exitUsage, fmt.Errorf("cat: %s: %s is not a regular file (type %s)", args[0], termSafe(p), extract.TypeLetter(fi.Mode())))
 				}
 			}
 			buf := make([]byte, 1<<20)
@@ -67,7 +67,7 @@ regular file, or the image cannot be opened.`,
 					if rerr != nil {
 						bad++
 						fmt.Fprintf(cmd.ErrOrStderr(), "isofsd: cat: %s: %s (sector %d): %v (%d of %d bytes written)\n",
-							args[0], lsQuote(p), extract.Sector(fi.Sys().(*isofmt.Stat)), rerr, n, fi.Size())
+							args[0], termSafe(p), extract.Sector(fi.Sys().(*isofmt.Stat)), rerr, n, fi.Size())
 						break
 					}
 				}

@@ -78,9 +78,9 @@ func runRoot(t *testing.T, stdin string, args ...string) (stdout, stderr string,
 func cliRun(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	o, e, err, code := runRoot(t, "", args...)
-	if err != nil {
-		e += fmt.Sprintf("isofsd: %v\n", err)
-	}
+	var final strings.Builder
+	(&app{}).report(&final, err) // the line main prints
+	e += final.String()
 	return o, e, code
 }
 

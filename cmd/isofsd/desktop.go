@@ -19,6 +19,7 @@ import (
 
 	"github.com/isofsd/isofsd/desktop"
 	"github.com/isofsd/isofsd/internal/safepath"
+	"github.com/isofsd/isofsd/internal/units"
 	"github.com/isofsd/isofsd/writer"
 )
 
@@ -223,7 +224,7 @@ func writeUSBDialog(stdin io.Reader, out io.Writer, self, image string, allowLoo
 		fmt.Fprintln(out, err)
 		return withCode(exitUsage, err)
 	}
-	fmt.Fprintf(out, "Write %s (%s) to a USB drive.\n\n", filepath.Base(image), writer.HumanSize(st.Size()))
+	fmt.Fprintf(out, "Write %s (%s) to a USB drive.\n\n", filepath.Base(image), units.Bytes(st.Size()))
 	var target *writer.Device
 	for target == nil {
 		devs, err := writer.ListDevices(nil)

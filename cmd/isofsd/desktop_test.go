@@ -20,6 +20,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/isofsd/isofsd/desktop"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // TestOpenChildArgs: the daemon child of `isofsd open` is `isofsd mount`
@@ -136,8 +137,8 @@ func TestWriteUSBDialog(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for a loop device")
 	}
-	needTool(t, "losetup")
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "losetup")
+	isotest.RequireTool(t, "xorriso")
 	bin := isofsdBinary(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
@@ -209,8 +210,7 @@ func TestWriteUSBRefusesSwappedDrive(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for a loop device")
 	}
-	needTool(t, "losetup")
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "losetup", "xorriso")
 	bin := isofsdBinary(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")

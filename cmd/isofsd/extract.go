@@ -59,7 +59,7 @@ run was interrupted, 2 usage or the image cannot be opened.`,
 	fl := cmd.Flags()
 	fl.StringVarP(&f.dir, "directory", "C", "", "extract into DIR (created if missing)")
 	fl.BoolVarP(&f.toStdout, "stdout", "O", false, "write the selected files' contents to stdout, one after the other")
-	fl.StringVar(&f.tree, "tree", "", treeFlagHelp)
+	treeVar(fl, &f.tree, treeFlagHelp)
 	addSourceFlags(cmd, &f.sf)
 	fl.BoolVar(&f.boot, "boot", false, "also write the El Torito boot images to DIR/[BOOT]/")
 	fl.StringArrayVar(&f.exclude, "exclude", nil, "leave out what GLOB matches (repeatable)")

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"golang.org/x/sys/unix"
 )
 
@@ -82,7 +83,7 @@ func runSwapper(dir, target string) int {
 // when the test ends) and returns its uid and gid.
 func testUser(t *testing.T, prefix string) (name string, uid, gid int) {
 	t.Helper()
-	needTool(t, "useradd")
+	isotest.RequireTool(t, "useradd")
 	b := make([]byte, 3)
 	rand.Read(b)
 	name = prefix + hex.EncodeToString(b)

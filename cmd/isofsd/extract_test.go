@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // ---- helpers shared by the CLI tests of info, ls, extract and bench ----
@@ -96,7 +97,7 @@ func richTree(t testing.TB, dir string) {
 // source tree and the image.
 func richImage(t *testing.T, extra ...string) (tmp, src, iso string) {
 	t.Helper()
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	tmp = t.TempDir()
 	src = filepath.Join(tmp, "src")
 	richTree(t, src)
@@ -496,7 +497,7 @@ func TestExtractUsage(t *testing.T) {
 // notices.
 func loopISO(t *testing.T) string {
 	t.Helper()
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	tmp := t.TempDir()
 	src := filepath.Join(tmp, "src")
 	os.MkdirAll(filepath.Join(src, "sub", "inner"), 0o755)

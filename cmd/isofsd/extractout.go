@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/isofsd/isofsd/extract"
-	"github.com/isofsd/isofsd/writer"
+	"github.com/isofsd/isofsd/internal/units"
 )
 
 // overwriteFlags are extract's and salvage's overwrite policy flags.
@@ -74,7 +74,7 @@ type reporter struct {
 func (r *reporter) event(ev extract.Event) {
 	where := ""
 	if ev.Path != "" {
-		where = lsQuote(ev.Path)
+		where = termSafe(ev.Path)
 		if ev.Sector >= 0 {
 			where += fmt.Sprintf(" (sector %d)", ev.Sector)
 		}
@@ -86,22 +86,22 @@ func (r *reporter) event(ev extract.Event) {
 		if errors.Is(ev.Err, extract.ErrExists) {
 			hint = " (use --overwrite/--force to replace it, --skip-existing or --rename)"
 		}
-		fmt.Fprintf(r.w, "isofsd: %s: %s%v%s\n", r.what, where, ev.Err, hint)
+		fmt.Fprintf(r.w, "isofsd: %s: %s%s%s\n", r.what, where, termSafe(fmt.Sprint(ev.Err)), hint)
 	case extract.Skipped:
 		if !errors.Is(ev.Err, extract.ErrExists) {
-			fmt.Fprintf(r.w, "isofsd: %s: %sskipped: %v\n", r.what, where, ev.Err)
+			fmt.Fprintf(r.w, "isofsd: %s: %sskipped: %s\n", r.what, where, termSafe(fmt.Sprint(ev.Err)))
 		}
 	case extract.Partial:
-		fmt.Fprintf(r.w, "isofsd: %s: %spartial: %v; bytes written: %s\n", r.what, where, ev.Err, rangeList(ev.Written))
+		fmt.Fprintf(r.w, "isofsd: %s: %spartial: %s; bytes written: %s\n", r.what, where, termSafe(fmt.Sprint(ev.Err)), rangeList(ev.Written))
 	case extract.Warning:
-		fmt.Fprintf(r.w, "isofsd: %s: warning: %v\n", r.what, ev.Err)
+		fmt.Fprintf(r.w, "isofsd: %s: warning: %s\n", r.what, termSafe(fmt.Sprint(ev.Err)))
 	case extract.Planned:
-		line := fmt.Sprintf("%-7s %s %s", ev.Action, ev.Type, lsQuote(ev.Path))
+		line := fmt.Sprintf("%-7s %s %s", ev.Action, ev.Type, termSafe(ev.Path))
 		if ev.Type == "-" {
 			line += fmt.Sprintf(" (%d bytes)", ev.Size)
 		}
 		if ev.Action == extract.ActRename {
-			line += " -> " + lsQuote(path.Join(path.Dir(ev.Path), ev.Dest))
+			line += " -> " + termSafe(path.Join(path.Dir(ev.Path), ev.Dest))
 		}
 		fmt.Fprintln(r.out, line)
 	}
@@ -128,7 +128,7 @@ func summary(what, dir string, r *extract.Result, dry bool) string {
 		}
 		return fmt.Sprintf("%d %s", n, many)
 	}
-	parts := []string{count(r.Files, "file", "files") + " (" + writer.HumanSize(r.Bytes) + ")"}
+	parts := []string{count(r.Files, "file", "files") + " (" + units.Bytes(r.Bytes) + ")"}
 	for _, c := range []struct {
 		n         int
 		one, many string
@@ -146,7 +146,7 @@ func summary(what, dir string, r *extract.Result, dry bool) string {
 		return fmt.Sprintf("isofsd: %s -> %s: would write %s", what, dir, s)
 	}
 	secs := max(r.Elapsed.Seconds(), 1e-3)
-	s = fmt.Sprintf("isofsd: %s -> %s: %s in %.2f s (%s/s)", what, dir, s, r.Elapsed.Seconds(), writer.HumanSize(int64(float64(r.Bytes)/secs)))
+	s = fmt.Sprintf("isofsd: %s -> %s: %s in %.2f s (%s/s)", what, dir, s, r.Elapsed.Seconds(), units.Bytes(int64(float64(r.Bytes)/secs)))
 	if r.Existing > 0 {
 		s += "; " + count(r.Existing, "existing entry", "existing entries") + " left alone"
 	}

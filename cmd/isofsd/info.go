@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/isofsd/isofsd/internal/units"
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/usbboot"
 )
@@ -38,7 +39,8 @@ headers) and, for Windows media, the editions in install.wim/esd (name,
 edition, architecture, build, languages). --json prints the same as one JSON
 object for scripts (the USB part under "usb").
 
-Exit status: 0 ok, 2 usage or the image cannot be opened.`,
+Exit status: 0 ok, 1 the image is truncated (damage found), 2 usage or the
+image cannot be opened.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			img, closeImg, err := sf.open(cmd.Context(), a, args[0], tree)
@@ -51,18 +53,24 @@ Exit status: 0 ok, 2 usage or the image cannot be opened.`,
 			if jsonOut {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
+				if err := enc.Encode(struct {
 					*isofmt.Info
 					USB *usbboot.Report `json:"usb,omitempty"`
-				}{in, usb})
+				}{in, usb}); err != nil {
+					return err
+				}
+			} else {
+				writeInfo(cmd.OutOrStdout(), args[0], in)
+				writeUSBInfo(cmd.OutOrStdout(), usb)
 			}
-			writeInfo(cmd.OutOrStdout(), args[0], in)
-			writeUSBInfo(cmd.OutOrStdout(), usb)
+			if in.Truncated {
+				return withCode(exitDamaged, fmt.Errorf("%s: truncated: the volume claims %d bytes, the image has %d", args[0], in.VolumeSize, in.ImageSize))
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the description as JSON")
-	cmd.Flags().StringVar(&tree, "tree", "", treeFlagHelp)
+	treeVar(cmd.Flags(), &tree, treeFlagHelp)
 	addSourceFlags(cmd, &sf)
 	return cmd
 }
@@ -88,8 +96,12 @@ func writeInfo(w io.Writer, name string, in *isofmt.Info) {
 	}
 	kv("Trees", "%s", strings.Join(in.Trees, ", "))
 	kv("Selected tree", "%s", in.Tree)
-	if len(in.RockRidgeVersion) > 0 {
-		kv("Rock Ridge", "%s", strings.Join(in.RockRidgeVersion, "; "))
+	if len(in.RockRidgeVersion) > 0 || in.RockRidgeAfterXA {
+		rr := strings.Join(in.RockRidgeVersion, "; ")
+		if in.RockRidgeAfterXA {
+			rr = strings.TrimPrefix(rr+"; found after CD-XA system-use fields (read as Linux and 7-Zip do)", "; ")
+		}
+		kv("Rock Ridge", "%s", rr)
 	}
 	if p := in.Primary; p != nil {
 		fmt.Fprintln(w)
@@ -126,7 +138,7 @@ func writeInfo(w io.Writer, name string, in *isofmt.Info) {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "Warnings (%d)\n", len(in.Warnings))
 		for _, s := range in.Warnings {
-			fmt.Fprintf(w, "  %s\n", s)
+			fmt.Fprintf(w, "  %s\n", termSafe(s))
 		}
 	}
 }
@@ -138,11 +150,13 @@ func writeVolumeDescriptor(w io.Writer, v *isofmt.VolumeDescriptor) {
 		}
 	}
 	kv("Volume ID", fmt.Sprintf("%q", v.VolumeID))
-	kv("System ID", v.SystemID)
-	kv("Volume set ID", v.VolumeSetID)
-	kv("Publisher", v.PublisherID)
-	kv("Preparer", v.PreparerID)
-	kv("Application", v.ApplicationID)
+	// The ids are whatever the image says: termSafe keeps escape
+	// sequences and carriage returns off the operator's terminal.
+	kv("System ID", termSafe(v.SystemID))
+	kv("Volume set ID", termSafe(v.VolumeSetID))
+	kv("Publisher", termSafe(v.PublisherID))
+	kv("Preparer", termSafe(v.PreparerID))
+	kv("Application", termSafe(v.ApplicationID))
 	kv("Block size", fmt.Sprint(v.LogicalBlockSize))
 	kv("Volume blocks", fmt.Sprint(v.VolumeSpaceSize))
 	if !v.CreationTime.IsZero() {
@@ -153,20 +167,12 @@ func writeVolumeDescriptor(w io.Writer, v *isofmt.VolumeDescriptor) {
 	}
 }
 
-// humanBytes prints an exact byte count with a binary-unit approximation.
+// humanBytes prints an exact byte count with its units.Bytes form.
 func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
+	if n < 1024 {
 		return fmt.Sprintf("%d bytes", n)
 	}
-	f := float64(n)
-	suffix := []string{"KiB", "MiB", "GiB", "TiB", "PiB"}
-	i := -1
-	for f >= unit && i < len(suffix)-1 {
-		f /= unit
-		i++
-	}
-	return fmt.Sprintf("%d bytes (%.1f %s)", n, f, suffix[i])
+	return fmt.Sprintf("%d bytes (%s)", n, units.Bytes(n))
 }
 
 // writeInfoExtra prints boot entries, partition tables, the implanted
@@ -185,7 +191,7 @@ func writeInfoExtra(w io.Writer, in *isofmt.Info) {
 				boot = "not bootable"
 			}
 			fmt.Fprintf(w, "  %d. %-5s %-12s %s, %s, emulation %s, load segment 0x%04x, %d virtual sectors\n",
-				e.Index, e.Platform, where, boot, e.Name, e.Emulation, e.LoadSegment, e.SectorCount)
+				e.Index, e.Platform, where, boot, termSafe(e.Name), e.Emulation, e.LoadSegment, e.SectorCount)
 			fmt.Fprintf(w, "     image at sector %d (byte %d), %s (size from %s)\n", e.LBA, e.Offset, humanBytes(e.Size), e.SizeSource)
 		}
 	}

@@ -30,8 +30,8 @@ func corpusImages(t testing.TB, dir string) []string {
 }
 
 // TestInfoCorpus runs info (text and JSON) on every corpus image: exit 0
-// with a description for the images isofmt opens, 2 for the others, and
-// the JSON agrees with isofmt.Info.
+// with a description for the images isofmt opens (1 when truncated), 2 for
+// the others, and the JSON agrees with isofmt.Info.
 func TestInfoCorpus(t *testing.T) {
 	corpus := corpusDir(t)
 	for _, img := range corpusImages(t, corpus) {
@@ -51,8 +51,14 @@ func TestInfoCorpus(t *testing.T) {
 			}
 			defer im.Close()
 			want := im.Info()
-			if code != 0 || jcode != 0 {
-				t.Fatalf("exit %d/%d\n%s", code, jcode, stderr)
+			// A truncated image is damage found: exit 1 after the
+			// description (issue 21 §2.1).
+			wantCode := 0
+			if want.Truncated {
+				wantCode = exitDamaged
+			}
+			if code != wantCode || jcode != wantCode {
+				t.Fatalf("exit %d/%d, want %d\n%s", code, jcode, wantCode, stderr)
 			}
 			var got struct {
 				VolumeID  string `json:"volume_id"`
@@ -80,7 +86,7 @@ func TestInfoCorpus(t *testing.T) {
 				t.Errorf("truncated image not flagged:\n%s", out)
 			}
 			for _, w := range want.Warnings {
-				if !strings.Contains(out, w) {
+				if !strings.Contains(out, termSafe(w)) {
 					t.Errorf("warning %q missing from text output", w)
 				}
 			}
@@ -92,7 +98,7 @@ func TestInfoCorpus(t *testing.T) {
 // Ridge, Joliet level, descriptor sets (with -partition_offset 16), and
 // --tree selection.
 func TestInfoBuilt(t *testing.T) {
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	tmp := t.TempDir()
 	src := filepath.Join(tmp, "src")
 	os.MkdirAll(src, 0o755)
@@ -126,9 +132,9 @@ func TestInfoBuilt(t *testing.T) {
 // isomd5sum. It returns the image and the source tree.
 func bootISO(t *testing.T) (iso, src string) {
 	t.Helper()
-	needTool(t, "xorriso")
-	needTool(t, "mkfs.vfat")
-	needTool(t, "implantisomd5")
+	isotest.RequireTool(t, "xorriso")
+	isotest.RequireTool(t, "mkfs.vfat")
+	isotest.RequireTool(t, "implantisomd5")
 	const isolinux, mbr = "/usr/lib/ISOLINUX/isolinux.bin", "/usr/lib/ISOLINUX/isohdpfx.bin"
 	if _, err := os.Stat(isolinux); err != nil {
 		t.Skip("isolinux not installed (apt-get install isolinux)")
@@ -193,5 +199,24 @@ func TestInfoBoot(t *testing.T) {
 		if f := strings.Fields(first); len(f) < 2 || !strings.Contains(out, "md5 "+f[len(f)-1]) {
 			t.Errorf("checkisomd5 says %q; info says\n%s", b, out)
 		}
+	}
+}
+
+// TestInfoRockRidgeAfterXA: info says when Rock Ridge was found after
+// CD-XA system-use fields (issue 21 §2.11), and the tree is Rock Ridge's.
+func TestInfoRockRidgeAfterXA(t *testing.T) {
+	isotest.RequireTool(t, "genisoimage")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "Mixed_Case_Long_Name.txt"), []byte("x"), 0o644)
+	iso := filepath.Join(dir, "xa.iso")
+	runTool(t, "genisoimage", "-quiet", "-R", "-XA", "-o", iso, src)
+	out, stderr, code := cliRun(t, "info", iso)
+	if code != 0 || !strings.Contains(out, "found after CD-XA system-use fields") || !strings.Contains(out, "Selected tree:         rockridge") {
+		t.Errorf("exit %d:\n%s%s", code, out, stderr)
+	}
+	if ls, _, _ := cliRun(t, "ls", iso); strings.TrimSpace(ls) != "Mixed_Case_Long_Name.txt" {
+		t.Errorf("ls: %q", ls)
 	}
 }

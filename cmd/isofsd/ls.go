@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -21,20 +23,31 @@ import (
 
 type lsFlags struct {
 	long, recursive, all, inode bool
+	human, json                 bool
 	tree                        string
+	// uid and gid own entries the image records no owner for
+	// (isofmt.Stat.Owner): the user listing, as mount and extract do.
+	uid, gid uint32
 }
 
 func newLsCmd(a *app) *cobra.Command {
 	var f lsFlags
 	var sf sourceFlags
 	cmd := &cobra.Command{
-		Use:   "ls [-l] [-R] [-a] [--tree T] IMAGE [PATH]",
+		Use:   "ls [-l] [-h] [-R] [-a] [--json] [--tree T] IMAGE [PATH]",
 		Short: "List the files of an image like ls",
 		Long: `ls lists PATH (default: the root) of IMAGE sorted by name. -l adds the
 mode, link count, numeric owner and group, size (major, minor for devices),
-modification time (local time) and symlink targets; -R descends into
-subdirectories; -a includes entries the image flags as hidden; -i prints
-inode numbers. Symlinks inside PATH are followed, never outside the image.
+modification time (local time) and symlink targets; -h shows sizes as
+1.5 KiB, 4.0 MiB; -R descends into subdirectories; -a includes entries the
+image flags as hidden; -i prints inode numbers. Symlinks inside PATH are
+followed, never outside the image. Entries whose image records no owner
+(Joliet, plain ISO 9660, UDF's "unset" ids) show yours, as a mount or an
+extraction by you would. Names with control characters are printed quoted.
+
+--json prints one JSON array of every entry listed (with -R, of the whole
+subtree), each with path, name, type, mode, size, links, owner, times,
+inode, first data sector and symlink target, for scripts.
 
 Exit status: 0 ok, 1 some directories could not be read (the rest is
 listed), 2 usage, PATH not found, or the image cannot be opened.`,
@@ -49,6 +62,7 @@ listed), 2 usage, PATH not found, or the image cannot be opened.`,
 			if len(args) == 2 {
 				p = extract.CleanPath(args[1])
 			}
+			f.uid, f.gid = currentOwner()
 			w := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
 			defer w.Flush()
 			return runLs(w, cmd.ErrOrStderr(), args[0], img, p, f)
@@ -59,12 +73,29 @@ listed), 2 usage, PATH not found, or the image cannot be opened.`,
 	fl.BoolVarP(&f.recursive, "recursive", "R", false, "list subdirectories recursively")
 	fl.BoolVarP(&f.all, "all", "a", false, "include entries flagged hidden")
 	fl.BoolVarP(&f.inode, "inode", "i", false, "print inode numbers")
-	fl.StringVar(&f.tree, "tree", "", treeFlagHelp)
+	fl.BoolVarP(&f.human, "human-readable", "h", false, "sizes like 1.5 KiB, 4.0 MiB (with -l)")
+	fl.BoolVar(&f.json, "json", false, "print a JSON array of the entries")
+	// -h is ls's human-readable flag here; help stays on --help.
+	fl.BoolP("help", "", false, "help for ls")
+	treeVar(fl, &f.tree, treeFlagHelp)
 	addSourceFlags(cmd, &sf)
 	return cmd
 }
 
+// currentOwner is the user running isofsd, for entries without an owner
+// (os.Getuid is -1 on Windows: root's 0 is shown there).
+func currentOwner() (uint32, uint32) {
+	return uint32(max(os.Getuid(), 0)), uint32(max(os.Getgid(), 0))
+}
+
 func runLs(w, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsFlags) error {
+	out := newLsPrinter(w, f)
+	err := walkLs(out, errw, imgName, img, p, f)
+	out.close()
+	return err
+}
+
+func walkLs(out lsPrinter, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsFlags) error {
 	n, err := img.LookupPath(p)
 	if err == nil && n.Stat.Mode&fs.ModeSymlink != 0 && !f.long {
 		// Like ls: a symlink operand names its target unless -l.
@@ -73,10 +104,10 @@ func runLs(w, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsF
 		}
 	}
 	if err != nil {
-		return withCode(exitUsage, fmt.Errorf("%s: %s: %w", imgName, p, err))
+		return withCode(exitUsage, fmt.Errorf("%s: %s: %w", imgName, termSafe(p), err))
 	}
 	if !n.IsDir() {
-		lsLine(w, n.Name, &n.Stat, f)
+		out.entry(path.Dir(p), n.Name, &n.Stat)
 		return nil
 	}
 	// isofmt.Walk is the walk extract and recover use too: it does not
@@ -86,14 +117,11 @@ func runLs(w, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsF
 	err = isofmt.Walk(img, p, n, isofmt.WalkOptions{
 		Visit: func(d *isofmt.WalkDir) ([]*isofmt.Node, error) {
 			if f.recursive {
-				if d.Depth > 0 {
-					fmt.Fprintln(w)
-				}
-				fmt.Fprintf(w, "%s:\n", lsShowPath(d.Path))
+				out.header(d.Path)
 			}
 			if d.Err != nil {
 				bad++
-				fmt.Fprintf(errw, "isofsd: ls: %s: %s: %v\n", imgName, lsShowPath(d.Path), d.Err)
+				fmt.Fprintf(errw, "isofsd: ls: %s: %s: %s\n", imgName, termSafe(lsShowPath(d.Path)), termSafe(d.Err.Error()))
 			}
 			ents := slices.Clone(d.Entries)
 			slices.SortStableFunc(ents, func(a, b *isofmt.Node) int { return strings.Compare(a.Name, b.Name) })
@@ -102,7 +130,7 @@ func runLs(w, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsF
 				if e.Stat.Hidden && !f.all {
 					continue
 				}
-				lsLine(w, e.Name, &e.Stat, f)
+				out.entry(d.Path, e.Name, &e.Stat)
 				if e.IsDir() && f.recursive {
 					subdirs = append(subdirs, e)
 				}
@@ -111,12 +139,12 @@ func runLs(w, errw io.Writer, imgName string, img *isofmt.Image, p string, f lsF
 		},
 		Refused: func(sub string, n *isofmt.Node, why error) {
 			bad++
-			fmt.Fprintf(errw, "isofsd: ls: %s: %s (sector %d): not entering: %v\n", imgName, lsQuote(lsShowPath(sub)), max(isofmt.DirKey(&n.Stat), n.Stat.Location)/isofmt.SectorSize, why)
+			fmt.Fprintf(errw, "isofsd: ls: %s: %s (sector %d): not entering: %s\n", imgName, termSafe(lsShowPath(sub)), n.Stat.Sector(), termSafe(why.Error()))
 		},
 	})
 	if err != nil {
 		bad++
-		fmt.Fprintf(errw, "isofsd: ls: %s: %v\n", imgName, err)
+		fmt.Fprintf(errw, "isofsd: ls: %s: %s\n", imgName, termSafe(err.Error()))
 	}
 	if bad > 0 {
 		return withCode(exitDamaged, fmt.Errorf("%s: %d directories could not be read completely or entered", imgName, bad))
@@ -129,35 +157,6 @@ func lsShowPath(dir string) string {
 		return "/"
 	}
 	return "/" + dir
-}
-
-// lsLine prints one entry; names are quoted when they hold control
-// characters so a hostile name cannot rewrite the terminal.
-func lsLine(w io.Writer, name string, st *isofmt.Stat, f lsFlags) {
-	shown := lsQuote(name)
-	if f.inode {
-		fmt.Fprintf(w, "%8d ", st.Inode)
-	}
-	if !f.long {
-		fmt.Fprintln(w, shown)
-		return
-	}
-	size := fmt.Sprint(st.Size)
-	if st.Mode&fs.ModeDevice != 0 {
-		size = fmt.Sprintf("%d, %d", st.DevMajor(), st.DevMinor())
-	}
-	fmt.Fprintf(w, "%s %3d %5d %5d %10s %s %s", lsMode(st.Mode), st.Nlink, st.UID, st.GID, size, lsTime(st.ModTime.Time()), shown)
-	if st.Mode&fs.ModeSymlink != 0 {
-		fmt.Fprintf(w, " -> %s", lsQuote(st.Target))
-	}
-	fmt.Fprintln(w)
-}
-
-func lsQuote(s string) string {
-	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\uFFFD' }) >= 0 {
-		return fmt.Sprintf("%q", s)
-	}
-	return s
 }
 
 // lsTime prints a fixed-width timestamp: ls's recent/old forms vary by

@@ -145,7 +145,7 @@ func parseIsoinfo(t *testing.T, out string) map[string]map[string]lsEntry {
 // modes, link counts, owners, file sizes and symlink targets of every
 // entry of every directory both list.
 func TestLsMatchesIsoinfo(t *testing.T) {
-	needTool(t, "isoinfo")
+	isotest.RequireTool(t, "isoinfo")
 	images := map[string]string{}
 	// isoinfo (cdrkit 1.1.11) prints owners of corpus images that disagree
 	// with their PX bytes (1751 for uid 1001 in
@@ -229,8 +229,8 @@ func cleanTarget(s string) string {
 // and mtimes (to the minute, in UTC) with `7zz l -slt` on the rich image
 // (built without Joliet: 7-Zip prefers a Joliet tree to Rock Ridge).
 func TestLsMatches7zip(t *testing.T) {
-	needTool(t, "7zz")
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "7zz")
+	isotest.RequireTool(t, "xorriso")
 	old := time.Local
 	time.Local = time.UTC
 	defer func() { time.Local = old }()

@@ -6,6 +6,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -48,6 +49,8 @@ type globalOptions struct {
 type app struct {
 	opts globalOptions
 	log  *logrus.Logger
+	// json is set with --log-format json.
+	json bool
 	// quiet suppresses desktop notifications (see notify.go).
 	quiet bool
 }
@@ -59,16 +62,27 @@ func newRootCmd(a *app) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return a.setupLogging()
+			return a.setupLogging(cmd)
 		},
 	}
-	root.PersistentFlags().StringVar(&a.opts.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	root.PersistentFlags().StringVar(&a.opts.logFormat, "log-format", "text", "log format: text or json")
+	// --version prints what readBuildInfo finds (cobra adds the flag).
+	root.Version = readBuildInfo().String()
+	root.SetVersionTemplate("{{.Version}}")
+	enumVar(root.PersistentFlags(), &a.opts.logLevel, "log-level", "info", logLevels, "log level: "+orList(logLevels))
+	enumVar(root.PersistentFlags(), &a.opts.logFormat, "log-format", "text", logFormats,
+		"log format: text, or json (then every line on stderr is a JSON object, the final error included)")
 	for _, c := range subcommands(a) {
 		root.AddCommand(c)
 	}
+	registerEnumCompletions(root)
 	return root
 }
+
+// logLevels and logFormats are the words --log-level and --log-format take.
+var (
+	logLevels  = []string{"trace", "debug", "info", "warn", "error"}
+	logFormats = []string{"text", "json"}
+)
 
 // subcommands lists every subcommand; each constructor lives in its own file.
 func subcommands(a *app) []*cobra.Command {
@@ -81,35 +95,50 @@ func subcommands(a *app) []*cobra.Command {
 		newDevicesCmd(a), newWriteCmd(a),
 		newDrivesCmd(a), newBurnCmd(a),
 		newOpenCmd(a), newDesktopCmd(a),
+		newManCmd(a),
 	}
 }
 
-func (a *app) setupLogging() error {
+// setupLogging applies --log-level and --log-format. In JSON mode the
+// lines commands write to stderr themselves (ls's and extract's messages)
+// become log records too, so that every stderr line is JSON.
+func (a *app) setupLogging(cmd *cobra.Command) error {
 	lvl, err := logrus.ParseLevel(a.opts.logLevel)
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("--log-level: %w", err))
 	}
 	a.log.SetLevel(lvl)
-	switch a.opts.logFormat {
-	case "text":
-		a.log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: false, FullTimestamp: true})
-	case "json":
-		a.log.SetFormatter(&logrus.JSONFormatter{})
-	default:
-		return withCode(exitUsage, fmt.Errorf("--log-format %q: want text or json", a.opts.logFormat))
+	a.setFormat(a.opts.logFormat == "json")
+	if a.json {
+		cmd.Root().SetErr(&jsonLines{log: a.log})
 	}
 	return nil
+}
+
+// setFormat picks the log formatter. Text messages pass through termSafe
+// (logrus prints them raw on a terminal), JSON escapes by itself.
+func (a *app) setFormat(json bool) {
+	a.json = json
+	if json {
+		a.log.SetFormatter(&logrus.JSONFormatter{})
+		return
+	}
+	a.log.SetFormatter(safeFormatter{&logrus.TextFormatter{FullTimestamp: true}})
 }
 
 func main() {
 	log := logrus.New()
 	log.SetOutput(os.Stderr)
 	a := &app{log: log}
+	args := rewriteArgs(filepath.Base(os.Args[0]), os.Args[1:])
+	// The final error must be JSON even when the command line fails to
+	// parse before --log-format is reached.
+	a.setFormat(jsonRequested(args))
 	root := newRootCmd(a)
-	root.SetArgs(rewriteArgs(filepath.Base(os.Args[0]), os.Args[1:]))
+	root.SetArgs(args)
 	cmd, err := root.ExecuteC()
 	a.notifyFailure(cmd, err)
-	os.Exit(report(err))
+	os.Exit(a.report(os.Stderr, err))
 }
 
 // rewriteArgs adapts argv for the mount-helper calling conventions; the
@@ -121,12 +150,23 @@ func rewriteArgs(argv0 string, args []string) []string {
 	return args
 }
 
-// report prints err and returns the exit code.
-func report(err error) int {
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "isofsd: %v\n", err)
+// report prints err on stderr as text mode does and returns the exit code
+// (for callers without an app).
+func report(err error) int { return (&app{}).report(os.Stderr, err) }
+
+// report prints err on w in one line (a JSON record with --log-format
+// json) and returns the exit code.
+func (a *app) report(w io.Writer, err error) int {
+	code := exitCode(err)
+	if err == nil {
+		return code
 	}
-	return exitCode(err)
+	if a.json {
+		a.log.WithField("exit_code", code).Error(err.Error())
+		return code
+	}
+	fmt.Fprintf(w, "isofsd: %s\n", termSafe(err.Error()))
+	return code
 }
 
 // exitCode is the exit status for err (the contract in README.md).

@@ -19,27 +19,23 @@ import (
 )
 
 // defaultSplice is the read path `isofsd mount` uses unless --splice says
-// otherwise. .ci/bench-mount.sh measured (2 cores, kernel 6.18, image in
-// the page cache) a first read of a 1.5 GB file at 3.3 GB/s with splice
-// and 2.2 GB/s copying through user space; re-reads come from the page
-// cache either way. On a VM that hands freed memory back to its host,
-// both first reads are bound by the hypervisor faulting in fresh page
-// cache (1.2–2.8 GB/s, either ahead); --direct-io avoids that cost.
+// otherwise: splice made first reads of big files faster than copying
+// through user space, and re-reads come from the page cache either way
+// (.ci/bench-mount.sh; numbers in docs/benchmarks.md).
 const defaultSplice = "on"
 
 // defaultPrefetch is whether `isofsd mount` reads ahead as tree walks go:
 // it stores the next small files of a directory in the kernel's page
 // cache when one is read, and parses the next directories when one is
-// listed (see fs/gofuse's read-ahead). .ci/bench-mount.sh measured `tar cf -`
-// of a 100 000-file tree at 1.4–1.8 s with it and 6.7–8.7 s without, and
-// `find` at 0.47–0.55 s against 0.53–0.68 s.
+// listed (see fs/gofuse's read-ahead): walks of many small files need far
+// fewer round trips (docs/benchmarks.md).
 const defaultPrefetch = "on"
 
 // mountGCPercent is the mount daemon's garbage collector target (GOGC
 // overrides it). Its live heap is mostly parsed directory entries, and
 // serving allocates small short-lived objects per request: with Go's
-// default of 100 the process held twice its live heap (~110 MiB RSS after
-// a walk of 100 000 files); 25 keeps it near 60 MiB at little CPU cost.
+// default of 100 the process held twice its live heap; 25 keeps it near
+// the live heap at little CPU cost (docs/benchmarks.md).
 // Below gcHeapFloor the heap may grow further (see tuneGC).
 const mountGCPercent = 25
 
@@ -106,7 +102,7 @@ image is mounted already, its mountpoint is printed instead.`,
 func addMountFlags(cmd *cobra.Command, f *mountFlags) {
 	fl := cmd.Flags()
 	fl.BoolVarP(&f.foreground, "foreground", "f", false, "stay in the foreground")
-	fl.StringVar(&f.tree, "tree", "", "tree to mount: udf, rockridge, joliet or iso9660 (default: the richest present)")
+	treeVar(fl, &f.tree, "tree to mount: udf, rockridge, joliet or iso9660 (default: the richest present)")
 	fl.StringVar(&f.cacheSize, "cache-size", "2M", "metadata sector cache size (bytes; K, M, G suffixes); parsed directories are kept apart from it")
 	fl.Uint32Var(&f.uid, "uid", uint32(os.Getuid()), "owner of files on trees without ownership (Joliet, plain ISO 9660)")
 	fl.Uint32Var(&f.gid, "gid", uint32(os.Getgid()), "group of files on trees without ownership")
@@ -114,19 +110,19 @@ func addMountFlags(cmd *cobra.Command, f *mountFlags) {
 	fl.StringSliceVarP(&f.options, "options", "o", nil, "mount options, comma-separated: allow_other, nonempty, xattr, direct_io, uid=N, gid=N, umask=M, tree=T, cache_size=S, debug, noexec, noatime (every mount is ro,nosuid,nodev)")
 	fl.BoolVar(&f.trustImageSuid, "trust-image-suid", false, "DANGEROUS: honour setuid/setgid bits and device nodes of the image (mount without nosuid,nodev); only for images you trust as much as root")
 	fl.BoolVar(&f.boot, "boot", false, "show El Torito boot images under the hidden directory "+".isofsd-boot")
-	fl.StringVar(&f.splice, "splice", defaultSplice, "serve plain file data with splice (zero copy): on or off")
-	fl.StringVar(&f.prefetch, "prefetch", defaultPrefetch, "read ahead as tree walks go (the next small files of a directory into the page cache, the next directories parsed): on or off")
+	enumVar(fl, &f.splice, "splice", defaultSplice, onOffValues, "serve plain file data with splice (zero copy): on or off")
+	enumVar(fl, &f.prefetch, "prefetch", defaultPrefetch, onOffValues, "read ahead as tree walks go (the next small files of a directory into the page cache, the next directories parsed): on or off")
 	fl.BoolVar(&f.xattr, "xattr", false, "answer extended attributes (user.isofsd.lba: a file's first sector); off, ls -l runs ~3x faster")
 	fl.BoolVar(&f.directIO, "direct-io", false, "read files of 1 MiB or more past the kernel's page cache: first reads ~2x faster and no data cached twice, but re-reads and opens go to the daemon")
 	fl.StringVar(&f.logFile, "log-file", "", "log file of the detached daemon")
 	addDaemonMountFlags(fl, &f.daemon)
-	fl.StringVar(&f.backend, "backend", mounter.DefaultBackend, "FUSE library: gofuse (Linux) or cgofuse (macFUSE, WinFsp; on Linux in builds with -tags cgofuse,fuse3)")
+	enumVar(fl, &f.backend, "backend", mounter.DefaultBackend, []string{"gofuse", "cgofuse"}, "FUSE library: gofuse (Linux) or cgofuse (macFUSE, WinFsp; on Linux in builds with -tags cgofuse,fuse3)")
 	fl.IntVar(&f.readAhead, "read-ahead-kb", mounter.DefaultReadAheadKB, "read-ahead of the mount in KiB when running as root (0 leaves the kernel's)")
 	// --cache-size is the sector cache here, so the remote disk cache
 	// bound of other commands is --cache-dir-size.
 	fl.StringArrayVar(&f.src.headers, "header", nil, `HTTP header for an http(s) IMAGE, "Name: value" (repeatable)`)
 	fl.StringVar(&f.src.cacheDir, "cache-dir", "", "keep the parts of an http(s) IMAGE that were read in this directory")
-	fl.Int64Var(&f.src.cacheSize, "cache-dir-size", httpsrc.DefaultDiskCache, "bound on --cache-dir in bytes")
+	addCacheDirSizeFlag(fl, &f.src.cacheSize)
 }
 
 // onOff parses the value of an on|off flag.

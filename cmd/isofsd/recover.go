@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,14 +22,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/isofsd/isofsd/extract"
+	"github.com/isofsd/isofsd/internal/diskio"
 	"github.com/isofsd/isofsd/recover"
 	"github.com/isofsd/isofsd/recover/ddmap"
+	"github.com/isofsd/isofsd/writer"
 )
 
 // recoverBar returns a byte progress bar on stderr, or nil when stderr is
-// not a terminal (scripts and logs get no bar noise).
-func recoverBar(total int64, desc string) *progressbar.ProgressBar {
-	if !stderrIsTerminal() {
+// not a terminal (scripts and logs get no bar noise) or carries JSON.
+func (a *app) recoverBar(total int64, desc string) *progressbar.ProgressBar {
+	if a.json || !stderrIsTerminal() {
 		return nil
 	}
 	return newBar(os.Stderr, total, desc, progressbar.OptionClearOnFinish())
@@ -49,13 +52,15 @@ func recoverWriteJSON(w io.Writer, v any) error {
 // ---- rescue ----
 
 type rescueFlags struct {
-	mapPath  string
-	sector   int64
-	cluster  int64
-	retries  int
-	noDirect bool
-	force    bool
-	jsonOut  bool
+	mapPath   string
+	sector    int64
+	cluster   int64
+	retries   int
+	noDirect  bool
+	force     bool
+	toDevice  bool
+	allowLoop bool
+	jsonOut   bool
 }
 
 func newRescueCmd(a *app) *cobra.Command {
@@ -70,6 +75,12 @@ in GNU ddrescue's format (OUT.map by default). Run it again with the same
 mapfile to resume; ddrescue and ddrescuelog read the same file. At the end it
 lists which files of the rescued image touch unread sectors.
 
+OUT is normally an image file. A drive as OUT needs --to-device and passes
+the checks write applies (USB/MMC/removable unless --force, --allow-loop for
+loop devices; never mounted, swap, the system, the source's drive, too small,
+or under a stacked device in use) and an explicit --map outside /dev. A file
+that backs a loop device in use is refused as OUT.
+
 Exit status: 0 everything read, 1 some sectors unread or interrupted, 2 usage
 or open error.`,
 		Args: cobra.ExactArgs(2),
@@ -79,11 +90,13 @@ or open error.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.mapPath, "map", "", "mapfile (default: OUT with extension .map)")
-	fl.Int64Var(&f.sector, "sector", recover.DefaultSectorSize, "sector size in bytes (unit of trimming, scraping and retries)")
-	fl.Int64Var(&f.cluster, "cluster", recover.DefaultClusterSize, "read size of the copy phase in bytes")
+	sizeVar(fl, &f.sector, "sector", recover.DefaultSectorSize, 512, 1<<20, "sector size (unit of trimming, scraping and retries; a multiple of 512)")
+	sizeVar(fl, &f.cluster, "cluster", recover.DefaultClusterSize, 512, 1<<30, "read size of the copy phase")
 	fl.IntVar(&f.retries, "retries", 0, "retry passes over bad sectors")
 	fl.BoolVar(&f.noDirect, "no-direct", false, "do not use O_DIRECT on the source")
-	fl.BoolVar(&f.force, "force", false, "overwrite a non-empty OUT that has no mapfile")
+	fl.BoolVar(&f.force, "force", false, "overwrite a non-empty OUT that has no mapfile; with --to-device, allow drives that are not USB/MMC/removable")
+	fl.BoolVar(&f.toDevice, "to-device", false, "OUT may be a drive (the checks of write apply)")
+	fl.BoolVar(&f.allowLoop, "allow-loop", false, "with --to-device, allow loop devices")
 	fl.BoolVar(&f.jsonOut, "json", false, "print the final report as JSON on stdout")
 	return cmd
 }
@@ -118,17 +131,21 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 	if mapPath == "" {
 		mapPath = rescueDefaultMap(outPath)
 	}
-	if filepath.Clean(mapPath) == filepath.Clean(outPath) || filepath.Clean(mapPath) == filepath.Clean(srcPath) {
+	if filepath.Clean(mapPath) == filepath.Clean(outPath) || filepath.Clean(mapPath) == filepath.Clean(srcPath) || recoverSameFile(mapPath, srcPath) || recoverSameFile(mapPath, outPath) {
 		return withCode(exitUsage, fmt.Errorf("mapfile %s would overwrite the source or the output", mapPath))
-	}
-	if recoverSameFile(srcPath, outPath) {
-		return withCode(exitUsage, fmt.Errorf("%s: output is the source", outPath))
 	}
 	src, err := recover.OpenSource(srcPath)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
 	defer src.Close()
+	target, pol, err := rescueTarget(srcPath, outPath, src.Size, f)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	if err := checkMapPath(mapPath); err != nil {
+		return withCode(exitUsage, err)
+	}
 	if f.noDirect {
 		src.DisableDirect()
 	}
@@ -151,7 +168,7 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 	}
 	m.CommandLine = "isofsd " + strings.Join(os.Args[1:], " ")
 
-	out, err := os.OpenFile(outPath, os.O_RDWR|os.O_CREATE, 0o644)
+	out, err := openRescueOutput(target, pol)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -167,13 +184,13 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 
 	ctx, stop := recoverSignalContext(cmd.Context())
 	defer stop()
-	bar := recoverBar(src.Size, "rescue")
+	bar := a.recoverBar(src.Size, "rescue")
 	var lastPhase ddmap.Phase
 	opts := recover.RescueOptions{
 		SectorSize:  f.sector,
 		ClusterSize: f.cluster,
 		Retries:     f.retries,
-		Buffer:      recover.AlignedBuffer(int(max(f.cluster, f.sector))),
+		Buffer:      diskio.AlignedBuffer(int(max(f.cluster, f.sector))),
 		SaveMap: func(m *ddmap.Map) error {
 			// Data first, then the map that claims it is there.
 			if err := out.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
@@ -236,6 +253,77 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 	return nil
 }
 
+// rescueTarget checks OUT with writer.CheckTarget, the checks write
+// applies: a drive only with --to-device and an explicit --map (the
+// default mapfile would land in /dev), never mounted, the system, the
+// source's drive, under a stacked device in use, or too small; a file
+// never the source, nor one backing a loop device in use (16.7).
+func rescueTarget(srcPath, outPath string, size int64, f rescueFlags) (*writer.Target, writer.Policy, error) {
+	pol := writer.Policy{Force: f.force, AllowLoop: f.allowLoop, ImageSize: size, SourceName: srcPath}
+	if fi, err := os.Stat(outPath); err == nil && fi.Mode()&os.ModeDevice != 0 {
+		if !f.toDevice {
+			return nil, pol, fmt.Errorf("%s is a device: rescue writes to a drive only with --to-device", outPath)
+		}
+		if f.mapPath == "" {
+			return nil, pol, fmt.Errorf("%s is a device: give --map FILE (the default %s would be written into /dev)", outPath, rescueDefaultMap(outPath))
+		}
+	}
+	srcInfo, _ := os.Stat(srcPath)
+	pol.SourceDevs, _ = writer.SourceDevices(srcPath, nil)
+	t, err := writer.CheckTarget(outPath, writer.TargetOptions{Policy: pol, ToFile: true, Source: srcInfo})
+	if err != nil {
+		return nil, pol, err
+	}
+	if len(t.Problems) > 0 {
+		var why []string
+		for _, p := range t.Problems {
+			why = append(why, p.Detail)
+		}
+		return nil, pol, fmt.Errorf("%w: %s", writer.ErrRefused, strings.Join(why, "; "))
+	}
+	return t, pol, nil
+}
+
+// openRescueOutput opens the checked OUT: a drive exclusively and checked
+// again (writer.OpenDevice); a file created if missing, never truncated
+// (a resumed rescue keeps what it has), and refused if what was opened is
+// not a regular file after all.
+func openRescueOutput(t *writer.Target, pol writer.Policy) (*os.File, error) {
+	if t.Device != nil {
+		f, _, err := writer.OpenDevice(t, pol, nil)
+		return f, err
+	}
+	f, err := os.OpenFile(t.Path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: no longer a regular file", t.Path, writer.ErrRefused)
+	}
+	return f, nil
+}
+
+// checkMapPath refuses a mapfile that would be written into /dev (where
+// the default OUT.map of a device OUT lands) or over something that is
+// not a regular file.
+func checkMapPath(mapPath string) error {
+	dir, err := filepath.Abs(filepath.Dir(mapPath))
+	if err != nil {
+		return err
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	if dir == "/dev" || strings.HasPrefix(dir, "/dev/") {
+		return fmt.Errorf("mapfile %s: refusing to write a mapfile into /dev", mapPath)
+	}
+	if fi, err := os.Stat(mapPath); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("mapfile %s: exists and is not a regular file", mapPath)
+	}
+	return nil
+}
+
 func rescuePhaseName(p ddmap.Phase) string {
 	switch p {
 	case ddmap.Copying:
@@ -267,7 +355,7 @@ func printRescueReport(w io.Writer, r rescueReport) {
 		fmt.Fprintf(w, "  bytes %d-%d (%d bytes) %s\n", b.Pos, b.End()-1, b.Size, rescueStatusName(b.Status))
 	}
 	if r.FilesError != "" {
-		fmt.Fprintf(w, "files:    cannot tell (%s)\n", r.FilesError)
+		fmt.Fprintf(w, "files:    cannot tell (%s)\n", termSafe(r.FilesError))
 	}
 	if r.Files != nil {
 		printFileDamage(w, r.Files)
@@ -297,13 +385,17 @@ func recoverSameFile(a, b string) bool {
 
 // printFileDamage lists damaged files by path with their byte ranges.
 func printFileDamage(w io.Writer, d *recover.FileDamage) {
-	fmt.Fprintf(w, "files (%s tree): %d whole, %d damaged\n", d.Tree, d.Whole, len(d.Damaged))
+	missing := ""
+	if len(d.Missing) > 0 {
+		missing = fmt.Sprintf(", %d listed but missing", len(d.Missing))
+	}
+	fmt.Fprintf(w, "files (%s tree): %d whole, %d damaged%s\n", d.Tree, d.Whole, len(d.Damaged), missing)
 	for _, f := range d.Damaged {
 		tag := "DAMAGED"
 		if f.Suspect {
 			tag = "SUSPECT"
 		}
-		fmt.Fprintf(w, "  %s %s (%d bytes): %s\n", tag, f.Path, f.Size, f.Reason)
+		fmt.Fprintf(w, "  %s %s (%d bytes): %s\n", tag, termSafe(f.Path), f.Size, termSafe(f.Reason))
 		for i, r := range f.Ranges {
 			if i == 8 {
 				fmt.Fprintf(w, "    ... %d more ranges\n", len(f.Ranges)-i)
@@ -312,8 +404,11 @@ func printFileDamage(w io.Writer, d *recover.FileDamage) {
 			fmt.Fprintf(w, "    file bytes %d-%d (image bytes %d-%d)\n", r.FileOffset, r.FileOffset+r.Length-1, r.ImageOffset, r.ImageOffset+r.Length-1)
 		}
 	}
+	for _, m := range d.Missing {
+		fmt.Fprintf(w, "  MISSING %s: %s\n", termSafe(m.Path), termSafe(m.Reason))
+	}
 	for _, u := range d.Unreadable {
-		fmt.Fprintf(w, "  UNREADABLE directory %s: %s\n", u.Path, u.Reason)
+		fmt.Fprintf(w, "  UNREADABLE directory %s: %s\n", termSafe(u.Path), termSafe(u.Reason))
 	}
 	for _, m := range d.Metadata {
 		fmt.Fprintf(w, "  image bytes %d-%d hold no data of any listed file (descriptors, directories, free space, or files below unreadable directories)\n", m.Offset, m.End()-1)
@@ -385,9 +480,9 @@ verify against, or the image cannot be opened).`,
 func recoverRunVerify(cmd *cobra.Command, a *app, sf *sourceFlags, path, sums string) (*recover.VerifyReport, error) {
 	o := recover.VerifyOptions{ImageName: filepath.Base(path)}
 	if sums != "" {
-		f, err := os.Open(sums)
+		f, err := diskio.OpenInput(sums)
 		if err != nil {
-			return nil, withCode(exitUsage, err)
+			return nil, withCode(exitUsage, fmt.Errorf("--sums: %w", err))
 		}
 		o.External, err = recover.ParseSums(f)
 		f.Close()
@@ -405,7 +500,7 @@ func recoverRunVerify(cmd *cobra.Command, a *app, sf *sourceFlags, path, sums st
 	var bar *progressbar.ProgressBar
 	o.Progress = func(done, total int64) {
 		if bar == nil && total > 64<<20 {
-			bar = recoverBar(total, "verify")
+			bar = a.recoverBar(total, "verify")
 		}
 		if bar != nil {
 			bar.Set64(done)
@@ -433,7 +528,7 @@ func printVerifyReport(w io.Writer, name string, r *recover.VerifyReport) {
 		fmt.Fprintf(w, "  %-24s ends at %d\n", s.What, s.End)
 	}
 	for _, c := range r.Checks {
-		fmt.Fprintf(w, "check %-22s %-8s %s\n", c.Name, c.Result, c.Detail)
+		fmt.Fprintf(w, "check %-22s %-8s %s\n", termSafe(c.Name), c.Result, termSafe(c.Detail))
 	}
 	for _, b := range r.BadRanges {
 		fmt.Fprintf(w, "bad range: image bytes %d-%d\n", b.Offset, b.End()-1)
@@ -518,6 +613,11 @@ Exit status: 0 everything extracted whole, 1 some files partial or left out
 			if n := len(res.Skipped) + len(res.Partial); n > 0 || len(res.Problems) > 0 {
 				return withCode(exitDamaged, fmt.Errorf("%s: %d entries not extracted whole", args[0], n))
 			}
+			if rep.Verdict == recover.VerdictDamaged && res.Extracted+res.Dirs+res.Symlinks == 0 {
+				// Nothing listed was skipped because nothing could be
+				// listed: the damage verify found hides the content.
+				return withCode(exitDamaged, fmt.Errorf("%s: damaged, and nothing could be extracted", args[0]))
+			}
 			return nil
 		},
 	}
@@ -536,16 +636,16 @@ func printSalvage(w io.Writer, dir string, res *recover.SalvageResult) {
 		fmt.Fprintf(w, "  %d existing entries left alone\n", res.Existing)
 	}
 	for _, p := range res.Partial {
-		fmt.Fprintf(w, "  PARTIAL %s (%d bytes): %s\n    written: %s\n    missing: %s\n", lsQuote(p.Path), p.Size, p.Reason, rangeList(p.Written), rangeList(p.Missing))
+		fmt.Fprintf(w, "  PARTIAL %s (%d bytes): %s\n    written: %s\n    missing: %s\n", termSafe(p.Path), p.Size, termSafe(p.Reason), rangeList(p.Written), rangeList(p.Missing))
 	}
 	for _, s := range res.Skipped {
-		fmt.Fprintf(w, "  SKIPPED %s: %s\n", lsQuote(s.Path), s.Reason)
+		fmt.Fprintf(w, "  SKIPPED %s: %s\n", termSafe(s.Path), termSafe(s.Reason))
 	}
 	for _, s := range res.Special {
-		fmt.Fprintf(w, "  not recreated: %s (device, FIFO or socket)\n", lsQuote(s))
+		fmt.Fprintf(w, "  not recreated: %s (device, FIFO or socket)\n", termSafe(s))
 	}
 	for _, p := range res.Problems {
-		fmt.Fprintf(w, "  PROBLEM: %s\n", p)
+		fmt.Fprintf(w, "  PROBLEM: %s\n", termSafe(p))
 	}
 }
 
@@ -605,7 +705,7 @@ truncated, 2 usage or open error.`,
 	fl.StringVar(&f.sums, "sums", "", "checksum file (sha256sum/md5sum format) with the images' known hashes")
 	fl.BoolVar(&f.noFS, "no-fs", false, "skip the file systems: signature carving only")
 	fl.BoolVar(&f.noCarve, "no-carve", false, "skip signature carving: file systems only")
-	fl.Int64Var(&f.chunk, "chunk", recover.DefaultChunkSize, "scan read size in bytes")
+	sizeVar(fl, &f.chunk, "chunk", recover.DefaultChunkSize, 64<<10, 1<<30, "scan read size")
 	return cmd
 }
 
@@ -618,9 +718,9 @@ func runCarve(cmd *cobra.Command, a *app, source string, f carveFlags) error {
 	}
 	var sums []recover.SumEntry
 	if f.sums != "" {
-		sf, err := os.Open(f.sums)
+		sf, err := diskio.OpenInput(f.sums)
 		if err != nil {
-			return withCode(exitUsage, err)
+			return withCode(exitUsage, fmt.Errorf("--sums: %w", err))
 		}
 		sums, err = recover.ParseSums(sf)
 		sf.Close()
@@ -628,6 +728,13 @@ func runCarve(cmd *cobra.Command, a *app, source string, f carveFlags) error {
 			return withCode(exitUsage, fmt.Errorf("%s: %w", f.sums, err))
 		}
 	}
+	// The source first: a path that is missing or no disk is named as such
+	// before anything looks at OUTDIR.
+	src, err := recover.OpenSource(source)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	defer src.Close()
 	if !f.scanOnly {
 		// Check before creating anything: creating OUTDIR on the source
 		// would already write to it.
@@ -639,17 +746,12 @@ func runCarve(cmd *cobra.Command, a *app, source string, f carveFlags) error {
 			probe = filepath.Dir(probe)
 		}
 		if err := recover.CheckOutputDevice(source, probe); err != nil {
-			return withCode(exitUsage, err)
+			return withCode(exitUsage, fmt.Errorf("-o %s: %w", f.outDir, err))
 		}
 		if err := os.MkdirAll(f.outDir, 0o755); err != nil {
 			return withCode(exitUsage, err)
 		}
 	}
-	src, err := recover.OpenSource(source)
-	if err != nil {
-		return withCode(exitUsage, err)
-	}
-	defer src.Close()
 	// Scanning reads sequentially in big chunks: the page cache's
 	// read-ahead helps here, so no O_DIRECT.
 	src.DisableDirect()
@@ -665,7 +767,7 @@ func runCarve(cmd *cobra.Command, a *app, source string, f carveFlags) error {
 			}
 			stage, bar = s, nil
 			if total > 64<<20 || strings.HasPrefix(s, "scan") {
-				bar = recoverBar(total, s)
+				bar = a.recoverBar(total, s)
 			}
 		}
 		if bar != nil {
@@ -722,10 +824,10 @@ func printCarve(w io.Writer, rep *recover.UndeleteReport) {
 	for _, fs := range rep.FileSystems {
 		fmt.Fprintf(w, "%s file system at byte %d (%d bytes): %d deleted files, %d of them images\n", fs.Kind, fs.Offset, fs.Size, fs.Deleted, fs.Images)
 		for _, n := range fs.Notes {
-			fmt.Fprintf(w, "  note: %s\n", n)
+			fmt.Fprintf(w, "  note: %s\n", termSafe(n))
 		}
 		if fs.Error != "" {
-			fmt.Fprintf(w, "  error: %s\n", fs.Error)
+			fmt.Fprintf(w, "  error: %s\n", termSafe(fs.Error))
 		}
 	}
 	rs := rep.Images
@@ -734,15 +836,16 @@ func printCarve(w io.Writer, rep *recover.UndeleteReport) {
 		return
 	}
 	for _, r := range rs {
-		name := r.Name
+		// Names and labels come from the disk being recovered: termSafe.
+		name := termSafe(r.Name)
 		if name == "" {
 			name = "(no name: found by signature)"
 		}
-		fmt.Fprintf(w, "%s: %s image at byte %d (sector %d): label %q, %d bytes, trees %v\n", name, r.Kind, r.Offset, r.Offset/512, r.Label, r.Size, r.Trees)
-		fmt.Fprintf(w, "  method: %s\n", r.Method)
+		fmt.Fprintf(w, "%s: %s image at byte %d (sector %d): label %s, %d bytes, trees %v\n", name, r.Kind, r.Offset, r.Offset/512, strconv.Quote(r.Label), r.Size, r.Trees)
+		fmt.Fprintf(w, "  method: %s\n", termSafe(r.Method))
 		if r.FSFile != nil {
 			for _, n := range r.FSFile.Notes {
-				fmt.Fprintf(w, "  %s: %s\n", r.FSFile.FS, n)
+				fmt.Fprintf(w, "  %s: %s\n", r.FSFile.FS, termSafe(n))
 			}
 		}
 		if !r.Created.IsZero() {
@@ -755,26 +858,26 @@ func printCarve(w io.Writer, rep *recover.UndeleteReport) {
 			fmt.Fprintf(w, "  TRUNCATED: only %d of %d bytes are on the source\n", r.Available, r.Size)
 		}
 		if r.InsideFile != "" {
-			fmt.Fprintf(w, "  stored in the image at byte %d as %s\n", r.NestedIn, r.InsideFile)
+			fmt.Fprintf(w, "  stored in the image at byte %d as %s\n", r.NestedIn, termSafe(r.InsideFile))
 		}
 		for _, c := range r.Contains {
 			fmt.Fprintf(w, "  contains an unrelated image at byte %d: fragmented\n", c)
 		}
 		if r.Path != "" {
-			fmt.Fprintf(w, "  written to %s\n", r.Path)
+			fmt.Fprintf(w, "  written to %s\n", termSafe(r.Path))
 		}
 		for _, at := range r.Attempts {
-			fmt.Fprintf(w, "  tried: %s\n", at)
+			fmt.Fprintf(w, "  tried: %s\n", termSafe(at))
 		}
 		for _, wr := range r.Wrong {
 			fmt.Fprintf(w, "  damaged region: image bytes %d-%d\n", wr.Offset, wr.End()-1)
 		}
 		if r.Error != "" {
-			fmt.Fprintf(w, "  error: %s\n", r.Error)
+			fmt.Fprintf(w, "  error: %s\n", termSafe(r.Error))
 		}
 		if r.Verify != nil {
 			for _, c := range r.Verify.Checks {
-				fmt.Fprintf(w, "  check %-22s %-8s %s\n", c.Name, c.Result, c.Detail)
+				fmt.Fprintf(w, "  check %-22s %-8s %s\n", termSafe(c.Name), c.Result, termSafe(c.Detail))
 			}
 			if r.Verify.Files != nil && len(r.Verify.Files.Damaged) > 0 {
 				printFileDamage(w, r.Verify.Files)
@@ -782,7 +885,7 @@ func printCarve(w io.Writer, rep *recover.UndeleteReport) {
 		}
 		fmt.Fprintf(w, "  status: %s\n", r.Status)
 		if r.Note != "" {
-			fmt.Fprintf(w, "  note: %s\n", r.Note)
+			fmt.Fprintf(w, "  note: %s\n", termSafe(r.Note))
 		}
 	}
 	// The summary table.
@@ -801,6 +904,6 @@ func printCarve(w io.Writer, rep *recover.UndeleteReport) {
 		} else if r.Method != "" && r.Method != "contiguous" && r.Method != "signature" {
 			how = r.Method
 		}
-		fmt.Fprintf(w, "%-9s  %-12d  %-14d  %-32s  %s\n", r.Status, r.Size, r.Offset, name, how)
+		fmt.Fprintf(w, "%-9s  %-12d  %-14d  %-32s  %s\n", r.Status, r.Size, r.Offset, termSafe(name), termSafe(how))
 	}
 }

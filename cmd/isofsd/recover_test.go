@@ -23,6 +23,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/recover/ddmap"
 )
 
@@ -235,9 +236,7 @@ func itoa64(v int64) string { return strconv.FormatInt(v, 10) }
 // TestRescueNamesDamagedFiles rescues an ISO whose source fails inside one
 // file and checks the final report names exactly that file.
 func TestRescueNamesDamagedFiles(t *testing.T) {
-	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Skip("xorriso not installed")
-	}
+	isotest.RequireTool(t, "xorriso")
 	bin := isofsdBinary(t)
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
@@ -302,11 +301,7 @@ func TestRescueNamesDamagedFiles(t *testing.T) {
 // list when lists is set, an implanted MD5 when implant is set.
 func recoverISO(t *testing.T, dir string, lists, implant bool) (string, map[string][]byte) {
 	t.Helper()
-	for _, tool := range []string{"xorriso", "implantisomd5", "checkisomd5"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	isotest.RequireTool(t, "xorriso", "implantisomd5", "checkisomd5")
 	root := filepath.Join(dir, "root")
 	files := map[string][]byte{"a/one.bin": make([]byte, 700_000), "two.txt": []byte("two\n")}
 	rand.NewChaCha8([32]byte{5}).Read(files["a/one.bin"])
@@ -524,11 +519,7 @@ func TestCarveCLI(t *testing.T) {
 // isofsd and with GNU ddrescue: the bad-sector lists of the two mapfiles
 // (as ddrescuelog reads them) and the rescued bytes must agree.
 func TestRescueMatchesGNUddrescue(t *testing.T) {
-	for _, tool := range []string{"ddrescue", "ddrescuelog"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	isotest.RequireTool(t, "ddrescue", "ddrescuelog")
 	bin := isofsdBinary(t)
 	const S = 2048
 	data := make([]byte, 6<<20+3*S)
@@ -570,11 +561,7 @@ func TestRescueMatchesGNUddrescue(t *testing.T) {
 // is likely (its chain was assumed) until --sums names its hash, then
 // exact; --no-fs falls back to carving; the source is not written.
 func TestUndeleteCLI(t *testing.T) {
-	for _, tool := range []string{"mkfs.fat", "mcopy", "mdel"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	isotest.RequireTool(t, "mkfs.fat", "mcopy", "mdel")
 	bin := isofsdBinary(t)
 	dir := t.TempDir()
 	md5iso, _ := recoverISO(t, filepath.Join(dir, "a"), false, true)

@@ -2,31 +2,49 @@ package main
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/isofsd/isofsd/internal/units"
 )
 
-// parseByteSize reads sizes such as "1048576", "512k", "4M", "4MiB",
-// "1G" (binary multiples, case-insensitive) and checks them against
-// [lo, hi]. Every size flag of the CLI goes through it.
+// sizeValue is the flag type of every size flag: one parser
+// (units.ParseBytes: 4096, 2M, 4MiB, 1G) and a range, so that a bad value
+// is refused while the flags are parsed, in one line naming the flag.
+type sizeValue struct {
+	p      *int64
+	lo, hi int64
+}
+
+func (v *sizeValue) Set(s string) error {
+	n, err := parseByteSize(s, v.lo, v.hi)
+	if err != nil {
+		return err
+	}
+	*v.p = n
+	return nil
+}
+
+func (v *sizeValue) String() string { return units.Exact(*v.p) }
+func (v *sizeValue) Type() string   { return "size" }
+
+// sizeVar defines a size flag on fl holding def, accepting [lo, hi].
+func sizeVar(fl *pflag.FlagSet, p *int64, name string, def, lo, hi int64, usage string) {
+	*p = def
+	fl.Var(&sizeValue{p: p, lo: lo, hi: hi}, name, usage)
+}
+
+// parseByteSize reads a size (units.ParseBytes) and checks it against
+// [lo, hi].
 func parseByteSize(s string, lo, hi int64) (int64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, suf := range []struct {
-		s string
-		m int64
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30},
-		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
-		if strings.HasSuffix(t, suf.s) {
-			t, mult = strings.TrimSuffix(t, suf.s), suf.m
-			break
-		}
+	n, err := units.ParseBytes(s)
+	if err != nil {
+		return 0, err
 	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 || n > hi/mult || n*mult < lo {
-		return 0, fmt.Errorf("size %q: want a number from %d to %d bytes, with an optional K, M or G suffix", s, lo, hi)
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("size %q: want %s to %s", s, units.Exact(lo), units.Exact(hi))
 	}
-	return n * mult, nil
+	return n, nil
 }
 
 // parseCacheSize reads a --cache-size value (0 means the default).

@@ -11,6 +11,7 @@ import (
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/isofmt/httpsrc"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // sourceFlags are the flags of every command that takes an IMAGE, which
@@ -21,14 +22,25 @@ type sourceFlags struct {
 	cacheSize int64
 }
 
-// addSourceFlags registers --header, --cache-dir and --cache-size on cmd.
+// addSourceFlags registers --header, --cache-dir and --cache-dir-size on
+// cmd (the names mount uses too). --cache-size, the old name of
+// --cache-dir-size here, is still accepted but hidden: on mount it is the
+// sector cache, and one name must not mean two things in the docs.
 func addSourceFlags(cmd *cobra.Command, f *sourceFlags) {
-	cmd.Flags().StringArrayVar(&f.headers, "header", nil,
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.headers, "header", nil,
 		`HTTP header sent with every request for a remote IMAGE, "Name: value" (repeatable; e.g. "Authorization: Bearer …")`)
-	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "",
+	fl.StringVar(&f.cacheDir, "cache-dir", "",
 		"keep the parts of a remote IMAGE that were read in this directory, so a later run reads them from disk")
-	cmd.Flags().Int64Var(&f.cacheSize, "cache-size", httpsrc.DefaultDiskCache,
-		"bound on --cache-dir in bytes (least recently used parts are dropped)")
+	addCacheDirSizeFlag(fl, &f.cacheSize)
+	sizeVar(fl, &f.cacheSize, "cache-size", httpsrc.DefaultDiskCache, 0, 1<<50, "old name of --cache-dir-size")
+	fl.MarkHidden("cache-size")
+}
+
+// addCacheDirSizeFlag registers --cache-dir-size, the bound on --cache-dir.
+func addCacheDirSizeFlag(fl *pflag.FlagSet, p *int64) {
+	sizeVar(fl, p, "cache-dir-size", httpsrc.DefaultDiskCache, 0, 1<<50,
+		"bound on --cache-dir (least recently used parts are dropped)")
 }
 
 // open opens pathOrURL with the flags' settings.

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // TestLsWindowsBridge builds a Windows-install-like UDF bridge (genisoimage
@@ -19,8 +21,8 @@ func TestLsWindowsBridge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a 4.5 GB image; skipped with -short")
 	}
-	needTool(t, "genisoimage")
-	needTool(t, "isoinfo")
+	isotest.RequireTool(t, "genisoimage")
+	isotest.RequireTool(t, "isoinfo")
 	tmp := t.TempDir()
 	src := filepath.Join(tmp, "src")
 	for _, d := range []string{"sources", "boot"} {

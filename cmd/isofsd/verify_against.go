@@ -45,7 +45,7 @@ func runVerifyAgainst(cmd *cobra.Command, a *app, drivePath, imagePath string, j
 	var bar *progressbar.ProgressBar
 	progress := func(done, total int64) {
 		if bar == nil && total > 64<<20 {
-			bar = recoverBar(total, "verify")
+			bar = a.recoverBar(total, "verify")
 		}
 		if bar != nil {
 			bar.Set64(done)

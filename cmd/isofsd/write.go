@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/isofsd/isofsd/internal/units"
 	"github.com/isofsd/isofsd/writer"
 )
 
@@ -68,7 +69,7 @@ func printDevices(out io.Writer, devs []*writer.Device) {
 		}
 		mounts = append(mounts, d.Swaps...)
 		model := strings.TrimSpace(d.Vendor + " " + d.Model)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Path, writer.HumanSize(d.Size), d.Transport,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Path, units.Bytes(d.Size), d.Transport,
 			orDash(model), orDash(d.Serial), yesNo(d.Removable), yesNo(d.ReadOnly), orDash(strings.Join(mounts, ",")), d.Verdict())
 	}
 	tw.Flush()
@@ -90,12 +91,12 @@ func yesNo(b bool) string {
 
 type writeFlags struct {
 	yes, force, allowLoop, noVerify, toFile bool
-	// expect holds PATH=ID pairs (--expect-drive).
+	// expect holds TARGET=ID pairs (--expect-drive).
 	expect               []string
-	bs                   string
+	bs                   int64
 	mode, partitionTable string
 	// Testing aids (hidden flags): split small WIMs into small parts.
-	wimPartSize, splitWIMAbove string
+	wimPartSize, splitWIMAbove int64
 }
 
 func newWriteCmd(a *app) *cobra.Command {
@@ -109,7 +110,11 @@ recognised by content) to every TARGET at once: block devices, or files.
 Targets must be USB, MMC or removable drives; --force lifts that one rule, and
 --allow-loop admits loop devices (file-backed, used for testing and VM disks).
 A target that is mounted, used as swap, holds the running system or the source
-image, is read-only or is smaller than the image is always refused.
+image, is read-only or is smaller than the image is always refused, and so is
+one with a device stacked on it (device-mapper, md, a loop device backed by
+it) that is mounted or in use. Files are targets only with --to-file (or
+--force, to overwrite one), never the source itself nor a file that backs a
+loop device in use.
 
 --mode chooses how the image goes on the drive (default auto):
   raw    a byte-for-byte copy: what boots for isohybrid images (an MBR or GPT
@@ -138,42 +143,24 @@ Exit status: 0 all targets written (and verified), 1 some target failed,
 	fl.BoolVar(&f.force, "force", false, "allow drives that are not USB/MMC/removable (never mounted, system or too small ones)")
 	fl.BoolVar(&f.allowLoop, "allow-loop", false, "allow loop devices as targets")
 	fl.BoolVar(&f.noVerify, "no-verify", false, "do not read the targets back")
-	fl.BoolVar(&f.toFile, "to-file", false, "create targets that do not exist as image files")
-	fl.StringVar(&f.bs, "bs", "4MiB", "I/O block size (a multiple of 4 KiB; K/M suffixes)")
+	fl.BoolVar(&f.toFile, "to-file", false, "targets may be image files: create them, or overwrite existing ones")
+	sizeVar(fl, &f.bs, "bs", writer.DefaultBlockSize, 4096, 1<<30, "I/O block size (a multiple of 4 KiB)")
 	fl.StringArrayVar(&f.expect, "expect-drive", nil, "TARGET=ID: refuse TARGET unless it is the drive with this identity (what desktop write-usb passes for the drive picked; repeatable)")
-	fl.StringVar(&f.mode, "mode", "auto", "how to write: auto, raw (byte copy) or files (FAT32 file copy, for Windows and other non-hybrid UEFI images)")
-	fl.StringVar(&f.partitionTable, "partition-table", "gpt", "file-copy mode: gpt, or mbr for old firmware")
-	fl.StringVar(&f.wimPartSize, "wim-part-size", "", "file-copy mode: largest .swm part (testing aid)")
-	fl.StringVar(&f.splitWIMAbove, "split-wim-above", "", "file-copy mode: split install.wim from this size on (testing aid)")
+	enumVar(fl, &f.mode, "mode", "auto", []string{"auto", "raw", "files"}, "how to write: auto, raw (byte copy) or files (FAT32 file copy, for Windows and other non-hybrid UEFI images)")
+	enumVar(fl, &f.partitionTable, "partition-table", "gpt", []string{"gpt", "mbr"}, "file-copy mode: gpt, or mbr for old firmware")
+	sizeVar(fl, &f.wimPartSize, "wim-part-size", 0, 4096, 4<<30-1, "file-copy mode: largest .swm part (testing aid)")
+	sizeVar(fl, &f.splitWIMAbove, "split-wim-above", 0, 4096, 4<<30-1, "file-copy mode: split install.wim from this size on (testing aid)")
 	fl.MarkHidden("wim-part-size")
 	fl.MarkHidden("split-wim-above")
 	return cmd
 }
 
 func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets []string) error {
-	bs64, err := parseByteSize(f.bs, 1, 1<<30)
-	bs := int(bs64)
-	if err != nil {
-		return withCode(exitUsage, fmt.Errorf("--bs: %w", err))
-	}
 	mode, err := writer.ParseMode(f.mode)
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("--mode: %w", err))
 	}
-	if f.partitionTable != "gpt" && f.partitionTable != "mbr" {
-		return withCode(exitUsage, fmt.Errorf("--partition-table %q: want gpt or mbr", f.partitionTable))
-	}
-	fc := writer.FileCopyOptions{PartitionTable: f.partitionTable}
-	for _, s := range []struct {
-		flag, val string
-		dst       *int64
-	}{{"--wim-part-size", f.wimPartSize, &fc.WIMPartSize}, {"--split-wim-above", f.splitWIMAbove, &fc.SplitAbove}} {
-		if s.val != "" {
-			if *s.dst, err = parseByteSize(s.val, 4096, 4<<30-1); err != nil {
-				return withCode(exitUsage, fmt.Errorf("%s: %w", s.flag, err))
-			}
-		}
-	}
+	fc := writer.FileCopyOptions{PartitionTable: f.partitionTable, WIMPartSize: f.wimPartSize, SplitAbove: f.splitWIMAbove}
 	expect, err := parseExpectDrives(f.expect)
 	if err != nil {
 		return withCode(exitUsage, err)
@@ -184,7 +171,7 @@ func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets [
 	view := newProgressView(cmd.ErrOrStderr(), a.log)
 	opts := writer.Options{
 		Policy:    writer.Policy{Force: f.force, AllowLoop: f.allowLoop},
-		BlockSize: bs,
+		BlockSize: int(f.bs),
 		NoVerify:  f.noVerify,
 		ToFile:    f.toFile,
 		Stdin:     cmd.InOrStdin(),
@@ -250,7 +237,7 @@ func describePlan(out io.Writer, p *writer.Plan) {
 	src := p.Source
 	size := "size unknown until the end of the stream"
 	if src.Size >= 0 {
-		size = fmt.Sprintf("%s (%d bytes)", writer.HumanSize(src.Size), src.Size)
+		size = fmt.Sprintf("%s (%d bytes)", units.Bytes(src.Size), src.Size)
 	}
 	comp := ""
 	if src.Compression != writer.CompressionNone {
@@ -305,7 +292,10 @@ func confirm(cmd *cobra.Command, p *writer.Plan, stdinIsSource bool) (bool, erro
 func askYes(cmd *cobra.Command, header string, items []string, stdinIsData bool) (bool, error) {
 	in := cmd.InOrStdin()
 	prompt := cmd.ErrOrStderr()
-	if f, isFile := in.(*os.File); stdinIsData || (isFile && !term.IsTerminal(int(f.Fd()))) {
+	// With --log-format json stderr carries only JSON records: a prompt
+	// there would never show, so it goes to the terminal.
+	_, jsonStderr := prompt.(*jsonLines)
+	if f, isFile := in.(*os.File); stdinIsData || jsonStderr || (isFile && !term.IsTerminal(int(f.Fd()))) {
 		tty, ttyOut, err := openTTY(prompt)
 		if err != nil {
 			return false, errors.New("confirmation needed but there is no terminal to ask on: pass --yes to go ahead without asking")
@@ -333,7 +323,7 @@ func reportWrite(out io.Writer, rep *writer.Report, noVerify bool) error {
 		}
 		rate := ""
 		if r.WriteTime > 0 {
-			rate = fmt.Sprintf(", %s/s", writer.HumanSize(int64(float64(r.Written)/r.WriteTime.Seconds())))
+			rate = fmt.Sprintf(", %s/s", units.Bytes(int64(float64(r.Written)/r.WriteTime.Seconds())))
 		}
 		status := "written and verified"
 		if noVerify {
@@ -341,7 +331,7 @@ func reportWrite(out io.Writer, rep *writer.Report, noVerify bool) error {
 		} else if r.FilesVerified > 0 {
 			status = fmt.Sprintf("written and verified (%d files compared with the image)", r.FilesVerified)
 		}
-		fmt.Fprintf(out, "OK      %s: %s %s in %v%s", r.Target, status, writer.HumanSize(r.Written), r.WriteTime.Round(time.Millisecond), rate)
+		fmt.Fprintf(out, "OK      %s: %s %s in %v%s", r.Target, status, units.Bytes(r.Written), r.WriteTime.Round(time.Millisecond), rate)
 		if r.Verified {
 			fmt.Fprintf(out, "; verify %v", r.VerifyTime.Round(time.Millisecond))
 		}
@@ -485,11 +475,11 @@ func (v *progressView) logLine(p writer.Progress, changed bool) {
 	case p.Phase == writer.PhaseFailed:
 		// reported in the summary
 	case p.Total > 0:
-		e.Infof("%s: %s of %s (%d%%)", p.Target, writer.HumanSize(p.Done), writer.HumanSize(p.Total), p.Done*100/p.Total)
+		e.Infof("%s: %s of %s (%d%%)", p.Target, units.Bytes(p.Done), units.Bytes(p.Total), p.Done*100/p.Total)
 	case p.InputTotal > 0:
-		e.Infof("%s: %s (%d%% of the compressed input)", p.Target, writer.HumanSize(p.Done), p.InputDone*100/p.InputTotal)
+		e.Infof("%s: %s (%d%% of the compressed input)", p.Target, units.Bytes(p.Done), p.InputDone*100/p.InputTotal)
 	default:
-		e.Infof("%s: %s", p.Target, writer.HumanSize(p.Done))
+		e.Infof("%s: %s", p.Target, units.Bytes(p.Done))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/isofsd/isofsd/internal/units"
 	"github.com/isofsd/isofsd/writer"
 	"github.com/isofsd/isofsd/writer/filecopy"
 )
@@ -31,16 +32,16 @@ func describeMode(out io.Writer, p *writer.Plan) {
 	}
 	part := ""
 	if d := p.Disk; d != nil {
-		part = fmt.Sprintf(" of %s at 1 MiB", writer.HumanSize(d.PartSize))
+		part = fmt.Sprintf(" of %s at 1 MiB", units.Bytes(d.PartSize))
 	}
 	fmt.Fprintf(out, "drive:  %s, one FAT32 partition%s labelled %q; %d files in %d directories, %s from the %s tree\n",
-		scheme, part, fc.Label, len(fc.Files), fc.Dirs, writer.HumanSize(fc.Bytes), fc.Tree)
+		scheme, part, fc.Label, len(fc.Files), fc.Dirs, units.Bytes(fc.Bytes), fc.Tree)
 	for _, s := range fc.Splits {
 		names := make([]string, len(s.Parts))
 		for i, f := range s.Parts {
 			names[i] = f.Path[strings.LastIndexByte(f.Path, '/')+1:]
 		}
-		fmt.Fprintf(out, "split:  /%s (%s) into %s\n", s.WIM, writer.HumanSize(s.Size), strings.Join(names, ", "))
+		fmt.Fprintf(out, "split:  /%s (%s) into %s\n", s.WIM, units.Bytes(s.Size), strings.Join(names, ", "))
 	}
 	for _, n := range fc.Notes {
 		if !strings.Contains(n, " is split into ") {

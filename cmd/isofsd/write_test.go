@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/writer"
 )
 
@@ -49,15 +50,19 @@ func TestWriteCmdFiles(t *testing.T) {
 	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
 		t.Fatal("file target differs from the image")
 	}
-	// Overwriting an existing file asks; "no" leaves it alone.
+	// Overwriting an existing file takes --to-file (or --force), not
+	// only --yes (issue 16.8); then it asks, and "no" leaves it alone.
 	os.WriteFile(out, []byte("keep me"), 0o644)
-	if stdout, code := runCLI(t, "no\n", "write", img, out); code != exitUsage || !strings.Contains(stdout, "not confirmed") {
+	if stdout, code := runCLI(t, "", "write", "--yes", img, out); code != exitUsage || !strings.Contains(stdout, "existing file") {
+		t.Errorf("existing file with --yes only: exit %d\n%s", code, stdout)
+	}
+	if stdout, code := runCLI(t, "no\n", "write", "--to-file", img, out); code != exitUsage || !strings.Contains(stdout, "not confirmed") {
 		t.Errorf("answer no: exit %d\n%s", code, stdout)
 	}
 	if got, _ := os.ReadFile(out); string(got) != "keep me" {
 		t.Error("target changed although the answer was no")
 	}
-	if _, code := runCLI(t, "yes\n", "write", "--bs", "1M", img, out); code != exitOK {
+	if _, code := runCLI(t, "yes\n", "write", "--to-file", "--bs", "1M", img, out); code != exitOK {
 		t.Errorf("answer yes: exit %d", code)
 	}
 	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
@@ -67,7 +72,7 @@ func TestWriteCmdFiles(t *testing.T) {
 	if stdout, code := runCLI(t, "", "write", "--yes", "--force", img, img); code != exitUsage || !strings.Contains(stdout, "source image itself") {
 		t.Errorf("source as target: exit %d\n%s", code, stdout)
 	}
-	if _, code := runCLI(t, "", "write", "--yes", "--bs", "1000", img, out); code != exitUsage {
+	if _, code := runCLI(t, "", "write", "--yes", "--to-file", "--bs", "1000", img, out); code != exitUsage {
 		t.Errorf("--bs 1000: exit %d, want %d", code, exitUsage)
 	}
 }
@@ -105,9 +110,7 @@ func TestWriteCmdLoop(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for loop devices")
 	}
-	if _, err := exec.LookPath("losetup"); err != nil {
-		t.Skip("losetup not installed")
-	}
+	isotest.RequireTool(t, "losetup")
 	dir := t.TempDir()
 	loop := func(size int64) string {
 		f := filepath.Join(dir, "back"+strings.Repeat("x", int(size>>20)))

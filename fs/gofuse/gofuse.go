@@ -223,7 +223,7 @@ func (r *raw) node(id uint64) *isofmt.Node {
 	return nil
 }
 
-// known returns the entry of node id, or nil.
+// entry returns what is known of node id, or nil.
 func (r *raw) entry(id uint64) *known {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // BenchmarkSequentialVsCurl reads the 600 MB file of the big fixture
@@ -20,9 +21,7 @@ import (
 // run with -benchtime 5x or more and compare the medians. The issue's
 // target is ratio ≥ 0.8.
 func BenchmarkSequentialVsCurl(b *testing.B) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		b.Skip("curl not installed")
-	}
+	isotest.RequireTool(b, "curl")
 	image := bigImage(b, "big600.iso", 600<<20)
 	_, url := serve(b, image)
 	b.ResetTimer()

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
 
 // The on-disk cache keeps one directory per URL under CacheDir:
@@ -202,7 +204,7 @@ func (d *diskCache) bind(m diskMeta) error {
 		os.Remove(filepath.Join(d.dir, e.Name()))
 	}
 	b, _ := json.Marshal(m)
-	if err := writeFileAtomic(filepath.Join(d.dir, "meta.json"), b); err != nil {
+	if err := diskio.WriteFileAtomic(filepath.Join(d.dir, "meta.json"), b, 0o600); err != nil {
 		d.failed = err
 		return err
 	}
@@ -355,7 +357,7 @@ func (d *diskCache) flushLocked() error {
 	for i, c := range d.crcs {
 		binary.LittleEndian.PutUint32(b[4*i:], c)
 	}
-	if err := writeFileAtomic(filepath.Join(d.dir, "map"), b); err != nil {
+	if err := diskio.WriteFileAtomic(filepath.Join(d.dir, "map"), b, 0o600); err != nil {
 		return err
 	}
 	d.dirty = 0
@@ -369,24 +371,6 @@ func (d *diskCache) close() error {
 	d.closeSegsLocked()
 	if d.failed != nil && !errors.Is(d.failed, fs.ErrClosed) {
 		return fmt.Errorf("httpsrc: disk cache %s: %w", d.dir, d.failed)
-	}
-	return err
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
 	}
 	return err
 }

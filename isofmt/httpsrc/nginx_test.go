@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // nginx is a real nginx serving root on 127.0.0.1, single-process so that
@@ -195,13 +197,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func needTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed: needed to build test images", name)
-	}
-}
-
 func writeRandom(t testing.TB, path string, n int64) {
 	t.Helper()
 	f, err := os.Create(path)
@@ -216,7 +211,7 @@ func writeRandom(t testing.TB, path string, n int64) {
 
 func buildISO(t testing.TB, tree, out string, extra ...string) {
 	t.Helper()
-	needTool(t, "xorriso")
+	isotest.RequireTool(t, "xorriso")
 	args := append([]string{"-as", "mkisofs", "-quiet", "-R", "-J", "-V", "HTTPSRC"}, extra...)
 	args = append(args, "-o", out, tree)
 	if b, err := exec.Command("xorriso", args...).CombinedOutput(); err != nil {

@@ -5,6 +5,7 @@
 package isotest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -18,18 +19,62 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// RequireTool skips the test when a command-line tool is missing.
+// RequireTool skips the test when a command-line tool is missing, naming
+// the Debian package that provides it (.ci/run installs them all). It is
+// the one such helper of the repository's tests.
 func RequireTool(t testing.TB, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
-			t.Skipf("%s not installed (apt-get install the package that provides it; .ci/run does)", n)
+			pkg := toolPackages[n]
+			if pkg == "" {
+				pkg = "the package that provides it"
+			}
+			t.Skipf("%s not installed (apt-get install %s; .ci/run does)", n, pkg)
 		}
 	}
+}
+
+// toolPackages names the Debian package of each tool the tests run.
+var toolPackages = map[string]string{
+	"xorriso": "xorriso", "genisoimage": "genisoimage", "isoinfo": "genisoimage", "7zz": "7zip",
+	"bsdtar": "libarchive-tools", "mkudffs": "udftools", "implantisomd5": "isomd5sum",
+	"checkisomd5": "isomd5sum", "mformat": "mtools", "mcopy": "mtools", "mmd": "mtools", "mkfs.vfat": "dosfstools",
+	"mkfs.fat": "dosfstools", "nginx": "nginx", "sfdisk": "fdisk", "sgdisk": "gdisk",
+	"mkfs.ext4": "e2fsprogs", "ddrescue": "gddrescue", "ddrescuelog": "gddrescue",
+	"fuseiso": "fuseiso", "archivemount": "archivemount", "losetup": "mount",
+	"fusermount3": "fuse3", "wimlib-imagex": "wimtools", "qemu-system-x86_64": "qemu-system-x86",
+	"mkntfs": "ntfs-3g", "mkfs.exfat": "exfatprogs", "isohybrid": "syslinux-utils",
+	"man": "man-db", "groff": "groff-base", "useradd": "passwd", "userdel": "passwd",
+	"runuser": "util-linux", "setpriv": "util-linux", "unshare": "util-linux", "findmnt": "util-linux",
+	"systemd-escape": "systemd", "systemd-analyze": "systemd", "curl": "curl", "mount.fuse3": "fuse3",
+	"cdrskin": "cdrskin", "photorec": "testdisk", "ntfs-3g": "ntfs-3g",
+	"gzip": "gzip", "bzip2": "bzip2", "xz": "xz-utils", "zstd": "zstd",
+}
+
+// SyncBuffer is a bytes.Buffer that one goroutine may write (a child
+// process's output) while another reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // Run runs a command and fails the test with its output on error.
@@ -374,4 +419,86 @@ func CorpusImages(t testing.TB) []string {
 	}
 	sort.Strings(paths)
 	return paths
+}
+
+// LoopDevice attaches a loop device (losetup -f --show, extra flags such
+// as -P passed on) over a fresh sparse file of size bytes in dir, and
+// detaches it when the test ends (failing the test if that fails). It
+// skips the test unless running as root with losetup installed.
+func LoopDevice(t testing.TB, dir string, size int64, extra ...string) (dev, backing string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for loop devices")
+	}
+	RequireTool(t, "losetup")
+	f, err := os.CreateTemp(dir, "loop-*.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	dev = strings.TrimSpace(Run(t, "losetup", append(append([]string{"-f", "--show"}, extra...), f.Name())...))
+	t.Cleanup(func() {
+		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
+			t.Errorf("losetup -d %s: %v %s", dev, err, out)
+		}
+		os.Remove(f.Name())
+	})
+	return dev, f.Name()
+}
+
+// Mount mounts dev on a fresh directory and unmounts it when the test
+// ends (failing the test if that fails).
+func Mount(t testing.TB, dev string) string {
+	t.Helper()
+	mp := t.TempDir()
+	Run(t, "mount", dev, mp)
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mp).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", mp, err, out)
+		}
+	})
+	return mp
+}
+
+// User is a throwaway system user for tests of what an unprivileged user
+// can and cannot do.
+type User struct {
+	Name     string
+	UID, GID int
+}
+
+// NewUser creates a user named prefix plus a random suffix (useradd, no
+// home directory) and removes it when the test ends. It skips unless
+// running as root with useradd and setpriv installed.
+func NewUser(t testing.TB, prefix string) *User {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a second user")
+	}
+	RequireTool(t, "useradd", "userdel", "setpriv")
+	name := fmt.Sprintf("%s%06x", prefix, rand.Uint32()&0xffffff)
+	Run(t, "useradd", "-M", "-s", "/bin/sh", name)
+	t.Cleanup(func() {
+		if out, err := exec.Command("userdel", "-r", name).CombinedOutput(); err != nil && !strings.Contains(string(out), "not found") {
+			// -r complains about the missing home; the user is gone anyway.
+			if out2, err2 := exec.Command("id", name).CombinedOutput(); err2 == nil {
+				t.Errorf("userdel %s: %v %s (%s)", name, err, out, out2)
+			}
+		}
+	})
+	u := &User{Name: name}
+	out := Run(t, "id", "-u", name)
+	fmt.Sscan(out, &u.UID)
+	out = Run(t, "id", "-g", name)
+	fmt.Sscan(out, &u.GID)
+	return u
+}
+
+// Command returns cmd run as u (setpriv: that uid and gid, no
+// supplementary groups).
+func (u *User) Command(name string, args ...string) *exec.Cmd {
+	return exec.Command("setpriv", append([]string{fmt.Sprintf("--reuid=%d", u.UID), fmt.Sprintf("--regid=%d", u.GID), "--clear-groups", "--", name}, args...)...)
 }

@@ -70,8 +70,11 @@ func (v *Volume) makeNode(name string, icb longAD, hidden, fidIsDir bool, parent
 	st.Size = int64(fe.size)
 	st.Mode = modeOf(fe)
 	st.HasPerm = true
-	st.UID, st.GID = fe.uid, fe.gid
-	st.HasOwner = fe.uid != 0xFFFFFFFF && fe.gid != 0xFFFFFFFF
+	// 0xFFFFFFFF is UDF's "no owner recorded" (Windows writes it): never
+	// shown as a number (it is uid -1); Stat.Owner substitutes the user's.
+	if fe.uid != 0xFFFFFFFF && fe.gid != 0xFFFFFFFF {
+		st.UID, st.GID, st.HasOwner = fe.uid, fe.gid, true
+	}
 	st.ModTime, st.AccessTime, st.ChangeTime, st.BirthTime = fe.mtime, fe.atime, fe.ctime, fe.btime
 	links := uint32(fe.links)
 	if links == 0 {

@@ -21,13 +21,6 @@ import (
 // corpus is the repository's third-party image corpus.
 var corpus = isotest.CorpusDir()
 
-func needTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed: %v", name, err)
-	}
-}
-
 func corpusFile(t testing.TB, rel string) string {
 	t.Helper()
 	return isotest.CorpusFile(t, rel)
@@ -122,7 +115,7 @@ type szEntry struct {
 // sevenZipList lists a UDF image with 7-Zip, an independent reader.
 func sevenZipList(t testing.TB, img string) map[string]szEntry {
 	t.Helper()
-	needTool(t, "7zz")
+	isotest.RequireTool(t, "7zz")
 	out, err := exec.Command("7zz", "l", "-slt", "-tUdf", img).CombinedOutput()
 	if err != nil {
 		t.Fatalf("7zz l %s: %v\n%s", img, err, out)
@@ -165,7 +158,7 @@ func sevenZipList(t testing.TB, img string) map[string]szEntry {
 // sevenZipHashes extracts a UDF image with 7-Zip and hashes every file.
 func sevenZipHashes(t testing.TB, img string) map[string]string {
 	t.Helper()
-	needTool(t, "7zz")
+	isotest.RequireTool(t, "7zz")
 	dir := t.TempDir()
 	if out, err := exec.Command("7zz", "x", "-tUdf", "-y", "-o"+dir, img).CombinedOutput(); err != nil {
 		t.Fatalf("7zz x %s: %v\n%s", img, err, out)

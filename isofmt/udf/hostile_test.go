@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/isofsd/isofsd/isofmt/internal/core"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 	"github.com/isofsd/isofsd/isofmt/isotest/udfbuild"
 )
 
@@ -398,7 +399,7 @@ func TestTruncated(t *testing.T) {
 // CD-RW image through its sparing table and checks the root is read from
 // the spare area.
 func TestSparable(t *testing.T) {
-	needTool(t, "mkudffs")
+	isotest.RequireTool(t, "mkudffs")
 	p := filepath.Join(t.TempDir(), "cdrw.img")
 	if out, err := exec.Command("mkudffs", "--media-type=cdrw", p, "2000").CombinedOutput(); err != nil {
 		t.Fatalf("mkudffs: %v\n%s", err, out)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/isofsd/isofsd/isofmt/internal/core"
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // TestCorpus reads the third-party UDF images and compares every name,
@@ -86,7 +87,7 @@ func checkStat(t *testing.T, name string, n *core.Node) {
 // TestMkudffs opens empty volumes made by mkudffs across block sizes,
 // revisions and media types (plain, VAT, sparable, ICB strategy 4096).
 func TestMkudffs(t *testing.T) {
-	needTool(t, "mkudffs")
+	isotest.RequireTool(t, "mkudffs")
 	type tc struct {
 		name     string
 		args     []string

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // TestWindowsBridge builds a Windows-install-like UDF bridge image with a
@@ -19,8 +21,8 @@ func TestWindowsBridge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a 4.5 GB image; run without -short")
 	}
-	needTool(t, "genisoimage")
-	needTool(t, "7zz")
+	isotest.RequireTool(t, "genisoimage")
+	isotest.RequireTool(t, "7zz")
 	dir := t.TempDir()
 	tree := filepath.Join(dir, "tree")
 	for _, d := range []string{"sources", "boot"} {

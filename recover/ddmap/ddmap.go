@@ -13,11 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/isofsd/isofsd/internal/diskio"
 )
 
 // Status is the state of a block, one character in the mapfile.
@@ -199,9 +199,10 @@ func Parse(r io.Reader) (*Map, error) {
 	return m, nil
 }
 
-// Load reads the mapfile at path.
+// Load reads the mapfile at path (a regular file: diskio.OpenInput
+// refuses a FIFO, which would block, or a directory).
 func Load(path string) (*Map, error) {
-	f, err := os.Open(path)
+	f, err := diskio.OpenInput(path)
 	if err != nil {
 		return nil, err
 	}
@@ -434,29 +435,12 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // Save writes the map to path atomically: a reader (or a restart after a
 // crash) sees either the old map or the new one, never a torn file.
 func (m *Map) Save(path string) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	err := diskio.WriteAtomic(path, 0o644, func(w io.Writer) error {
+		_, err := m.WriteTo(w)
 		return err
-	}
-	_, err = m.WriteTo(tmp)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
+	})
 	if err != nil {
-		os.Remove(tmp.Name())
 		return fmt.Errorf("ddmap: save %s: %w", path, err)
-	}
-	// The rename is durable only once the directory is synced.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

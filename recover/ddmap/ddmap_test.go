@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // model is the obvious byte-per-byte map the real one must agree with.
@@ -152,9 +154,7 @@ func TestParseErrors(t *testing.T) {
 // written by ddrescue parses to what ddrescuelog reports, and a map we
 // write is accepted by ddrescuelog with the same per-state totals.
 func TestGNUddrescue(t *testing.T) {
-	if _, err := exec.LookPath("ddrescuelog"); err != nil {
-		t.Skip("ddrescuelog (gddrescue) not installed")
-	}
+	isotest.RequireTool(t, "ddrescuelog")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	data := make([]byte, 1<<20+1234)

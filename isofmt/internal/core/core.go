@@ -146,9 +146,12 @@ type Stat struct {
 	// Nlink is the link count (Rock Ridge PX / UDF file link count, else 1 or 2).
 	Nlink uint32
 	// Mode holds the type bits and permissions.
-	Mode     fs.FileMode
+	Mode fs.FileMode
+	// UID and GID are the owner recorded on the image; both 0 when
+	// HasOwner is false. Use Owner to show them.
 	UID, GID uint32
-	// HasOwner reports whether UID/GID come from the image (Rock Ridge or UDF).
+	// HasOwner reports whether UID/GID come from the image (Rock Ridge, or
+	// UDF with both ids specified: UDF's 0xFFFFFFFF means "not recorded").
 	HasOwner bool
 	// HasPerm reports whether the permission bits come from the image.
 	HasPerm bool
@@ -169,6 +172,40 @@ type Stat struct {
 	// Location is the byte offset of the entry's on-disk record (directory
 	// record, or UDF file entry), for diagnostics.
 	Location int64
+}
+
+// Owner is the owner to present for the entry: the ids recorded on the
+// image, or, for trees and entries that record none (Joliet, plain ISO
+// 9660, UDF with unset ids), uid and gid — the user who mounts, extracts
+// or lists. It is the one rule ls, mount and extract follow.
+func (s *Stat) Owner(uid, gid uint32) (uint32, uint32) {
+	if s.HasOwner {
+		return s.UID, s.GID
+	}
+	return uid, gid
+}
+
+// DataOffset is the image byte offset where the entry's data starts (its
+// first extent recorded on the image) and true, or 0 and false for entries
+// with no data on the image (empty or wholly sparse files, UDF data kept
+// inside the file entry). It is the one answer to "which sector is this
+// file" for extended attributes, messages and loop detection.
+func (s *Stat) DataOffset() (int64, bool) {
+	for _, e := range s.Extents {
+		if !e.Sparse {
+			return e.Offset, true
+		}
+	}
+	return 0, false
+}
+
+// Sector is the 2 KiB sector to name in a message about the entry: where
+// its data starts, or else where its record is.
+func (s *Stat) Sector() int64 {
+	if off, ok := s.DataOffset(); ok {
+		return off / 2048
+	}
+	return s.Location / 2048
 }
 
 // DevMajor returns the major number of a device node (from Rdev).

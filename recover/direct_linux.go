@@ -1,5 +1,0 @@
-package recover
-
-import "syscall"
-
-const oDirect = syscall.O_DIRECT
