@@ -14,6 +14,10 @@ import (
 // collides with another suite's).
 const userPrefix = "isoxb"
 
+// deskUserPrefix names the users of the tests of review 1's desktop,
+// automatic mountpoint and daemon-client fixes.
+const deskUserPrefix = "isoxk"
+
 // newUser creates a real second user for one test, removed when it ends.
 func newUser(t testing.TB) *isotest.User { return isotest.NewUser(t, userPrefix) }
 
