@@ -41,6 +41,12 @@ func openDestDir(dir string, create, portable bool) (dirHandle, error) {
 // itself, its target read, and the symlink checked again to be the same
 // one, so a swap in between is caught. A relative DIR starts in the
 // working directory, which the caller chose.
+//
+// internal/safepath walks paths for root the same way but trusts a
+// directory only when others cannot write to it, and is absolute and
+// Linux-only: DIR is the user's choice, may be relative, may sit in a
+// group-writable project directory, and extract runs on every Unix —
+// what must not be followed here are others' symlinks, not directories.
 func resolveDest(dir string, create bool, euid int) (fd int, real string, err error) {
 	if dir == "" {
 		return -1, "", errors.New("empty directory name")

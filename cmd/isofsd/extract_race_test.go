@@ -185,9 +185,9 @@ func copyFileMode(t *testing.T, from, to string, mode os.FileMode) {
 // the same folder, still leads the user's own extraction. Before, -C was
 // opened with MkdirAll and a plain open, both following the symlink.
 func TestExtractPlantedDestination(t *testing.T) {
-	u := isotest.NewUser(t, "isoxx")
+	u := isotest.NewUser(t, "isoxj")
 	_, _, iso := richImage(t)
-	base, err := os.MkdirTemp("", "isoxx-dest-")
+	base, err := os.MkdirTemp("", "isoxj-dest-")
 	if err != nil {
 		t.Fatal(err)
 	}
