@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"unsafe"
 
@@ -125,9 +124,8 @@ func TestExtractFIFOSwapRace(t *testing.T) {
 	iso := filepath.Join(t.TempDir(), "fifos.iso")
 	runTool(t, "xorriso", "-outdev", iso, "-map", src, "/")
 
-	sw := exec.Command(helper)
-	sw.Env = append(os.Environ(), swapperDirEnv+"="+drop, swapperTargetEnv+"="+target)
-	sw.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	sw := u.Command(helper)
+	sw.Env = append(sw.Env, swapperDirEnv+"="+drop, swapperTargetEnv+"="+target)
 	swOut, err := sw.StdoutPipe()
 	must(err)
 	must(sw.Start())
