@@ -84,6 +84,10 @@ type Options struct {
 	Mode Mode
 	// FileCopy configures file-copy mode.
 	FileCopy FileCopyOptions
+	// Expect names, by target path, the drive each target must be: the
+	// identity a picker saw when the user chose it. Any other drive
+	// there (a stick swapped since) is refused, and so is a file.
+	Expect map[string]Identity
 
 	hooks *testHooks
 }
@@ -251,6 +255,19 @@ func (p *Plan) assessTarget(path string, pol Policy) (*Target, error) {
 			d.Problems = append(d.Problems, Problem{Code: ProblemSource, Detail: fmt.Sprintf("%s is backed by the source image %s", d.Path, p.Source.Name)})
 			d.Eligible = false
 			t.Problems = d.Problems
+		}
+	}
+	// The drive picked elsewhere (desktop write-usb) and no other.
+	if want, ok := p.opts.Expect[path]; ok {
+		switch d := t.Device; {
+		case d == nil:
+			t.Problems = append(t.Problems, Problem{Code: ProblemIdentity, Detail: fmt.Sprintf("%s is a file, not the drive that was picked", path)})
+		default:
+			if m := want.Mismatch(d.Identity()); m != "" {
+				d.Problems = append(d.Problems, Problem{Code: ProblemIdentity, Detail: fmt.Sprintf("%s is not the drive that was picked: %s", path, m)})
+				d.Eligible = false
+				t.Problems = d.Problems
+			}
 		}
 	}
 	return t, nil
