@@ -18,8 +18,11 @@ import (
 )
 
 // fleetSize is how many images TestFleetDaemon watches: enough for
-// per-mount costs to show, cheap enough for CI (.ci/bench-fleet.sh
-// measures 1000).
+// per-mount costs to show, cheap enough for CI, and far below
+// fusermount3's mount_max (1000 FUSE mounts on the whole machine, by
+// default), which the non-root mounts of tests running beside this one
+// count against. .ci/bench-fleet.sh measures 1000, raising the limit
+// while it runs.
 const fleetSize = 200
 
 // TestFleetDaemon runs the daemon on a folder of fleetSize images and a
