@@ -15,24 +15,6 @@ import (
 	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
-func TestTermSafe(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain name.txt":     "plain name.txt",
-		"ünïcödé 名前":         "ünïcödé 名前",
-		"a\x1b]0;pwned\x07b": `"a\x1b]0;pwned\ab"`,
-		"cr\rover":           `"cr\rover"`,
-		"tab\there":          `"tab\there"`,
-		"bidi\u202eexe.txt":  `"bidi\u202eexe.txt"`,
-		"c1\u009bcsi":        `"c1\u009bcsi"`,
-		"bad\xffutf8":        `"bad\xffutf8"`,
-		"":                   "",
-	} {
-		if got := termSafe(in); got != want {
-			t.Errorf("termSafe(%q) = %s, want %s", in, got, want)
-		}
-	}
-}
-
 // hostileStrings are what an image may carry to attack the terminal of
 // whoever inspects it: a title change, screen clear, carriage return over
 // the line, bell.
