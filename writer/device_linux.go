@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -201,6 +202,9 @@ func (p *sysProbe) device(name string) (*Device, error) {
 	}
 	if d.Transport == TransportLoop {
 		d.BackingFile = readTrim(filepath.Join(dir, "loop", "backing_file"))
+		if b, ok := p.loops()[name]; ok && !b.isDev {
+			d.backing = &fileID{dev: b.dev, ino: b.ino}
+		}
 		if d.Model == "" {
 			d.Model = "loop device"
 		}
@@ -524,6 +528,16 @@ func sourceDevices(path string, o ProbeOptions) ([]DevNum, error) {
 	}
 	walk(start, 0)
 	return out, nil
+}
+
+// fileIDOf is the device and inode of fi, as loop devices report their
+// backing files.
+func fileIDOf(fi os.FileInfo) (fileID, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{dev: devNum(st.Dev), ino: st.Ino}, true
 }
 
 // unmountHint adds nothing on Linux: the message already names the mount

@@ -250,12 +250,11 @@ func runBurn(cmd *cobra.Command, a *app, f burnFlags, image, drive string) error
 	return nil
 }
 
+// describeBurn says what is about to happen. A refused plan's problems
+// are not listed here: the final error line lists them, once (review U2).
 func describeBurn(out io.Writer, p *burn.Plan, f burnFlags) {
 	fmt.Fprintf(out, "image:  %s (%s, %d bytes)\n", p.Image, units.Bytes(p.Size), p.Size)
 	fmt.Fprintf(out, "drive:  %s\n", p.Drive.Describe())
-	for _, pr := range p.Problems {
-		fmt.Fprintf(out, "refused: %s\n", pr.Detail)
-	}
 	if len(p.Problems) > 0 || f.verifyOnly {
 		return
 	}
@@ -329,20 +328,9 @@ func reportBurn(out io.Writer, p *burn.Plan, rep *burn.Report) {
 		}
 	}
 	if d := v.Files; d != nil {
-		for _, f := range d.Damaged {
-			where := ""
-			if len(f.Ranges) > 0 {
-				r := f.Ranges[0]
-				where = fmt.Sprintf(" (file bytes %d-%d)", r.FileOffset, r.FileOffset+r.Length-1)
-			}
-			fmt.Fprintf(out, "DAMAGED %s: %s%s\n", f.Path, f.Reason, where)
-		}
-		for _, u := range d.Unreadable {
-			fmt.Fprintf(out, "UNKNOWN %s: directory unreadable in the image: %s\n", u.Path, u.Reason)
-		}
-		if len(d.Metadata) > 0 {
-			fmt.Fprintf(out, "verify: %d bad ranges hold no file's data (descriptors, directories, padding)\n", len(d.Metadata))
-		}
+		// The files on bad ranges, as verify lists them (names from the
+		// image pass through termSafe there).
+		printFileDamage(out, d)
 	}
 }
 

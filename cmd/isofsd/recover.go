@@ -268,16 +268,16 @@ func rescueTarget(srcPath, outPath string, size int64, f rescueFlags) (*writer.T
 			return nil, pol, fmt.Errorf("%s is a device: give --map FILE (the default %s would be written into /dev)", outPath, rescueDefaultMap(outPath))
 		}
 	}
-	srcInfo, _ := os.Stat(srcPath)
+	pol.Source, _ = os.Stat(srcPath)
 	pol.SourceDevs, _ = writer.SourceDevices(srcPath, nil)
-	t, err := writer.CheckTarget(outPath, writer.TargetOptions{Policy: pol, ToFile: true, Source: srcInfo})
+	t, err := writer.CheckTarget(outPath, writer.TargetOptions{Policy: pol, ToFile: true})
 	if err != nil {
 		return nil, pol, err
 	}
 	if len(t.Problems) > 0 {
 		var why []string
 		for _, p := range t.Problems {
-			why = append(why, p.Detail)
+			why = append(why, p.String())
 		}
 		return nil, pol, fmt.Errorf("%w: %s", writer.ErrRefused, strings.Join(why, "; "))
 	}

@@ -226,7 +226,7 @@ func describePlan(out io.Writer, p *writer.Plan) {
 		if len(t.Problems) > 0 {
 			var s []string
 			for _, pr := range t.Problems {
-				s = append(s, pr.Detail)
+				s = append(s, pr.String())
 			}
 			verdict = "REFUSED: " + strings.Join(s, "; ")
 		}
