@@ -15,7 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -46,7 +45,7 @@ pseudo-drive (a file or block device posing as a drive).`,
 				if !errors.Is(err, burn.ErrNoEngine) || (engine != "" && engine != "auto") {
 					return withCode(exitUsage, err)
 				}
-				a.log.Warnf("%v: drives are listed without their discs", err)
+				a.warnf("%v: drives are listed without their discs", err)
 				e = nil
 			}
 			var drives []*burn.Drive
@@ -64,7 +63,7 @@ pseudo-drive (a file or block device posing as a drive).`,
 					return withCode(exitUsage, err)
 				}
 				if err != nil {
-					a.log.Warnf("listing drives: %v", err)
+					a.warnf("listing drives: %v", err)
 				}
 			}
 			out := cmd.OutOrStdout()
@@ -191,7 +190,7 @@ func runBurn(cmd *cobra.Command, a *app, f burnFlags, image, drive string) error
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
-	view := newBurnView(cmd.ErrOrStderr(), a.log)
+	view := newBurnView(cmd.ErrOrStderr(), a)
 	plan, err := burn.Prepare(ctx, burn.Options{
 		Image: image, Drive: drive, Speed: f.speed, Dummy: f.dummy, Blank: f.blank,
 		NoVerify: f.noVerify, VerifyOnly: f.verifyOnly, Eject: f.eject, Engine: e, Progress: view.update,
@@ -343,19 +342,19 @@ func rangeBytes(rs []recover.Range) int64 {
 }
 
 // burnView shows progress: a bar per phase when stderr is a terminal, a
-// log line per phase and every logEvery otherwise.
+// message line per phase and every logEvery otherwise.
 type burnView struct {
 	tty     bool
-	log     *logrus.Logger
+	a       *app
 	bar     *progress
 	phase   burn.Phase
 	last    int64
 	lastLog time.Time
 }
 
-func newBurnView(out io.Writer, log *logrus.Logger) *burnView {
+func newBurnView(out io.Writer, a *app) *burnView {
 	f, ok := out.(*os.File)
-	return &burnView{tty: ok && term.IsTerminal(int(f.Fd())), log: log}
+	return &burnView{tty: ok && term.IsTerminal(int(f.Fd())), a: a}
 }
 
 func (v *burnView) update(p burn.Progress) {
@@ -387,14 +386,13 @@ func (v *burnView) logLine(p burn.Progress, changed bool) {
 		return
 	}
 	v.lastLog = now
-	e := v.log.WithField("phase", string(p.Phase))
 	switch {
 	case p.Total > 0:
-		e.Infof("%s: %s of %s (%d%%)", p.Phase, units.Bytes(p.Done), units.Bytes(p.Total), p.Done*100/p.Total)
+		v.a.notef("%s: %s of %s (%d%%)", p.Phase, units.Bytes(p.Done), units.Bytes(p.Total), p.Done*100/p.Total)
 	case p.Percent >= 0:
-		e.Infof("%s: %.1f%%", p.Phase, p.Percent)
+		v.a.notef("%s: %.1f%%", p.Phase, p.Percent)
 	default:
-		e.Infof("%s", p.Phase)
+		v.a.notef("%s", p.Phase)
 	}
 }
 

@@ -216,8 +216,8 @@ type daemonMountFlags struct {
 	socket     string
 	daemon     bool
 	standalone bool
-	// log receives the warning about a socket that is not used.
-	log logrus.FieldLogger
+	// app receives the warning about a socket that is not used.
+	app *app
 }
 
 // addDaemonMountFlags registers --daemon, --standalone and --socket.
@@ -247,8 +247,8 @@ func (d *daemonMountFlags) useDaemon() (bool, error) {
 		return false, withCode(exitUsage, fmt.Errorf("--daemon: no isofsd daemon answers on %s (%v)", d.socket, err))
 	case errors.Is(err, mounter.ErrUntrustedSocket):
 		// Nothing was sent; do the job without it.
-		if d.log != nil {
-			d.log.WithError(err).Warn("not using the daemon")
+		if d.app != nil {
+			d.app.warnf("not using the daemon: %v", err)
 		}
 	}
 	return false, nil

@@ -137,11 +137,11 @@ current user (HKCU, no administrator rights needed).`,
 				if mu.Automount {
 					unit = mounter.SystemdEscapePath(mu.Where) + ".automount"
 				}
-				a.log.Infof("installed; now run: %s daemon-reload && %s enable --now %s", ctl, ctl, unit)
+				a.notef("installed; now run: %s daemon-reload && %s enable --now %s", ctl, ctl, unit)
 			case systemd:
-				a.log.Infof("installed; now run: %s daemon-reload && %s enable --now isofsd.service", ctl, ctl)
+				a.notef("installed; now run: %s daemon-reload && %s enable --now isofsd.service", ctl, ctl)
 			default:
-				a.log.Infof("installed; now run: launchctl load -w %s", filepath.Join(dir, mounter.LaunchdLabel+".plist"))
+				a.notef("installed; now run: launchctl load -w %s", filepath.Join(dir, mounter.LaunchdLabel+".plist"))
 			}
 			return nil
 		},
@@ -220,19 +220,19 @@ enabled systemd unit is refused until "systemctl disable --now UNIT".`,
 				fmt.Fprintln(cmd.OutOrStdout(), p)
 			}
 			for _, p := range foreign {
-				a.log.WithField("file", p).Warn("left in place: not written by isofsd service install")
+				a.warnf("%s: left in place: not written by isofsd service install", p)
 			}
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
 			if len(removed) == 0 {
-				a.log.Infof("nothing to remove in %s", dir)
+				a.notef("nothing to remove in %s", dir)
 			} else if systemd {
 				ctl := "systemctl"
 				if user {
 					ctl += " --user"
 				}
-				a.log.Infof("removed; now run: %s daemon-reload", ctl)
+				a.notef("removed; now run: %s daemon-reload", ctl)
 			}
 			return nil
 		},
@@ -272,7 +272,7 @@ func installWindows(a *app, cmd *cobra.Command, service, verbs bool, binary, log
 			return withCode(exitUsage, err)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "service %s\n", spec.Name)
-		a.log.Infof("installed; now run: sc start %s (it starts at boot from now on)", spec.Name)
+		a.notef("installed; now run: sc start %s (it starts at boot from now on)", spec.Name)
 	}
 	if verbs {
 		vals, err := mounter.ExplorerVerbs(bin)
@@ -299,7 +299,7 @@ func uninstallWindows(a *app, cmd *cobra.Command, service, verbs bool) error {
 		if removed {
 			fmt.Fprintf(cmd.OutOrStdout(), "service %s\n", mounter.WindowsServiceName)
 		} else {
-			a.log.Infof("no service %s to remove", mounter.WindowsServiceName)
+			a.notef("no service %s to remove", mounter.WindowsServiceName)
 		}
 	}
 	if verbs {

@@ -154,9 +154,9 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 	resuming := err == nil
 	switch {
 	case resuming:
-		a.log.WithFields(map[string]any{"map": mapPath, "finished": m.Totals()[ddmap.Finished].Bytes}).Infof("%s: resuming rescue", srcPath)
+		a.notef("%s: resuming the rescue recorded in %s (%d bytes rescued so far)", srcPath, mapPath, m.Totals()[ddmap.Finished].Bytes)
 		if m.Size() != src.Size {
-			a.log.Warnf("%s: mapfile covers %d bytes, source has %d; adjusting", mapPath, m.Size(), src.Size)
+			a.warnf("%s: mapfile covers %d bytes, source has %d; adjusting", mapPath, m.Size(), src.Size)
 		}
 	case errors.Is(err, os.ErrNotExist):
 		if st, err := os.Stat(outPath); err == nil && st.Mode().IsRegular() && st.Size() > 0 && !f.force {
@@ -180,7 +180,7 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 			return withCode(exitUsage, err)
 		}
 	}
-	a.log.WithFields(map[string]any{"size": src.Size, "direct": src.Direct, "map": mapPath}).Infof("%s: rescuing to %s", srcPath, outPath)
+	a.log.WithFields(map[string]any{"size": src.Size, "direct": src.Direct, "map": mapPath}).Debugf("%s: rescuing to %s", srcPath, outPath)
 
 	ctx, stop := recoverSignalContext(cmd.Context())
 	defer stop()
@@ -223,7 +223,7 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 	rep.Complete = len(rep.Unread) == 0
 	if errors.Is(err, context.Canceled) {
 		rep.Interrupt = true
-		a.log.Warnf("%s: interrupted; mapfile %s saved, run the same command to resume", srcPath, mapPath)
+		a.warnf("%s: interrupted; mapfile %s saved, run the same command to resume", srcPath, mapPath)
 	} else if err != nil {
 		return withCode(exitDamaged, fmt.Errorf("%s: %w (mapfile %s saved)", srcPath, err, mapPath))
 	}
@@ -232,7 +232,7 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 		fd, ferr := recover.FilesTouching(out, src.Size, rep.Unread)
 		if ferr != nil {
 			rep.FilesError = ferr.Error()
-			a.log.Warnf("%s: cannot list the files on unread sectors: %v", outPath, ferr)
+			a.warnf("%s: cannot list the files on unread sectors: %v", outPath, ferr)
 		} else {
 			rep.Files = fd
 		}
@@ -514,7 +514,7 @@ func recoverRunVerify(cmd *cobra.Command, a *app, sf *sourceFlags, path, sums st
 		if rep == nil || errors.Is(err, context.Canceled) {
 			return nil, withCode(exitUsage, err)
 		}
-		a.log.Warnf("%s: %v", path, err)
+		a.warnf("%s: %v", path, err)
 	}
 	for _, w := range rep.Warnings {
 		a.log.Debugf("%s: %s", path, w)
@@ -787,19 +787,13 @@ func runCarve(cmd *cobra.Command, a *app, source string, f carveFlags) error {
 		if rep == nil || errors.Is(err, context.Canceled) {
 			return withCode(exitDamaged, err)
 		}
-		a.log.Warnf("%s: %v", source, err)
+		a.warnf("%s: %v", source, err)
 	}
-	a.log.WithFields(map[string]any{"images": len(rep.Images), "seconds": time.Since(start).Seconds()}).Infof("%s: undelete done", source)
-	for _, fs := range rep.FileSystems {
-		if fs.Error != "" {
-			a.log.Warnf("%s: %s at byte %d: %s", source, fs.Kind, fs.Offset, fs.Error)
-		}
-	}
+	// The report (stdout) says what was found, where it went and what a
+	// file system could not tell; the log has the timing.
+	a.log.WithFields(map[string]any{"images": len(rep.Images), "seconds": time.Since(start).Seconds()}).Debugf("%s: undelete done", source)
 	bad := false
 	for _, r := range rep.Images {
-		if r.Path != "" {
-			a.log.Infof("%s: %s -> %s: %s (%s)", source, r.Found, r.Path, r.Status, r.Method)
-		}
 		if r.Status != recover.StatusExact && r.Status != recover.StatusLikely && r.Status != "found" {
 			bad = true
 		}

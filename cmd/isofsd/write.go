@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -161,14 +160,14 @@ func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets [
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
 	out := cmd.OutOrStdout()
-	view := newProgressView(cmd.ErrOrStderr(), a.log)
+	view := newProgressView(cmd.ErrOrStderr(), a)
 	opts := writer.Options{
 		Policy:    writer.Policy{Force: f.force, AllowLoop: f.allowLoop},
 		BlockSize: int(f.bs),
 		NoVerify:  f.noVerify,
 		ToFile:    f.toFile,
 		Stdin:     cmd.InOrStdin(),
-		Log:       a.log,
+		Log:       userLog{a},
 		Progress:  view.update,
 		Mode:      mode,
 		FileCopy:  fc,
@@ -329,11 +328,11 @@ func reportWrite(out io.Writer, rep *writer.Report, noVerify bool) error {
 }
 
 // progressView shows per-target progress: bars when stderr is a terminal,
-// a log line every logEvery otherwise.
+// a message line every logEvery otherwise.
 type progressView struct {
 	mu      sync.Mutex
 	out     io.Writer
-	log     *logrus.Logger
+	a       *app
 	tty     bool
 	bars    map[string]*progressbar.ProgressBar
 	phase   map[string]writer.Phase
@@ -346,8 +345,8 @@ type progressView struct {
 
 const logEvery = 10 * time.Second
 
-func newProgressView(out io.Writer, log *logrus.Logger) *progressView {
-	v := &progressView{out: out, log: log, bars: map[string]*progressbar.ProgressBar{},
+func newProgressView(out io.Writer, a *app) *progressView {
+	v := &progressView{out: out, a: a, bars: map[string]*progressbar.ProgressBar{},
 		phase: map[string]writer.Phase{}, lastLog: map[string]time.Time{}}
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		v.tty = true
@@ -442,16 +441,15 @@ func (v *progressView) logLine(p writer.Progress, changed bool) {
 		return
 	}
 	v.lastLog[p.Target] = now
-	e := v.log.WithField("target", p.Target).WithField("phase", string(p.Phase))
 	switch {
 	case p.Phase == writer.PhaseFailed:
 		// reported in the summary
 	case p.Total > 0:
-		e.Infof("%s: %s of %s (%d%%)", p.Target, units.Bytes(p.Done), units.Bytes(p.Total), p.Done*100/p.Total)
+		v.a.notef("%s: %s: %s of %s (%d%%)", p.Target, p.Phase, units.Bytes(p.Done), units.Bytes(p.Total), p.Done*100/p.Total)
 	case p.InputTotal > 0:
-		e.Infof("%s: %s (%d%% of the compressed input)", p.Target, units.Bytes(p.Done), p.InputDone*100/p.InputTotal)
+		v.a.notef("%s: %s: %s (%d%% of the compressed input)", p.Target, p.Phase, units.Bytes(p.Done), p.InputDone*100/p.InputTotal)
 	default:
-		e.Infof("%s: %s", p.Target, units.Bytes(p.Done))
+		v.a.notef("%s: %s: %s", p.Target, p.Phase, units.Bytes(p.Done))
 	}
 }
 
