@@ -749,7 +749,7 @@ func runCarve(cmd *cobra.Command, a *app, source string, f carveFlags) error {
 			return withCode(exitUsage, fmt.Errorf("-o %s: %w", f.outDir, err))
 		}
 		if err := os.MkdirAll(f.outDir, 0o755); err != nil {
-			return withCode(exitUsage, err)
+			return withCode(exitUsage, fmt.Errorf("-o %s: %w", f.outDir, err))
 		}
 	}
 	// Scanning reads sequentially in big chunks: the page cache's
