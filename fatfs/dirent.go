@@ -209,12 +209,12 @@ func oemString(b []byte) string {
 // a position in buf to its byte offset in the volume. It stops at the
 // end marker (a zero first byte), as the specification says.
 func parseDir(buf []byte, offset func(int) int64, deleted bool) (entries []Entry, label string) {
+	if end := dirEnd(buf); end >= 0 {
+		buf = buf[:end]
+	}
 	var lfn []lfnPart
 	for i := 0; i+32 <= len(buf); i += 32 {
 		e := buf[i : i+32]
-		if e[0] == 0 {
-			break
-		}
 		attr := Attr(e[11])
 		if attr&attrLFNMask == attrLFN {
 			if len(lfn) < 64 {
@@ -277,4 +277,58 @@ func parseDir(buf []byte, offset func(int) int64, deleted bool) (entries []Entry
 // It returns the entries and the volume label entry's text, if any.
 func ParseDirectory(buf []byte, base int64, deleted bool) ([]Entry, string) {
 	return parseDir(buf, func(i int) int64 { return base + int64(i) }, deleted)
+}
+
+// dirEnd returns the offset in buf of the entry that ends the directory
+// (its first byte is zero), or -1 when buf holds none: then the
+// directory goes on past buf, unless buf is its last cluster and full.
+func dirEnd(buf []byte) int {
+	for i := 0; i+32 <= len(buf); i += 32 {
+		if buf[i] == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// plausibleDir reports whether buf, up to the end of the directory,
+// holds nothing but well-formed entries. A deleted directory's clusters
+// are vouched for by no chain, and any of them may hold a later file's
+// data since: reading that as entries would invent files.
+func plausibleDir(buf []byte) bool {
+	if end := dirEnd(buf); end >= 0 {
+		buf = buf[:end]
+	}
+	for i := 0; i+32 <= len(buf); i += 32 {
+		if !plausibleEntry(buf[i : i+32]) {
+			return false
+		}
+	}
+	return true
+}
+
+// plausibleEntry checks what the specification fixes in an entry: a
+// long-name entry has a sequence number of 1 to 20 (or the deleted
+// mark), type 0 and cluster 0; a short entry has no reserved attribute
+// bits and an 8.3 name of characters a short name may hold.
+func plausibleEntry(e []byte) bool {
+	if Attr(e[11])&attrLFNMask == attrLFN {
+		seq := e[0] & 0x1f
+		return e[12] == 0 && e[26] == 0 && e[27] == 0 &&
+			(e[0] == deletedMark || e[0]&^0x5f == 0 && seq >= 1 && seq <= 20)
+	}
+	if e[11]&0xc0 != 0 {
+		return false
+	}
+	if string(e[:11]) == ".          " || string(e[:11]) == "..         " {
+		return true
+	}
+	for i, c := range e[:11] {
+		switch {
+		case i == 0 && (c == deletedMark || c == 0x05):
+		case c < 0x20, i == 0 && c == ' ', strings.IndexByte(`"*+,./:;<=>?[\]|`, c) >= 0:
+			return false
+		}
+	}
+	return true
 }

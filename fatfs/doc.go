@@ -7,13 +7,15 @@
 // view it exposes what recovery tools need: every 32-byte directory
 // entry including deleted ones (first byte 0xE5: name, size, first
 // cluster, with the lost first character of the short name restored from
-// the long-name checksum where the long name survived), the FAT itself
-// (entries, cluster states, an allocation bitmap) and cluster chains as
-// runs. It reads untrusted bytes: every offset is checked against the
-// image, chains are followed a bounded number of steps and a chain that
-// comes back onto itself is an error (ErrLoop), directories are capped at
-// the 65 536 entries FAT allows and directory cycles are reported, never
-// followed.
+// the long-name checksum where the long name survived), a walk of every
+// directory that reaches deleted directories too (Walk), the FAT itself
+// (entries, cluster states, an allocation bitmap and its free runs) and
+// cluster chains as runs. It reads untrusted bytes: every offset is
+// checked against the image, chains are followed a bounded number of
+// steps and a chain that comes back onto itself is an error (ErrLoop),
+// directories are capped at the 65 536 entries FAT allows, directory
+// cycles are reported, never followed, and a walk reads no cluster as a
+// directory twice.
 //
 // The builder (Plan) computes a complete FAT32 layout up front from a tree
 // of names, sizes and times: boot sector, FSInfo, both FATs, directories,

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"sort"
 	"sync"
 )
@@ -163,6 +164,13 @@ const MaxRuns = 1 << 20
 // used is ErrLoop. The work is bounded by max (and by the volume's
 // cluster count) whatever the FAT holds.
 func (f *FS) Chain(first uint32, max int64) ([]Run, error) {
+	return f.chain(first, max, nil)
+}
+
+// chain is Chain; with seen, it also stops with ErrLoop at a cluster
+// already set there (read as another directory's), and sets the
+// clusters it follows, so that a walk reads no cluster twice.
+func (f *FS) chain(first uint32, max int64, seen *Bitmap) ([]Run, error) {
 	if max <= 0 {
 		return nil, nil
 	}
@@ -173,6 +181,12 @@ func (f *FS) Chain(first uint32, max int64) ([]Run, error) {
 	var runs []Run
 	c := first
 	for n := int64(0); ; {
+		if seen != nil {
+			if seen.Allocated(c) {
+				return nil, fmt.Errorf("%w: the chain from cluster %d reaches cluster %d, which another directory (or this one) already holds", ErrLoop, first, c)
+			}
+			seen.set(c)
+		}
 		if k := len(runs); k > 0 && runs[k-1].First+runs[k-1].Count == c {
 			runs[k-1].Count++
 		} else {
@@ -217,18 +231,26 @@ func checkOverlap(runs []Run, first uint32) error {
 	return nil
 }
 
+// newBitmap returns an all-clear bitmap of n clusters.
+func newBitmap(n uint32) *Bitmap {
+	return &Bitmap{bits: make([]uint64, (int64(n)+63)/64), n: n}
+}
+
+// set marks cluster c (a valid one).
+func (b *Bitmap) set(c uint32) { b.bits[(c-2)/64] |= 1 << ((c - 2) % 64) }
+
 // Allocation reads the whole FAT and returns one bit per cluster, set
 // when the cluster is not free (used, last, bad or reserved). Bit i
 // stands for cluster i+2.
 func (f *FS) Allocation() (*Bitmap, error) {
-	bm := &Bitmap{bits: make([]uint64, (int64(f.Clusters)+63)/64), n: f.Clusters}
+	bm := newBitmap(f.Clusters)
 	for c := uint32(2); c-2 < f.Clusters; c++ {
 		v, err := f.fat.get(c)
 		if err != nil {
 			return nil, err
 		}
 		if v != entryFree {
-			bm.bits[(c-2)/64] |= 1 << ((c - 2) % 64)
+			bm.set(c)
 		}
 	}
 	return bm, nil
@@ -258,4 +280,34 @@ func (b *Bitmap) Free() int64 {
 		}
 	}
 	return int64(b.n) - used
+}
+
+// FreeRuns lists the runs of free clusters in cluster order, at most max
+// of them; complete is false when there are more. It steps over 64
+// clusters at a time, so its cost follows the bitmap's size (one bit a
+// cluster) and the runs it returns, whatever the FAT holds.
+func (b *Bitmap) FreeRuns(max int) (runs []Run, complete bool) {
+	for w, word := range b.bits {
+		free := ^word
+		if rest := int64(b.n) - int64(w)*64; rest < 64 {
+			free &= 1<<rest - 1 // the bits past the last cluster are no clusters
+		}
+		for free != 0 {
+			tz := bits.TrailingZeros64(free)
+			n := min(bits.TrailingZeros64(^(free >> tz)), 64-tz)
+			first := uint32(w*64+tz) + 2
+			if k := len(runs); k > 0 && runs[k-1].First+runs[k-1].Count == first {
+				runs[k-1].Count += uint32(n)
+			} else if k < max {
+				runs = append(runs, Run{first, uint32(n)})
+			} else {
+				return runs, false
+			}
+			if n == 64 {
+				break
+			}
+			free &^= (1<<n - 1) << tz
+		}
+	}
+	return runs, true
 }

@@ -68,6 +68,13 @@ func (f *FS) Label() (string, error) {
 
 // readDir reads the directory of dir (nil for the root).
 func (f *FS) readDir(dir *Entry, deleted bool) ([]Entry, string, error) {
+	return f.readDirSeen(dir, deleted, nil)
+}
+
+// readDirSeen reads the directory of dir (nil for the root) through its
+// chain; with seen, a cluster already set there is a loop, and the
+// chain's clusters are set.
+func (f *FS) readDirSeen(dir *Entry, deleted bool, seen *Bitmap) ([]Entry, string, error) {
 	if dir == nil && f.Type != 32 {
 		n := int64(f.RootEntries) * 32
 		if f.RootDirOffset+n > f.size {
@@ -89,8 +96,8 @@ func (f *FS) readDir(dir *Entry, deleted bool) ([]Entry, string, error) {
 			return nil, "", errorf(what, dir.Offset, ErrCorrupt, "no first cluster")
 		}
 	}
-	maxClusters := (MaxDirEntries*32 + f.ClusterSize - 1) / f.ClusterSize
-	runs, err := f.Chain(first, maxClusters+1)
+	maxClusters := f.maxDirClusters()
+	runs, err := f.chain(first, maxClusters+1, seen)
 	if err != nil {
 		return nil, "", fmt.Errorf("fatfs: %s: %w", what, err)
 	}
@@ -102,15 +109,31 @@ func (f *FS) readDir(dir *Entry, deleted bool) ([]Entry, string, error) {
 		return nil, "", errorf(what, f.ClusterOffset(first), ErrLimit, "more than %d entries", MaxDirEntries)
 	}
 	buf := make([]byte, total*f.ClusterSize)
-	var pos []int64 // buffer position of each run, for offsets
 	var at int64
 	for _, r := range runs {
-		pos = append(pos, at)
 		n := int64(r.Count) * f.ClusterSize
 		if err := f.read(buf[at:at+n], f.ClusterOffset(r.First), what); err != nil {
 			return nil, "", err
 		}
 		at += n
+	}
+	ents, label := f.parseRuns(buf, runs, deleted)
+	return ents, label, nil
+}
+
+// maxDirClusters is how many clusters MaxDirEntries fill.
+func (f *FS) maxDirClusters() int64 {
+	return (MaxDirEntries*32 + f.ClusterSize - 1) / f.ClusterSize
+}
+
+// parseRuns decodes a directory read from runs into buf (the runs' bytes
+// one after the other), with the entries' offsets in the volume.
+func (f *FS) parseRuns(buf []byte, runs []Run, deleted bool) ([]Entry, string) {
+	pos := make([]int64, len(runs)) // buffer position of each run
+	var at int64
+	for i, r := range runs {
+		pos[i] = at
+		at += int64(r.Count) * f.ClusterSize
 	}
 	offset := func(i int) int64 {
 		k := len(pos) - 1
@@ -119,8 +142,7 @@ func (f *FS) readDir(dir *Entry, deleted bool) ([]Entry, string, error) {
 		}
 		return f.ClusterOffset(runs[k].First) + int64(i) - pos[k]
 	}
-	ents, label := parseDir(buf, offset, deleted)
-	return ents, label, nil
+	return parseDir(buf, offset, deleted)
 }
 
 func (f *FS) read(b []byte, off int64, what string) error {

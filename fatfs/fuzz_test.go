@@ -106,7 +106,8 @@ func addFATSeeds(f *testing.F) {
 
 // FuzzFS opens a volume and does everything a verifier and an undelete
 // tool would: label, walk with deleted entries, read every file (capped),
-// the allocation bitmap of small volumes.
+// the allocation bitmap and its free runs of small volumes, and the
+// recovery walk into deleted directories.
 func FuzzFS(f *testing.F) {
 	addFATSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -156,11 +157,53 @@ func FuzzFS(f *testing.F) {
 			}
 		}
 		walk(".", 0)
-		if v.Clusters <= 1<<20 {
-			if bm, err := v.Allocation(); err == nil && bm.Free() > int64(v.Clusters) {
-				t.Fatalf("%d free of %d clusters", bm.Free(), v.Clusters)
-			}
+		if v.Clusters > 1<<20 {
+			return
 		}
+		bm, err := v.Allocation()
+		if err != nil {
+			return
+		}
+		if bm.Free() > int64(v.Clusters) {
+			t.Fatalf("%d free of %d clusters", bm.Free(), v.Clusters)
+		}
+		runs, complete := bm.FreeRuns(1 << 16)
+		var free int64
+		for i, r := range runs {
+			if r.Count == 0 || !v.validCluster(r.First) || !v.validCluster(r.First+r.Count-1) ||
+				i > 0 && r.First <= runs[i-1].First+runs[i-1].Count {
+				t.Fatalf("free run %d %+v of %d clusters (previous %+v)", i, r, v.Clusters, runs[max(i-1, 0)])
+			}
+			for c := r.First; c < r.First+r.Count; c++ {
+				if bm.Allocated(c) {
+					t.Fatalf("free run %+v holds allocated cluster %d", r, c)
+				}
+			}
+			free += int64(r.Count)
+		}
+		if complete && free != bm.Free() {
+			t.Fatalf("free runs hold %d clusters, the bitmap %d", free, bm.Free())
+		}
+		// The recovery walk, deleted directories continued over the next
+		// free cluster: no entry may be read twice.
+		next := func(c uint32) (uint32, bool) {
+			for c++; v.validCluster(c); c++ {
+				if !bm.Allocated(c) {
+					return c, true
+				}
+			}
+			return 0, false
+		}
+		seen := map[int64]bool{}
+		v.Walk(WalkOptions{Deleted: true, NextDeleted: next}, func(d *Directory) error {
+			for _, e := range d.Entries {
+				if seen[e.Offset] {
+					t.Fatalf("entry at byte %d read twice (directory %q)", e.Offset, d.Path)
+				}
+				seen[e.Offset] = true
+			}
+			return nil
+		})
 	})
 }
 
@@ -197,6 +240,7 @@ func FuzzDir(f *testing.F) {
 		f.Add(img[start : start+1024])
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		plausibleDir(raw)
 		ents, _ := parseDir(raw, func(i int) int64 { return int64(i) }, true)
 		if len(ents) > len(raw)/32 {
 			t.Fatalf("%d entries from %d bytes", len(ents), len(raw))

@@ -229,3 +229,39 @@ func TestStatusJSONNoDaemon(t *testing.T) {
 		t.Errorf("status --json with a daemon: exit %d %+v %v\n%s", code, up, err, out)
 	}
 }
+
+// TestUnmountOthersMount (review W4): a user naming root's mount — by its
+// mountpoint or by its image — is told it is root's (exit 2, "mounted by
+// uid 0"), not fusermount3's "entry not found in /etc/mtab" (exit 1) or
+// "not mounted"; the mount stays.
+func TestUnmountOthersMount(t *testing.T) {
+	isotest.RequireFUSE(t)
+	u := newUserPrefixed(t, deskUserPrefix)
+	dir := sharedDir(t)
+	img := filepath.Join(dir, "small.iso")
+	copyFile(t, smallImage(t), img, 0o644)
+	for _, opts := range []string{"ro", "allow_other"} {
+		mp := filepath.Join(dir, "roots-"+opts)
+		mkdirOwned(t, mp, nil, 0o755)
+		if out, code := run(t, "mount", "--standalone", "-o", opts, img, mp); code != 0 {
+			t.Fatalf("root's mount: exit %d %s", code, out)
+		}
+		unmountCleanup(t, mp)
+		env := []string{"ISOFSD_SOCKET=" + filepath.Join(dir, "none.sock")}
+		for _, arg := range []string{mp, img} {
+			out, code := u.runEnv(t, env, isofsdBin, "unmount", arg)
+			t.Logf("unmount %s as %s: exit %d: %s", arg, u.Name, code, strings.TrimSpace(out))
+			if code != 2 || !strings.Contains(out, "mounted") || !strings.Contains(out, "by uid 0") || strings.Contains(out, "mtab") {
+				t.Errorf("-o %s: unmount %s as %s: exit %d, want 2 naming uid 0:\n%s", opts, arg, u.Name, code, out)
+			}
+		}
+		if !isMounted(t, mp) {
+			t.Errorf("root's mount on %s is gone", mp)
+		}
+		// Unmounting a whole image leaves it only when someone else has
+		// it: here root may.
+		if out, code := run(t, "unmount", "--standalone", img); code != 0 {
+			t.Errorf("root: unmount %s: exit %d %s", img, code, out)
+		}
+	}
+}

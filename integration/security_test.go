@@ -175,6 +175,21 @@ func TestSetuidImageIsNosuid(t *testing.T) {
 			t.Errorf("with --trust-image-suid the setuid-root program ran with euid %s, want 0", got)
 		}
 	})
+	// Review S7: for a user the flag cannot be honoured (fusermount3
+	// forces nosuid,nodev), so it is refused, not warned about and
+	// silently ignored.
+	t.Run("trust-image-suid-as-user", func(t *testing.T) {
+		mp := filepath.Join(dir, "user-trusted")
+		mkdirOwned(t, mp, u, 0o755)
+		unmountCleanup(t, mp)
+		out, code := u.runEnv(t, []string{noSocket}, isofsdBin, "mount", "--standalone", "--trust-image-suid", img, mp)
+		if code != 2 || !strings.Contains(out, "needs root") || strings.Contains(out, "will take effect") {
+			t.Errorf("mount --trust-image-suid as %s: exit %d, want 2 saying it needs root:\n%s", u.Name, code, out)
+		}
+		if opts := vfsOptions(t, mp); opts != "" {
+			t.Errorf("%s mounted anyway (%s)", mp, opts)
+		}
+	})
 }
 
 // TestAllowOtherKeepsModes replays issue 16.4: with -o allow_other, a

@@ -26,6 +26,10 @@ import (
 // suite's).
 const userPrefix = "isoxb"
 
+// deskUserPrefix names the users of the tests of review 1's desktop,
+// automatic mountpoint and daemon-client fixes.
+const deskUserPrefix = "isoxk"
+
 // testUser is a real second user created for one test.
 type testUser struct {
 	Name     string
@@ -45,11 +49,18 @@ func requireRoot(t testing.TB) {
 // removes both (userdel -r) when the test ends.
 func newUser(t testing.TB) *testUser {
 	t.Helper()
+	return newUserPrefixed(t, userPrefix)
+}
+
+// newUserPrefixed is newUser with another name prefix (each fix stream's
+// tests have theirs).
+func newUserPrefixed(t testing.TB, prefix string) *testUser {
+	t.Helper()
 	requireRoot(t)
 	isotest.RequireTool(t, "useradd")
 	var b [4]byte
 	rand.Read(b[:])
-	name := userPrefix + hex.EncodeToString(b[:])
+	name := prefix + hex.EncodeToString(b[:])
 	if out, err := exec.Command("useradd", "--create-home", "--user-group", "--shell", "/bin/sh", name).CombinedOutput(); err != nil {
 		t.Fatalf("useradd %s: %v\n%s", name, err, out)
 	}

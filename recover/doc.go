@@ -15,7 +15,9 @@
 //     through package extract's writer.
 //   - Undelete gets deleted images back from the file systems on a disk
 //     (FindFileSystems: NTFS, exFAT, ext2/3/4, FAT; the readers are the
-//     packages ntfs, exfat and ext4j, reporting in fsmeta's terms) by their
+//     packages ntfs, exfat and ext4j, reporting in fsmeta's terms, and the
+//     project's FAT reader fatfs, on which fat.go lays its rule for zeroed
+//     chains) by their
 //     own metadata — names and real, fragmented extents — then scans for
 //     the rest. Scan finds images by their volume descriptors on 512-byte
 //     boundaries; Recover writes them out, verifies each, reports images

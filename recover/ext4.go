@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/recover/ext4j"
 	"github.com/isofsd/isofsd/recover/fsmeta"
 )
@@ -39,24 +38,14 @@ type ext4Located struct {
 // of its MBR/GPT.
 func findExt4(src io.ReaderAt, size int64) *ext4Sources {
 	out := &ext4Sources{}
-	try := func(start, n int64) bool {
+	eachVolume(src, size, func(start, n int64) bool {
 		fs, err := ext4j.Open(io.NewSectionReader(src, start, n), n)
 		if err != nil {
 			return false
 		}
 		out.fss = append(out.fss, &ext4Located{Start: start, Size: min(n, fs.Blocks*fs.BlockSize), fs: fs})
 		return true
-	}
-	if try(0, size) {
-		return out
-	}
-	if sa, err := isofmt.ReadSystemArea(src, size); err == nil {
-		for _, p := range sa.Partitions {
-			if p.Start > 0 && p.Start < size {
-				try(p.Start, min(size, p.Start+p.Size)-p.Start)
-			}
-		}
-	}
+	})
 	return out
 }
 

@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/isofsd/isofsd/fatfs"
 
 	"github.com/isofsd/isofsd/recover/fsmeta"
 	"github.com/isofsd/isofsd/recover/fsmeta/fsmetatest"
@@ -119,5 +122,62 @@ func TestFATHostile(t *testing.T) {
 		if f.Stored() > int64(len(img)) {
 			t.Errorf("%s maps %d bytes on a %d-byte volume", f.Name, f.Stored(), len(img))
 		}
+	}
+}
+
+// TestFATListingDamage: a live directory that cannot be read makes the
+// listing an error naming it, while the files of the other directories
+// are still listed; a deleted directory whose first cluster is in use
+// again is a note, not an error.
+func TestFATListingDamage(t *testing.T) {
+	img := append([]byte(nil), fsmetatest.Image(t, "fat.img")...)
+	v, err := fatfs.Open(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := v.ReadDirEntries(".", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live, gone *fatfs.Entry
+	var free uint32
+	for i := range root {
+		e := &root[i]
+		switch {
+		case e.Name == "fragmented.iso":
+			free = e.FirstCluster
+		case !e.Deleted && live == nil:
+			live = e
+		case e.Deleted && gone == nil:
+			gone = e
+		}
+	}
+	if live == nil || gone == nil || free == 0 {
+		t.Fatalf("seed image: %+v", root)
+	}
+	asDir := func(e *fatfs.Entry, c uint32) {
+		img[e.Offset+11] = byte(fatfs.AttrDirectory)
+		binary.LittleEndian.PutUint16(img[e.Offset+26:], uint16(c))
+	}
+	asDir(gone, live.FirstCluster) // in use by the live file
+	asDir(live, free)              // a free cluster: no chain
+	fss := FindFileSystems(bytes.NewReader(img), int64(len(img)))
+	if len(fss) != 1 {
+		t.Fatalf("file systems: %+v", fss)
+	}
+	files, err := fss[0].list(context.Background(), nil)
+	t.Logf("error: %v; notes: %q", err, fss[0].Notes)
+	if err == nil || !strings.Contains(err.Error(), "could not be read") || !strings.Contains(err.Error(), "directory "+live.Name) {
+		t.Errorf("listing error: %v", err)
+	}
+	found := false
+	for _, f := range files {
+		found = found || f.Name == "fragmented.iso"
+	}
+	if !found {
+		t.Errorf("fragmented.iso not listed beside the broken directory")
+	}
+	if n := strings.Join(fss[0].Notes, "; "); !strings.Contains(n, "hold other data since") || !strings.Contains(n, "in use again") {
+		t.Errorf("notes: %q", n)
 	}
 }

@@ -67,7 +67,7 @@ type RecoverOptions struct {
 func Recover(ctx context.Context, src io.ReaderAt, size int64, found []*Found, o RecoverOptions) ([]*Recovered, error) {
 	var out []*Recovered
 	var fsx *ext4Sources // located lazily, once
-	var fat []*fatFS
+	var fat []*fatVolume
 	for i, f := range found {
 		if err := ctx.Err(); err != nil {
 			return out, err

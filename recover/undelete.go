@@ -107,16 +107,27 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 			out = append(out, &FileSystem{Kind: "ext4", Offset: off, Size: n, Error: err.Error()})
 			return true
 		}
-		if f := readFATBoot(src, off, off+n); f != nil {
-			out = append(out, &FileSystem{Kind: "fat", Offset: off, Size: f.Size, allFree: f.allFree, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
-				return f.deleted(ctx, src, p)
-			}})
+		if v := openFAT(src, off, n); v != nil {
+			fs := &FileSystem{Kind: "fat", Offset: off, Size: v.size, allFree: v.allFree}
+			fs.list = func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
+				files, notes, err := v.deleted(ctx, p)
+				fs.Notes = notes
+				return files, err
+			}
+			out = append(out, fs)
 			return true
 		}
 		return false
 	}
+	eachVolume(src, size, try)
+	return out
+}
+
+// eachVolume calls try on the whole source and, unless try takes it, on
+// each partition its MBR/GPT lists (offset and size on the source).
+func eachVolume(src io.ReaderAt, size int64, try func(off, n int64) bool) {
 	if try(0, size) {
-		return out
+		return
 	}
 	if sa, err := isofmt.ReadSystemArea(src, size); err == nil {
 		for _, p := range sa.Partitions {
@@ -125,7 +136,6 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 			}
 		}
 	}
-	return out
 }
 
 // UndeleteOptions tune Undelete.

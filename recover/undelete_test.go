@@ -692,6 +692,51 @@ func TestUndeleteFAT32(t *testing.T) {
 	}
 }
 
+// TestUndeleteFATDirectories: on a FAT32 volume in an MBR partition
+// (mkfs.fat + mtools), an image in a directory removed with mdeltree comes
+// back byte-exact under its name and path, with its time; and the deleted
+// entry inside a FAT image stored as a live file (as a stick's
+// efiboot.img is) is no file of the volume: its directories are walked,
+// not every 32 bytes of it.
+func TestUndeleteFATDirectories(t *testing.T) {
+	isotest.RequireTool(t, "mkfs.fat", "mcopy", "mdel", "mdeltree")
+	imgs := undeleteImages(t)[:1]
+	dir := t.TempDir()
+	inner := filepath.Join(dir, "efiboot.img")
+	run(t, "mkfs.fat", "-C", inner, "1024")
+	loader := filepath.Join(dir, "LOADER.EFI")
+	os.WriteFile(loader, randomData(5000, 3), 0o644)
+	run(t, "mcopy", "-i", inner, loader, "::/")
+	run(t, "mdel", "-i", inner, "::/LOADER.EFI")
+	tree := filepath.Join(dir, "isos")
+	os.Mkdir(tree, 0o755)
+	os.WriteFile(filepath.Join(tree, imgs[0].name), imgs[0].data, 0o644)
+	fat := filepath.Join(dir, "fat.img")
+	run(t, "mkfs.fat", "-F", "32", "-C", fat, strconv.Itoa(40<<10))
+	run(t, "mcopy", "-i", fat, inner, "::/")
+	run(t, "mcopy", "-s", "-i", fat, tree, "::/")
+	run(t, "mdeltree", "-i", fat, "::/isos")
+	rep := undeleteDisk(t, embedInDisk(t, fat, "dos"), UndeleteOptions{NoCarve: true})
+	if len(rep.FileSystems) != 1 || rep.FileSystems[0].Kind != "fat" || rep.FileSystems[0].Offset != 1<<20 {
+		t.Fatalf("file systems: %+v", rep.FileSystems)
+	}
+	if n := rep.FileSystems[0].Deleted; n != 1 {
+		t.Errorf("%d deleted files, want 1 (the image; the loader deleted inside efiboot.img belongs to that image's file system)", n)
+	}
+	r := checkUndelete(t, rep, imgs, imgs[0].name)[imgs[0].name]
+	if r == nil {
+		return
+	}
+	f := r.FSFile
+	if f.Path != "/_sos/"+imgs[0].name || f.Modified.IsZero() {
+		t.Errorf("path %q, modified %v", f.Path, f.Modified)
+	}
+	var at int64
+	if _, err := fmt.Sscanf(f.ID, "deleted directory entry at byte %d", &at); err != nil || at < 1<<20 {
+		t.Errorf("ID %q does not give the entry's byte on the disk", f.ID)
+	}
+}
+
 func TestUndeleteExt4(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for losetup and mount")

@@ -105,6 +105,7 @@ const (
 	ProblemTooSmall  ProblemCode = "too-small"
 	ProblemNotDevice ProblemCode = "not-a-device"
 	ProblemImage     ProblemCode = "image" // the image itself must not be written raw
+	ProblemIdentity  ProblemCode = "not-the-drive-picked"
 )
 
 // Problem is one reason a target is not eligible.

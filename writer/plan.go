@@ -84,6 +84,10 @@ type Options struct {
 	Mode Mode
 	// FileCopy configures file-copy mode.
 	FileCopy FileCopyOptions
+	// Expect names, by target path, the drive each target must be: the
+	// identity a picker saw when the user chose it. Any other drive
+	// there (a stick swapped since) is refused, and so is a file.
+	Expect map[string]Identity
 
 	hooks *testHooks
 }
@@ -239,7 +243,24 @@ func Prepare(source string, targets []string, opts Options) (*Plan, error) {
 }
 
 func (p *Plan) assessTarget(path string, pol Policy) (*Target, error) {
-	return CheckTarget(path, TargetOptions{Policy: pol, ToFile: p.opts.ToFile, Probe: p.opts.Probe})
+	t, err := CheckTarget(path, TargetOptions{Policy: pol, ToFile: p.opts.ToFile, Probe: p.opts.Probe})
+	if err != nil {
+		return nil, err
+	}
+	// The drive picked elsewhere (desktop write-usb) and no other.
+	if want, ok := p.opts.Expect[path]; ok {
+		switch d := t.Device; {
+		case d == nil:
+			t.Problems = append(t.Problems, Problem{Code: ProblemIdentity, Detail: fmt.Sprintf("%s is a file, not the drive that was picked", path)})
+		default:
+			if m := want.Mismatch(d.Identity()); m != "" {
+				d.Problems = append(d.Problems, Problem{Code: ProblemIdentity, Detail: fmt.Sprintf("%s is not the drive that was picked: %s", path, m)})
+				d.Eligible = false
+				t.Problems = d.Problems
+			}
+		}
+	}
+	return t, nil
 }
 
 // TargetOptions are what CheckTarget checks a target against.

@@ -241,6 +241,13 @@ func (d *daemonMountFlags) useDaemon() (bool, error) {
 	switch {
 	case err == nil:
 		return true, nil
+	case errors.Is(err, mounter.ErrDaemonRefused) && d.daemon:
+		return false, withCode(exitUsage, err)
+	case errors.Is(err, mounter.ErrDaemonRefused):
+		// A daemon of root's or yours is there and will not serve you:
+		// going around it would leave its mounts out (unmount --all) or
+		// hide that the set-up is wrong. --standalone does without it.
+		return false, withCode(exitUsage, fmt.Errorf("%w (--standalone does without the daemon)", err))
 	case d.daemon && errors.Is(err, mounter.ErrUntrustedSocket):
 		return false, withCode(exitUsage, fmt.Errorf("--daemon: %w", err))
 	case d.daemon:
@@ -352,7 +359,9 @@ func newStatusCmd(a *app) *cobra.Command {
 		Use:   "status [--json]",
 		Short: "Report whether the isofsd daemon runs, and what it serves",
 		Long: `Exit status 0 when a daemon answers on the socket, 1 when none does, 2 when
-the socket is not trusted (someone else's directory, file or process).
+the socket is not trusted (someone else's directory, file or process) or
+the daemon will not serve you (root's daemon, say: its socket is not yours
+to connect to, or it turns you away).
 With --json the answer is always one JSON object with "running".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -363,7 +372,7 @@ With --json the answer is always one JSON object with "running".`,
 			}
 			if err != nil {
 				code := exitDamaged
-				if errors.Is(err, mounter.ErrUntrustedSocket) {
+				if errors.Is(err, mounter.ErrUntrustedSocket) || errors.Is(err, mounter.ErrDaemonRefused) {
 					code = exitUsage
 				}
 				if asJSON {

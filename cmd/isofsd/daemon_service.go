@@ -71,6 +71,12 @@ current user (HKCU, no administrator rights needed).`,
 				return withCode(exitUsage, err)
 			}
 			o.Binary = bin
+			if systemd && !user && mu.Image == "" {
+				// isofsd.service and isofsd@.service run it as root.
+				if err := checkSystemBinary(bin, "--binary"); err != nil {
+					return err
+				}
+			}
 			for _, p := range []*string{&o.Watch, &o.MountRoot, &o.Socket} {
 				if *p != "" {
 					if *p, err = filepath.Abs(*p); err != nil {

@@ -219,6 +219,11 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
+	if o.TrustImageSuid {
+		if err := mounter.CheckTrustImageSuid(); err != nil {
+			return withCode(exitUsage, err)
+		}
+	}
 	child := os.Getenv(mounter.EnvReadyFD) != ""
 	if mountpoint == "" && !child {
 		if ms, err := mounter.ImageMounts(image); err == nil && len(ms) > 0 {
@@ -349,6 +354,10 @@ exit 1 if some could not be unmounted.`,
 					return withCode(exitInternal, err)
 				}
 				if len(ms) == 0 {
+					if others, _ := mounter.OthersImageMounts(args[0]); len(others) > 0 {
+						uid, _ := mounter.MountOwner(others[0])
+						return withCode(exitUsage, fmt.Errorf("%s: %w: it is mounted on %s by uid %d; only that user or root may unmount it", args[0], mounter.ErrNotOwner, others[0].MountPoint, uid))
+					}
 					return withCode(exitUsage, fmt.Errorf("%s: %w", args[0], mounter.ErrNotMounted))
 				}
 				targets = targets[:0]
@@ -383,10 +392,11 @@ func unmountOne(a *app, df *daemonMountFlags, mp string, lazy bool) error {
 	return nil
 }
 
-// unmountExitCode: naming something that is not our mount is a usage
-// error; a mount that stays (busy) is a partial failure.
+// unmountExitCode: naming something that is not our mount (nothing
+// mounted, another file system, another user's mount) is a usage error;
+// a mount that stays (busy) is a partial failure.
 func unmountExitCode(err error) int {
-	if errors.Is(err, mounter.ErrNotMounted) || errors.Is(err, mounter.ErrNotIsofsd) {
+	if errors.Is(err, mounter.ErrNotMounted) || errors.Is(err, mounter.ErrNotIsofsd) || errors.Is(err, mounter.ErrNotOwner) {
 		return exitUsage
 	}
 	return exitDamaged

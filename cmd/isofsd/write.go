@@ -90,8 +90,10 @@ func yesNo(b bool) string {
 
 type writeFlags struct {
 	yes, force, allowLoop, noVerify, toFile bool
-	bs                                      int64
-	mode, partitionTable                    string
+	// expect holds TARGET=ID pairs (--expect-drive).
+	expect               []string
+	bs                   int64
+	mode, partitionTable string
 	// Testing aids (hidden flags): split small WIMs into small parts.
 	wimPartSize, splitWIMAbove int64
 }
@@ -142,6 +144,7 @@ Exit status: 0 all targets written (and verified), 1 some target failed,
 	fl.BoolVar(&f.noVerify, "no-verify", false, "do not read the targets back")
 	fl.BoolVar(&f.toFile, "to-file", false, "targets may be image files: create them, or overwrite existing ones")
 	sizeVar(fl, &f.bs, "bs", writer.DefaultBlockSize, 4096, 1<<30, "I/O block size (a multiple of 4 KiB)")
+	fl.StringArrayVar(&f.expect, "expect-drive", nil, "TARGET=ID: refuse TARGET unless it is the drive with this identity (what desktop write-usb passes for the drive picked; repeatable)")
 	enumVar(fl, &f.mode, "mode", "auto", []string{"auto", "raw", "files"}, "how to write: auto, raw (byte copy) or files (FAT32 file copy, for Windows and other non-hybrid UEFI images)")
 	enumVar(fl, &f.partitionTable, "partition-table", "gpt", []string{"gpt", "mbr"}, "file-copy mode: gpt, or mbr for old firmware")
 	sizeVar(fl, &f.wimPartSize, "wim-part-size", 0, 4096, 4<<30-1, "file-copy mode: largest .swm part (testing aid)")
@@ -157,6 +160,10 @@ func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets [
 		return withCode(exitUsage, fmt.Errorf("--mode: %w", err))
 	}
 	fc := writer.FileCopyOptions{PartitionTable: f.partitionTable, WIMPartSize: f.wimPartSize, SplitAbove: f.splitWIMAbove}
+	expect, err := parseExpectDrives(f.expect)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
 	out := cmd.OutOrStdout()
@@ -171,6 +178,7 @@ func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets [
 		Progress:  view.update,
 		Mode:      mode,
 		FileCopy:  fc,
+		Expect:    expect,
 	}
 	plan, err := writer.Prepare(source, targets, opts)
 	if err != nil {
@@ -202,6 +210,26 @@ func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets [
 		return withCode(exitUsage, err)
 	}
 	return reportWrite(out, rep, f.noVerify)
+}
+
+// parseExpectDrives reads --expect-drive TARGET=ID values.
+func parseExpectDrives(vals []string) (map[string]writer.Identity, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	out := map[string]writer.Identity{}
+	for _, v := range vals {
+		i := strings.LastIndexByte(v, '=')
+		if i <= 0 {
+			return nil, fmt.Errorf("--expect-drive %q: want TARGET=ID", v)
+		}
+		id, err := writer.ParseIdentity(v[i+1:])
+		if err != nil {
+			return nil, fmt.Errorf("--expect-drive: %w", err)
+		}
+		out[v[:i]] = id
+	}
+	return out, nil
 }
 
 func describePlan(out io.Writer, p *writer.Plan) {

@@ -10,6 +10,8 @@
 // part of the path a user can write, and the parent's owner and mode are
 // checked first; Remove deletes it again only while it is still the empty
 // directory Create made (same device and inode, reached the same way).
+// The empty directory a crashed mount left is reused (see Create for the
+// rule), under a lock that keeps concurrent mounts of one label apart.
 package automp
 
 import (
