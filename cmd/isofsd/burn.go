@@ -5,7 +5,6 @@ package main
 // here.
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,12 +67,7 @@ pseudo-drive (a file or block device posing as a drive).`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				if drives == nil {
-					drives = []*burn.Drive{}
-				}
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(drives)
+				return writeJSONList(out, drives)
 			}
 			if len(drives) == 0 {
 				fmt.Fprintln(out, "no optical drives found")
@@ -218,9 +212,7 @@ func runBurn(cmd *cobra.Command, a *app, f burnFlags, image, drive string) error
 	rep, err := plan.Execute(ctx)
 	view.finish()
 	if rep != nil && f.asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(rep); jerr != nil {
+		if jerr := writeJSON(out, rep); jerr != nil {
 			return withCode(exitInternal, jerr)
 		}
 	}

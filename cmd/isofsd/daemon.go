@@ -327,13 +327,8 @@ func newListCmd(a *app) *cobra.Command {
 
 // writeMountList prints mounts as a table or as JSON.
 func writeMountList(w io.Writer, mounts []ctlproto.MountStatus, asJSON bool, now time.Time) error {
-	if mounts == nil {
-		mounts = []ctlproto.MountStatus{}
-	}
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(mounts)
+		return writeJSONList(w, mounts)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MOUNTPOINT\tIMAGE\tTREE\tUPTIME\tREAD\tCACHE HITS")
@@ -410,9 +405,18 @@ type statusJSON struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// writeJSON prints v indented.
+// writeJSON prints v indented: the one JSON writer of every --json.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// writeJSONList prints a list as writeJSON does, an empty one as [] (not
+// null), so that a script can always iterate over it.
+func writeJSONList[T any](w io.Writer, list []T) error {
+	if list == nil {
+		list = []T{}
+	}
+	return writeJSON(w, list)
 }

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,12 +40,6 @@ func (a *app) recoverBar(total int64, desc string) *progressbar.ProgressBar {
 // cleanly (rescue saves its map first).
 func recoverSignalContext(parent context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
-}
-
-func recoverWriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // ---- rescue ----
@@ -238,7 +231,7 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 		}
 	}
 	if f.jsonOut {
-		if err := recoverWriteJSON(cmd.OutOrStdout(), rep); err != nil {
+		if err := writeJSON(cmd.OutOrStdout(), rep); err != nil {
 			return err
 		}
 	} else {
@@ -453,7 +446,7 @@ verify against, or the image cannot be opened).`,
 				return err
 			}
 			if jsonOut {
-				if err := recoverWriteJSON(cmd.OutOrStdout(), rep); err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), rep); err != nil {
 					return err
 				}
 			} else {
@@ -601,7 +594,7 @@ Exit status: 0 everything extracted whole, 1 some files partial or left out
 				return withCode(exitUsage, err)
 			}
 			if jsonOut {
-				if err := recoverWriteJSON(cmd.OutOrStdout(), map[string]any{"verify": rep, "salvage": res}); err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), map[string]any{"verify": rep, "salvage": res}); err != nil {
 					return err
 				}
 			} else {
@@ -799,7 +792,7 @@ func runCarve(cmd *cobra.Command, a *app, source string, f carveFlags) error {
 		}
 	}
 	if f.jsonOut {
-		if err := recoverWriteJSON(cmd.OutOrStdout(), rep); err != nil {
+		if err := writeJSON(cmd.OutOrStdout(), rep); err != nil {
 			return err
 		}
 	} else {

@@ -6,7 +6,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,12 +42,7 @@ drives are eligible; mounted, swap, system and read-only drives never are.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				if devs == nil {
-					devs = []*writer.Device{}
-				}
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(devs)
+				return writeJSONList(out, devs)
 			}
 			printDevices(out, devs)
 			return nil
