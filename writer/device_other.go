@@ -17,6 +17,8 @@ func lookupDevice(path string, _ ProbeOptions) (*Device, error) {
 
 func sourceDevices(string, ProbeOptions) ([]DevNum, error) { return nil, ErrUnsupported }
 
+func devicesBelow(string, ProbeOptions) ([]StackDevice, error) { return nil, ErrUnsupported }
+
 func unmountHint(*Device) string { return "" }
 
 const rawCharDevices = false

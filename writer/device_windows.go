@@ -172,6 +172,8 @@ func lookupDevice(path string, o ProbeOptions) (*Device, error) {
 	return d, nil
 }
 
+func devicesBelow(string, ProbeOptions) ([]StackDevice, error) { return nil, ErrUnsupported }
+
 func sourceDevices(path string, o ProbeOptions) ([]DevNum, error) {
 	p, err := windows.UTF16PtrFromString(path)
 	if err != nil {
