@@ -105,6 +105,7 @@ func TestHostileStringsStayOffTheTerminal(t *testing.T) {
 	}
 	f.WriteAt([]byte("X"), int64(at)+100)
 	f.Close()
+	fat := hostileDeletedFAT(t, dir)
 	for _, c := range []struct {
 		args []string
 		// shown are escaped forms the output must hold.
@@ -118,6 +119,7 @@ func TestHostileStringsStayOffTheTerminal(t *testing.T) {
 		{[]string{"extract", iso, "-C", filepath.Join(dir, "extracted")}, []string{`\x1b`}}, // a second time: errors name the files
 		{[]string{"carve", disk, "--scan-only"}, nil},
 		{[]string{"carve", disk, "-o", filepath.Join(dir, "carved")}, []string{`stored in the image at byte`, `\u202e\x1b[2J.iso`}},
+		{[]string{"carve", fat, "-o", filepath.Join(dir, "undeleted")}, []string{`"evil\x1b[2J\u202e\u009bosi.iso": iso9660 image`}},
 		{[]string{"burn", "--verify-only", iso, "stdio:" + disc}, []string{`DAMAGED "/rtl\u202egnp.exe\u009b2J"`}},
 		{[]string{"--log-level", "debug", "info", iso}, []string{`\x1b`}},
 	} {
@@ -134,6 +136,55 @@ func TestHostileStringsStayOffTheTerminal(t *testing.T) {
 			}
 		})
 	}
+	// The image undeleted from the FAT disk is named after the deleted
+	// file without its escapes and its right-to-left override.
+	if names, _ := filepath.Glob(filepath.Join(dir, "undeleted", "*")); len(names) != 1 || filepath.Base(names[0]) != "evil_[2J__osi.iso" {
+		t.Errorf("undeleted files: %q, want one named evil_[2J__osi.iso", names)
+	}
+}
+
+// hostileDeletedFAT makes a FAT disk that holds a deleted ISO image whose
+// long name is evil ESC[2J U+202E U+009B osi.iso: the name undelete reads
+// from the disk (review S4a). mtools refuses such a name, so the file is
+// copied as evilQQQQQQosi.iso and its long-name entry rewritten after
+// mdel (a long name's checksum covers only the short name).
+func hostileDeletedFAT(t *testing.T, dir string) string {
+	t.Helper()
+	isotest.RequireTool(t, "mformat", "mcopy", "mdel")
+	disk := filepath.Join(dir, "fat.img")
+	if err := os.WriteFile(disk, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Truncate(disk, 8<<20)
+	isotest.Run(t, "mformat", "-i", disk, "::")
+	isotest.Run(t, "mcopy", "-i", disk, isotest.CorpusFile(t, "libcdio/copying-rr.iso"), "::evilQQQQQQosi.iso")
+	isotest.Run(t, "mdel", "-i", disk, "::evilQQQQQQosi.iso")
+	b, err := os.ReadFile(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	utf16 := func(s string) []byte {
+		var out []byte
+		for _, r := range s {
+			out = append(out, byte(r), byte(r>>8))
+		}
+		return out
+	}
+	at := bytes.Index(b, utf16("evil"))
+	if at < 0 {
+		t.Fatal("no long-name entry for evilQQQQQQosi.iso")
+	}
+	for _, r := range "\x1b[2J\u202e\u009b" {
+		q := bytes.Index(b[at:at+40], utf16("Q"))
+		if q < 0 {
+			t.Fatal("long-name entry lacks its Qs")
+		}
+		copy(b[at+q:], utf16(string(r)))
+	}
+	if err := os.WriteFile(disk, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return disk
 }
 
 // checkTermSafeOutput fails if out holds anything that acts on a
