@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/isofsd/isofsd/internal/safetext"
 )
 
 // Every parser reads text another program printed; a drive's vendor and
@@ -46,8 +48,8 @@ func checkDrives(t *testing.T, ds []*Drive) {
 func checkID(t *testing.T, d *Drive) {
 	t.Helper()
 	for _, s := range []string{d.Vendor, d.Model, d.Revision} {
-		if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			t.Fatalf("control character kept in %q", s)
+		if !safetext.IsTerm(s) {
+			t.Fatalf("control or format character kept in %q", s)
 		}
 		if len(s) > maxLineBytes {
 			t.Fatalf("identity string of %d bytes", len(s))
@@ -210,9 +212,9 @@ func TestHostileEngineText(t *testing.T) {
 				}
 			}
 		}},
-		{"terminal escapes in the model", "0  -dev '/dev/sr0' rwrw-- :  'EVIL\x1b[2J' 'M\x07odel\x00'\n", func(t *testing.T, s string) {
+		{"terminal escapes in the model", "0  -dev '/dev/sr0' rwrw-- :  'EVIL\x1b[2J\u009b2J' 'M\x07odel\x00\u202e'\n", func(t *testing.T, s string) {
 			ds := ParseDevices("xorriso", s)
-			if len(ds) != 1 || ds[0].Vendor != "EVIL[2J" || ds[0].Model != "Model" {
+			if len(ds) != 1 || ds[0].Vendor != "EVIL[2J2J" || ds[0].Model != "Model" {
 				t.Errorf("got %+v", ids(ds))
 			}
 		}},

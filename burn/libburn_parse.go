@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/isofsd/isofsd/internal/safetext"
 )
 
 // Caps on what is read from an engine's output: a real listing has a few
@@ -111,15 +113,10 @@ func quoted(s string) (word, rest string, ok bool) {
 }
 
 // cleanID trims the blanks SCSI INQUIRY strings are padded with and drops
-// control characters a firmware may put there.
+// what a firmware may put there to act on a terminal (safetext.Strip: C0
+// and C1 controls, format characters such as U+202E).
 func cleanID(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(safetext.Strip(s))
 }
 
 // ParseDevices reads the drive list of a libburn program: `xorriso

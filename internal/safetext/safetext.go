@@ -44,6 +44,25 @@ func IsTerm(s string) bool {
 	return true
 }
 
+// Strip drops from s every character Term would have to quote (C0 and C1
+// controls, DEL, format characters, invalid UTF-8): for short identity
+// strings (a drive's vendor and model) where the visible rest is all
+// that matters.
+func Strip(s string) string {
+	if IsTerm(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r != utf8.RuneError && strconv.IsPrint(r) {
+			b.WriteRune(r)
+		}
+		i += n
+	}
+	return b.String()
+}
+
 // Name makes s one path element that shows well in a file manager and a
 // terminal, at most max bytes long, or "" when nothing usable is left:
 //   - invalid UTF-8, control characters (C0, DEL, C1), invisible format

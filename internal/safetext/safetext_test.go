@@ -34,6 +34,22 @@ func TestTerm(t *testing.T) {
 	}
 }
 
+func TestStrip(t *testing.T) {
+	for in, want := range map[string]string{
+		"TSSTcorp":                     "TSSTcorp",
+		"ünïcödé 名前":                   "ünïcödé 名前",
+		"EVIL\x1b[2J":                  "EVIL[2J",
+		"M\x07odel\x00":                "Model",
+		"c1\u009b31m\u0085":            "c131m",
+		"rtl\u202egnp.exe\u2066\u200e": "rtlgnp.exe",
+		"bad\xffutf8\x7f":              "badutf8",
+	} {
+		if got := Strip(in); got != want {
+			t.Errorf("Strip(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // checkShown fails if s could act on a terminal: a control character
 // other than none at all, or a format character.
 func checkShown(t *testing.T, in, s string) {
