@@ -76,6 +76,9 @@ func FuzzTerm(f *testing.F) {
 		if IsTerm(s) != (got == s) {
 			t.Errorf("Term(%q) = %q, IsTerm %v", s, got, IsTerm(s))
 		}
+		if st := Strip(s); !IsTerm(st) || (IsTerm(s) && st != s) {
+			t.Errorf("Strip(%q) = %q", s, st)
+		}
 	})
 }
 
