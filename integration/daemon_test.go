@@ -516,7 +516,7 @@ func TestDaemonNoLeakedFDs(t *testing.T) {
 // the root-only socket "no isofsd daemon … permission denied".
 func TestDaemonRefusalOneAnswer(t *testing.T) {
 	isotest.RequireFUSE(t)
-	u := newUserPrefixed(t, deskUserPrefix)
+	u := isotest.NewUser(t, deskUserPrefix)
 	dir := sharedDir(t)
 	img := filepath.Join(dir, "small.iso")
 	copyFile(t, smallImage(t), img, 0o644)
@@ -538,7 +538,7 @@ func TestDaemonRefusalOneAnswer(t *testing.T) {
 			{"status"}, {"status", "--json"}, {"list"}, {"unmount", "--all"}, {"unmount", rootMP},
 			{"mount", "--daemon", img, userMP}, {"mount", img, userMP},
 		} {
-			out, code := u.runEnv(t, []string{"ISOFSD_SOCKET=" + socket}, isofsdBin, args...)
+			out, code := u.RunEnv(t, []string{"ISOFSD_SOCKET=" + socket}, isofsdBin, args...)
 			t.Logf("socket %04o: isofsd %s: exit %d: %s", tc.mode, strings.Join(args, " "), code, strings.TrimSpace(out))
 			if code != 2 || !strings.Contains(out, want) || !strings.Contains(out, tc.reason) {
 				t.Errorf("socket %04o: isofsd %s as %s: exit %d, want 2 with %q…%q:\n%s", tc.mode, strings.Join(args, " "), u.Name, code, want, tc.reason, out)

@@ -85,7 +85,7 @@ func treeList(t *testing.T, dir string) []string {
 // deleting and restoring the files the user's forged manifest names, or
 // writing through the user's symlinked mimeapps.list.
 func TestDesktopRootIgnoresUserFiles(t *testing.T) {
-	u := newUserPrefixed(t, deskUserPrefix)
+	u := isotest.NewUser(t, deskUserPrefix)
 	dir := sharedDir(t)
 	vs, unchanged := victims(t, dir, "victim", "victim2", "victim3")
 	// The user's forged manifest: remove victim, "restore" victim2 to
@@ -105,7 +105,7 @@ EOF
 chmod 600 ~/.local/share/isofsd/desktop-install.json
 ln -s %s ~/.config/mimeapps.list
 `, manifest, vs[2])
-	if out, code := u.run(t, "sh", "-c", script); code != 0 {
+	if out, code := u.Run(t, "sh", "-c", script); code != 0 {
 		t.Fatalf("the user's set-up: exit %d\n%s", code, out)
 	}
 	rootHome := filepath.Join(dir, "roothome")
@@ -184,7 +184,7 @@ exit $code`
 // Root's binary is accepted, and so is the user's for the user's own
 // units.
 func TestSystemInstallRefusesUserBinary(t *testing.T) {
-	u := newUserPrefixed(t, deskUserPrefix)
+	u := isotest.NewUser(t, deskUserPrefix)
 	userBin := filepath.Join(u.Home, "isofsd")
 	copyFile(t, isofsdBin, userBin, 0o755)
 	must(t, os.Chown(userBin, int(u.UID), int(u.GID)))

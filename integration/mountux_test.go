@@ -186,7 +186,7 @@ echo "AFTER $(mine) ROOTS $(grep -c " $ROOTMP " /proc/self/mountinfo)"
 "$BIN" list --socket "$WORK/d.sock" --json | tr -d ' \n'; echo
 kill -0 $DPID && echo DAEMON-ALIVE
 `
-	out, code := u.script(t, []string{"BIN=" + isofsdBin, "IMG=" + img, "WORK=" + work, "ROOTMP=" + rootMP}, script)
+	out, code := u.Script(t, []string{"BIN=" + isofsdBin, "IMG=" + img, "WORK=" + work, "ROOTMP=" + rootMP}, script)
 	if code != 0 {
 		t.Fatalf("script: exit %d\n%s", code, out)
 	}
@@ -236,7 +236,7 @@ func TestStatusJSONNoDaemon(t *testing.T) {
 // "not mounted"; the mount stays.
 func TestUnmountOthersMount(t *testing.T) {
 	isotest.RequireFUSE(t)
-	u := newUserPrefixed(t, deskUserPrefix)
+	u := isotest.NewUser(t, deskUserPrefix)
 	dir := sharedDir(t)
 	img := filepath.Join(dir, "small.iso")
 	copyFile(t, smallImage(t), img, 0o644)
@@ -249,7 +249,7 @@ func TestUnmountOthersMount(t *testing.T) {
 		unmountCleanup(t, mp)
 		env := []string{"ISOFSD_SOCKET=" + filepath.Join(dir, "none.sock")}
 		for _, arg := range []string{mp, img} {
-			out, code := u.runEnv(t, env, isofsdBin, "unmount", arg)
+			out, code := u.RunEnv(t, env, isofsdBin, "unmount", arg)
 			t.Logf("unmount %s as %s: exit %d: %s", arg, u.Name, code, strings.TrimSpace(out))
 			if code != 2 || !strings.Contains(out, "mounted") || !strings.Contains(out, "by uid 0") || strings.Contains(out, "mtab") {
 				t.Errorf("-o %s: unmount %s as %s: exit %d, want 2 naming uid 0:\n%s", opts, arg, u.Name, code, out)

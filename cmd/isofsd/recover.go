@@ -604,7 +604,7 @@ Exit status: 0 everything extracted whole, 1 some files partial or left out
 				return withCode(exitDamaged, err)
 			}
 			if n := len(res.Skipped) + len(res.Partial); n > 0 || len(res.Problems) > 0 {
-				return withCode(exitDamaged, fmt.Errorf("%s: %d entries not extracted whole", args[0], n))
+				return withCode(exitDamaged, fmt.Errorf("%s: %s not extracted whole", args[0], plural(n, "entry", "entries")))
 			}
 			if rep.Verdict == recover.VerdictDamaged && res.Extracted+res.Dirs+res.Symlinks == 0 {
 				// Nothing listed was skipped because nothing could be
@@ -624,9 +624,10 @@ Exit status: 0 everything extracted whole, 1 some files partial or left out
 }
 
 func printSalvage(w io.Writer, dir string, res *recover.SalvageResult) {
-	fmt.Fprintf(w, "extracted %d files whole (%d bytes written), %d directories, %d symlinks into %s\n", res.Extracted, res.Bytes, res.Dirs, res.Symlinks, dir)
+	fmt.Fprintf(w, "extracted %s whole (%d bytes written), %s, %s into %s\n", plural(res.Extracted, "file", "files"), res.Bytes,
+		plural(res.Dirs, "directory", "directories"), plural(res.Symlinks, "symlink", "symlinks"), dir)
 	if res.Existing > 0 {
-		fmt.Fprintf(w, "  %d existing entries left alone\n", res.Existing)
+		fmt.Fprintf(w, "  %s left alone\n", plural(res.Existing, "existing entry", "existing entries"))
 	}
 	for _, p := range res.Partial {
 		fmt.Fprintf(w, "  PARTIAL %s (%d bytes): %s\n    written: %s\n    missing: %s\n", termSafe(p.Path), p.Size, termSafe(p.Reason), rangeList(p.Written), rangeList(p.Missing))
