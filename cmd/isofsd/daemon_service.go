@@ -56,16 +56,9 @@ current user (HKCU, no administrator rights needed).`,
 			}
 			home, _ := os.UserHomeDir()
 			o.User, o.Home = user, home
-			if binary == "" {
-				self, err := os.Executable()
-				if err != nil {
-					return withCode(exitInternal, err)
-				}
-				binary = self
-			}
-			bin, err := filepath.Abs(binary)
+			bin, err := installBinary(binary)
 			if err != nil {
-				return withCode(exitUsage, err)
+				return err
 			}
 			o.Binary = bin
 			if systemd && !user && mu.Image == "" {
@@ -280,16 +273,9 @@ func (w *serviceWhich) systemctl() string {
 // installWindows registers the Windows service and/or the Explorer verbs
 // (mounter builds both definitions; this applies them).
 func installWindows(a *app, cmd *cobra.Command, service, verbs bool, binary, logLevel string) error {
-	if binary == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return withCode(exitInternal, err)
-		}
-		binary = self
-	}
-	bin, err := filepath.Abs(binary)
+	bin, err := installBinary(binary)
 	if err != nil {
-		return withCode(exitUsage, err)
+		return err
 	}
 	if service {
 		socket := mounter.ServiceSocket()
