@@ -68,11 +68,19 @@ func startHolder(t *testing.T, dir string, name string, args ...string) int {
 
 // TestUnmountBusyNamesHolders: an unmount refused because the mount is in
 // use names the processes using it and how (as fuser -m does), both
-// standalone and through the daemon.
+// standalone and through the daemon. A process name is whatever its
+// owner chose, any local user's included (prctl PR_SET_NAME, or the name
+// of the file it ran): one made of escape sequences is shown quoted, and
+// only it (review S4d).
 func TestUnmountBusyNamesHolders(t *testing.T) {
 	isotest.RequireTool(t, "sleep")
 	isotest.RequireTool(t, "tail")
 	img := smallImage(t)
+	const hostileComm = "\x1b]0;PWN\a\x1b[2J"
+	sleepPath, err := exec.LookPath("sleep")
+	must(t, err)
+	hostileSleep := filepath.Join(t.TempDir(), hostileComm)
+	copyFile(t, sleepPath, hostileSleep, 0o755)
 	socket := filepath.Join(t.TempDir(), "d.sock")
 	startDaemonProc(t, socket, nil)
 	for _, how := range [][]string{{"--standalone"}, {"--daemon", "--socket", socket}} {
@@ -82,6 +90,7 @@ func TestUnmountBusyNamesHolders(t *testing.T) {
 				t.Fatalf("mount: exit %d %s", code, out)
 			}
 			cwdPID := startHolder(t, mp, "sleep", "300")
+			hostilePID := startHolder(t, mp, hostileSleep, "300")
 			openPID := startHolder(t, "/", "tail", "-f", filepath.Join(mp, "a.bin"))
 			// tail has the file open once it has printed its end.
 			deadline := time.Now().Add(10 * time.Second)
@@ -108,16 +117,21 @@ func TestUnmountBusyNamesHolders(t *testing.T) {
 			for _, want := range []string{
 				fmt.Sprintf("pid %d (sleep: cwd)", cwdPID),
 				fmt.Sprintf("pid %d (tail: open file)", openPID),
+				fmt.Sprintf(`pid %d ("\x1b]0;PWN\a\x1b[2J": cwd)`, hostilePID),
 				"--lazy",
 			} {
 				if !strings.Contains(out, want) {
 					t.Errorf("busy unmount message lacks %q: %s", want, out)
 				}
 			}
+			if strings.ContainsAny(out, "\x1b\a") {
+				t.Errorf("a process name's escapes reach the terminal: %q", out)
+			}
 			if !isMounted(t, mp) {
 				t.Fatal("a busy mount was unmounted")
 			}
 			syscall.Kill(cwdPID, syscall.SIGKILL)
+			syscall.Kill(hostilePID, syscall.SIGKILL)
 			syscall.Kill(openPID, syscall.SIGKILL)
 			deadline = time.Now().Add(20 * time.Second)
 			for {

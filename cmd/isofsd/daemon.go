@@ -261,8 +261,8 @@ type daemonMountFlags struct {
 	socket     string
 	daemon     bool
 	standalone bool
-	// log receives the warning about a socket that is not used.
-	log logrus.FieldLogger
+	// app receives the warning about a socket that is not used.
+	app *app
 }
 
 // addDaemonMountFlags registers --daemon, --standalone and --socket.
@@ -299,8 +299,8 @@ func (d *daemonMountFlags) useDaemon() (bool, error) {
 		return false, withCode(exitUsage, fmt.Errorf("--daemon: no isofsd daemon answers on %s (%v)", d.socket, err))
 	case errors.Is(err, mounter.ErrUntrustedSocket):
 		// Nothing was sent; do the job without it.
-		if d.log != nil {
-			d.log.WithError(err).Warn("not using the daemon")
+		if d.app != nil {
+			d.app.warnf("not using the daemon: %v", err)
 		}
 	}
 	return false, nil
@@ -372,13 +372,8 @@ func newListCmd(a *app) *cobra.Command {
 
 // writeMountList prints mounts as a table or as JSON.
 func writeMountList(w io.Writer, mounts []ctlproto.MountStatus, asJSON bool, now time.Time) error {
-	if mounts == nil {
-		mounts = []ctlproto.MountStatus{}
-	}
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(mounts)
+		return writeJSONList(w, mounts)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MOUNTPOINT\tIMAGE\tTREE\tUPTIME\tREAD\tCACHE HITS")
@@ -455,9 +450,18 @@ type statusJSON struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// writeJSON prints v indented.
+// writeJSON prints v indented: the one JSON writer of every --json.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// writeJSONList prints a list as writeJSON does, an empty one as [] (not
+// null), so that a script can always iterate over it.
+func writeJSONList[T any](w io.Writer, list []T) error {
+	if list == nil {
+		list = []T{}
+	}
+	return writeJSON(w, list)
 }

@@ -79,13 +79,8 @@ uninstall" removes exactly that.`,
 			if err != nil {
 				return err
 			}
-			if binary == "" {
-				if binary, err = os.Executable(); err != nil {
-					return withCode(exitInternal, err)
-				}
-			}
-			if binary, err = filepath.Abs(binary); err != nil {
-				return withCode(exitUsage, err)
+			if binary, err = installBinary(binary); err != nil {
+				return err
 			}
 			if system {
 				if err := checkSystemBinary(binary, "--binary"); err != nil {

@@ -125,7 +125,7 @@ func runFetch(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, url, 
 			bar.done.Store(done)
 		}
 	}
-	o.Note = func(s string) { a.log.WithField("file", out).Info(s) }
+	o.Note = func(s string) { a.notef("%s: %s", out, s) }
 	start := time.Now()
 	res, err := fetch.Download(ctx, src, out, o)
 	bar.Finish()

@@ -110,7 +110,7 @@ func runRepair(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, file
 		}
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && !explicit:
-			a.log.WithField("image", from).Infof("no zsync control file at %s: repairing by the image's own checksums", ctlURL)
+			a.notef("no zsync control file at %s: repairing by the image's own checksums", ctlURL)
 		case err != nil:
 			return withCode(exitUsage, fmt.Errorf("zsync control file %s: %w", ctlURL, err))
 		default:
@@ -151,7 +151,7 @@ func runRepair(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, file
 	var bar *progress
 	phase := ""
 	o := repair.Options{Workers: workers, Verify: verify,
-		Note: func(s string) { a.log.WithField("file", file).Info(s) },
+		Note: func(s string) { a.notef("%s: %s", file, s) },
 		Progress: func(p string, done, total int64) {
 			if p != phase {
 				bar.Finish()

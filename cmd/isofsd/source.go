@@ -98,7 +98,7 @@ func openImage(ctx context.Context, a *app, pathOrURL string, tree string, heade
 func (f *sourceFlags) openWith(ctx context.Context, a *app, pathOrURL string, opts *isofmt.Options) (*isofmt.Image, func() error, error) {
 	if !isRemote(pathOrURL) {
 		if len(f.headers) > 0 || f.cacheDir != "" {
-			a.log.Warnf("%s: --header and --cache-dir apply only to remote images; ignored", pathOrURL)
+			a.warnf("%s: --header and --cache-dir apply only to remote images; ignored", pathOrURL)
 		}
 		img, err := isofmt.OpenFile(pathOrURL, opts)
 		if err != nil {

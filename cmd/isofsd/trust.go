@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 
 	"github.com/isofsd/isofsd/internal/safepath"
@@ -20,4 +22,21 @@ func checkSystemBinary(bin, flag string) error {
 		return withCode(exitUsage, fmt.Errorf("%s: a system-wide installation runs it for every user, so only root may be able to change it, but %w; install it where only root can change it (install -m755 %s /usr/local/bin/isofsd) and pass %s /usr/local/bin/isofsd", bin, err, bin, flag))
 	}
 	return nil
+}
+
+// installBinary is the absolute path of the binary an installation points
+// at: the --binary flag's value, else this running executable.
+func installBinary(binary string) (string, error) {
+	if binary == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return "", withCode(exitInternal, fmt.Errorf("finding this executable: %w", err))
+		}
+		binary = self
+	}
+	bin, err := filepath.Abs(binary)
+	if err != nil {
+		return "", withCode(exitUsage, fmt.Errorf("--binary %s: %w", binary, err))
+	}
+	return bin, nil
 }

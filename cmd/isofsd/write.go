@@ -6,7 +6,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -44,12 +42,7 @@ drives are eligible; mounted, swap, system and read-only drives never are.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				if devs == nil {
-					devs = []*writer.Device{}
-				}
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(devs)
+				return writeJSONList(out, devs)
 			}
 			printDevices(out, devs)
 			return nil
@@ -168,14 +161,14 @@ func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets [
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
 	out := cmd.OutOrStdout()
-	view := newProgressView(cmd.ErrOrStderr(), a.log)
+	view := newProgressView(cmd.ErrOrStderr(), a)
 	opts := writer.Options{
 		Policy:    writer.Policy{Force: f.force, AllowLoop: f.allowLoop},
 		BlockSize: int(f.bs),
 		NoVerify:  f.noVerify,
 		ToFile:    f.toFile,
 		Stdin:     cmd.InOrStdin(),
-		Log:       a.log,
+		Log:       userLog{a},
 		Progress:  view.update,
 		Mode:      mode,
 		FileCopy:  fc,
@@ -254,7 +247,7 @@ func describePlan(out io.Writer, p *writer.Plan) {
 		if len(t.Problems) > 0 {
 			var s []string
 			for _, pr := range t.Problems {
-				s = append(s, pr.Detail)
+				s = append(s, pr.String())
 			}
 			verdict = "REFUSED: " + strings.Join(s, "; ")
 		}
@@ -357,11 +350,11 @@ func reportWrite(out io.Writer, rep *writer.Report, noVerify bool) error {
 }
 
 // progressView shows per-target progress: bars when stderr is a terminal,
-// a log line every logEvery otherwise.
+// a message line every logEvery otherwise.
 type progressView struct {
 	mu      sync.Mutex
 	out     io.Writer
-	log     *logrus.Logger
+	a       *app
 	tty     bool
 	bars    map[string]*progressbar.ProgressBar
 	phase   map[string]writer.Phase
@@ -374,8 +367,8 @@ type progressView struct {
 
 const logEvery = 10 * time.Second
 
-func newProgressView(out io.Writer, log *logrus.Logger) *progressView {
-	v := &progressView{out: out, log: log, bars: map[string]*progressbar.ProgressBar{},
+func newProgressView(out io.Writer, a *app) *progressView {
+	v := &progressView{out: out, a: a, bars: map[string]*progressbar.ProgressBar{},
 		phase: map[string]writer.Phase{}, lastLog: map[string]time.Time{}}
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		v.tty = true
@@ -470,16 +463,15 @@ func (v *progressView) logLine(p writer.Progress, changed bool) {
 		return
 	}
 	v.lastLog[p.Target] = now
-	e := v.log.WithField("target", p.Target).WithField("phase", string(p.Phase))
 	switch {
 	case p.Phase == writer.PhaseFailed:
 		// reported in the summary
 	case p.Total > 0:
-		e.Infof("%s: %s of %s (%d%%)", p.Target, units.Bytes(p.Done), units.Bytes(p.Total), p.Done*100/p.Total)
+		v.a.notef("%s: %s: %s of %s (%d%%)", p.Target, p.Phase, units.Bytes(p.Done), units.Bytes(p.Total), p.Done*100/p.Total)
 	case p.InputTotal > 0:
-		e.Infof("%s: %s (%d%% of the compressed input)", p.Target, units.Bytes(p.Done), p.InputDone*100/p.InputTotal)
+		v.a.notef("%s: %s: %s (%d%% of the compressed input)", p.Target, p.Phase, units.Bytes(p.Done), p.InputDone*100/p.InputTotal)
 	default:
-		e.Infof("%s: %s", p.Target, units.Bytes(p.Done))
+		v.a.notef("%s: %s: %s", p.Target, p.Phase, units.Bytes(p.Done))
 	}
 }
 
