@@ -473,6 +473,23 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	if newerBytes > 0 {
 		doubts = append(doubts, fmt.Sprintf("%d bytes of its clusters are also claimed by %d deleted files written later %s, which may have overwritten them", newerBytes, len(newerWho), names(newerWho)))
 	}
+	// The file system's own records of metadata it wrote on these
+	// clusters: after the file's last state, the bytes there are certainly
+	// not the file's; at an unknown time, they are in doubt.
+	certain, doubtful := f.ClaimedRanges()
+	var reasons []string
+	if len(conflicts) > 0 {
+		reasons = append(reasons, fmt.Sprintf("its clusters are also claimed by deleted %s, written at the same time or later (assumed layout)", names(conflictWho)))
+	}
+	if len(certain) > 0 {
+		for _, e := range certain {
+			conflicts = append(conflicts, Range{e.Logical, e.Length})
+		}
+		reasons = append(reasons, fmt.Sprintf("the file system wrote %s there after the file's last recorded state", claimNames(f.Claims, true)))
+	}
+	if len(f.Claims) > 0 && len(certain) == 0 || len(doubtful) > 0 {
+		doubts = append(doubts, fmt.Sprintf("%d bytes of its clusters held %s at a time the file system's records cannot order against the file", extentBytes(doubtful), claimNames(f.Claims, false)))
+	}
 	if o.ScanOnly {
 		r.Status = "found"
 		r.Note = strings.Join(append(append([]string(nil), f.Notes...), doubts...), "; ")
@@ -496,12 +513,13 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	r.Wrong = wrongRanges(r.Verify)
 	if r.Status == StatusLikely && len(conflicts) > 0 {
 		// Unproven, and another deleted file written with or after it
-		// claims some of the same clusters: call it damaged there and
-		// name the files inside the image those bytes hold.
+		// claims some of the same clusters, or the file system wrote its
+		// metadata there: call it damaged there and name the files inside
+		// the image those bytes hold.
 		conflicts = normalise(conflicts)
-		reason := fmt.Sprintf("its clusters are also claimed by deleted %s, written at the same time or later (assumed layout)", names(conflictWho))
+		reason := strings.Join(reasons, "; ")
 		r.Status = StatusDamaged
-		r.Note = fmt.Sprintf("%d bytes in %d ranges conflict with another deleted file's layout: %s; %s", rangeBytes(conflicts), len(conflicts), reason, strings.Join(f.Notes, "; "))
+		r.Note = strings.Join(append([]string{fmt.Sprintf("%d bytes in %d ranges were written with other data after it: %s", rangeBytes(conflicts), len(conflicts), reason)}, f.Notes...), "; ")
 		r.Wrong = normalise(append(r.Wrong, conflicts...))
 		if img, err := isofmt.OpenFile(r.Path, nil); err == nil {
 			if d, err := Damage(img, conflicts, reason); err == nil {
@@ -529,7 +547,7 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	why = append(why, f.Notes...)
 	if f.Complete && f.Free && len(doubts) == 0 {
 		r.Status = StatusExact
-		r.Note = fmt.Sprintf("complete %s extents, every cluster free since deletion and claimed by no deleted file written later", f.FS)
+		r.Note = fmt.Sprintf("complete %s extents, every cluster free since deletion and claimed by no deleted file or metadata written later", f.FS)
 		if r.Verify.Verdict == VerdictOK {
 			r.Note += "; checksums in the image matched what they cover"
 		}
@@ -537,6 +555,33 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	}
 	r.Note = "structure valid, data unverified: " + strings.Join(why, "; ") + "; " + verifyHint
 	return r
+}
+
+// claimNames says what the file system wrote on a file's clusters (the
+// claims after its last state when after is set, the others otherwise).
+func claimNames(cs []fsmeta.Claim, after bool) string {
+	var w []string
+	n := 0
+	for _, c := range cs {
+		if c.After != after {
+			continue
+		}
+		if n++; len(w) < 3 {
+			w = append(w, c.What)
+		}
+	}
+	if n > len(w) {
+		return fmt.Sprintf("%s and %d more", strings.Join(w, ", "), n-len(w))
+	}
+	return strings.Join(w, ", ")
+}
+
+func extentBytes(es []fsmeta.Extent) int64 {
+	var n int64
+	for _, e := range es {
+		n += e.Length
+	}
+	return n
 }
 
 func rangeBytes(rs []Range) int64 {

@@ -1,0 +1,164 @@
+//go:build linux
+
+package recover
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
+)
+
+// Metadata reuse: after an image is deleted, the file system writes its
+// own metadata (extent tree blocks, directories, MFT records, ...) over the
+// image's clusters and frees it again. The allocation map then shows every
+// cluster free, and no deleted file's data claims them; only the
+// metadata's own records (or a checksum) can tell. Whatever undelete says,
+// it must never call such an image exact.
+
+// reuseImage builds a small ISO without any checksum (only the file
+// system's word or a structure check could vouch for it).
+func reuseImage(t *testing.T) []byte {
+	t.Helper()
+	isotest.RequireTool(t, "xorriso")
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	os.Mkdir(tree, 0o755)
+	os.WriteFile(filepath.Join(tree, "payload.bin"), randomData(300<<10, 61), 0o644)
+	p := filepath.Join(dir, "a.iso")
+	run(t, "xorriso", "-as", "mkisofs", "-R", "-V", "REUSE", "-o", p, tree)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// diffRanges returns the byte ranges where got differs from want (and
+// the part of either that the other lacks).
+func diffRanges(got, want []byte) []Range {
+	var out []Range
+	n := min(len(got), len(want))
+	for i := 0; i < n; {
+		if got[i] == want[i] {
+			i++
+			continue
+		}
+		j := i
+		for j < n && got[j] != want[j] {
+			j++
+		}
+		out = append(out, Range{int64(i), int64(j - i)})
+		i = j
+	}
+	if len(got) != len(want) {
+		out = append(out, Range{int64(n), int64(max(len(got), len(want)) - n)})
+	}
+	return out
+}
+
+// checkReuse checks what undelete reports for the image named name:
+// reported, never exact unless byte-identical; and, when wantWrong is
+// set, the bytes the reuse changed are among the image's wrong ranges.
+// It returns whether the recovered bytes differ from the original (the
+// scenario did overwrite the image).
+func checkReuse(t *testing.T, rep *UndeleteReport, name string, want []byte, wantWrong bool) bool {
+	t.Helper()
+	var r *Recovered
+	for _, x := range rep.Images {
+		t.Logf("%q at %d: %s via %s; note %s", x.Name, x.Offset, x.Status, x.Method, x.Note)
+		if x.Name == name {
+			r = x
+		}
+		if x.Status == StatusExact && x.Path != "" {
+			if got, _ := os.ReadFile(x.Path); !bytes.Equal(got, want) {
+				t.Errorf("%q (%s) called exact, but %d byte ranges differ from the original: %v", x.Name, x.Method, len(diffRanges(got, want)), head(diffRanges(got, want)))
+			}
+		}
+	}
+	if r == nil || r.Path == "" {
+		t.Errorf("%s: not recovered under its name", name)
+		return false
+	}
+	got, err := os.ReadFile(r.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff := diffRanges(got, want)
+	if wantWrong {
+		var missed []Range
+		for _, d := range diff {
+			if !covered(r.Wrong, d) {
+				missed = append(missed, d)
+			}
+		}
+		if len(missed) > 0 {
+			t.Errorf("%s (%s): %d byte ranges differ from the original but are not among its wrong ranges %v, first %v", name, r.Status, len(missed), r.Wrong, head(missed))
+		}
+	}
+	return len(diff) > 0
+}
+
+func head(rs []Range) []Range { return rs[:min(len(rs), 4)] }
+
+// covered reports whether rs (normalised) cover all of d.
+func covered(rs []Range, d Range) bool {
+	for _, r := range rs {
+		if r.Offset <= d.Offset && d.Offset+d.Length <= r.Offset+r.Length {
+			return true
+		}
+	}
+	return false
+}
+
+// TestUndeleteExt4ExtentBlockReuse is the review's W1 scenario as it was
+// reported: an image copied to a fresh ext4 (1 KiB blocks), synced and
+// deleted; then a 20 MiB file whose extent tree needs a leaf block is
+// written, synced and deleted. The leaf lands on the image's clusters,
+// all of them free again afterwards: the image must come back damaged
+// there, not exact.
+func TestUndeleteExt4ExtentBlockReuse(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for losetup and mount")
+	}
+	isotest.RequireTool(t, "mkfs.ext4", "losetup", "mount", "umount", "dd", "sync")
+	iso := reuseImage(t)
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "e.img")
+	os.WriteFile(disk, nil, 0o644)
+	os.Truncate(disk, 32<<20)
+	run(t, "mkfs.ext4", "-q", "-F", disk)
+	mnt := filepath.Join(dir, "m")
+	os.Mkdir(mnt, 0o755)
+	dev := losetup(t, disk)
+	if out, err := exec.Command("mount", dev, mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount ext4 here: %v %s", err, out)
+	}
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+				t.Errorf("umount %s: %v %s", mnt, err, out)
+			}
+		}
+	})
+	if err := os.WriteFile(filepath.Join(mnt, "a.iso"), iso, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "sync")
+	os.Remove(filepath.Join(mnt, "a.iso"))
+	run(t, "sync")
+	run(t, "dd", "if=/dev/urandom", "of="+filepath.Join(mnt, "fill"), "bs=1M", "count=20")
+	run(t, "sync")
+	os.Remove(filepath.Join(mnt, "fill"))
+	run(t, "umount", mnt)
+	mounted = false
+
+	rep := undeleteDisk(t, disk, UndeleteOptions{})
+	if !checkReuse(t, rep, "a.iso", iso, true) {
+		t.Fatalf("the fill's metadata did not land on the image's clusters: the scenario tests nothing")
+	}
+}
