@@ -42,12 +42,18 @@ type FileSystem struct {
 	// allFree checks a file's clusters against the allocation map
 	// (extents relative to the file system); asked only for images.
 	allFree func(*fsmeta.File) bool
+	// claims adds to a file (extents relative to the file system) the
+	// metadata found on its clusters that its reader could not weigh
+	// while listing; asked only for images. Nil when the reader weighs
+	// everything while listing.
+	claims func(*fsmeta.File)
 }
 
-// clustersFree fills f.Free from the file system's allocation map; f's
-// extents are offsets on the source.
+// clustersFree fills f.Free from the file system's allocation map, and
+// adds the claims of metadata on f's clusters; f's extents are offsets
+// on the source.
 func (fs *FileSystem) clustersFree(f *fsmeta.File) {
-	if fs.allFree == nil {
+	if fs.allFree == nil && fs.claims == nil {
 		return
 	}
 	g := *f
@@ -58,7 +64,19 @@ func (fs *FileSystem) clustersFree(f *fsmeta.File) {
 		}
 		g.Extents[i] = e
 	}
-	f.Free = fs.allFree(&g)
+	if fs.allFree != nil {
+		f.Free = fs.allFree(&g)
+	}
+	if fs.claims != nil {
+		g.Claims = nil
+		fs.claims(&g)
+		for _, c := range g.Claims {
+			if c.Length > 0 {
+				c.Physical += fs.Offset
+			}
+			f.AddClaim(c)
+		}
+	}
 }
 
 // FindFileSystems looks for NTFS, exFAT, ext2/3/4 and FAT at the start of
@@ -68,7 +86,7 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 	try := func(off, n int64) bool {
 		sec := io.NewSectionReader(src, off, n)
 		if v, err := ntfs.Open(sec, n); err == nil {
-			fs := &FileSystem{Kind: "ntfs", Offset: off, Size: n, allFree: v.AllFree, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
+			fs := &FileSystem{Kind: "ntfs", Offset: off, Size: n, allFree: v.AllFree, claims: v.Claims, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
 				return v.Deleted(ctx, p)
 			}}
 			if v.BitmapNote != "" {
@@ -81,7 +99,7 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 			return true
 		}
 		if v, err := exfat.Open(sec, n); err == nil {
-			fs := &FileSystem{Kind: "exfat", Offset: off, Size: n, allFree: v.AllFree, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
+			fs := &FileSystem{Kind: "exfat", Offset: off, Size: n, allFree: v.AllFree, claims: v.Claims, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
 				return v.Deleted(ctx, p)
 			}}
 			if v.BitmapNote != "" {
