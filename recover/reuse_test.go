@@ -271,10 +271,15 @@ func TestUndeleteMetadataReuse(t *testing.T) {
 		// wantWrong: every byte the storm changed is among the image's
 		// wrong ranges (not only kept from exact).
 		wantWrong bool
-		mount     mounter
+		// orphan: keep goes too, and a new directory takes its entry and
+		// its cluster, so no deleted entry names keep/grow any more: only
+		// reading the bytes back shows the directory on the image.
+		orphan bool
+		mount  mounter
 	}{
-		{"ntfs", 300, 40, false, false, fuse([]string{"mkntfs", "-q", "-F", "-f"}, false, "ntfs-3g", "-o", "no_detach", "SRC", "MNT")},
-		{"exfat", 0, 30, false, true, fuse([]string{"mkfs.exfat"}, true, "mount.exfat-fuse", "-d", "SRC", "MNT")},
+		{"ntfs", 300, 40, false, false, false, fuse([]string{"mkntfs", "-q", "-F", "-f"}, false, "ntfs-3g", "-o", "no_detach", "SRC", "MNT")},
+		{"exfat", 0, 30, false, true, false, fuse([]string{"mkfs.exfat"}, true, "mount.exfat-fuse", "-d", "SRC", "MNT")},
+		{"exfat-orphan", 0, 30, false, false, true, fuse([]string{"mkfs.exfat"}, true, "mount.exfat-fuse", "-d", "SRC", "MNT")},
 	} {
 		t.Run(c.kind, func(t *testing.T) {
 			dir := t.TempDir()
@@ -292,6 +297,16 @@ func TestUndeleteMetadataReuse(t *testing.T) {
 			os.Remove(filepath.Join(mnt, "a.iso"))
 			run(t, "sync")
 			storm(t, mnt, c.spares, c.files, c.inKeep)
+			if c.orphan {
+				if err := os.RemoveAll(filepath.Join(mnt, "keep")); err != nil {
+					t.Fatal(err)
+				}
+				run(t, "sync")
+				if err := os.Mkdir(filepath.Join(mnt, "y"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				run(t, "sync")
+			}
 			unmount()
 			rep := undeleteDisk(t, disk, UndeleteOptions{NoCarve: true})
 			if !checkReuse(t, rep, "a.iso", iso, c.wantWrong) {

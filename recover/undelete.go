@@ -47,6 +47,10 @@ type FileSystem struct {
 	// while listing; asked only for images. Nil when the reader weighs
 	// everything while listing.
 	claims func(*fsmeta.File)
+	// metadata says what file-system metadata a block of a recovered
+	// file (unit bytes, from the file's start) holds, "" when none.
+	metadata func([]byte) string
+	unit     int64
 }
 
 // clustersFree fills f.Free from the file system's allocation map, and
@@ -86,7 +90,7 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 	try := func(off, n int64) bool {
 		sec := io.NewSectionReader(src, off, n)
 		if v, err := ntfs.Open(sec, n); err == nil {
-			fs := &FileSystem{Kind: "ntfs", Offset: off, Size: n, allFree: v.AllFree, claims: v.Claims, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
+			fs := &FileSystem{Kind: "ntfs", Offset: off, Size: n, allFree: v.AllFree, claims: v.Claims, metadata: ntfs.Metadata, unit: v.ClusterSize, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
 				return v.Deleted(ctx, p)
 			}}
 			if v.BitmapNote != "" {
@@ -99,7 +103,7 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 			return true
 		}
 		if v, err := exfat.Open(sec, n); err == nil {
-			fs := &FileSystem{Kind: "exfat", Offset: off, Size: n, allFree: v.AllFree, claims: v.Claims, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
+			fs := &FileSystem{Kind: "exfat", Offset: off, Size: n, allFree: v.AllFree, claims: v.Claims, metadata: exfat.Metadata, unit: v.ClusterSize, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
 				return v.Deleted(ctx, p)
 			}}
 			if v.BitmapNote != "" {
@@ -112,7 +116,7 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 			return true
 		}
 		if v, err := ext4j.Open(sec, n); err == nil {
-			fs := &FileSystem{Kind: "ext4", Offset: off, Size: n, allFree: v.AllFree, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
+			fs := &FileSystem{Kind: "ext4", Offset: off, Size: n, allFree: v.AllFree, metadata: v.Metadata, unit: v.BlockSize, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
 				return v.Deleted(ctx, p)
 			}}
 			if v.JournalNote != "" {
@@ -242,7 +246,7 @@ func Undelete(ctx context.Context, src io.ReaderAt, size int64, o UndeleteOption
 					continue
 				}
 				fs.Images++
-				r := undeleteFile(ctx, src, size, f, files, isImage, used, o)
+				r := undeleteFile(ctx, src, size, fs, f, files, isImage, used, o)
 				rep.Images = append(rep.Images, r)
 				if r.Found != nil && r.Offset >= 0 {
 					claimed[r.Offset] = r
@@ -427,7 +431,7 @@ func (r *extentReader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // undeleteFile writes one deleted image, verifies it and judges it.
-func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.File, all []*fsmeta.File, isImage map[*fsmeta.File]bool, used map[string]bool, o UndeleteOptions) *Recovered {
+func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, fs *FileSystem, f *fsmeta.File, all []*fsmeta.File, isImage map[*fsmeta.File]bool, used map[string]bool, o UndeleteOptions) *Recovered {
 	r := &Recovered{Name: f.Name, FSFile: f, Method: fmt.Sprintf("%s %s (%d extents)", f.FS, f.ID, len(f.Extents))}
 	start := imageStart(f)
 	er := newExtentReader(src, size, f)
@@ -564,6 +568,17 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	why = append(why, doubts...)
 	why = append(why, f.Notes...)
 	if f.Complete && f.Free && len(doubts) == 0 {
+		// The file system's word is all there is: check the bytes read
+		// back for its metadata, which no record may name any more.
+		if what, at, err := findMetadata(ctx, r.Path, fs); err != nil || what != "" {
+			if err != nil {
+				why = append(why, fmt.Sprintf("reading it back: %v", err))
+			} else {
+				why = append(why, fmt.Sprintf("byte %d holds what looks like %s, written there after the file perhaps", at, what))
+			}
+			r.Note = "structure valid, data unverified: " + strings.Join(why, "; ") + "; " + verifyHint
+			return r
+		}
 		r.Status = StatusExact
 		r.Note = fmt.Sprintf("complete %s extents, every cluster free since deletion and claimed by no deleted file or metadata written later", f.FS)
 		if r.Verify.Verdict == VerdictOK {
@@ -600,6 +615,38 @@ func extentBytes(es []fsmeta.Extent) int64 {
 		n += e.Length
 	}
 	return n
+}
+
+// findMetadata reads a recovered file in the file system's blocks and
+// returns what metadata the first one that holds some holds, and where.
+func findMetadata(ctx context.Context, path string, fs *FileSystem) (string, int64, error) {
+	if fs == nil || fs.metadata == nil || fs.unit <= 0 || fs.unit > 1<<20 {
+		return "", 0, nil
+	}
+	in, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer in.Close()
+	buf := make([]byte, max(fs.unit, 4<<20)/fs.unit*fs.unit)
+	for off := int64(0); ; {
+		if err := ctx.Err(); err != nil {
+			return "", 0, err
+		}
+		n, err := io.ReadFull(in, buf)
+		for i := 0; i+int(fs.unit) <= n; i += int(fs.unit) {
+			if what := fs.metadata(buf[i : i+int(fs.unit)]); what != "" {
+				return what, off + int64(i), nil
+			}
+		}
+		off += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return "", 0, nil
+		}
+		if err != nil {
+			return "", 0, err
+		}
+	}
 }
 
 func rangeBytes(rs []Range) int64 {

@@ -109,3 +109,14 @@ func (v *Volume) Claims(f *fsmeta.File) {
 		}
 	}
 }
+
+// Metadata reports whether cluster b of a recovered file holds an exFAT
+// directory (an entry set whose checksum matches), "" when not: the last
+// check before a file is called exact on the file system's word, for
+// directories no entry still names.
+func Metadata(b []byte) string {
+	if holdsEntrySet(b) {
+		return "an exFAT directory cluster"
+	}
+	return ""
+}

@@ -147,3 +147,27 @@ func (m *metaBlocks) claim(f *fsmeta.File, bs int64, first, last uint32) {
 		}
 	}
 }
+
+// Metadata returns a function that reports what ext4 metadata block b (a
+// block of a recovered file, of the file system's block size) holds — an
+// extent tree block or a directory block — or "" when none: the last
+// check before a file is called exact on the file system's word, for
+// metadata the journal no longer remembers.
+func (fs *FS) Metadata(b []byte) string {
+	if int64(len(b)) != fs.BlockSize {
+		return ""
+	}
+	le := binary.LittleEndian
+	if le.Uint16(b) == extentMagic {
+		entries, maxEntries, depth := int64(le.Uint16(b[2:])), int64(le.Uint16(b[4:])), le.Uint16(b[6:])
+		if maxEntries == (fs.BlockSize-12)/12 && entries <= maxEntries && depth <= MaxDepth {
+			return "an ext4 extent tree block"
+		}
+	}
+	// A directory block starts with "." pointing at an inode, or is a
+	// chain of entries over the whole block with at least one name.
+	if d := DirEntries(b); d != nil && (len(d) > 0 || le.Uint32(b) != 0 && b[6] == 1 && b[8] == '.') {
+		return "an ext4 directory block"
+	}
+	return ""
+}

@@ -120,3 +120,27 @@ func (v *Volume) Claims(f *fsmeta.File) {
 		}
 	}
 }
+
+// Metadata reports what NTFS metadata block b (a cluster of a recovered
+// file) holds at a 512-byte boundary — an MFT record or an index block
+// whose update sequence array checks out — or "" when none: the last
+// check before a file is called exact on the file system's word, for
+// metadata no record still names.
+func Metadata(b []byte) string {
+	for off := 0; off+fixupSector <= len(b); off += fixupSector {
+		magic := string(b[off : off+4])
+		if magic != "FILE" && magic != "INDX" {
+			continue
+		}
+		usaOff := int(binary.LittleEndian.Uint16(b[off+4:]))
+		usaCount := int(binary.LittleEndian.Uint16(b[off+6:]))
+		n := (usaCount - 1) * fixupSector
+		if usaCount < 2 || off+n > len(b) || usaOff < 40 || usaOff+2*usaCount > n {
+			continue
+		}
+		if applyFixups(append([]byte(nil), b[off:off+n]...)) == nil {
+			return fmt.Sprintf("an NTFS %s block", magic)
+		}
+	}
+	return ""
+}
