@@ -89,43 +89,16 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 	var out []*FileSystem
 	try := func(off, n int64) bool {
 		sec := io.NewSectionReader(src, off, n)
-		if v, err := ntfs.Open(sec, n); err == nil {
-			fs := &FileSystem{Kind: "ntfs", Offset: off, Size: n, allFree: v.AllFree, claims: v.Claims, metadata: ntfs.Metadata, unit: v.ClusterSize, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
-				return v.Deleted(ctx, p)
-			}}
-			if v.BitmapNote != "" {
-				fs.Notes = append(fs.Notes, v.BitmapNote)
+		for _, o := range fsOpeners {
+			fs, err := o.open(sec, n)
+			if errors.Is(err, fsmeta.ErrNotFound) {
+				continue
 			}
-			out = append(out, fs)
-			return true
-		} else if !errors.Is(err, fsmeta.ErrNotFound) {
-			out = append(out, &FileSystem{Kind: "ntfs", Offset: off, Size: n, Error: err.Error()})
-			return true
-		}
-		if v, err := exfat.Open(sec, n); err == nil {
-			fs := &FileSystem{Kind: "exfat", Offset: off, Size: n, allFree: v.AllFree, claims: v.Claims, metadata: exfat.Metadata, unit: v.ClusterSize, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
-				return v.Deleted(ctx, p)
-			}}
-			if v.BitmapNote != "" {
-				fs.Notes = append(fs.Notes, v.BitmapNote)
+			if err != nil {
+				fs = &FileSystem{Error: err.Error()}
 			}
+			fs.Kind, fs.Offset, fs.Size = o.kind, off, n
 			out = append(out, fs)
-			return true
-		} else if !errors.Is(err, fsmeta.ErrNotFound) {
-			out = append(out, &FileSystem{Kind: "exfat", Offset: off, Size: n, Error: err.Error()})
-			return true
-		}
-		if v, err := ext4j.Open(sec, n); err == nil {
-			fs := &FileSystem{Kind: "ext4", Offset: off, Size: n, allFree: v.AllFree, metadata: v.Metadata, unit: v.BlockSize, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
-				return v.Deleted(ctx, p)
-			}}
-			if v.JournalNote != "" {
-				fs.Notes = append(fs.Notes, v.JournalNote)
-			}
-			out = append(out, fs)
-			return true
-		} else if !errors.Is(err, fsmeta.ErrNotFound) {
-			out = append(out, &FileSystem{Kind: "ext4", Offset: off, Size: n, Error: err.Error()})
 			return true
 		}
 		if v := openFAT(src, off, n); v != nil {
@@ -142,6 +115,47 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 	}
 	eachVolume(src, size, try)
 	return out
+}
+
+// fsOpeners open the file systems whose readers live in their own
+// packages, in the order they are tried (FAT, whose boot sector is the
+// loosest, comes after them).
+var fsOpeners = []struct {
+	kind string
+	open func(io.ReaderAt, int64) (*FileSystem, error)
+}{
+	{"ntfs", func(r io.ReaderAt, n int64) (*FileSystem, error) {
+		v, err := ntfs.Open(r, n)
+		if err != nil {
+			return nil, err
+		}
+		return &FileSystem{Notes: nonEmpty(v.BitmapNote), allFree: v.AllFree, claims: v.Claims, metadata: ntfs.Metadata, unit: v.ClusterSize,
+			list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) { return v.Deleted(ctx, p) }}, nil
+	}},
+	{"exfat", func(r io.ReaderAt, n int64) (*FileSystem, error) {
+		v, err := exfat.Open(r, n)
+		if err != nil {
+			return nil, err
+		}
+		return &FileSystem{Notes: nonEmpty(v.BitmapNote), allFree: v.AllFree, claims: v.Claims, metadata: exfat.Metadata, unit: v.ClusterSize,
+			list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) { return v.Deleted(ctx, p) }}, nil
+	}},
+	{"ext4", func(r io.ReaderAt, n int64) (*FileSystem, error) {
+		v, err := ext4j.Open(r, n)
+		if err != nil {
+			return nil, err
+		}
+		return &FileSystem{Notes: nonEmpty(v.JournalNote), allFree: v.AllFree, metadata: v.Metadata, unit: v.BlockSize,
+			list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) { return v.Deleted(ctx, p) }}, nil
+	}},
+}
+
+// nonEmpty is s as a list of notes: none when s is empty.
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 // eachVolume calls try on the whole source and, unless try takes it, on

@@ -501,16 +501,5 @@ func (v *Volume) AllFree(f *fsmeta.File) bool {
 	if v.bitmap == nil {
 		return false
 	}
-	for _, e := range f.Extents {
-		if e.Zero {
-			continue
-		}
-		for o := e.Physical; o < e.Physical+e.Length; o += v.ClusterSize {
-			c := (o-v.heap)/v.ClusterSize + 2
-			if o < v.heap || c > v.Clusters+1 || v.Allocated(uint32(c)) {
-				return false
-			}
-		}
-	}
-	return true
+	return fsmeta.AllFree(f, v.heap, v.ClusterSize, func(i int64) bool { return i < v.Clusters && !v.Allocated(uint32(i+2)) })
 }

@@ -730,17 +730,7 @@ func contiguousLogical(f *fsmeta.File) bool {
 // the file system) is free in the block bitmaps; callers ask it only for
 // the files they recover.
 func (fs *FS) AllFree(f *fsmeta.File) bool {
-	for _, e := range f.Extents {
-		if e.Zero {
-			continue
-		}
-		for b := e.Physical / fs.BlockSize; b*fs.BlockSize < e.Physical+e.Length; b++ {
-			if fs.Allocated(b) {
-				return false
-			}
-		}
-	}
-	return true
+	return fsmeta.AllFree(f, 0, fs.BlockSize, func(b int64) bool { return !fs.Allocated(b) })
 }
 
 // DirEntries decodes a linear directory block (ext4_dir_entry_2 records,

@@ -193,3 +193,29 @@ func SharedRanges(a, b *File) []Extent {
 	}
 	return out
 }
+
+// AllFree reports whether every allocation unit under f's data extents
+// is free: units of unit bytes counted from byte base of the file
+// system (unit 0 starts there), free(i) telling for unit i. Data before
+// base lies on no unit and counts as in use. Each reader's allocation
+// map (a bitmap, a FAT) answers free; the walk over the extents is this
+// one.
+func AllFree(f *File, base, unit int64, free func(i int64) bool) bool {
+	if unit <= 0 {
+		return false
+	}
+	for _, e := range f.Extents {
+		if e.Zero || e.Length <= 0 {
+			continue
+		}
+		if e.Physical < base {
+			return false
+		}
+		for i := (e.Physical - base) / unit; base+i*unit < e.Physical+e.Length; i++ {
+			if !free(i) {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -787,17 +787,7 @@ func (v *Volume) AllFree(f *fsmeta.File) bool {
 	if v.bitmap == nil {
 		return false
 	}
-	for _, e := range f.Extents {
-		if e.Zero {
-			continue
-		}
-		for c := e.Physical / v.ClusterSize; c*v.ClusterSize < e.Physical+e.Length; c++ {
-			if v.Allocated(c) {
-				return false
-			}
-		}
-	}
-	return true
+	return fsmeta.AllFree(f, 0, v.ClusterSize, func(c int64) bool { return !v.Allocated(c) })
 }
 
 // Progress is called during Deleted with records done and total.
