@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/recover/exfat"
@@ -338,7 +339,8 @@ func insideRecovered(rs []*Recovered, off int64) (*Recovered, int64) {
 
 // overwrittenStart returns a deleted image that owns the sectors of f's
 // first 34 KiB (system area and first descriptor) instead of f, nil if
-// none: one written later over them, or — when the times cannot tell
+// none: one written later (by more than the step of the file system's
+// clock) over them, or — when the times cannot tell
 // (file systems keep seconds) — a larger one whose descriptor sits on the
 // very same sector at the same place in the file (a small deleted file
 // whose clusters an image reused sees that image's descriptor).
@@ -355,7 +357,7 @@ func overwrittenStart(f *fsmeta.File, images []*fsmeta.File) *fsmeta.File {
 		if g == f {
 			continue
 		}
-		if g.Modified.After(f.Modified) && fsmeta.Overlaps(head, g) > 0 {
+		if g.Modified.After(f.Modified.Add(timeStep(f.FS))) && fsmeta.Overlaps(head, g) > 0 {
 			return g
 		}
 		if q, ok2 := physicalAt(g, systemAreaBytes); ok && ok2 && q == pvd && g.Size > f.Size && !g.Modified.Before(f.Modified) {
@@ -463,8 +465,8 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, fs *FileSyst
 	var assumedBytes, newerBytes int64
 	var assumedWho, newerWho []string
 	// conflicts are this file's byte ranges that an assumed layout gives
-	// to it and to another deleted image written at the same time or
-	// later: at least one of the two is wrong there, and nothing says
+	// to it and to another deleted image written at the same time (within
+	// the step of the file system's clock) or later: at least one of the two is wrong there, and nothing says
 	// which. (Other deleted files are not weighed so: their times are not
 	// reliable enough — mtools copies the source's — and an image written
 	// over a deleted file's clusters is the usual case.)
@@ -480,7 +482,7 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, fs *FileSyst
 				who = g.ID
 			}
 			switch {
-			case (!f.Complete || !g.Complete) && isImage[g] && !g.Modified.Before(f.Modified):
+			case (!f.Complete || !g.Complete) && isImage[g] && !g.Modified.Before(f.Modified.Add(-timeStep(f.FS))):
 				for _, e := range fsmeta.SharedRanges(f, g) {
 					conflicts = append(conflicts, Range{e.Logical, e.Length})
 				}
@@ -661,6 +663,22 @@ func findMetadata(ctx context.Context, path string, fs *FileSystem) (string, int
 			return "", 0, err
 		}
 	}
+}
+
+// timeStep is the resolution of the modification times a file system
+// keeps, as its reader reports them: two files written less than a step
+// apart may get times a step apart, in either order (exFAT and FAT keep 2
+// seconds — TestUndeleteExFAT's two interleaved images came out "likely"
+// instead of "damaged" whenever their last writes fell on two sides of an
+// even second).
+func timeStep(fs string) time.Duration {
+	switch fs {
+	case "fat", "exfat":
+		return 2 * time.Second
+	case "ext4":
+		return time.Second
+	}
+	return 0
 }
 
 func rangeBytes(rs []Range) int64 {
