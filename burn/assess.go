@@ -6,10 +6,18 @@ import (
 	"strings"
 
 	"github.com/isofsd/isofsd/internal/units"
+	"github.com/isofsd/isofsd/writer"
 )
 
-// ProblemCode classifies why a drive is refused.
-type ProblemCode string
+// Problem is one reason a drive cannot take the image. It is writer's
+// type: a pseudo-drive's target is refused by writer.CheckTarget, with
+// writer's codes, and the disc by Assess, with the codes below, in one
+// list. burn has no override flags: Detail is what it shows.
+type Problem = writer.Problem
+
+// ProblemCode classifies why a drive is refused (writer's codes for the
+// target of a pseudo-drive, these for drives and discs).
+type ProblemCode = writer.ProblemCode
 
 // Problem codes. None of them can be overridden: NeedsBlank is lifted by
 // asking for the erase (Blank), which is the user's consent to lose what
@@ -22,16 +30,11 @@ const (
 	ProblemNeedsBlank  ProblemCode = "not-blank"
 	ProblemTooSmall    ProblemCode = "too-small"
 	ProblemBusy        ProblemCode = "busy"
-	ProblemTarget      ProblemCode = "bad-target" // a pseudo-drive target that must not be written
+	// ProblemTarget is a pseudo-drive's target isofsd will not open as
+	// one: a symbolic link, neither a file nor a block device, or a path
+	// that changed while it was opened.
+	ProblemTarget ProblemCode = "bad-target"
 )
-
-// Problem is one reason a drive cannot take the image.
-type Problem struct {
-	Code   ProblemCode `json:"code"`
-	Detail string      `json:"detail"`
-}
-
-func (p Problem) String() string { return p.Detail }
 
 // ErrRefused is wrapped by every error that refuses a drive, a disc or an
 // image.
@@ -57,10 +60,13 @@ func Assess(d *Drive, imageSize int64, blank bool) []Problem {
 	add := func(code ProblemCode, format string, args ...any) {
 		probs = append(probs, Problem{Code: code, Detail: fmt.Sprintf(format, args...)})
 	}
+	m := d.Media
 	if d.Busy != "" {
 		add(ProblemBusy, "%s is in use: %s", d.Path, d.Busy)
+		if m == nil {
+			return probs // a busy drive is not asked about its disc
+		}
 	}
-	m := d.Media
 	switch {
 	case m == nil:
 		why := d.MediaErr
@@ -73,7 +79,12 @@ func Assess(d *Drive, imageSize int64, blank bool) []Problem {
 		add(ProblemNoMedia, "%s holds no disc", d.Path)
 		return probs
 	}
+	// what names the disc; a pseudo-drive's is its file, which libburn
+	// calls "stdio file, overwriteable": "a pseudo-disc" reads better.
 	what := orUnknown(m.Type)
+	if d.Pseudo {
+		what = "pseudo-disc"
+	}
 	erase := false
 	switch m.Class {
 	case ClassReadOnly:

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/isofsd/isofsd/internal/safetext"
 )
 
 // Every parser reads text another program printed; a drive's vendor and
@@ -46,8 +48,8 @@ func checkDrives(t *testing.T, ds []*Drive) {
 func checkID(t *testing.T, d *Drive) {
 	t.Helper()
 	for _, s := range []string{d.Vendor, d.Model, d.Revision} {
-		if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			t.Fatalf("control character kept in %q", s)
+		if !safetext.IsTerm(s) {
+			t.Fatalf("control or format character kept in %q", s)
 		}
 		if len(s) > maxLineBytes {
 			t.Fatalf("identity string of %d bytes", len(s))
@@ -82,8 +84,8 @@ func checkMedia(t *testing.T, m *Media) {
 func FuzzParseDevices(f *testing.F) {
 	seedFixtures(f, "xorriso-dev", "cdrskin-dev")
 	f.Fuzz(func(t *testing.T, text string) {
-		checkDrives(t, ParseXorrisoDevices(text))
-		checkDrives(t, ParseCdrskinDevices(text))
+		checkDrives(t, ParseDevices("xorriso", text))
+		checkDrives(t, ParseDevices("cdrskin", text))
 	})
 }
 
@@ -186,7 +188,7 @@ func TestHostileEngineText(t *testing.T) {
 		check func(t *testing.T, text string)
 	}{
 		{"many drives are capped", manyDrives, func(t *testing.T, s string) {
-			if n := len(ParseXorrisoDevices(s)); n != maxDrives {
+			if n := len(ParseDevices("xorriso", s)); n != maxDrives {
 				t.Errorf("%d drives, want the cap %d", n, maxDrives)
 			}
 		}},
@@ -196,7 +198,7 @@ func TestHostileEngineText(t *testing.T) {
 			}
 		}},
 		{"a megabyte without a newline", "0  -dev '" + huge + "' rwrw-- : 'A' 'B'", func(t *testing.T, s string) {
-			checkDrives(t, ParseXorrisoDevices(s))
+			checkDrives(t, ParseDevices("xorriso", s))
 			if ParseXorrisoMedia(s, nil) != nil {
 				t.Error("media found in a single long line")
 			}
@@ -204,15 +206,15 @@ func TestHostileEngineText(t *testing.T) {
 		{"unclosed quote in the path", "0  -dev '/dev/sr0 rwrw-- :  'A' 'B'\n", func(t *testing.T, s string) {
 			// The quote closes late, so the path swallows the rest: a
 			// drive may come out, but never with a made-up identity.
-			for _, d := range ParseXorrisoDevices(s) {
+			for _, d := range ParseDevices("xorriso", s) {
 				if d.Vendor != "" || d.Model != "" {
 					t.Errorf("identity from a broken line: %+v", d)
 				}
 			}
 		}},
-		{"terminal escapes in the model", "0  -dev '/dev/sr0' rwrw-- :  'EVIL\x1b[2J' 'M\x07odel\x00'\n", func(t *testing.T, s string) {
-			ds := ParseXorrisoDevices(s)
-			if len(ds) != 1 || ds[0].Vendor != "EVIL[2J" || ds[0].Model != "Model" {
+		{"terminal escapes in the model", "0  -dev '/dev/sr0' rwrw-- :  'EVIL\x1b[2J\u009b2J' 'M\x07odel\x00\u202e'\n", func(t *testing.T, s string) {
+			ds := ParseDevices("xorriso", s)
+			if len(ds) != 1 || ds[0].Vendor != "EVIL[2J2J" || ds[0].Model != "Model" {
 				t.Errorf("got %+v", ids(ds))
 			}
 		}},
@@ -275,7 +277,7 @@ func TestHostileEngineText(t *testing.T) {
 			}
 		}},
 		{"not valid UTF-8", "0  -dev '/dev/sr\xff' rwrw-- :  '\xfe\xfd' 'x'\n", func(t *testing.T, s string) {
-			for _, d := range ParseXorrisoDevices(s) {
+			for _, d := range ParseDevices("xorriso", s) {
 				_ = utf8.ValidString(d.Vendor) // kept as bytes; must not panic
 			}
 		}},

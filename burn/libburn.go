@@ -110,12 +110,7 @@ func (e *Libburn) Drives(ctx context.Context) ([]*Drive, error) {
 	}
 	out, err := output(ctx, e.run, c)
 	text := strings.Join(out, "\n")
-	var ds []*Drive
-	if e.Program == "xorriso" {
-		ds = ParseXorrisoDevices(text)
-	} else {
-		ds = ParseCdrskinDevices(text)
-	}
+	ds := ParseDevices(e.Program, text)
 	// xorriso ends with status 32 and "No drives found" when there are
 	// none; that is an empty list, not a failure.
 	if err != nil && len(ds) == 0 && !strings.Contains(text, "No drives found") && !strings.Contains(text, "No usable drive") {

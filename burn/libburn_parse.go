@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/isofsd/isofsd/internal/safetext"
 )
 
 // Caps on what is read from an engine's output: a real listing has a few
@@ -111,45 +113,29 @@ func quoted(s string) (word, rest string, ok bool) {
 }
 
 // cleanID trims the blanks SCSI INQUIRY strings are padded with and drops
-// control characters a firmware may put there.
+// what a firmware may put there to act on a terminal (safetext.Strip: C0
+// and C1 controls, format characters such as U+202E).
 func cleanID(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(safetext.Strip(s))
 }
 
-// ParseXorrisoDevices reads `xorriso -devices` (or -device_links) output:
+// ParseDevices reads the drive list of a libburn program: `xorriso
+// -devices` (or -device_links) output,
 //
 //	0  -dev '/dev/sr0' rwrw-- :  'TSSTcorp' 'CDDVDW SH-S223C'
-func ParseXorrisoDevices(text string) []*Drive {
-	var out []*Drive
-	for _, l := range lines(text) {
-		t := strings.TrimSpace(l)
-		n := strings.IndexFunc(t, func(r rune) bool { return r < '0' || r > '9' })
-		if n <= 0 {
-			continue
-		}
-		rest := strings.TrimLeft(t[n:], " \t")
-		if !strings.HasPrefix(rest, "-dev ") {
-			continue
-		}
-		d := parseDriveLine(rest[len("-dev "):])
-		if d != nil && len(out) < maxDrives {
-			d.Engine = "xorriso"
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// ParseCdrskinDevices reads `cdrskin --devices` output:
+//
+// or `cdrskin --devices` output,
 //
 //	0  dev='/dev/sr0'  rwrw-- :  'TSSTcorp'  'CDDVDW SH-S223C'
-func ParseCdrskinDevices(text string) []*Drive {
+//
+// The two differ only in how the address is introduced; program
+// ("xorriso" or "cdrskin") says which to expect, and lines of the other
+// form are not drives.
+func ParseDevices(program, text string) []*Drive {
+	prefix := "-dev "
+	if program == "cdrskin" {
+		prefix = "dev="
+	}
 	var out []*Drive
 	for _, l := range lines(text) {
 		t := strings.TrimSpace(l)
@@ -158,12 +144,12 @@ func ParseCdrskinDevices(text string) []*Drive {
 			continue
 		}
 		rest := strings.TrimLeft(t[n:], " \t")
-		if !strings.HasPrefix(rest, "dev=") {
+		if !strings.HasPrefix(rest, prefix) {
 			continue
 		}
-		d := parseDriveLine(rest[len("dev="):])
+		d := parseDriveLine(rest[len(prefix):])
 		if d != nil && len(out) < maxDrives {
-			d.Engine = "cdrskin"
+			d.Engine = program
 			out = append(out, d)
 		}
 	}

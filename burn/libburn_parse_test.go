@@ -29,26 +29,26 @@ func ids(ds []*Drive) []driveID {
 
 func TestParseDevicesFixtures(t *testing.T) {
 	for _, tc := range []struct {
-		file  string
-		parse func(string) []*Drive
-		want  []driveID
+		file    string
+		program string
+		want    []driveID
 	}{
-		{"xorriso-devices-tssl633j.txt", ParseXorrisoDevices, []driveID{{"/dev/sr0", "TSSTcorp", "DVD+-RW TS-L633J"}}},
+		{"xorriso-devices-tssl633j.txt", "xorriso", []driveID{{"/dev/sr0", "TSSTcorp", "DVD+-RW TS-L633J"}}},
 		// The busy drive is not listed (libburn could not open it); its
 		// SORRY lines must not be taken for drives.
-		{"xorriso-devices-busy.txt", ParseXorrisoDevices, []driveID{{"/dev/sr0", "TSSTcorp", "CDDVDW SH-S223C"}}},
+		{"xorriso-devices-busy.txt", "xorriso", []driveID{{"/dev/sr0", "TSSTcorp", "CDDVDW SH-S223C"}}},
 		// The man page's first line lacks its closing quote.
-		{"xorriso-device_links-manpage.txt", ParseXorrisoDevices, []driveID{
+		{"xorriso-device_links-manpage.txt", "xorriso", []driveID{
 			{"/dev/cdrom1", "TSSTcorp", "DVD-ROM SH-D162C"},
 			{"/dev/cdrw", "TSSTcorp", "CDDVDW SH-S223B"},
 			{"/dev/cdrw3", "HL-DT-ST", "BDDVDRW_GGC-H20L"}}},
-		{"cdrskin-devices-busy.txt", ParseCdrskinDevices, []driveID{{"/dev/sr0", "TSSTcorp", "CDDVDW SH-S223C"}}},
+		{"cdrskin-devices-busy.txt", "cdrskin", []driveID{{"/dev/sr0", "TSSTcorp", "CDDVDW SH-S223C"}}},
 		// Each front end's listing read by the other's parser yields nothing.
-		{"cdrskin-devices-busy.txt", ParseXorrisoDevices, nil},
-		{"xorriso-devices-busy.txt", ParseCdrskinDevices, nil},
+		{"cdrskin-devices-busy.txt", "xorriso", nil},
+		{"xorriso-devices-busy.txt", "cdrskin", nil},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			got := ids(tc.parse(fixture(t, tc.file)))
+			got := ids(ParseDevices(tc.program, fixture(t, tc.file)))
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v\nwant %+v", got, tc.want)
 			}

@@ -104,7 +104,7 @@ func InspectDrive(ctx context.Context, e Engine, path string) (*Drive, error) {
 		if e == nil || !e.Pseudo() {
 			return nil, fmt.Errorf("%w: stdio: pseudo-drives need libburn (xorriso or cdrskin)", ErrUnsupported)
 		}
-		d, probs, _, err := openPseudo(rest, "", -1, false, false)
+		d, probs, _, err := openPseudo(rest, "", false, false)
 		if err != nil {
 			return nil, err
 		}
@@ -119,6 +119,9 @@ func InspectDrive(ctx context.Context, e Engine, path string) (*Drive, error) {
 			}
 		}
 		return d, nil
+	}
+	if err := checkDrivePath(path); err != nil {
+		return nil, err
 	}
 	d := &Drive{Path: path, Device: path}
 	inspectDrive(ctx, e, d)
@@ -184,7 +187,7 @@ func Prepare(ctx context.Context, o Options) (*Plan, error) {
 		if !o.Engine.Pseudo() {
 			return nil, fmt.Errorf("%w: stdio: pseudo-drives need libburn (xorriso or cdrskin), not %s", ErrUnsupported, o.Engine.Name())
 		}
-		d, probs, created, err := openPseudo(strings.TrimPrefix(o.Drive, "stdio:"), abs, p.Size, true, o.VerifyOnly)
+		d, probs, created, err := openPseudo(strings.TrimPrefix(o.Drive, "stdio:"), abs, true, o.VerifyOnly)
 		if err != nil {
 			return nil, err
 		}
@@ -201,6 +204,9 @@ func Prepare(ctx context.Context, o Options) (*Plan, error) {
 		}
 		p.Drive = d
 	default:
+		if err := checkDrivePath(o.Drive); err != nil {
+			return nil, err
+		}
 		d := &Drive{Path: o.Drive, Device: o.Drive}
 		if o.VerifyOnly {
 			// Only the device is read; the engine maps names like a drive
@@ -217,7 +223,12 @@ func Prepare(ctx context.Context, o Options) (*Plan, error) {
 		}
 		return p, nil
 	}
-	p.Problems = append(p.Problems, Assess(p.Drive, p.Size, o.Blank)...)
+	if len(p.Problems) > 0 {
+		// The target itself is refused: what disc it would hold does not
+		// matter (and was not asked).
+		return p, nil
+	}
+	p.Problems = Assess(p.Drive, p.Size, o.Blank)
 	if m := p.Drive.Media; m != nil && len(p.Problems) == 0 {
 		room := m.Free
 		if o.Blank || m.Class == ClassOverwritable {

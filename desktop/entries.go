@@ -20,7 +20,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"unicode"
+
+	"github.com/isofsd/isofsd/internal/safetext"
 )
 
 // Desktop file names. The desktop file ID (the .desktop file's name) is
@@ -97,10 +98,8 @@ func checkBinary(bin string) error {
 	if !filepath.IsAbs(bin) {
 		return fmt.Errorf("%w: %q is not absolute", ErrBadBinary, bin)
 	}
-	for _, r := range bin {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: %q holds a control character", ErrBadBinary, bin)
-		}
+	if !safetext.IsTerm(bin) {
+		return fmt.Errorf("%w: %q holds a control or format character", ErrBadBinary, bin)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package desktop
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,4 +199,27 @@ func FuzzParseGlobs2(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCheckBinary: the path written into Exec= lines must be absolute and
+// hold nothing a terminal or a desktop shell would render differently from
+// what the file system has (controls, bidirectional overrides).
+func TestCheckBinary(t *testing.T) {
+	for _, tc := range []struct {
+		bin string
+		ok  bool
+	}{
+		{"/usr/local/bin/isofsd", true},
+		{"/opt/iso tools/isofsd", true},
+		{"isofsd", false},
+		{"/usr/bin/iso\nfsd", false},
+		{"/usr/bin/iso\x1b]0;x\afsd", false},
+		{"/usr/bin/dsf\u202eosi", false},
+		{"/usr/bin/iso\u009bfsd", false},
+	} {
+		err := checkBinary(tc.bin)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrBadBinary)) {
+			t.Errorf("checkBinary(%q) = %v, want ok=%v", tc.bin, err, tc.ok)
+		}
+	}
 }

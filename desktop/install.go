@@ -9,13 +9,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/isofsd/isofsd/internal/diskio"
+	"github.com/isofsd/isofsd/internal/safepath"
 )
 
 // Layout says where Install writes.
@@ -195,10 +196,8 @@ func Install(o Options) (*Manifest, error) {
 	if o.Run == nil {
 		o.Run = runTool
 	}
-	if _, err := os.Stat(o.ManifestPath()); err == nil {
-		if _, err := Uninstall(o.Layout, o.Run); err != nil {
-			return nil, fmt.Errorf("desktop: removing the earlier installation: %w", err)
-		}
+	if _, err := Uninstall(o.Layout, o.Run); err != nil && !errors.Is(err, ErrNotInstalled) {
+		return nil, fmt.Errorf("desktop: removing the earlier installation: %w", err)
 	}
 	in := &installer{o: o, m: &Manifest{Version: ManifestVersion, Binary: o.Binary}}
 	if err := in.run(); err != nil {
@@ -263,49 +262,14 @@ func (in *installer) run() error {
 	return in.saveManifest()
 }
 
-// mkdirs creates dir and its missing parents, recording them.
-func (in *installer) mkdirs(dir string) error {
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Lstat(d); err == nil {
-			break
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("desktop: %w", err)
-		}
-		in.m.Dirs = append(in.m.Dirs, missing[i])
-	}
-	return nil
-}
-
 // write writes one of our files.
 func (in *installer) write(path string, data []byte, mode os.FileMode) error {
-	if err := in.mkdirs(filepath.Dir(path)); err != nil {
-		return err
-	}
-	if err := writeAtomic(path, data, mode); err != nil {
+	created, err := writeFile(path, data, mode, false)
+	in.m.Dirs = append(in.m.Dirs, created...)
+	if err != nil {
 		return err
 	}
 	in.m.Files = append(in.m.Files, path)
-	return nil
-}
-
-// writeAtomic replaces path with data (diskio.WriteFileAtomic: a
-// temporary file in the same directory, synced, then renamed), so that
-// readers never see half a file and a symlink at path is replaced, not
-// followed.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	if err := diskio.WriteFileAtomic(path, data, mode); err != nil {
-		return fmt.Errorf("desktop: %s: %w", path, err)
-	}
 	return nil
 }
 
@@ -322,18 +286,24 @@ func listTree(dir string) map[string]bool {
 	return out
 }
 
-// cache runs a cache tool on dir and records what it created.
+// cache runs a cache tool on dir and records what it created (by the
+// paths under dir as the layout names it; the tool is given the
+// directory's real path, which nobody but the caller and root controls).
 func (in *installer) cache(tool, dir string) error {
-	before := listTree(dir)
-	err := in.o.Run(tool, dir)
+	real, err := realDir(dir)
+	if err != nil {
+		return err
+	}
+	before := listTree(real)
+	err = in.o.Run(tool, real)
 	if errors.Is(err, ErrToolMissing) {
 		in.m.Notes = append(in.m.Notes, fmt.Sprintf("%s is not installed: %s not updated", tool, dir))
 		return nil
 	}
 	c := Cache{Tool: tool, Dir: dir}
-	for p := range listTree(dir) {
+	for p := range listTree(real) {
 		if !before[p] {
-			c.Created = append(c.Created, p)
+			c.Created = append(c.Created, filepath.Join(dir, strings.TrimPrefix(p, real)))
 		}
 	}
 	slices.Sort(c.Created)
@@ -341,47 +311,10 @@ func (in *installer) cache(tool, dir string) error {
 	return err
 }
 
-// readEdited reads a file we are about to edit, with a size cap.
-func readEdited(path string, limit int64) ([]byte, bool, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("desktop: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, true, fmt.Errorf("desktop: %s: %w", path, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, true, fmt.Errorf("desktop: %s: over %d bytes; not edited", path, limit)
-	}
-	return b, true, nil
-}
-
-// editTarget is where an edited file is written: through a symlink to
-// its target (dotfiles kept elsewhere stay linked).
-func editTarget(path string) string {
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		return real
-	}
-	return path
-}
-
-// fileMode is the mode of path, or def when it does not exist.
-func fileMode(path string, def os.FileMode) os.FileMode {
-	if st, err := os.Stat(path); err == nil {
-		return st.Mode().Perm()
-	}
-	return def
-}
-
 // editUCA adds our actions to the user's Thunar actions.
 func (in *installer) editUCA() error {
 	path := filepath.Join(in.o.ConfigDir, "Thunar", "uca.xml")
-	before, existed, err := readEdited(path, MaxUCASize)
+	before, mode, existed, err := readFile(path, MaxUCASize)
 	if err != nil {
 		return err
 	}
@@ -390,11 +323,15 @@ func (in *installer) editUCA() error {
 	if !existed {
 		doc = []byte(ucaEmpty)
 		for _, d := range in.o.SystemConfigDirs {
-			if b, ok, err := readEdited(filepath.Join(d, "Thunar", "uca.xml"), MaxUCASize); err == nil && ok {
+			// Read like the rest: a system directory another user
+			// controls (XDG_CONFIG_DIRS kept by sudo -E) seeds nothing.
+			if b, _, ok, err := readFile(filepath.Join(d, "Thunar", "uca.xml"), MaxUCASize); err == nil && ok {
 				if _, _, err := ucaSpans(b); err == nil {
 					doc = b
 					break
 				}
+			} else if err != nil {
+				in.m.Notes = append(in.m.Notes, fmt.Sprintf("system Thunar actions not copied: %v", err))
 			}
 		}
 		e.Seed = sum(doc)
@@ -407,12 +344,9 @@ func (in *installer) editUCA() error {
 	if err != nil {
 		return fmt.Errorf("%s: %w (left unchanged)", path, err)
 	}
-	if !existed {
-		if err := in.mkdirs(filepath.Dir(path)); err != nil {
-			return err
-		}
-	}
-	if err := writeAtomic(editTarget(path), after, fileMode(path, 0o644)); err != nil {
+	created, err := writeFile(path, after, mode, true)
+	in.m.Dirs = append(in.m.Dirs, created...)
+	if err != nil {
 		return err
 	}
 	e.After = sum(after)
@@ -423,7 +357,7 @@ func (in *installer) editUCA() error {
 // editMimeApps makes isofsd the default application of DefaultTypes.
 func (in *installer) editMimeApps() error {
 	path := filepath.Join(in.o.ConfigDir, "mimeapps.list")
-	before, existed, err := readEdited(path, MaxMimeAppsSize)
+	before, mode, existed, err := readFile(path, MaxMimeAppsSize)
 	if err != nil {
 		return err
 	}
@@ -436,12 +370,9 @@ func (in *installer) editMimeApps() error {
 	if err != nil {
 		return err
 	}
-	if !existed {
-		if err := in.mkdirs(filepath.Dir(path)); err != nil {
-			return err
-		}
-	}
-	if err := writeAtomic(editTarget(path), after, fileMode(path, 0o644)); err != nil {
+	created, err := writeFile(path, after, mode, true)
+	in.m.Dirs = append(in.m.Dirs, created...)
+	if err != nil {
 		return err
 	}
 	in.m.Edits = append(in.m.Edits, Edit{Kind: EditMimeApps, Path: path, Existed: existed, Before: before, After: sum(after), Previous: prev})
@@ -452,36 +383,127 @@ func (in *installer) editMimeApps() error {
 // we edited).
 func (in *installer) saveManifest() error {
 	path := in.o.ManifestPath()
-	if err := in.mkdirs(filepath.Dir(path)); err != nil {
-		return err
+	// Its directory first, so that the manifest lists it too.
+	d, created, err := safepath.OpenDir(filepath.Dir(path), policy(), safepath.Options{Create: true})
+	in.m.Dirs = append(in.m.Dirs, created...)
+	if err != nil {
+		return fmt.Errorf("desktop: %w", err)
 	}
+	d.Close()
 	b, err := json.MarshalIndent(in.m, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, append(b, '\n'), 0o600)
+	_, err = writeFile(path, append(b, '\n'), 0o600, false)
+	return err
 }
 
 // ErrNotInstalled means there is no manifest to uninstall from.
 var ErrNotInstalled = errors.New("desktop: not installed")
 
-// ReadManifest reads the manifest of layout l.
+// ErrBadManifest means the manifest is not one Install wrote for this
+// caller and layout: someone else's or writable by others, or naming
+// files outside the layout's directories. Nothing it names is touched.
+var ErrBadManifest = errors.New("desktop: manifest refused")
+
+// ReadManifest reads the manifest of layout l. It must be a regular file
+// of the caller's that nobody else may write (a manifest is a list of
+// files to delete and contents to restore: whoever writes it chooses
+// what Uninstall does), reached without following a link anyone else
+// made, and every path it names must lie in the layout's directories.
 func ReadManifest(l Layout) (*Manifest, error) {
-	b, ok, err := readEdited(l.ManifestPath(), MaxManifestSize)
-	if err != nil {
-		return nil, err
+	path := l.ManifestPath()
+	d, name, _, err := safepath.Walk(path, policy(), safepath.Options{})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w (no %s)", ErrNotInstalled, path)
 	}
-	if !ok {
-		return nil, fmt.Errorf("%w (no %s)", ErrNotInstalled, l.ManifestPath())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadManifest, err)
+	}
+	defer d.Close()
+	f, err := d.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w (no %s)", ErrNotInstalled, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadManifest, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("desktop: %s: %w", path, err)
+	}
+	if uid, ok := fileOwner(st); !ok || uid != os.Geteuid() {
+		return nil, fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d)", ErrBadManifest, path, uid, os.Geteuid())
+	}
+	if st.Mode().Perm()&0o022 != 0 {
+		return nil, fmt.Errorf("%w: %s may be written by others (mode %04o)", ErrBadManifest, path, st.Mode().Perm())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxManifestSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("desktop: %s: %w", path, err)
+	}
+	if len(b) > MaxManifestSize {
+		return nil, fmt.Errorf("%w: %s: over %d bytes", ErrBadManifest, path, MaxManifestSize)
 	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("desktop: %s: %w", l.ManifestPath(), err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrBadManifest, path, err)
 	}
 	if m.Version != ManifestVersion {
-		return nil, fmt.Errorf("desktop: %s: version %d, want %d", l.ManifestPath(), m.Version, ManifestVersion)
+		return nil, fmt.Errorf("%w: %s: version %d, want %d", ErrBadManifest, path, m.Version, ManifestVersion)
+	}
+	if err := l.checkManifest(&m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrBadManifest, path, err)
 	}
 	return &m, nil
+}
+
+// within reports whether p is a clean absolute path strictly inside dir.
+func within(p, dir string) bool {
+	return filepath.IsAbs(p) && p == filepath.Clean(p) && strings.HasPrefix(p, filepath.Clean(dir)+"/")
+}
+
+// checkManifest checks that m names only what Install could have made
+// in l: files and caches in the layout's directories, directories there
+// (or the layout's own directories and their parents, which Install
+// makes when they are missing, removed only while empty), and edits of
+// the two files Install edits.
+func (l Layout) checkManifest(m *Manifest) error {
+	bases := []string{l.DataDir, l.ConfigDir}
+	inBase := func(p string) bool {
+		return slices.ContainsFunc(bases, func(b string) bool { return within(p, b) })
+	}
+	for _, f := range m.Files {
+		if !inBase(f) {
+			return fmt.Errorf("file %q is outside %s", f, strings.Join(bases, " and "))
+		}
+	}
+	for _, d := range m.Dirs {
+		if !inBase(d) && !slices.ContainsFunc(bases, func(b string) bool { return d == filepath.Clean(b) || within(filepath.Clean(b), d) }) {
+			return fmt.Errorf("directory %q is outside %s", d, strings.Join(bases, " and "))
+		}
+	}
+	for _, c := range m.Caches {
+		if !within(c.Dir, l.DataDir) {
+			return fmt.Errorf("cache directory %q is outside %s", c.Dir, l.DataDir)
+		}
+		for _, p := range c.Created {
+			if !within(p, c.Dir) {
+				return fmt.Errorf("cache file %q is outside %s", p, c.Dir)
+			}
+		}
+	}
+	edited := map[string]string{
+		EditUCA:      filepath.Join(l.ConfigDir, "Thunar", "uca.xml"),
+		EditMimeApps: filepath.Join(l.ConfigDir, "mimeapps.list"),
+	}
+	for _, e := range m.Edits {
+		if want, ok := edited[e.Kind]; !ok || e.Path != want {
+			return fmt.Errorf("edit %s of %q: Install edits only %s", e.Kind, e.Path, strings.Join(slices.Sorted(maps.Values(edited)), " and "))
+		}
+	}
+	return nil
 }
 
 // Uninstall undoes what the manifest of l records and removes the
@@ -497,7 +519,7 @@ func Uninstall(l Layout, run func(string, ...string) error) (*Manifest, error) {
 		return nil, err
 	}
 	errs := undo(m, run)
-	if err := os.Remove(l.ManifestPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := removePath(l.ManifestPath()); err != nil {
 		errs = append(errs, err)
 	}
 	removeDirs(m.Dirs)
@@ -513,31 +535,36 @@ func undo(m *Manifest, run func(string, ...string) error) []error {
 		}
 	}
 	for _, f := range m.Files {
-		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := removePath(f); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for _, c := range m.Caches {
-		if _, err := os.Stat(c.Dir); err != nil {
+		real, err := realDir(c.Dir)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		if !cacheSources(c) {
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !cacheSources(c.Tool, real) {
 			for i := len(c.Created) - 1; i >= 0; i-- {
-				os.Remove(c.Created[i]) // a directory only if empty
+				removePath(c.Created[i]) // a directory only if empty
 			}
-			if !hasFiles(c.Dir) {
+			if !hasFiles(real) {
 				continue
 			}
 		}
 		// Other sources remain (or caches that were there before): the
 		// tool rebuilds the caches without our entries, and directories
 		// it created for them are left empty.
-		if err := run(c.Tool, c.Dir); err != nil && !errors.Is(err, ErrToolMissing) {
+		if err := run(c.Tool, real); err != nil && !errors.Is(err, ErrToolMissing) {
 			errs = append(errs, err)
 		}
 		for i := len(c.Created) - 1; i >= 0; i-- {
-			if st, err := os.Lstat(c.Created[i]); err == nil && st.IsDir() {
-				os.Remove(c.Created[i])
+			if isDir(c.Created[i]) {
+				removePath(c.Created[i])
 			}
 		}
 	}
@@ -545,16 +572,17 @@ func undo(m *Manifest, run func(string, ...string) error) []error {
 	return errs
 }
 
-// cacheSources reports whether the sources of a cache directory remain:
-// MIME packages under mime/packages, desktop files under applications/.
-func cacheSources(c Cache) bool {
-	switch c.Tool {
+// cacheSources reports whether the sources of a cache directory (its
+// real path) remain: MIME packages under mime/packages, desktop files
+// under applications/.
+func cacheSources(tool, dir string) bool {
+	switch tool {
 	case "update-mime-database":
-		ents, _ := os.ReadDir(filepath.Join(c.Dir, "packages"))
+		ents, _ := os.ReadDir(filepath.Join(dir, "packages"))
 		return len(ents) > 0
 	default:
 		found := false
-		filepath.WalkDir(c.Dir, func(p string, d fs.DirEntry, err error) error {
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".desktop") {
 				found = true
 			}
@@ -579,27 +607,26 @@ func hasFiles(dir string) bool {
 // removeDirs removes the directories that are empty, children first.
 func removeDirs(dirs []string) {
 	for i := len(dirs) - 1; i >= 0; i-- {
-		os.Remove(dirs[i]) // fails, as it should, when not empty
+		removePath(dirs[i]) // fails, as it should, when not empty
 	}
 }
 
 // undoEdit takes our part out of an edited file: the file as it was when
 // it is still what we left, else only our keys or actions.
 func undoEdit(e Edit) error {
-	cur, ok, err := readEdited(e.Path, max(MaxUCASize, MaxMimeAppsSize))
+	cur, mode, ok, err := readFile(e.Path, max(MaxUCASize, MaxMimeAppsSize))
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return nil
 	}
-	target := editTarget(e.Path)
-	mode := fileMode(e.Path, 0o644)
 	if sum(cur) == e.After {
 		if !e.Existed {
-			return os.Remove(e.Path)
+			return removePath(e.Path)
 		}
-		return writeAtomic(target, e.Before, mode)
+		_, err := writeFile(e.Path, e.Before, mode, true)
+		return err
 	}
 	var out []byte
 	var remove bool
@@ -625,10 +652,11 @@ func undoEdit(e Edit) error {
 		return fmt.Errorf("desktop: %s: unknown edit %q", e.Path, e.Kind)
 	}
 	if remove {
-		return os.Remove(e.Path)
+		return removePath(e.Path)
 	}
 	if bytes.Equal(out, cur) {
 		return nil
 	}
-	return writeAtomic(target, out, mode)
+	_, err = writeFile(e.Path, out, mode, true)
+	return err
 }

@@ -3,6 +3,7 @@ package desktop
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -319,5 +320,98 @@ func TestSystemLayout(t *testing.T) {
 	})
 	if u.DataDir != "/home/u/.local/share" || u.ConfigDir != "/cfg" || !slices.Equal(u.SharedDataDirs, []string{"/usr/local/share", "/usr/share"}) {
 		t.Errorf("user layout: %+v", u)
+	}
+}
+
+// TestReadManifestRefuses (review S1): a manifest decides what Uninstall
+// deletes and restores, so one the caller did not write — writable by
+// others, a symlink, someone else's — or one naming paths outside the
+// layout is refused, and nothing it names is touched.
+func TestReadManifestRefuses(t *testing.T) {
+	h := newTestHome(t)
+	victim := filepath.Join(h.root, "victim")
+	must(t, os.WriteFile(victim, []byte("keep\n"), 0o644))
+	path := h.layout.ManifestPath()
+	must(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	write := func(m map[string]any, mode os.FileMode) {
+		t.Helper()
+		b, err := json.Marshal(m)
+		must(t, err)
+		os.Remove(path)
+		must(t, os.WriteFile(path, b, mode))
+		must(t, os.Chmod(path, mode))
+	}
+	uca := filepath.Join(h.layout.ConfigDir, "Thunar", "uca.xml")
+	for _, tc := range []struct {
+		name  string
+		m     map[string]any
+		mode  os.FileMode
+		setup func()
+	}{
+		{"file outside the layout", map[string]any{"version": 1, "files": []string{victim}}, 0o600, nil},
+		{"file climbing out", map[string]any{"version": 1, "files": []string{h.layout.DataDir + "/../../victim"}}, 0o600, nil},
+		{"cache outside the layout", map[string]any{"version": 1, "caches": []map[string]any{{"tool": "update-mime-database", "dir": h.root, "created": []string{victim}}}}, 0o600, nil},
+		{"edit of another file", map[string]any{"version": 1, "edits": []map[string]any{{"kind": "uca", "path": victim, "existed": true, "before": []byte("x"), "after": "0"}}}, 0o600, nil},
+		{"uca edit of mimeapps.list", map[string]any{"version": 1, "edits": []map[string]any{{"kind": "uca", "path": filepath.Join(h.layout.ConfigDir, "mimeapps.list")}}}, 0o600, nil},
+		{"writable by others", map[string]any{"version": 1, "files": []string{filepath.Join(h.layout.DataDir, "applications", DesktopID)}}, 0o666, nil},
+		{"a symlink", nil, 0, func() {
+			other := filepath.Join(h.root, "elsewhere.json")
+			must(t, os.WriteFile(other, []byte(`{"version":1,"files":[]}`), 0o600))
+			os.Remove(path)
+			must(t, os.Symlink(other, path))
+		}},
+		{"someone else's", map[string]any{"version": 1, "edits": []map[string]any{{"kind": "uca", "path": uca}}}, 0o600, func() {
+			if os.Geteuid() != 0 {
+				t.Skip("needs root to give the manifest to another uid")
+			}
+			must(t, os.Chown(path, 54321, 54321))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.m != nil {
+				write(tc.m, tc.mode)
+			}
+			if tc.setup != nil {
+				tc.setup()
+			}
+			if _, err := Uninstall(h.layout, nil); !errors.Is(err, ErrBadManifest) {
+				t.Errorf("Uninstall: %v, want ErrBadManifest", err)
+			}
+			if b, err := os.ReadFile(victim); err != nil || string(b) != "keep\n" {
+				t.Errorf("victim: %q %v", b, err)
+			}
+			if _, err := Install(Options{Layout: h.layout, Binary: "/usr/bin/isofsd"}); !errors.Is(err, ErrBadManifest) {
+				t.Errorf("Install over it: %v, want ErrBadManifest", err)
+			}
+		})
+	}
+}
+
+// TestInstallKeepsOwnDotfileLinks: the caller's own symlinked
+// mimeapps.list (dotfiles kept in a repository) is edited through the
+// link and given back through it; the link stays a link.
+func TestInstallKeepsOwnDotfileLinks(t *testing.T) {
+	h := newTestHome(t)
+	dots := filepath.Join(h.root, "dots")
+	must(t, os.MkdirAll(dots, 0o755))
+	must(t, os.WriteFile(filepath.Join(dots, "mimeapps.list"), []byte(userMimeApps), 0o644))
+	must(t, os.MkdirAll(h.layout.ConfigDir, 0o755))
+	link := filepath.Join(h.layout.ConfigDir, "mimeapps.list")
+	must(t, os.Symlink(filepath.Join(dots, "mimeapps.list"), link))
+	if _, err := Install(Options{Layout: h.layout, Binary: "/usr/bin/isofsd", Default: true}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dots, "mimeapps.list"))
+	if MimeAppsDefaults(b)["application/x-cd-image"] != DesktopID {
+		t.Errorf("the linked file was not edited:\n%s", b)
+	}
+	if _, err := Uninstall(h.layout, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("%s is no longer a link: %v %v", link, st, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dots, "mimeapps.list")); string(b) != userMimeApps {
+		t.Errorf("the linked file after uninstall:\n%s", b)
 	}
 }

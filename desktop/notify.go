@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,11 +99,16 @@ func Notify(ctx context.Context, n Notification) (uint32, error) {
 		urgency = 2
 	}
 	hints := map[string]dbus.Variant{"urgency": dbus.MakeVariant(urgency)}
+	obj := conn.Object("org.freedesktop.Notifications", "/org/freedesktop/Notifications")
+	body := plainBody(n.Body)
+	if serverMarkup(ctx, obj) {
+		body = markupEscaper.Replace(body)
+	}
 	// A timeout of -1 leaves the display time to the server; critical
 	// notifications stay until dismissed by the specification.
 	var id uint32
-	call := conn.Object("org.freedesktop.Notifications", "/org/freedesktop/Notifications").CallWithContext(ctx,
-		"org.freedesktop.Notifications.Notify", 0, "isofsd", uint32(0), icon, n.Summary, n.Body, []string{}, hints, int32(-1))
+	call := obj.CallWithContext(ctx,
+		"org.freedesktop.Notifications.Notify", 0, "isofsd", uint32(0), icon, plainBody(n.Summary), body, []string{}, hints, int32(-1))
 	if call.Err != nil {
 		return 0, fmt.Errorf("desktop: notification: %w", call.Err)
 	}
@@ -110,4 +116,35 @@ func Notify(ctx context.Context, n Notification) (uint32, error) {
 		return 0, fmt.Errorf("desktop: notification reply: %w", err)
 	}
 	return id, nil
+}
+
+// markupEscaper makes text literal in a notification body: servers that
+// take markup there (GNOME Shell, Plasma, xfce4-notifyd, dunst…) would
+// otherwise render tags, links and images out of file names and volume
+// labels, which come from images and other users.
+var markupEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// serverMarkup reports whether the notification server reads markup in
+// bodies (its "body-markup" capability). A server that does not say is
+// taken to: the specification lets servers without it show markup as it
+// is, so escaping there costs at most a visible "&amp;", while not
+// escaping for a server that does read markup lets a name inject it.
+func serverMarkup(ctx context.Context, obj dbus.BusObject) bool {
+	var caps []string
+	if err := obj.CallWithContext(ctx, "org.freedesktop.Notifications.GetCapabilities", 0).Store(&caps); err != nil {
+		return true
+	}
+	return slices.Contains(caps, "body-markup")
+}
+
+// plainBody drops the control characters other than newline and tab
+// (terminal escapes, which have no place in a notification and are not
+// allowed in the XML the servers parse bodies as).
+func plainBody(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' || !(r < 0x20 || r >= 0x7f && r < 0xa0) {
+			return r
+		}
+		return -1
+	}, s)
 }

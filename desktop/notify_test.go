@@ -45,9 +45,13 @@ func TestWantNotify(t *testing.T) {
 // notifyServer records Notify calls: an org.freedesktop.Notifications
 // server on a real bus.
 type notifyServer struct {
-	mu  sync.Mutex
-	got []Notification
+	mu   sync.Mutex
+	got  []Notification
+	caps []string
 }
+
+// GetCapabilities says what the server renders.
+func (s *notifyServer) GetCapabilities() ([]string, *dbus.Error) { return s.caps, nil }
 
 func (s *notifyServer) Notify(app string, replaces uint32, icon, summary, body string, actions []string, hints map[string]dbus.Variant, timeout int32) (uint32, *dbus.Error) {
 	s.mu.Lock()
@@ -116,14 +120,31 @@ func TestNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("two notifications in %v", time.Since(start))
+	// Review S8: names from images and other users reach the body; a
+	// server reading markup must get them as text.
+	hostile := "<b>x</b> & <a href=\"file:///etc/shadow\">open</a> <img src=\"/tmp/i.png\"/>\x1b]0;t\x07\n2nd line"
+	srv.mu.Lock()
+	srv.caps = []string{"body", "body-markup", "body-hyperlinks"}
+	srv.mu.Unlock()
+	if _, err := Notify(ctx, Notification{Summary: "Mounted <i>x</i>", Body: hostile}); err != nil {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	srv.caps = []string{"body"}
+	srv.mu.Unlock()
+	if _, err := Notify(ctx, Notification{Summary: "plain", Body: hostile}); err != nil {
+		t.Fatal(err)
+	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	want := []Notification{
 		{Summary: "Mounted DEMO", Body: "demo.iso is mounted read-only at /media/u/DEMO", Icon: "media-optical"},
 		{Summary: "isofsd verify failed", Body: "x: damaged", Icon: "dialog-error", Critical: true},
+		{Summary: "Mounted <i>x</i>", Body: "&lt;b&gt;x&lt;/b&gt; &amp; &lt;a href=\"file:///etc/shadow\"&gt;open&lt;/a&gt; &lt;img src=\"/tmp/i.png\"/&gt;]0;t\n2nd line", Icon: "media-optical"},
+		{Summary: "plain", Body: "<b>x</b> & <a href=\"file:///etc/shadow\">open</a> <img src=\"/tmp/i.png\"/>]0;t\n2nd line", Icon: "media-optical"},
 	}
 	if !slices.Equal(srv.got, want) {
-		t.Errorf("server got %+v, want %+v", srv.got, want)
+		t.Errorf("server got\n%+v\nwant\n%+v", srv.got, want)
 	}
 }
 

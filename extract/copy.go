@@ -26,6 +26,22 @@ const (
 	bigChunkSize = 16 << 20
 )
 
+// Holes: a run of zero bytes of at least holeMin, in whole holeAlign
+// blocks of the file, is not written but left as a hole, as xorriso
+// -osirrox sparse= does (its runs are its 32 or 64 KiB read buffers):
+// a zisofs file of zeros or an installer's empty disk image takes no
+// space where the file system makes holes of what is not written (ext4,
+// XFS, Btrfs, tmpfs, APFS; NTFS fills them with zeros). Files are always
+// written fresh (O_EXCL, or a new temporary file), so what is not
+// written reads as zeros. Parts of a file the image does not record at
+// all (UDF's sparse extents) are not even read.
+const (
+	holeAlign = 4 << 10
+	holeMin   = 32 << 10
+)
+
+var zeroBlock [holeAlign]byte
+
 // Prefetch limits: files up to prefetchFile bytes, read together when the
 // span they cover is at most prefetchSpan and mostly their own data.
 const (
@@ -296,7 +312,9 @@ func (w *worker) create(d dirHandle, e *entry, perm fs.FileMode) (f outFile, nam
 		case Replace:
 			// The old file stays until the new one is complete.
 			name, final = tempName(), e.name
-			err = mk(name)
+			if err = mk(name); err == nil {
+				f.lockTemp()
+			}
 		}
 	}
 	if err != nil {
@@ -312,24 +330,29 @@ func (w *worker) writeFile(d dirHandle, e *entry, r io.ReaderAt, perm fs.FileMod
 	if !ok {
 		return
 	}
-	written, err := w.copy(f, e, r)
+	written, holes, err := w.copy(f, e, r)
 	if err == errInterrupted {
 		abandon(d, f, name)
 		return
 	}
-	w.finishFile(d, e, f, name, final, m, written, err)
+	w.finishFile(d, e, f, name, final, m, written, holes, err)
 }
 
 // finishFile sets the metadata of a file whose copy ended, closes it,
-// renames it into place and reports a partial copy.
-func (w *worker) finishFile(d dirHandle, e *entry, f outFile, name, final string, m meta, written []Range, cerr error) {
+// renames it into place and reports a partial copy. holes says parts
+// were left unwritten, the end perhaps.
+func (w *worker) finishFile(d dirHandle, e *entry, f outFile, name, final string, m meta, written []Range, holes bool, cerr error) {
 	x := w.x
 	ok := true
-	if e.ranges != nil && cerr == nil {
+	switch {
+	case cerr == nil && (e.ranges != nil || holes):
 		// The holes between and after the ranges copied.
 		if err := f.truncate(e.size()); err != nil {
 			cerr = fmt.Errorf("extending to %d bytes: %w", e.size(), err)
 		}
+	case cerr != nil && holes && len(written) > 0:
+		// A kept partial file ends where its written part does.
+		f.truncate(written[len(written)-1].End())
 	}
 	if cerr != nil {
 		ok = false
@@ -392,50 +415,134 @@ func rangesOf(e *entry) []Range {
 }
 
 // copy copies e's ranges from r through the worker's buffer. It returns
-// what was written; on a read error, the error and the part before it.
-func (w *worker) copy(f outFile, e *entry, r io.ReaderAt) ([]Range, error) {
-	var written []Range
+// what was written (holes included: they are the file's zeros) and
+// whether holes were left; on a read error, the error and the part
+// before it.
+func (w *worker) copy(f outFile, e *entry, r io.ReaderAt) (written []Range, holes bool, err error) {
+	unrec := unrecorded(e)
 	for _, rg := range rangesOf(e) {
-		n, err := w.copyRange(f, r, rg.Offset, rg.End(), e.size())
+		n, h, err := w.copyRange(f, r, rg.Offset, rg.End(), e.size(), unrec)
+		holes = holes || h
 		if n > 0 {
 			written = append(written, Range{rg.Offset, n})
 		}
 		if err != nil {
-			return written, err
+			return written, holes, err
 		}
 	}
-	return written, nil
+	return written, holes, nil
 }
 
-// copyRange copies [from, to) of a file of size bytes and returns the
-// bytes copied before any error.
-func (w *worker) copyRange(f outFile, r io.ReaderAt, from, to, size int64) (int64, error) {
+// unrecorded lists the parts of e's file that the image does not record
+// (UDF's sparse extents): they read as zeros, so they are not read.
+func unrecorded(e *entry) []Range {
+	if e.node == nil || e.node.Stat.Zisofs != nil {
+		return nil
+	}
+	var out []Range
+	var pos int64
+	for _, x := range e.node.Stat.Extents {
+		if x.Sparse && x.Length > 0 {
+			if n := len(out); n > 0 && out[n-1].End() == pos {
+				out[n-1].Length += x.Length
+			} else {
+				out = append(out, Range{pos, x.Length})
+			}
+		}
+		pos += x.Length
+	}
+	return out
+}
+
+// copyRange copies [from, to) of a file of size bytes, skipping the
+// unrecorded ranges and not writing runs of zeros (holes reports either),
+// and returns the bytes done before any error.
+func (w *worker) copyRange(f outFile, r io.ReaderAt, from, to, size int64, unrec []Range) (done int64, holes bool, err error) {
 	x := w.x
 	off := from
 	for off < to {
 		if x.ctx.Err() != nil {
-			return off - from, errInterrupted
+			return off - from, holes, errInterrupted
 		}
-		b := w.buf[:min(int64(len(w.buf)), to-off)]
+		end := min(int64(len(w.buf)), to-off) + off
+		skip := false
+		for _, u := range unrec {
+			switch {
+			case u.Offset <= off && off < u.End():
+				end, skip = min(u.End(), to), true
+			case off < u.Offset && u.Offset < end:
+				end = u.Offset
+			}
+		}
+		if skip {
+			w.count(end - off)
+			off, holes = end, true
+			continue
+		}
+		b := w.buf[:end-off]
 		n, rerr := r.ReadAt(b, off)
 		if n > 0 {
-			if _, werr := f.WriteAt(b[:n], off); werr != nil {
-				return off - from, fmt.Errorf("writing at byte %d: %w", off, werr)
+			h, werr := writeSparse(f, b[:n], off)
+			if werr != nil {
+				return off - from, holes, fmt.Errorf("writing at byte %d: %w", off, werr)
 			}
+			holes = holes || h
 			off += int64(n)
-			x.bytes.Add(int64(n))
-			if x.o.Progress != nil {
-				x.o.Progress.Add(int64(n))
-			}
+			w.count(int64(n))
 		}
 		if rerr != nil && !(rerr == io.EOF && off == to) {
 			if rerr == io.EOF {
 				rerr = fmt.Errorf("file ends at byte %d, %d expected: %w", off, size, isofmt.ErrTruncated)
 			}
-			return off - from, rerr
+			return off - from, holes, rerr
 		}
 	}
-	return off - from, nil
+	return off - from, holes, nil
+}
+
+// count adds n bytes done to the totals and the progress.
+func (w *worker) count(n int64) {
+	w.x.bytes.Add(n)
+	if w.x.o.Progress != nil {
+		w.x.o.Progress.Add(n)
+	}
+}
+
+// writeSparse writes b at off in f but for the runs of holeMin or more
+// zero bytes in whole holeAlign blocks of the file, and reports whether
+// it left any out. Comparing a block with zeros stops at its first
+// non-zero word, so data costs next to nothing; small writes are not
+// looked at.
+func writeSparse(f outFile, b []byte, off int64) (holes bool, err error) {
+	if len(b) < holeMin {
+		_, err = f.WriteAt(b, off)
+		return false, err
+	}
+	start := 0 // the first byte neither written nor left out
+	i := int((holeAlign - off%holeAlign) % holeAlign)
+	for i+holeAlign <= len(b) {
+		if !bytes.Equal(b[i:i+holeAlign], zeroBlock[:]) {
+			i += holeAlign
+			continue
+		}
+		j := i + holeAlign
+		for j+holeAlign <= len(b) && bytes.Equal(b[j:j+holeAlign], zeroBlock[:]) {
+			j += holeAlign
+		}
+		if j-i >= holeMin {
+			if i > start {
+				if _, err := f.WriteAt(b[start:i], off+int64(start)); err != nil {
+					return holes, err
+				}
+			}
+			start, holes = j, true
+		}
+		i = j
+	}
+	if start < len(b) {
+		_, err = f.WriteAt(b[start:], off+int64(start))
+	}
+	return holes, err
 }
 
 // ---- big files ----
@@ -450,6 +557,8 @@ type bigCopy struct {
 	final  string
 	m      meta
 	ranges []Range
+	unrec  []Range
+	holes  atomic.Bool
 	left   atomic.Int64 // chunks not yet copied
 	mu     sync.Mutex
 	err    error   // first failure
@@ -483,14 +592,14 @@ func (w *worker) startBig(e *entry) *bigCopy {
 		d.close()
 		return nil
 	}
-	bc := &bigCopy{e: e, r: r, d: d, f: f, name: name, final: final, m: m, ranges: rangesOf(e)}
+	bc := &bigCopy{e: e, r: r, d: d, f: f, name: name, final: final, m: m, ranges: rangesOf(e), unrec: unrecorded(e)}
 	var chunks int64
 	for _, rg := range bc.ranges {
 		chunks += (rg.Length + bigChunkSize - 1) / bigChunkSize
 	}
 	bc.left.Store(chunks)
 	if chunks == 0 {
-		w.finishFile(d, e, f, name, final, m, nil, nil)
+		w.finishFile(d, e, f, name, final, m, nil, false, nil)
 		d.close()
 		return nil
 	}
@@ -500,7 +609,10 @@ func (w *worker) startBig(e *entry) *bigCopy {
 // copyChunk copies [from, to) of a big file; the worker finishing the
 // last chunk sets the metadata and closes the file.
 func (w *worker) copyChunk(bc *bigCopy, from, to int64) {
-	n, err := w.copyRange(bc.f, bc.r, from, to, bc.e.size())
+	n, holes, err := w.copyRange(bc.f, bc.r, from, to, bc.e.size(), bc.unrec)
+	if holes {
+		bc.holes.Store(true)
+	}
 	if err != nil {
 		bc.mu.Lock()
 		if bc.err == nil || bc.err == errInterrupted {
@@ -517,7 +629,7 @@ func (w *worker) copyChunk(bc *bigCopy, from, to int64) {
 		abandon(bc.d, bc.f, bc.name)
 		return
 	}
-	w.finishFile(bc.d, bc.e, bc.f, bc.name, bc.final, bc.m, Subtract(bc.ranges, clip(bc.lost, bc.e.size())), bc.err)
+	w.finishFile(bc.d, bc.e, bc.f, bc.name, bc.final, bc.m, Subtract(bc.ranges, clip(bc.lost, bc.e.size())), bc.holes.Load(), bc.err)
 }
 
 // ---- small files read together ----

@@ -59,6 +59,13 @@ type dirHandle interface {
 	setMeta(name string, typ fs.FileMode, m meta) error
 	// setDirMeta sets this directory's own metadata.
 	setDirMeta(m meta) error
+	// names lists the directory's entries.
+	names() ([]string, error)
+	// removeStale removes name if it is a temporary file an interrupted
+	// run of this user left: a regular file of this process's user, with
+	// one name, not locked (lockTemp) by a run still writing it. It
+	// reports whether it removed it; nothing else is touched.
+	removeStale(name string) (bool, error)
 	close() error
 }
 
@@ -68,6 +75,10 @@ type outFile interface {
 	truncate(size int64) error
 	setMeta(m meta) error
 	id() (fileID, error)
+	// lockTemp marks a file written under a temporary name as in use
+	// (an advisory lock the system drops when the process dies), so that
+	// another run cleaning up leaves it alone.
+	lockTemp()
 	close() error
 }
 
@@ -98,7 +109,26 @@ var errReplaced = errors.New("replaced by another process while being extracted;
 // tempName returns a fresh hidden name for an entry that will replace
 // an existing one once complete.
 func tempName() string {
-	return fmt.Sprintf(".isofsd-%016x.tmp", rand.Uint64())
+	return fmt.Sprintf("%s%016x%s", tempPrefix, rand.Uint64(), tempSuffix)
+}
+
+const tempPrefix, tempSuffix = ".isofsd-", ".tmp"
+
+// isTempName reports whether name is exactly what tempName makes.
+func isTempName(name string) bool {
+	hex, ok := strings.CutPrefix(name, tempPrefix)
+	if !ok {
+		return false
+	}
+	if hex, ok = strings.CutSuffix(hex, tempSuffix); !ok || len(hex) != 16 {
+		return false
+	}
+	for _, c := range hex {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // hostName refuses a name that cannot be one entry of a directory on this
@@ -128,6 +158,16 @@ const maxRename = 10000
 
 func isExist(err error) bool { return errors.Is(err, fs.ErrExist) }
 
+// unwrapPathErr returns the error inside a PathError, for a caller that
+// names the path itself.
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // withFd runs fn on f's descriptor (handle on Windows).
 func withFd(f *os.File, fn func(fd uintptr) error) error {
 	rc, err := f.SyscallConn()
@@ -141,26 +181,24 @@ func withFd(f *os.File, fn func(fd uintptr) error) error {
 	return ferr
 }
 
-// openDest opens DIR, creating it (and its parents) when missing.
+// openDest opens DIR, creating it (and its parents) when missing; how
+// its path is followed is openDestDir's (per system).
 func openDest(dir string, portable bool) (dirHandle, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrDestination, err)
-	}
-	d, err := openSystemDest(dir, portable)
+	d, err := openDestDir(dir, true, portable)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrDestination, dir, err)
+		return nil, fmt.Errorf("%w: %w", ErrDestination, err)
 	}
 	return d, nil
 }
 
 // lookDest opens DIR if it exists, for a dry run: nil when it does not.
 func lookDest(dir string, portable bool) (dirHandle, error) {
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+	d, err := openDestDir(dir, false, portable)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	d, err := openSystemDest(dir, portable)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrDestination, dir, err)
+		return nil, fmt.Errorf("%w: %w", ErrDestination, err)
 	}
 	return d, nil
 }

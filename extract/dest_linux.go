@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strconv"
 	"unsafe"
 
@@ -30,13 +31,11 @@ type linuxDir struct {
 	euid int
 }
 
-func openSystemDest(dir string, portable bool) (dirHandle, error) {
+// systemDest is the writer on DIR, opened as fd at path p: the *at
+// writer, or the portable one when asked.
+func systemDest(fd int, p string, portable bool) (dirHandle, error) {
 	if portable {
-		return openRootDest(dir)
-	}
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
+		return rootAt(fd, p)
 	}
 	return newLinuxDir(fd, unix.Geteuid())
 }
@@ -199,7 +198,7 @@ func (d *linuxDir) setMeta(name string, typ fs.FileMode, m meta) error {
 		return fmt.Errorf("%s: %w", name, errReplaced)
 	}
 	proc := "/proc/self/fd/" + strconv.Itoa(fd)
-	if m.owner {
+	if m.owner && (int(st.Uid) != m.uid || int(st.Gid) != m.gid) {
 		if err := unix.Fchownat(fd, "", m.uid, m.gid, unix.AT_EMPTY_PATH); err != nil {
 			return fmt.Errorf("chown: %w", err)
 		}
@@ -234,15 +233,61 @@ func (d *linuxDir) setMeta(name string, typ fs.FileMode, m meta) error {
 	return nil
 }
 
-func (d *linuxDir) setDirMeta(m meta) error { return fdMeta(d.fd, m) }
+func (d *linuxDir) setDirMeta(m meta) error { return fdMeta(d.fd, &d.st, m) }
 
 func (d *linuxDir) close() error { return unix.Close(d.fd) }
 
-// fdMeta sets owner, mode and times through an open descriptor.
-func fdMeta(fd int, m meta) error {
+func (d *linuxDir) names() ([]string, error) {
+	fd, err := openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), ".")
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+// removeStale opens name without following it and without blocking on a
+// FIFO, checks the open file (regular, ours, one name), takes its lock —
+// which a live run writing it holds — and removes the name only if it
+// still leads to that file.
+func (d *linuxDir) removeStale(name string) (bool, error) {
+	fd, err := openat(d.fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	var st, now unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != d.euid || st.Nlink != 1 {
+		return false, nil
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return false, nil // in use, or no locks here: left alone
+	}
+	if err := unix.Fstatat(d.fd, name, &now, unix.AT_SYMLINK_NOFOLLOW); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+		return false, err
+	}
+	return true, pathErr("unlinkat", name, unix.Unlinkat(d.fd, name, 0))
+}
+
+// fdMeta sets owner, mode and times through an open descriptor; st,
+// when not nil, is its stat (else it is read when an owner is to be set,
+// to skip a chown to the ids it has).
+func fdMeta(fd int, st *unix.Stat_t, m meta) error {
 	if m.owner {
-		if err := unix.Fchown(fd, m.uid, m.gid); err != nil {
-			return fmt.Errorf("chown: %w", err)
+		if st == nil {
+			st = new(unix.Stat_t)
+			if err := unix.Fstat(fd, st); err != nil {
+				return err
+			}
+		}
+		if int(st.Uid) != m.uid || int(st.Gid) != m.gid {
+			if err := unix.Fchown(fd, m.uid, m.gid); err != nil {
+				return fmt.Errorf("chown: %w", err)
+			}
 		}
 	}
 	if m.chmod {
@@ -292,8 +337,13 @@ func (f *linuxFile) WriteAt(b []byte, off int64) (int, error) {
 }
 
 func (f *linuxFile) truncate(size int64) error { return unix.Ftruncate(f.fd, size) }
-func (f *linuxFile) setMeta(m meta) error      { return fdMeta(f.fd, m) }
+func (f *linuxFile) setMeta(m meta) error      { return fdMeta(f.fd, nil, m) }
 func (f *linuxFile) close() error              { return unix.Close(f.fd) }
+
+// lockTemp: flock(2), dropped by the kernel when the process dies.
+// Where there are no locks the file stays unlocked; removeStale then
+// cannot lock it either and leaves it.
+func (f *linuxFile) lockTemp() { unix.Flock(f.fd, unix.LOCK_EX|unix.LOCK_NB) }
 
 func (f *linuxFile) id() (fileID, error) {
 	var st unix.Stat_t
@@ -301,25 +351,6 @@ func (f *linuxFile) id() (fileID, error) {
 		return nil, err
 	}
 	return devIno{st.Dev, st.Ino}, nil
-}
-
-// openat retries on EINTR (a signal during an open on a slow file
-// system) and names the entry in its error.
-func openat(dfd int, name string, flags int, perm uint32) (int, error) {
-	for {
-		fd, err := unix.Openat(dfd, name, flags, perm)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		return fd, pathErr("openat", name, err)
-	}
-}
-
-func pathErr(op, name string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &fs.PathError{Op: op, Path: name, Err: err}
 }
 
 // processUmask reads the umask (setting it back at once): files are

@@ -1,11 +1,11 @@
-//go:build !linux
+//go:build unix && !linux
 
 package extract
 
 import "io/fs"
 
-// openSystemDest: os.Root is the writer on this system.
-func openSystemDest(dir string, _ bool) (dirHandle, error) { return openRootDest(dir) }
+// systemDest: os.Root is the writer on this system.
+func systemDest(fd int, p string, _ bool) (dirHandle, error) { return rootAt(fd, p) }
 
 // processUmask: unknown here, so permissions are always set explicitly.
 func processUmask() (fs.FileMode, bool) { return 0, false }

@@ -131,7 +131,7 @@ func (d *rootDir) setMeta(string, fs.FileMode, meta) error { return nil }
 // setDirMeta works on ".", the directory this root holds open: no name
 // that anyone could swap is involved.
 func (d *rootDir) setDirMeta(m meta) error {
-	if m.owner {
+	if m.owner && !hasIDs(d.fi, m.uid, m.gid) {
 		if err := d.r.Chown(".", m.uid, m.gid); err != nil {
 			return err
 		}
@@ -149,6 +149,37 @@ func (d *rootDir) setDirMeta(m meta) error {
 
 func (d *rootDir) close() error { return d.r.Close() }
 
+func (d *rootDir) names() ([]string, error) {
+	f, err := d.r.Open(".")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+// removeStale: Lstat says what name is (os.Root would follow a symlink
+// inside DIR on open), the file opened is checked to be that one, then
+// it must be ours (where the system has owners) and not locked.
+func (d *rootDir) removeStale(name string) (bool, error) {
+	fi, err := d.r.Lstat(name)
+	if err != nil || !fi.Mode().IsRegular() || !ownedByMe(fi) {
+		return false, err
+	}
+	f, err := d.r.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return false, err
+	}
+	ofi, err := f.Stat()
+	if err != nil || !os.SameFile(fi, ofi) || !tryLock(f) {
+		f.Close()
+		return false, err
+	}
+	// Closed before the removal: Windows removes no open file.
+	f.Close()
+	return true, d.r.Remove(name)
+}
+
 // rootFile is a file created through os.Root: metadata is set on the
 // open file.
 type rootFile struct{ f *os.File }
@@ -156,6 +187,7 @@ type rootFile struct{ f *os.File }
 func (f *rootFile) WriteAt(b []byte, off int64) (int, error) { return f.f.WriteAt(b, off) }
 func (f *rootFile) truncate(size int64) error                { return f.f.Truncate(size) }
 func (f *rootFile) close() error                             { return f.f.Close() }
+func (f *rootFile) lockTemp()                                { tryLock(f.f) }
 
 func (f *rootFile) id() (fileID, error) {
 	fi, err := f.f.Stat()
@@ -164,8 +196,14 @@ func (f *rootFile) id() (fileID, error) {
 
 func (f *rootFile) setMeta(m meta) error {
 	if m.owner {
-		if err := f.f.Chown(m.uid, m.gid); err != nil {
-			return fmt.Errorf("chown: %w", err)
+		fi, err := f.f.Stat()
+		if err != nil {
+			return err
+		}
+		if !hasIDs(fi, m.uid, m.gid) {
+			if err := f.f.Chown(m.uid, m.gid); err != nil {
+				return fmt.Errorf("chown: %w", err)
+			}
 		}
 	}
 	if m.chmod {

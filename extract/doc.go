@@ -7,8 +7,13 @@
 //
 // Safety. Images are untrusted, and DIR may be writable by other users
 // (a shared drop folder) while root extracts into it. Nothing is ever
-// written outside DIR, and nothing outside the entries Run creates is
-// ever changed:
+// written outside DIR, and nothing in it that Run did not create is
+// changed — but for the entries the Replace policy replaces, and the
+// mtimes of existing directories that get new entries:
+//   - DIR itself is opened one component at a time without following
+//     symlinks, but for those of the caller's own or root's (so another
+//     user's "/tmp/out -> /etc" is refused); missing components are
+//     created (on Windows DIR's own path is taken as given);
 //   - every name is checked before use (isofmt.CheckName: the parser
 //     already hands out only path elements, this is the second line; on
 //     Windows also "\", ":" and device names);
@@ -25,10 +30,12 @@
 //     checked to link the file created earlier and undone otherwise;
 //   - owners, set-id bits and devices only with Metadata.Owners/Devices
 //     (DefaultMetadata: when running as root);
-//   - directories are created 0700 while filled and get their modes last,
-//     also when the run is interrupted; a file being written when the
-//     context is cancelled is removed, so no truncated file is left under
-//     a name that looks complete.
+//   - an existing directory is merged into and keeps its owner and mode
+//     (GNU tar's --no-overwrite-dir): it may be another user's;
+//   - directories Run creates are created 0700 while filled and get
+//     their modes last, also when the run is interrupted; a file being
+//     written when the context is cancelled is removed, so no truncated
+//     file is left under a name that looks complete.
 //
 // On Linux the writer works on directory file descriptors and *at calls
 // (O_NOFOLLOW, O_PATH, AT_EMPTY_PATH, RENAME_NOREPLACE); elsewhere it is

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/isofmt/isotest"
+	"github.com/isofsd/isofsd/isofmt/isotest/udfbuild"
 )
 
 // randomFill fills b with bytes from a seeded generator.
@@ -426,21 +428,23 @@ func (c *cancelAfter) Add(n int64) {
 // TestInterrupt cancels a run in the middle of a file (a big one copied
 // in ranges by four workers, and by one worker): no file is left under
 // its final name with part of its data, no temporary file is left, an
-// existing file being replaced keeps its old content, and directories
-// get their final modes, not the 0700 they are filled with.
+// existing file being replaced keeps its old content, and the directory
+// being filled gets its final mode, not the 0700 it is filled with.
+// (The existing file is in DIR itself: an existing directory is merged
+// into and keeps its own mode.)
 func TestInterrupt(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	data := make([]byte, bigFileSize+4<<20)
 	randomFill(5, data)
 	writeFile(t, filepath.Join(src, "sub", "big.bin"), string(data), 0o644)
-	writeFile(t, filepath.Join(src, "sub", "old.bin"), string(data[:8<<20]), 0o644)
+	writeFile(t, filepath.Join(src, "old.bin"), string(data[:1<<20]), 0o644)
 	os.Chmod(filepath.Join(src, "sub"), 0o750)
 	img := openISO(t, mkISO(t, src), "")
 	for _, w := range writers {
 		for _, jobs := range []int{4, 1} {
 			t.Run(fmt.Sprint(w.name, "/j", jobs), func(t *testing.T) {
 				out := t.TempDir()
-				writeFile(t, filepath.Join(out, "sub", "old.bin"), "old content", 0o644)
+				writeFile(t, filepath.Join(out, "old.bin"), "old content", 0o644)
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
 				prog := &cancelAfter{n: 3 << 20, cancel: cancel}
@@ -448,17 +452,19 @@ func TestInterrupt(t *testing.T) {
 				if !errors.Is(err, context.Canceled) || res == nil || !res.Interrupted {
 					t.Fatalf("Run: %v %+v", err, res)
 				}
-				if got := readFile(filepath.Join(out, "sub", "old.bin")); got != "old content" && got != string(data[:8<<20]) {
+				if got := readFile(filepath.Join(out, "old.bin")); got != "old content" && got != string(data[:1<<20]) {
 					t.Errorf("old.bin: neither the old content nor the complete new one (%d bytes)", len(got))
 				}
 				// 3 MiB into a 36 MiB file: it cannot have been completed.
 				if b, err := os.ReadFile(filepath.Join(out, "sub", "big.bin")); err == nil {
 					t.Errorf("big.bin left with %d of %d bytes under its final name", len(b), len(data))
 				}
-				ents, _ := os.ReadDir(filepath.Join(out, "sub"))
-				for _, e := range ents {
-					if strings.HasPrefix(e.Name(), ".isofsd-") {
-						t.Errorf("temporary file left: %s", e.Name())
+				for _, d := range []string{out, filepath.Join(out, "sub")} {
+					ents, _ := os.ReadDir(d)
+					for _, e := range ents {
+						if strings.HasPrefix(e.Name(), ".isofsd-") {
+							t.Errorf("temporary file left: %s", e.Name())
+						}
 					}
 				}
 				if fi, _ := os.Stat(filepath.Join(out, "sub")); fi.Mode().Perm() != 0o750 {
@@ -599,7 +605,7 @@ func TestSetMetaRefusesSwapped(t *testing.T) {
 	writeFile(t, target, "secret", 0o600)
 	out := filepath.Join(dir, "out")
 	os.Mkdir(out, 0o755)
-	d, err := openSystemDest(out, false)
+	d, err := openDestDir(out, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,5 +631,354 @@ func TestSetMetaRefusesSwapped(t *testing.T) {
 	syscall.Lstat(filepath.Join(out, "real-fifo"), &st)
 	if st.Mode&0o7777 != 0o4777 || st.Mtim.Sec != 1 {
 		t.Errorf("real-fifo: mode %o mtime %d", st.Mode&0o7777, st.Mtim.Sec)
+	}
+}
+
+// TestDestinationSymlinks (review S6): DIR itself is reached one
+// component at a time without following symlinks, except those of the
+// caller's own or root's. A symlink another user planted where DIR is
+// to be — "/tmp/out -> /etc" for root's `-C /tmp/out` — or anywhere on
+// the way to it is refused (also by a dry run), and nothing is written
+// where it points; the caller's own symlinks are followed; missing
+// components are created.
+func TestDestinationSymlinks(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "f.txt"), "f", 0o644)
+	img := openISO(t, mkISO(t, src), "")
+	for _, w := range writers {
+		t.Run(w.name, func(t *testing.T) {
+			base := t.TempDir()
+			must := func(err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			must(os.Chmod(base, 0o1777)) // as /tmp
+			outside := filepath.Join(base, "outside")
+			must(os.Mkdir(outside, 0o755))
+
+			// The caller's own symlink is followed, relative or not.
+			must(os.Symlink("outside", filepath.Join(base, "mine")))
+			if res, evs := extractTo(t, img, filepath.Join(base, "mine", "new", "deeper"), Options{portable: w.portable}); res.Failed != 0 {
+				t.Fatalf("through the caller's own symlink: %q", failures(evs))
+			}
+			if got := readFile(filepath.Join(outside, "new", "deeper", "f.txt")); got != "f" {
+				t.Errorf("through the caller's own symlink: f.txt %q", got)
+			}
+			must(os.RemoveAll(filepath.Join(outside, "new")))
+
+			if os.Geteuid() != 0 {
+				t.Skip("the rest needs root: a symlink owned by another user (lchown)")
+			}
+			for _, c := range []struct{ name, dir string }{
+				{"last", "planted"},
+				{"middle", "planted/sub"},
+				{"hardlinked", "twonames"},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					planted := filepath.Join(base, "planted")
+					os.Remove(planted)
+					must(os.Symlink(outside, planted))
+					must(os.Lchown(planted, 4242, 4242))
+					// A second name of the caller's own symlink: its
+					// owner says nothing about who put this name here.
+					own := filepath.Join(t.TempDir(), "own")
+					must(os.Symlink(outside, own))
+					os.Remove(filepath.Join(base, "twonames"))
+					must(os.Link(own, filepath.Join(base, "twonames")))
+					for _, dry := range []bool{false, true} {
+						_, err := Run(context.Background(), img, filepath.Join(base, c.dir), Options{portable: w.portable, DryRun: dry})
+						if !errors.Is(err, ErrDestination) || !errors.Is(err, errUntrustedLink) {
+							t.Errorf("dry run %v: %v, want ErrDestination and errUntrustedLink", dry, err)
+						}
+					}
+					emptyDir(t, outside)
+				})
+			}
+		})
+	}
+}
+
+// TestMergedDirectoriesLeftAlone (review W6): a directory that exists in
+// DIR is merged into and keeps its own mode and owner under every policy
+// (GNU tar's --no-overwrite-dir; its mtime is that of the entries added),
+// while the directories Run makes get the image's. As root, entries made in a set-group-id directory get
+// the image's owner, not the directory's group with the image's mode
+// (the chown used to be skipped when the image's ids were the process's).
+func TestMergedDirectoriesLeftAlone(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "etc", "f"), "f", 0o644)
+	writeFile(t, filepath.Join(src, "new", "g"), "g", 0o644)
+	writeFile(t, filepath.Join(src, "sg", "h"), "h", 0o660)
+	writeFile(t, filepath.Join(src, "sg", "sub", "i"), "i", 0o644)
+	for _, d := range []string{"etc", "new", "sg/sub"} {
+		os.Chmod(filepath.Join(src, d), 0o777)
+	}
+	root := os.Geteuid() == 0
+	if root {
+		for _, p := range []string{"etc", "etc/f", "new"} {
+			os.Lchown(filepath.Join(src, p), 1234, 1234)
+		}
+	}
+	img := openISO(t, mkISO(t, src), "")
+	ids := func(p string) (uint32, uint32, fs.FileMode) {
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Uid, st.Gid, fs.FileMode(st.Mode & 0o7777)
+	}
+	for _, w := range writers {
+		for _, pol := range []Overwrite{Refuse, Replace} {
+			t.Run(fmt.Sprint(w.name, "/", pol), func(t *testing.T) {
+				out := t.TempDir()
+				etc := filepath.Join(out, "etc")
+				os.Mkdir(etc, 0o750)
+				os.Chmod(etc, 0o750)
+				sg := filepath.Join(out, "sg")
+				os.Mkdir(sg, 0o775)
+				if root {
+					os.Chown(etc, 4242, 4242)
+					os.Chown(sg, 0, 4343)
+				}
+				os.Chmod(sg, 0o775|fs.ModeSetgid)
+				res, evs := extractTo(t, img, out, Options{portable: w.portable, Overwrite: pol, Metadata: DefaultMetadata()})
+				if res.Failed != 0 {
+					t.Fatalf("%q", failures(evs))
+				}
+				if readFile(filepath.Join(etc, "f")) != "f" || readFile(filepath.Join(out, "sg", "sub", "i")) != "i" {
+					t.Fatal("not merged into")
+				}
+				uid, gid, mode := ids(etc)
+				if mode != 0o750 {
+					t.Errorf("merged etc: mode %o, want 0750 as it was", mode)
+				}
+				if _, _, mode := ids(filepath.Join(out, "new")); mode != 0o777 {
+					t.Errorf("new (made by Run): mode %o, want the image's 0777", mode)
+				}
+				if !root {
+					return
+				}
+				if uid != 4242 || gid != 4242 {
+					t.Errorf("merged etc: owner %d:%d, want 4242:4242 as it was", uid, gid)
+				}
+				if uid, gid, _ := ids(filepath.Join(out, "new")); uid != 1234 || gid != 1234 {
+					t.Errorf("new: owner %d:%d, want the image's 1234:1234", uid, gid)
+				}
+				if uid, gid, _ := ids(filepath.Join(etc, "f")); uid != 1234 || gid != 1234 {
+					t.Errorf("etc/f: owner %d:%d, want the image's 1234:1234", uid, gid)
+				}
+				for _, p := range []string{"sg/h", "sg/sub"} {
+					if uid, gid, mode := ids(filepath.Join(out, p)); uid != 0 || gid != 0 {
+						t.Errorf("%s (in a set-group-id directory): owner %d:%d mode %o, want the image's 0:0", p, uid, gid, mode)
+					}
+				}
+				if uid, gid, mode := ids(sg); uid != 0 || gid != 4343 || mode != 0o2775 {
+					t.Errorf("merged sg: %d:%d %o, want 0:4343 2775 as it was", uid, gid, mode)
+				}
+			})
+		}
+	}
+}
+
+// TestStaleTempFiles (review U7): the temporary files a killed
+// Replace run leaves (.isofsd-<16 hex>.tmp) are removed by the next run
+// into the same DIR — in DIR and in every directory merged into, each
+// noted as a Warning — and nothing else is: not a name of another
+// pattern, a symlink, a FIFO, a directory, a file with a second name, a
+// file another live run holds locked, or (as root) another user's file.
+func TestStaleTempFiles(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "d", "f"), "f", 0o644)
+	img := openISO(t, mkISO(t, src), "")
+	for _, w := range writers {
+		t.Run(w.name, func(t *testing.T) {
+			out := t.TempDir()
+			outside := filepath.Join(t.TempDir(), "outside")
+			writeFile(t, outside, "outside", 0o644)
+			stale := []string{".isofsd-0123456789abcdef.tmp", "d/.isofsd-00000000000000ff.tmp"}
+			for _, p := range stale {
+				writeFile(t, filepath.Join(out, p), "partial", 0o644)
+			}
+			keep := map[string]func(string) error{
+				".isofsd-0123.tmp":               func(p string) error { return os.WriteFile(p, nil, 0o644) },
+				".isofsd-0123456789ABCDEF.tmp":   func(p string) error { return os.WriteFile(p, nil, 0o644) },
+				"d/.isofsd-fedcba9876543210.tmp": func(p string) error { return os.Symlink(outside, p) },
+				"d/.isofsd-1111111111111111.tmp": func(p string) error { return unix.Mkfifo(p, 0o644) },
+				"d/.isofsd-2222222222222222.tmp": func(p string) error { return os.Mkdir(p, 0o755) },
+				"d/.isofsd-3333333333333333.tmp": func(p string) error { return os.Link(outside, p) },
+				"d/.isofsd-4444444444444444.tmp": func(p string) error {
+					// A run still writing it holds its lock.
+					f, err := os.Create(p)
+					if err == nil {
+						t.Cleanup(func() { f.Close() })
+						err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+					}
+					return err
+				},
+			}
+			if os.Geteuid() == 0 {
+				keep["d/.isofsd-5555555555555555.tmp"] = func(p string) error {
+					if err := os.WriteFile(p, nil, 0o644); err != nil {
+						return err
+					}
+					return os.Chown(p, 4242, 4242)
+				}
+			}
+			for p, mk := range keep {
+				if err := mk(filepath.Join(out, p)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, evs := extractTo(t, img, out, Options{portable: w.portable})
+			if res.Failed != 0 {
+				t.Fatalf("%q", failures(evs))
+			}
+			for _, p := range stale {
+				if _, err := os.Lstat(filepath.Join(out, p)); err == nil {
+					t.Errorf("%s: left", p)
+				}
+			}
+			for p := range keep {
+				if _, err := os.Lstat(filepath.Join(out, p)); err != nil {
+					t.Errorf("%s: removed (%v)", p, err)
+				}
+			}
+			if readFile(outside) != "outside" {
+				t.Error("the symlink's target changed")
+			}
+			var warned []string
+			for _, e := range evs {
+				if e.Kind == Warning {
+					warned = append(warned, e.Path)
+				}
+			}
+			slices.Sort(warned)
+			if !slices.Equal(warned, []string{".isofsd-0123456789abcdef.tmp", "d/.isofsd-00000000000000ff.tmp"}) {
+				t.Errorf("warnings for %q", warned)
+			}
+		})
+	}
+}
+
+// TestSparseOutput (review W9): runs of zeros are left as holes, not
+// written, so that a zisofs image of zeros (448 KiB holding 256 MiB)
+// does not extract to 256 MiB of disk: for a plain and a zisofs-
+// compressed image, a file copied in ranges by several workers and by
+// one, a file ending in zeros, and a UDF file with unrecorded (sparse)
+// extents, the content is the source's byte for byte, the size is
+// right, and the blocks taken are about those of the data.
+func TestSparseOutput(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	data := make([]byte, 100<<10)
+	randomFill(9, data)
+	type piece struct {
+		off int64
+		b   []byte
+	}
+	files := map[string]struct {
+		size   int64
+		pieces []piece
+	}{
+		// Big enough to be copied in ranges by several workers.
+		"zeros.bin": {bigFileSize + 5<<20 + 77, []piece{{0, data}, {40<<20 + 123, data[:5000]}, {bigFileSize + 5<<20 + 70, data[:7]}}},
+		// The end is zeros: nothing written there, the size still right.
+		"tail.bin": {9 << 20, []piece{{0, data}}},
+	}
+	os.MkdirAll(src, 0o755)
+	for name, f := range files {
+		fh, err := os.Create(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range f.pieces {
+			fh.WriteAt(p.b, p.off)
+		}
+		fh.Truncate(f.size)
+		fh.Close()
+	}
+	isotest.RequireTool(t, "xorriso")
+	plain := mkISO(t, src)
+	zisofs := filepath.Join(t.TempDir(), "z.iso")
+	isotest.Run(t, "xorriso", "-outdev", zisofs, "-zisofs", "level=6", "-map", src, "/", "-set_filter_r", "--zisofs", "/", "--")
+	blocks := func(p string) int64 {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks * 512
+	}
+	for _, w := range writers {
+		for _, c := range []struct{ name, iso string }{{"plain", plain}, {"zisofs", zisofs}} {
+			img := openISO(t, c.iso, "")
+			if c.name == "zisofs" {
+				if fi, _ := img.Stat("zeros.bin"); fi.Sys().(*isofmt.Stat).Zisofs == nil {
+					t.Fatal("zeros.bin is not zisofs-compressed in the image")
+				}
+			}
+			for _, jobs := range []int{4, 1} {
+				t.Run(fmt.Sprint(w.name, "/", c.name, "/j", jobs), func(t *testing.T) {
+					out := t.TempDir()
+					res, evs := extractTo(t, img, out, Options{portable: w.portable, Workers: jobs})
+					if res.Failed != 0 {
+						t.Fatalf("%q", failures(evs))
+					}
+					for name, f := range files {
+						p := filepath.Join(out, name)
+						got, err := os.ReadFile(p)
+						want, _ := os.ReadFile(filepath.Join(src, name))
+						if err != nil || int64(len(got)) != f.size || !bytes.Equal(got, want) {
+							t.Errorf("%s: %d bytes, want %d, or content differs (%v)", name, len(got), f.size, err)
+						}
+						if b := blocks(p); b > 1<<20 {
+							t.Errorf("%s: takes %d bytes on disk for %d of data: the zeros were written", name, b, len(data)+5000+7)
+						}
+					}
+				})
+			}
+		}
+	}
+	// UDF: the file's zeros are not recorded in the image at all.
+	const size = 256 << 20
+	es := []udfbuild.Entry{{Path: "disk.img", Size: size, Chunks: []udfbuild.Chunk{{Off: 0, Data: data[:4096]}, {Off: 200 << 20, Data: data[:2048]}}, Perm: 0o644, MTime: isotest.Stamp}}
+	b, err := udfbuild.Build(udfbuild.Options{Revision: 0x0201}, es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	udf := filepath.Join(t.TempDir(), "udf.iso")
+	if err := os.WriteFile(udf, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := openISO(t, udf, "")
+	for _, w := range writers {
+		t.Run(w.name+"/udf", func(t *testing.T) {
+			out := t.TempDir()
+			res, evs := extractTo(t, img, out, Options{portable: w.portable})
+			if res.Failed != 0 || res.Bytes != size {
+				t.Fatalf("%+v %q", res, failures(evs))
+			}
+			p := filepath.Join(out, "disk.img")
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if fi, _ := f.Stat(); fi.Size() != size {
+				t.Errorf("size %d, want %d", fi.Size(), size)
+			}
+			for _, c := range []struct {
+				off  int64
+				want []byte
+			}{{0, data[:4096]}, {4096, make([]byte, 4096)}, {200 << 20, data[:2048]}, {200<<20 + 2048, make([]byte, 100)}, {size - 100, make([]byte, 100)}} {
+				got := make([]byte, len(c.want))
+				if _, err := f.ReadAt(got, c.off); err != nil || !bytes.Equal(got, c.want) {
+					t.Errorf("at %d: not the image's bytes (%v)", c.off, err)
+				}
+			}
+			if b := blocks(p); b > 1<<20 {
+				t.Errorf("disk.img takes %d bytes on disk for 6 KiB of data", b)
+			}
+		})
 	}
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // Overwrite says what happens when a name to be written exists in DIR.
-// An existing real directory is merged into under every policy.
+// An existing real directory is merged into under every policy, and
+// keeps its own owner and mode.
 type Overwrite int
 
 const (
@@ -207,9 +208,11 @@ type Event struct {
 
 // Result counts what Run did.
 type Result struct {
-	// Planned is the number of entries selected.
+	// Planned is the number of entries selected (for Stream: files).
 	Planned int
 	// Created entries, by type; Links counts second names of hard links.
+	// A dry run counts what it would create; Stream counts in Files the
+	// files written whole, in FailedEntries those cut short.
 	Files, Dirs, Symlinks, Links, Special int
 	// Bytes of file data written.
 	Bytes int64
@@ -224,6 +227,10 @@ type Result struct {
 	// written were removed and directories got their final modes.
 	Interrupted bool
 }
+
+// Created is the number of entries created (for a dry run: that would
+// be; for Stream: the files written whole).
+func (r *Result) Created() int { return r.Files + r.Dirs + r.Symlinks + r.Links + r.Special }
 
 // ErrDestination wraps failures to create or open DIR itself.
 var ErrDestination = errors.New("extract: cannot use the destination directory")

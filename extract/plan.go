@@ -23,6 +23,12 @@ type entry struct {
 	// linked is set on the first name of a hard-linked file: its
 	// identity is recorded for the links made later.
 	linked bool
+	// merged is set on a directory that existed in DIR and was merged
+	// into: it keeps its own owner, mode and times.
+	merged bool
+	// named: an Include naming one path (no wildcard) matched this entry
+	// itself; Stream follows such a symlink.
+	named bool
 	// ranges are the parts to copy when a Filter asked for part of the
 	// file (nil: all of it); why is the Filter's reason.
 	ranges []Range
@@ -168,7 +174,7 @@ func (x *run) buildPlan() error {
 				if excluded || !sel && (!k.IsDir() || !kid.alive()) {
 					continue
 				}
-				e := &entry{node: k, name: k.Name, rel: rel, parent: di.idx, linkTo: -1}
+				e := &entry{node: k, name: k.Name, rel: rel, parent: di.idx, linkTo: -1, named: kid.named}
 				if k.IsDir() {
 					dirs[k] = dirInfo{idx: add(e, sel), sel: kid}
 					enter = append(enter, k)
@@ -201,11 +207,6 @@ func (x *run) buildPlan() error {
 			x.failAt("", nil, err)
 		} else {
 			return err
-		}
-	}
-	for _, p := range x.sel.include {
-		if p.hits == 0 {
-			x.failAt("", nil, fmt.Errorf("%s: not found in the image", p.raw))
 		}
 	}
 	x.prune(selected)

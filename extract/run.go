@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
+	"path"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -17,6 +17,9 @@ import (
 // ErrExists is the reason an entry is refused under the Refuse policy.
 var ErrExists = errors.New("already exists")
 
+// ErrNotFound is the reason an Include that matches nothing is reported.
+var ErrNotFound = errors.New("not found in the image")
+
 // run is one extraction.
 type run struct {
 	ctx  context.Context
@@ -26,11 +29,9 @@ type run struct {
 	plan []*entry
 	root dirHandle
 
-	// umask (when known), euid and egid decide which chmod and chown
-	// calls are needed.
+	// umask (when known) decides which chmod calls are needed.
 	umask      fs.FileMode
 	umaskKnown bool
-	euid, egid int
 
 	bytes atomic.Int64
 	mu    sync.Mutex // serialises events and the counts below
@@ -45,23 +46,25 @@ func newRun(ctx context.Context, img *isofmt.Image, o Options) (*run, error) {
 	if o.Workers <= 0 {
 		o.Workers = min(runtime.NumCPU(), 8)
 	}
-	return &run{ctx: ctx, img: img, o: o, sel: sel, euid: os.Geteuid(), egid: os.Getegid()}, nil
+	return &run{ctx: ctx, img: img, o: o, sel: sel}, nil
 }
 
 // Run extracts the entries of img that o selects into dir, which is
-// created if missing. Nothing is written outside dir: names are checked
-// (isofmt.CheckName, and the system's own rules), directories are
-// entered without following symlinks and checked to be the ones created
-// or met, entries are created only where nothing is (or replaced by a
-// rename under Replace), and metadata is set on open files or on objects
-// checked to be the ones just created, never through a name another user
-// could swap for a symlink.
+// created if missing (reached without following other users' symlinks).
+// Nothing is written outside dir: names are checked (isofmt.CheckName,
+// and the system's own rules), directories are entered without following
+// symlinks and checked to be the ones created or met, entries are
+// created only where nothing is (or replaced by a rename under Replace),
+// existing directories are merged into and left with their own owner and
+// mode, and metadata is set on open files or on objects checked to be
+// the ones just created, never through a name another user could swap
+// for a symlink.
 //
 // The work goes in phases: walk the tree into a plan (metadata only);
 // create the directories (mode 0700 while they are filled); copy files
 // and create the other entries with o.Workers workers, each keeping open
 // the directories it writes in; make the second names of hard links;
-// give directories their modes and times, children first.
+// give the directories it made their modes and times, children first.
 //
 // Problems with single entries do not stop the run: each is an Event
 // and is counted in the Result. Run returns an error only when it cannot
@@ -75,10 +78,17 @@ func Run(ctx context.Context, img *isofmt.Image, dir string, o Options) (*Result
 	if err != nil {
 		return nil, err
 	}
+	for _, p := range x.sel.include {
+		if p.hits == 0 {
+			x.failAt("", nil, fmt.Errorf("%s: %w", p.raw, ErrNotFound))
+		}
+	}
 	if o.DryRun {
-		err := x.dryRun(dir)
+		if err := x.dryRun(dir); err != nil {
+			return nil, err
+		}
 		x.imageProblems()
-		return x.result(start), err
+		return x.result(start), nil
 	}
 	root, err := openDest(dir, o.portable)
 	if err != nil {
@@ -104,7 +114,8 @@ func Run(ctx context.Context, img *isofmt.Image, dir string, o Options) (*Result
 }
 
 // plan makes the run's plan: the selected entries of the tree, then the
-// boot images if asked for.
+// boot images if asked for. The caller reports the Include patterns that
+// matched nothing (Stream first tries them as paths through symlinks).
 func plan(ctx context.Context, img *isofmt.Image, o Options) (*run, error) {
 	x, err := newRun(ctx, img, o)
 	if err != nil {
@@ -285,9 +296,11 @@ func (x *run) meta(e *entry) (m meta, perm fs.FileMode) {
 	default:
 		m.chmod = !mp.NoModes && x.needChmod(perm)
 	}
-	// Skipping a chown to the ids the entry already has saves a syscall
-	// per file in the common all-root image.
-	m.owner = mp.Owners && st.HasOwner && (int(st.UID) != x.euid || int(st.GID) != x.egid)
+	// The writer skips the chown when the new entry has these ids
+	// already (the common all-root image), checking the entry itself: a
+	// set-group-id directory (or a BSD one) gives new entries its group,
+	// not the process's.
+	m.owner = mp.Owners && st.HasOwner
 	m.uid, m.gid = int(st.UID), int(st.GID)
 	if !mp.NoTimes && !st.ModTime.IsZero() {
 		m.times = true
@@ -378,10 +391,12 @@ func (c *chain) close() { c.truncate(0) }
 // ---- phase 1: directories ----
 
 // makeDirs creates the directories in plan order (parents first), by
-// one goroutine, so that the copy phase finds them all.
+// one goroutine, so that the copy phase finds them all. DIR and every
+// directory merged into are cleared of what an interrupted run left.
 func (x *run) makeDirs() {
 	c := &chain{x: x}
 	defer c.close()
+	x.cleanStale(x.root, "")
 	for _, e := range x.plan {
 		if e.isDir() && x.ctx.Err() == nil && x.inherit(e) {
 			x.makeDir(c, e)
@@ -399,13 +414,14 @@ func (x *run) makeDir(c *chain, e *entry) {
 	}
 	name := e.name
 	err = pd.mkdir(name)
+	merged := false
 	if isExist(err) {
 		typ, _, serr := pd.lstat(name)
 		switch {
 		case serr != nil:
 			err = serr
 		case typ == fs.ModeDir:
-			err = nil // merge
+			err, merged = nil, true
 		case x.o.Overwrite == Refuse:
 			x.fail(e, fmt.Errorf("refused: %w: a %s, not a directory", ErrExists, typeName(typ)))
 			return
@@ -430,12 +446,41 @@ func (x *run) makeDir(c *chain, e *entry) {
 		return
 	}
 	defer h.close()
+	if merged {
+		x.cleanStale(h, e.rel)
+	}
 	// No owner check here: on file systems that map owners (vfat, NFS
 	// with root_squash) what root creates is not root's. A directory
 	// another user swapped in is theirs to write anyway, and nothing is
 	// set on it but through its descriptor.
-	e.dest, e.id = name, h.id()
+	e.dest, e.id, e.merged = name, h.id(), merged
 	e.state.Store(done)
+}
+
+// cleanStale removes from d (at image path rel) the temporary files a
+// killed run left (a SIGKILL, a crash: Replace writes each file under
+// tempName and renames it when complete), each noted as a Warning. Only
+// names tempName makes are looked at, and removeStale takes only a
+// regular file of this user's that no live run holds locked; anything
+// else is left alone, quietly.
+func (x *run) cleanStale(d dirHandle, rel string) {
+	names, err := d.names()
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if !isTempName(n) {
+			continue
+		}
+		if ok, err := d.removeStale(n); ok {
+			p := path.Join(rel, n)
+			if err != nil {
+				x.event(Event{Kind: Warning, Path: p, Sector: -1, Err: fmt.Errorf("%s, left by an interrupted run: %w", p, err)})
+			} else {
+				x.event(Event{Kind: Warning, Path: p, Sector: -1, Err: fmt.Errorf("removed %s, left by an interrupted run", p)})
+			}
+		}
+	}
 }
 
 // freeName creates an entry under the first free name_N through mk.
@@ -455,16 +500,20 @@ func freeName(name string, mk func(string) error) (string, error) {
 
 // ---- phase 4: directory metadata ----
 
-// finishDirs gives directories their owner, mode and times, children
-// before parents: filling a directory changes its mtime, and a read-only
-// mode would stop the filling. It runs after an interruption too, so
-// that no directory is left at 0700.
+// finishDirs gives the directories Run created their owner, mode and
+// times, children before parents: filling a directory changes its mtime,
+// and a read-only mode would stop the filling. It runs after an
+// interruption too, so that no directory is left at 0700. A directory
+// that existed and was merged into is left as it is (as GNU tar's
+// --no-overwrite-dir does): it is not Run's, and may be another user's,
+// who would otherwise get the image's mode on it, or lose it to the
+// image's owner.
 func (x *run) finishDirs() {
 	c := &chain{x: x}
 	defer c.close()
 	for i := len(x.plan) - 1; i >= 0; i-- {
 		e := x.plan[i]
-		if !e.isDir() || e.state.Load() != done {
+		if !e.isDir() || e.state.Load() != done || e.merged {
 			continue
 		}
 		pd, err := c.get(e.parent)

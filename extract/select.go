@@ -13,7 +13,10 @@ type pattern struct {
 	elems []string
 	// anywhere: an Exclude without "/" matches a name at any depth.
 	anywhere bool
-	hits     int
+	// literal is the path an Include names when it holds no wildcard
+	// (its escapes removed); "" for a glob.
+	literal string
+	hits    int
 }
 
 // CleanPath turns a user's image path ("/boot/", "./a", "") into the
@@ -34,7 +37,44 @@ func compile(raw string, exclude bool) (*pattern, error) {
 			return nil, fmt.Errorf("extract: pattern %q: %w", raw, err)
 		}
 	}
-	return &pattern{raw: raw, elems: strings.Split(p, "/"), anywhere: exclude && !strings.Contains(strings.Trim(raw, "/"), "/")}, nil
+	pt := &pattern{raw: raw, elems: strings.Split(p, "/"), anywhere: exclude && !strings.Contains(strings.Trim(raw, "/"), "/")}
+	if lit, ok := unescape(p); ok {
+		pt.literal = lit
+	}
+	return pt, nil
+}
+
+// unescape returns the path a pattern names when it holds no wildcard
+// ("*", "?", "[" not escaped by "\"), without its escapes.
+func unescape(p string) (string, bool) {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; c {
+		case '*', '?', '[':
+			return "", false
+		case '\\':
+			if i+1 < len(p) {
+				i++
+				b.WriteByte(p[i])
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), true
+}
+
+// LiteralPattern turns a path into a pattern that matches that path
+// only, whatever characters it holds (what cat takes).
+func LiteralPattern(p string) string {
+	var b strings.Builder
+	for _, c := range p {
+		if strings.ContainsRune(`*?[\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // selector decides which entries Run writes.
@@ -75,8 +115,11 @@ func newSelector(include, exclude []string) (*selector, error) {
 // makes the match non-deterministic).
 type selState struct {
 	all bool // the directory is selected: so is everything below
-	inc [][]int
-	exc [][]int
+	// named: the entry this is the state of was itself matched by an
+	// Include that names one path (no wildcard).
+	named bool
+	inc   [][]int
+	exc   [][]int
 }
 
 // start is the state at the root.
@@ -165,6 +208,7 @@ func (s *selector) step(st selState, name string) (excluded, selected bool, kid 
 		if full {
 			p.hits++
 			selected = true
+			kid.named = kid.named || p.literal != ""
 		}
 		kid.inc[i] = next
 	}

@@ -151,3 +151,30 @@ func FuzzSelect(f *testing.F) {
 		}
 	})
 }
+
+// TestLiteralPattern: a path turned into a pattern by LiteralPattern
+// (what cat does with its PATHs) matches that path only, and is known
+// as a literal: Stream resolves it through symlinks.
+func TestLiteralPattern(t *testing.T) {
+	for _, p := range []string{"a.txt", "[BOOT]/boot-1-bios.img", `we*rd?\name[1]`, "dir/sub/x"} {
+		pt, err := compile(LiteralPattern(p), false)
+		if err != nil {
+			t.Fatalf("%q: %v", p, err)
+		}
+		if pt.literal != p {
+			t.Errorf("%q: literal %q", p, pt.literal)
+		}
+		s := &selector{include: []*pattern{pt}}
+		if sel, _ := selects(s, p, true); !sel {
+			t.Errorf("%q: does not select itself", p)
+		}
+		if sel, _ := selects(s, strings.ReplaceAll(p, "[", "B"), true); sel && strings.Contains(p, "[") {
+			t.Errorf("%q: selects another path", p)
+		}
+	}
+	for _, g := range []string{"*.txt", "a/**", "x[12]"} {
+		if pt, _ := compile(g, false); pt.literal != "" {
+			t.Errorf("%q taken for a literal path", g)
+		}
+	}
+}

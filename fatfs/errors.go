@@ -2,7 +2,8 @@ package fatfs
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/isofsd/isofsd/internal/formaterr"
 )
 
 // Sentinel errors; test with errors.Is.
@@ -18,21 +19,8 @@ var (
 )
 
 // FormatError names the structure that failed and its byte offset.
-type FormatError struct {
-	Structure string
-	Offset    int64 // -1 when unknown
-	Err       error
-}
-
-func (e *FormatError) Error() string {
-	if e.Offset >= 0 {
-		return fmt.Sprintf("fatfs: %s at byte %d: %v", e.Structure, e.Offset, e.Err)
-	}
-	return fmt.Sprintf("fatfs: %s: %v", e.Structure, e.Err)
-}
-
-func (e *FormatError) Unwrap() error { return e.Err }
+type FormatError = formaterr.Error
 
 func errorf(structure string, off int64, sentinel error, format string, args ...any) error {
-	return &FormatError{Structure: structure, Offset: off, Err: fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)}
+	return formaterr.Errorf("fatfs", structure, off, sentinel, format, args...)
 }

@@ -506,3 +506,49 @@ func TestDaemonNoLeakedFDs(t *testing.T) {
 			len(before), len(after), before, after)
 	}
 }
+
+// TestDaemonRefusalOneAnswer (review U4): a user pointed at root's daemon
+// — its socket 0600, so connecting is not permitted, or 0666, so the
+// daemon itself turns the user away — gets the same answer from every
+// command: "isofsd daemon on SOCKET will not serve you: REASON", exit 2.
+// Before, status said "uid N may not control this daemon" (exit 1), list
+// "write: broken pipe", unmount --all silently "0 unmounted" (exit 0), and
+// the root-only socket "no isofsd daemon … permission denied".
+func TestDaemonRefusalOneAnswer(t *testing.T) {
+	isotest.RequireFUSE(t)
+	u := isotest.NewUser(t, deskUserPrefix)
+	dir := sharedDir(t)
+	img := filepath.Join(dir, "small.iso")
+	copyFile(t, smallImage(t), img, 0o644)
+	socket := filepath.Join(dir, "d.sock")
+	startDaemonProc(t, socket, nil)
+	rootMP := filepath.Join(dir, "roots")
+	mkdirOwned(t, rootMP, nil, 0o755)
+	daemonMount(t, socket, img, rootMP)
+	userMP := filepath.Join(dir, "users")
+	mkdirOwned(t, userMP, u, 0o755)
+	unmountCleanup(t, userMP)
+	want := "isofsd daemon on " + socket + " will not serve you: "
+	for _, tc := range []struct {
+		mode   os.FileMode
+		reason string
+	}{{0o600, "connecting is not permitted"}, {0o666, "may not control this daemon"}} {
+		must(t, os.Chmod(socket, tc.mode))
+		for _, args := range [][]string{
+			{"status"}, {"status", "--json"}, {"list"}, {"unmount", "--all"}, {"unmount", rootMP},
+			{"mount", "--daemon", img, userMP}, {"mount", img, userMP},
+		} {
+			out, code := u.RunEnv(t, []string{"ISOFSD_SOCKET=" + socket}, isofsdBin, args...)
+			t.Logf("socket %04o: isofsd %s: exit %d: %s", tc.mode, strings.Join(args, " "), code, strings.TrimSpace(out))
+			if code != 2 || !strings.Contains(out, want) || !strings.Contains(out, tc.reason) {
+				t.Errorf("socket %04o: isofsd %s as %s: exit %d, want 2 with %q…%q:\n%s", tc.mode, strings.Join(args, " "), u.Name, code, want, tc.reason, out)
+			}
+		}
+	}
+	if !isMounted(t, rootMP) {
+		t.Error("the daemon's mount is gone")
+	}
+	if isMounted(t, userMP) {
+		t.Error("the user's mount was made around the daemon")
+	}
+}

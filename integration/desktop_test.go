@@ -6,14 +6,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -57,6 +54,7 @@ const desktopWait = 90 * time.Second
 type desktopSession struct {
 	t                               *testing.T
 	name                            string
+	user                            *isotest.User
 	uid, gid                        int
 	base, home, runtime, media, bin string
 	isofsd                          string
@@ -84,20 +82,10 @@ func newDesktopSession(t *testing.T) *desktopSession {
 	t.Cleanup(func() { os.RemoveAll(s.base) })
 	must(t, os.Chmod(s.base, 0o755))
 
-	suffix := make([]byte, 3)
-	rand.Read(suffix)
-	s.name = "isoxh" + hex.EncodeToString(suffix)
 	s.home = filepath.Join(s.base, "home")
-	if out, err := exec.Command("useradd", "-m", "-d", s.home, "-s", "/bin/sh", s.name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd: %v: %s", err, out)
-	}
-	t.Cleanup(s.removeUser)
-	u, err := user.Lookup(s.name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.uid, _ = strconv.Atoi(u.Uid)
-	s.gid, _ = strconv.Atoi(u.Gid)
+	u := isotest.NewUser(t, "isoxh", isotest.UserOptions{Home: s.home})
+	s.name, s.uid, s.gid = u.Name, u.UID, u.GID
+	s.user = u
 
 	s.runtime = filepath.Join(s.base, "run")
 	s.bin = filepath.Join(s.base, "bin")
@@ -319,45 +307,16 @@ func (s *desktopSession) mountedAt(mp string) (mountinfo.Entry, bool) {
 
 // procs lists the user's processes whose executable is exe ("" for all).
 func (s *desktopSession) procs(exe string) []int {
-	ents, _ := os.ReadDir("/proc")
 	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-		if err != nil || !bytes.Contains(status, []byte(fmt.Sprintf("\nUid:\t%d\t", s.uid))) ||
-			bytes.Contains(status, []byte("\nState:\tZ")) {
-			continue
-		}
+	for _, pid := range s.user.Procs() {
 		if exe != "" {
-			if p, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err != nil || p != exe {
+			if p, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "exe")); err != nil || p != exe {
 				continue
 			}
 		}
 		out = append(out, pid)
 	}
 	return out
-}
-
-// removeUser ends every process of the test user (all of them were
-// started by this test, directly or by D-Bus activation), then deletes
-// the user and its home.
-func (s *desktopSession) removeUser() {
-	for range 50 {
-		pids := s.procs("")
-		if len(pids) == 0 {
-			break
-		}
-		for _, pid := range pids {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if out, err := exec.Command("userdel", "-r", s.name).CombinedOutput(); err != nil {
-		s.t.Errorf("userdel -r %s: %v: %s", s.name, err, out)
-	}
 }
 
 // screenshot saves the whole screen as name.

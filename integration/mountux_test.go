@@ -68,11 +68,19 @@ func startHolder(t *testing.T, dir string, name string, args ...string) int {
 
 // TestUnmountBusyNamesHolders: an unmount refused because the mount is in
 // use names the processes using it and how (as fuser -m does), both
-// standalone and through the daemon.
+// standalone and through the daemon. A process name is whatever its
+// owner chose, any local user's included (prctl PR_SET_NAME, or the name
+// of the file it ran): one made of escape sequences is shown quoted, and
+// only it (review S4d).
 func TestUnmountBusyNamesHolders(t *testing.T) {
 	isotest.RequireTool(t, "sleep")
 	isotest.RequireTool(t, "tail")
 	img := smallImage(t)
+	const hostileComm = "\x1b]0;PWN\a\x1b[2J"
+	sleepPath, err := exec.LookPath("sleep")
+	must(t, err)
+	hostileSleep := filepath.Join(t.TempDir(), hostileComm)
+	copyFile(t, sleepPath, hostileSleep, 0o755)
 	socket := filepath.Join(t.TempDir(), "d.sock")
 	startDaemonProc(t, socket, nil)
 	for _, how := range [][]string{{"--standalone"}, {"--daemon", "--socket", socket}} {
@@ -82,6 +90,7 @@ func TestUnmountBusyNamesHolders(t *testing.T) {
 				t.Fatalf("mount: exit %d %s", code, out)
 			}
 			cwdPID := startHolder(t, mp, "sleep", "300")
+			hostilePID := startHolder(t, mp, hostileSleep, "300")
 			openPID := startHolder(t, "/", "tail", "-f", filepath.Join(mp, "a.bin"))
 			// tail has the file open once it has printed its end.
 			deadline := time.Now().Add(10 * time.Second)
@@ -108,16 +117,21 @@ func TestUnmountBusyNamesHolders(t *testing.T) {
 			for _, want := range []string{
 				fmt.Sprintf("pid %d (sleep: cwd)", cwdPID),
 				fmt.Sprintf("pid %d (tail: open file)", openPID),
+				fmt.Sprintf(`pid %d ("\x1b]0;PWN\a\x1b[2J": cwd)`, hostilePID),
 				"--lazy",
 			} {
 				if !strings.Contains(out, want) {
 					t.Errorf("busy unmount message lacks %q: %s", want, out)
 				}
 			}
+			if strings.ContainsAny(out, "\x1b\a") {
+				t.Errorf("a process name's escapes reach the terminal: %q", out)
+			}
 			if !isMounted(t, mp) {
 				t.Fatal("a busy mount was unmounted")
 			}
 			syscall.Kill(cwdPID, syscall.SIGKILL)
+			syscall.Kill(hostilePID, syscall.SIGKILL)
 			syscall.Kill(openPID, syscall.SIGKILL)
 			deadline = time.Now().Add(20 * time.Second)
 			for {
@@ -172,7 +186,7 @@ echo "AFTER $(mine) ROOTS $(grep -c " $ROOTMP " /proc/self/mountinfo)"
 "$BIN" list --socket "$WORK/d.sock" --json | tr -d ' \n'; echo
 kill -0 $DPID && echo DAEMON-ALIVE
 `
-	out, code := u.script(t, []string{"BIN=" + isofsdBin, "IMG=" + img, "WORK=" + work, "ROOTMP=" + rootMP}, script)
+	out, code := u.Script(t, []string{"BIN=" + isofsdBin, "IMG=" + img, "WORK=" + work, "ROOTMP=" + rootMP}, script)
 	if code != 0 {
 		t.Fatalf("script: exit %d\n%s", code, out)
 	}
@@ -213,5 +227,41 @@ func TestStatusJSONNoDaemon(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &up); err != nil || code != 0 || !up.Running || up.PID != p.cmd.Process.Pid || up.Socket != socket {
 		t.Errorf("status --json with a daemon: exit %d %+v %v\n%s", code, up, err, out)
+	}
+}
+
+// TestUnmountOthersMount (review W4): a user naming root's mount — by its
+// mountpoint or by its image — is told it is root's (exit 2, "mounted by
+// uid 0"), not fusermount3's "entry not found in /etc/mtab" (exit 1) or
+// "not mounted"; the mount stays.
+func TestUnmountOthersMount(t *testing.T) {
+	isotest.RequireFUSE(t)
+	u := isotest.NewUser(t, deskUserPrefix)
+	dir := sharedDir(t)
+	img := filepath.Join(dir, "small.iso")
+	copyFile(t, smallImage(t), img, 0o644)
+	for _, opts := range []string{"ro", "allow_other"} {
+		mp := filepath.Join(dir, "roots-"+opts)
+		mkdirOwned(t, mp, nil, 0o755)
+		if out, code := run(t, "mount", "--standalone", "-o", opts, img, mp); code != 0 {
+			t.Fatalf("root's mount: exit %d %s", code, out)
+		}
+		unmountCleanup(t, mp)
+		env := []string{"ISOFSD_SOCKET=" + filepath.Join(dir, "none.sock")}
+		for _, arg := range []string{mp, img} {
+			out, code := u.RunEnv(t, env, isofsdBin, "unmount", arg)
+			t.Logf("unmount %s as %s: exit %d: %s", arg, u.Name, code, strings.TrimSpace(out))
+			if code != 2 || !strings.Contains(out, "mounted") || !strings.Contains(out, "by uid 0") || strings.Contains(out, "mtab") {
+				t.Errorf("-o %s: unmount %s as %s: exit %d, want 2 naming uid 0:\n%s", opts, arg, u.Name, code, out)
+			}
+		}
+		if !isMounted(t, mp) {
+			t.Errorf("root's mount on %s is gone", mp)
+		}
+		// Unmounting a whole image leaves it only when someone else has
+		// it: here root may.
+		if out, code := run(t, "unmount", "--standalone", img); code != 0 {
+			t.Errorf("root: unmount %s: exit %d %s", img, code, out)
+		}
 	}
 }

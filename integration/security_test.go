@@ -101,14 +101,14 @@ func TestSetuidImageIsNosuid(t *testing.T) {
 		return mp
 	}
 	runAsUser := func(t *testing.T, mp string) string {
-		out, code := u.run(t, filepath.Join(mp, "rootid"), "-u")
+		out, code := u.Run(t, filepath.Join(mp, "rootid"), "-u")
 		if code != 0 {
 			t.Fatalf("%s/rootid -u as %s: exit %d: %s", mp, u.Name, code, out)
 		}
 		t.Logf("%s/rootid -u as uid %d: %s", mp, u.UID, strings.TrimSpace(out))
 		return strings.TrimSpace(out)
 	}
-	userUID := strconv.Itoa(int(u.UID))
+	userUID := strconv.Itoa(u.UID)
 
 	t.Run("mount.fuse3", func(t *testing.T) {
 		helper := "/sbin/mount.fuse3"
@@ -175,6 +175,21 @@ func TestSetuidImageIsNosuid(t *testing.T) {
 			t.Errorf("with --trust-image-suid the setuid-root program ran with euid %s, want 0", got)
 		}
 	})
+	// Review S7: for a user the flag cannot be honoured (fusermount3
+	// forces nosuid,nodev), so it is refused, not warned about and
+	// silently ignored.
+	t.Run("trust-image-suid-as-user", func(t *testing.T) {
+		mp := filepath.Join(dir, "user-trusted")
+		mkdirOwned(t, mp, u, 0o755)
+		unmountCleanup(t, mp)
+		out, code := u.RunEnv(t, []string{noSocket}, isofsdBin, "mount", "--standalone", "--trust-image-suid", img, mp)
+		if code != 2 || !strings.Contains(out, "needs root") || strings.Contains(out, "will take effect") {
+			t.Errorf("mount --trust-image-suid as %s: exit %d, want 2 saying it needs root:\n%s", u.Name, code, out)
+		}
+		if opts := vfsOptions(t, mp); opts != "" {
+			t.Errorf("%s mounted anyway (%s)", mp, opts)
+		}
+	})
 }
 
 // TestAllowOtherKeepsModes replays issue 16.4: with -o allow_other, a
@@ -203,13 +218,13 @@ func TestAllowOtherKeepsModes(t *testing.T) {
 			if out, code := run(t, "mount", "--standalone", "--backend", backend, "-o", "allow_other", img, mp); code != 0 {
 				t.Fatalf("mount: exit %d: %s", code, out)
 			}
-			if out, code := u.run(t, "cat", filepath.Join(mp, "public.txt")); code != 0 || out != "public\n" {
+			if out, code := u.Run(t, "cat", filepath.Join(mp, "public.txt")); code != 0 || out != "public\n" {
 				t.Fatalf("public.txt as %s: exit %d %q (allow_other not in effect?)", u.Name, code, out)
 			}
-			if out, code := u.run(t, "cat", filepath.Join(mp, "secret.txt")); code == 0 || !strings.Contains(out, "Permission denied") {
+			if out, code := u.Run(t, "cat", filepath.Join(mp, "secret.txt")); code == 0 || !strings.Contains(out, "Permission denied") {
 				t.Errorf("0600 root file read by %s: exit %d %q", u.Name, code, out)
 			}
-			if out, code := u.run(t, "ls", filepath.Join(mp, "private")); code == 0 || !strings.Contains(out, "Permission denied") {
+			if out, code := u.Run(t, "ls", filepath.Join(mp, "private")); code == 0 || !strings.Contains(out, "Permission denied") {
 				t.Errorf("0700 root directory listed by %s: exit %d %q", u.Name, code, out)
 			}
 			if opts := mountOptions(t, mp); !hasOptions(opts, "default_permissions") {
@@ -233,7 +248,7 @@ func mountOptions(t testing.TB, mp string) string {
 // TestUnmountRefusesOtherFilesystems replays issue 16.6: `isofsd
 // unmount` of a tmpfs must exit 2 and leave the tmpfs mounted.
 func TestUnmountRefusesOtherFilesystems(t *testing.T) {
-	requireRoot(t)
+	isotest.RequireRoot(t)
 	mp := filepath.Join(t.TempDir(), "tmpfs")
 	must(t, os.Mkdir(mp, 0o755))
 	if err := syscall.Mount("isofsd-test", mp, "tmpfs", 0, "size=1m"); err != nil {
@@ -306,7 +321,7 @@ func TestFuseRefusalMessage(t *testing.T) {
 	env := []string{noSocket, "BIN=" + isofsdBin, "IMG=" + img}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, code := u.script(t, env, `"$BIN" `+tc.args)
+			out, code := u.Script(t, env, `"$BIN" `+tc.args)
 			if code != 2 {
 				t.Errorf("exit %d, want 2: %s", code, out)
 			}
@@ -322,7 +337,7 @@ func TestFuseRefusalMessage(t *testing.T) {
 	}
 	// The control: the same user mounts the image on a directory of its
 	// own, so the refusals above are fusermount3's.
-	out, code := u.script(t, append(env, "MP="+own), `set -e
+	out, code := u.Script(t, append(env, "MP="+own), `set -e
 trap '"$BIN" unmount "$MP" 2>/dev/null || true' EXIT
 "$BIN" mount "$IMG" "$MP"
 grep -q " $MP .* fuse.isofsd " /proc/self/mountinfo
@@ -387,11 +402,11 @@ func runFakeDaemon(socket, logPath string) int {
 
 // startFakeDaemon runs the fake daemon as u on socket and returns its
 // request log.
-func startFakeDaemon(t *testing.T, u *testUser, testBin, socket string) string {
+func startFakeDaemon(t *testing.T, u *isotest.User, testBin, socket string) string {
 	t.Helper()
 	logPath := filepath.Join(filepath.Dir(socket), "requests-"+strconv.Itoa(os.Getpid())+".log")
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := u.command(ctx, testBin)
+	cmd := u.CommandContext(ctx, testBin)
 	cmd.Env = append(cmd.Env, fakeDaemonEnv+"="+socket, fakeDaemonLogEnv+"="+logPath)
 	stdout, err := cmd.StdoutPipe()
 	must(t, err)
@@ -441,7 +456,7 @@ func TestClientRefusesForeignSocket(t *testing.T) {
 	}
 
 	t.Run("status with the default socket", func(t *testing.T) {
-		out, code := victim.run(t, isofsdBin, "status", "--json")
+		out, code := victim.Run(t, isofsdBin, "status", "--json")
 		if strings.Contains(out, strconv.Itoa(fakePID)) || code == 0 {
 			t.Errorf("status believed the attacker (exit %d): %s", code, out)
 		}
@@ -451,8 +466,8 @@ func TestClientRefusesForeignSocket(t *testing.T) {
 		nothingSent(t)
 	})
 	t.Run("explicit socket in the attacker's directory", func(t *testing.T) {
-		out, code := victim.run(t, isofsdBin, "list", "--socket", trapSocket)
-		if code != 2 || strings.Contains(out, "/forged") || !strings.Contains(out, "uid "+strconv.Itoa(int(attacker.UID))) {
+		out, code := victim.Run(t, isofsdBin, "list", "--socket", trapSocket)
+		if code != 2 || strings.Contains(out, "/forged") || !strings.Contains(out, "uid "+strconv.Itoa(attacker.UID)) {
 			t.Errorf("list on the attacker's socket: exit %d %q; want exit 2 naming uid %d", code, out, attacker.UID)
 		}
 		nothingSent(t)
@@ -465,9 +480,9 @@ func TestClientRefusesForeignSocket(t *testing.T) {
 		os.Remove(sock)
 		t.Cleanup(func() { os.Remove(sock) })
 		log2 := startFakeDaemon(t, attacker, testBin, sock)
-		must(t, os.Lchown(sock, int(victim.UID), int(victim.GID)))
-		out, code := victim.run(t, isofsdBin, "status", "--socket", sock)
-		if code != 2 || strings.Contains(out, strconv.Itoa(fakePID)) || !strings.Contains(out, "uid "+strconv.Itoa(int(attacker.UID))) {
+		must(t, os.Lchown(sock, victim.UID, victim.GID))
+		out, code := victim.Run(t, isofsdBin, "status", "--socket", sock)
+		if code != 2 || strings.Contains(out, strconv.Itoa(fakePID)) || !strings.Contains(out, "uid "+strconv.Itoa(attacker.UID)) {
 			t.Errorf("status on a socket served by the attacker: exit %d %q; want exit 2 naming uid %d", code, out, attacker.UID)
 		}
 		if got := requestsSeen(t, log2); got != "" {
@@ -479,7 +494,7 @@ func TestClientRefusesForeignSocket(t *testing.T) {
 		copyFile(t, smallImage(t), img, 0o644)
 		mp := filepath.Join(dir, "victim-mnt")
 		mkdirOwned(t, mp, victim, 0o755)
-		out, code := victim.script(t, []string{"BIN=" + isofsdBin, "IMG=" + img, "MP=" + mp}, `set -e
+		out, code := victim.Script(t, []string{"BIN=" + isofsdBin, "IMG=" + img, "MP=" + mp}, `set -e
 trap '"$BIN" unmount --standalone "$MP" 2>/dev/null || true' EXIT
 "$BIN" mount "$IMG" "$MP"
 grep -q " $MP .* fuse.isofsd " /proc/self/mountinfo || { echo "NOT MOUNTED"; exit 1; }
@@ -523,7 +538,7 @@ cp %q mine.iso
 cp %q unreadable.iso
 chmod 0200 unreadable.iso
 `, drop, victim, img, secret, img, img)
-	if out, code := u.run(t, "sh", "-c", script); code != 0 {
+	if out, code := u.Run(t, "sh", "-c", script); code != 0 {
 		t.Fatalf("the user's setup: exit %d: %s", code, out)
 	}
 	// An image the folder's owner does not own (root's).

@@ -114,6 +114,46 @@ func TestAutoMountpoint(t *testing.T) {
 	waitGone(t, ms[1].Mountpoint())
 }
 
+// TestAutoMountpointReusesLeftover (review U1): the empty directory a
+// killed mount left (ours, 0700, nothing mounted) is reused by the next
+// mount of that label, and removed after it; a directory with content
+// under the same name is not.
+func TestAutoMountpointReusesLeftover(t *testing.T) {
+	requireFUSE(t)
+	place := autoPlace(t)
+	media := filepath.Join(place.MediaDir, "alice")
+	img := labelledISO(t, "MY DISC")
+	must(t, os.Mkdir(filepath.Join(media, "MY DISC"), 0o700))
+	must(t, os.Mkdir(filepath.Join(media, "MY DISC-2"), 0o700))
+	must(t, os.WriteFile(filepath.Join(media, "MY DISC-2", "keep"), nil, 0o600))
+	log := logrus.New()
+	log.SetOutput(&testLog{})
+	for _, want := range []string{"MY DISC", "MY DISC-3"} {
+		m, err := New(context.Background(), Options{Image: img, AutoPlace: place, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Unmount(); m.Wait() })
+		if m.Mountpoint() != filepath.Join(media, want) {
+			t.Fatalf("mounted on %s, want %s", m.Mountpoint(), filepath.Join(media, want))
+		}
+		if got := readFile(t, filepath.Join(m.Mountpoint(), "hello.txt")); got != "hello\n" {
+			t.Errorf("hello.txt: %q", got)
+		}
+		if want == "MY DISC" {
+			must(t, m.Unmount())
+			m.Wait()
+			if _, err := os.Lstat(m.Mountpoint()); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("reused mountpoint left after unmount: %v", err)
+			}
+			// Leave it behind again for the next round, with the
+			// non-empty one beside it.
+			must(t, os.Mkdir(filepath.Join(media, "MY DISC"), 0o700))
+			must(t, os.WriteFile(filepath.Join(media, "MY DISC", "keep"), nil, 0o600))
+		}
+	}
+}
+
 // TestAutoMountpointHostileLabel: a label made to climb out of the media
 // directory names a directory inside it.
 func TestAutoMountpointHostileLabel(t *testing.T) {

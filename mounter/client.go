@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/isofsd/isofsd/mounter/ctlproto"
@@ -33,7 +34,18 @@ var (
 	// writable by others, or another user's process answers on it.
 	// Nothing is sent to such a socket.
 	ErrUntrustedSocket = errors.New("untrusted control socket")
+	// ErrDaemonRefused means a daemon of yours or root's may serve the
+	// socket but will not serve you: it turned you away (you are neither
+	// its user nor root), or the system does not let you connect to the
+	// socket or reach its directory. Its messages read "isofsd daemon on
+	// SOCKET will not serve you: REASON".
+	ErrDaemonRefused = errors.New("will not serve you")
 )
+
+// refused builds the one ErrDaemonRefused message.
+func refused(socket, format string, args ...any) error {
+	return fmt.Errorf("isofsd daemon on %s %w: %s", socket, ErrDaemonRefused, fmt.Sprintf(format, args...))
+}
 
 // PeerCred is who is at the other end of a unix socket, as the kernel
 // says: a uid and gid on Unix, an account SID on Windows.
@@ -45,8 +57,9 @@ type PeerCred struct {
 
 // Client is a connection to a running daemon.
 type Client struct {
-	c  *net.UnixConn
-	br *bufio.Reader
+	c      *net.UnixConn
+	br     *bufio.Reader
+	socket string
 }
 
 // Dial connects to the daemon at socket after CheckSocket, and checks
@@ -58,6 +71,9 @@ func Dial(socket string) (*Client, error) {
 	}
 	d := net.Dialer{Timeout: dialTimeout}
 	c, err := d.Dial("unix", socket)
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
+		return nil, refused(socket, "connecting is not permitted (%s)", socketOwner(socket))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w on %s: %v", ErrNoDaemon, socket, err)
 	}
@@ -71,14 +87,31 @@ func Dial(socket string) (*Client, error) {
 		uc.Close()
 		return nil, fmt.Errorf("%w: %s is served by %s (pid %d), not by you or %s", ErrUntrustedSocket, socket, who, cred.PID, adminName)
 	}
-	return &Client{c: uc, br: bufio.NewReader(uc)}, nil
+	return &Client{c: uc, br: bufio.NewReader(uc), socket: socket}, nil
 }
 
-// Call sends one request and returns the response; a daemon's refusal is
-// a *ctlproto.Error.
+// Call sends one request and returns the response; a daemon's refusal of
+// the request is a *ctlproto.Error, its refusal of the caller
+// ErrDaemonRefused.
 func (c *Client) Call(req *ctlproto.Request) (*ctlproto.Response, error) {
 	c.c.SetDeadline(time.Now().Add(callTimeout))
-	return ctlproto.Call(c.c, c.br, req)
+	resp, err := ctlproto.Call(c.c, c.br, req)
+	if err != nil && resp == nil {
+		// A daemon that turns a peer away answers at once and hangs up:
+		// our request then fails to go out (EPIPE) or its answer is
+		// cut off (ECONNRESET), but the refusal is still there to read.
+		c.c.SetReadDeadline(time.Now().Add(time.Second))
+		if line, rerr := ctlproto.ReadLine(c.br, ctlproto.MaxMessage); rerr == nil {
+			if r, derr := ctlproto.DecodeResponse(line); derr == nil && r.Error != nil {
+				resp, err = r, r.Error
+			}
+		}
+	}
+	var pe *ctlproto.Error
+	if errors.As(err, &pe) && pe.Code == ctlproto.CodePermission {
+		return nil, refused(c.socket, "%s", pe.Message)
+	}
+	return resp, err
 }
 
 // Close ends the connection.

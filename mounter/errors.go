@@ -18,6 +18,9 @@ var (
 	// ErrNotIsofsd is returned by Unmount for a mount of another file
 	// system: isofsd unmounts only its own.
 	ErrNotIsofsd = errors.New("not an isofsd mount")
+	// ErrNotOwner is returned by Unmount for another user's mount: only
+	// that user or root may unmount it.
+	ErrNotOwner = errors.New("not your mount")
 	// ErrRefused means the kernel or fusermount3 refused the mount (a
 	// mountpoint the user may not mount on, allow_other without
 	// user_allow_other, …); the message is theirs.

@@ -166,6 +166,9 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 		return nil, err
 	}
 	if o.TrustImageSuid {
+		if err := CheckTrustImageSuid(); err != nil {
+			return nil, err
+		}
 		log.WithField("image", o.Image).Warn("--trust-image-suid: setuid/setgid programs and device nodes in this image take effect on the mount")
 	} else if len(dropped) > 0 {
 		log.WithField("image", o.Image).Infof("ignoring -o %s: images are untrusted, so isofsd mounts are nosuid,nodev (--trust-image-suid lifts that)", strings.Join(dropped, ","))
@@ -193,6 +196,12 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	if t == nil {
 		if autoDir, err = autoConfig(o).Create(img.Info().Label(), imgPath); err != nil {
 			return fail(fmt.Errorf("%w: %v", ErrMountpoint, err))
+		}
+		// The place stays locked until the mount is up (or failed), so
+		// that no other mount picks the same directory meanwhile.
+		defer autoDir.Release()
+		if autoDir.Reused {
+			log.WithField("mountpoint", autoDir.Path).Info("reusing the empty mountpoint an earlier mount left behind")
 		}
 		o.Mountpoint = autoDir.Path
 		if t, err = openTarget(o, log); err != nil {

@@ -15,6 +15,10 @@ import (
 // macOS and WinFsp on Windows (go-fuse serves only Linux here).
 const DefaultBackend = "cgofuse"
 
+// CheckTrustImageSuid: macFUSE and WinFsp take the mount's flags as
+// given (Windows has no setuid bits to honour).
+func CheckTrustImageSuid() error { return nil }
+
 // gofuseAvailable: fs/gofuse is built for Linux only.
 const gofuseAvailable = false
 

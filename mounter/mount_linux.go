@@ -24,6 +24,17 @@ import (
 // DefaultBackend is the FUSE library mounts use unless told otherwise.
 const DefaultBackend = "gofuse"
 
+// CheckTrustImageSuid refuses --trust-image-suid where it cannot be
+// honoured: fusermount3 makes every mount of a user other than root
+// nosuid,nodev, whatever it is asked, so a promise that setuid programs
+// will take effect would be false.
+func CheckTrustImageSuid() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%w: --trust-image-suid (trust_image_suid) needs root: fusermount3 mounts every mount of uid %d nosuid,nodev", ErrBadOption, os.Geteuid())
+	}
+	return nil
+}
+
 // gofuseAvailable: go-fuse serves Linux mounts.
 const gofuseAvailable = true
 
@@ -181,6 +192,10 @@ func confirmMount(ctx context.Context, mp string, trusted bool) (MountInfo, erro
 					return MountInfo{}, fmt.Errorf("mount on %s came up without %s (options %s); unmounted", mp, w, mi.Options)
 				}
 			}
+			if trusted && mountinfo.HasOption(mi.Options, "nosuid") {
+				// (Root in a user namespace mounts through fusermount3.)
+				return MountInfo{}, fmt.Errorf("%w: mount on %s came up nosuid although --trust-image-suid asked otherwise (options %s); unmounted", ErrRefused, mp, mi.Options)
+			}
 			return mi, nil
 		}
 		if time.Now().After(deadline) {
@@ -237,6 +252,9 @@ func Unmount(mountpoint string, lazy bool) error {
 	}
 	if mi.FSType != FSType {
 		return fmt.Errorf("%s: %w: it is %s (%s); refusing to unmount it", mp, ErrNotIsofsd, mi.FSType, mi.Source)
+	}
+	if err := checkOwner(mi); err != nil {
+		return err
 	}
 	return unmountEntry(mi, lazy)
 }

@@ -3,6 +3,7 @@
 package mounter
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -55,4 +56,18 @@ func ownMounts(all []MountInfo, euid int) []MountInfo {
 	// the ones stacked on them: undo that order.
 	slices.Reverse(out)
 	return out
+}
+
+// checkOwner refuses to unmount, as a user other than root, a mount
+// another user made: fusermount3 would refuse too, with a message about
+// /etc/mtab that says nothing of the reason.
+func checkOwner(mi MountInfo) error {
+	euid := os.Geteuid()
+	if euid == 0 {
+		return nil
+	}
+	if uid, ok := MountOwner(mi); ok && uid != euid {
+		return fmt.Errorf("%s: %w: it is mounted by uid %d; only that user or root may unmount it", mi.MountPoint, ErrNotOwner, uid)
+	}
+	return nil
 }

@@ -77,6 +77,9 @@ func CheckSocket(socket string) error {
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%w on %s", ErrNoDaemon, socket)
 	}
+	if errors.Is(err, os.ErrPermission) {
+		return refused(socket, "its directory cannot be reached (%v)", err)
+	}
 	if err != nil {
 		return fmt.Errorf("control socket directory: %w", err)
 	}
@@ -99,6 +102,15 @@ func CheckSocket(socket string) error {
 		}
 	}
 	return nil
+}
+
+// socketOwner says whose the socket file is, for a refused connection.
+func socketOwner(socket string) string {
+	st, err := os.Lstat(socket)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("the socket belongs to uid %d, mode %04o; you are uid %d", fileUID(st), st.Mode().Perm(), os.Geteuid())
 }
 
 // ServiceSocket is the socket of the system-wide daemon (root's).

@@ -422,6 +422,58 @@ func TestCheckOutputDevice(t *testing.T) {
 	}
 }
 
+// TestCheckOutputDeviceStacked: an output file system stored in a file on
+// a file system of the source (a loop device over a file on a loop device
+// over the source) is refused, the source given as its device or as its
+// image file: the walk goes from the output's loop device to the device
+// holding its backing file, and on to that device's backing file.
+func TestCheckOutputDeviceStacked(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for losetup and mount")
+	}
+	isotest.RequireTool(t, "mkfs.ext4", "losetup", "mount")
+	dir := t.TempDir()
+	mkfsLoopMount := func(img, mnt string) string {
+		f, err := os.Create(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Truncate(32 << 20)
+		f.Close()
+		run(t, "mkfs.ext4", "-q", "-F", img)
+		loop := strings.TrimSpace(run(t, "losetup", "-f", "--show", img))
+		t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+		os.Mkdir(mnt, 0o755)
+		if out, err := exec.Command("mount", loop, mnt).CombinedOutput(); err != nil {
+			t.Skipf("cannot mount: %v %s", err, out)
+		}
+		t.Cleanup(func() {
+			if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+				t.Errorf("umount %s: %v %s", mnt, err, out)
+			}
+		})
+		return loop
+	}
+	disk := filepath.Join(dir, "outer.img")
+	outer := mkfsLoopMount(disk, filepath.Join(dir, "outer"))
+	mkfsLoopMount(filepath.Join(dir, "outer", "inner.img"), filepath.Join(dir, "inner"))
+	inner := filepath.Join(dir, "inner")
+	for _, tc := range []struct {
+		src, out string
+		refuse   string
+	}{
+		{outer, inner, "sits on the source"},
+		{disk, inner, "sits on the source"},
+		{outer, filepath.Join(dir, "outer"), "is on the source device"},
+		{outer, dir, ""},
+	} {
+		err := CheckOutputDevice(tc.src, tc.out)
+		if (err == nil) != (tc.refuse == "") || (err != nil && !strings.Contains(err.Error(), tc.refuse)) {
+			t.Errorf("CheckOutputDevice(%s, %s) = %v, want %q", tc.src, tc.out, err, tc.refuse)
+		}
+	}
+}
+
 // BenchmarkScan measures the scan rate over a 1 GiB sparse image holding
 // one ISO (page-cached after the first run); compare with PhotoRec.
 func BenchmarkScan(b *testing.B) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/isofsd/isofsd/internal/safetext"
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/recover/exfat"
 	"github.com/isofsd/isofsd/recover/ext4j"
@@ -689,29 +690,26 @@ func rangeBytes(rs []Range) int64 {
 	return n
 }
 
+// maxOutputName caps a recovered file's name in bytes, leaving room
+// under NAME_MAX (255) for a "-N" suffix.
+const maxOutputName = 200
+
 // verifyHint names the checks that would prove an unverified image.
 const verifyHint = "would be verified by an implanted MD5 (implantisomd5), an md5sum.txt/SHA256SUMS inside the image, or --sums FILE with the image's published checksum"
 
-// outputName is the file's original name made safe (no directories, no
-// control characters), made unique among the names used in this run and
-// the files already in dir (nothing is overwritten).
+// outputName is the file's original name made one harmless path element
+// (safetext.Name, the rule automatic mountpoints follow too: no
+// directories, no control or format characters such as bidi overrides),
+// made unique among the names used in this run and the files already in
+// dir (nothing is overwritten).
 func outputName(dir string, f *fsmeta.File, used map[string]bool) string {
 	base := filepath.Base("/" + f.Name)
-	if base == "/" || base == "." || base == ".." {
-		base = strings.NewReplacer(" ", "-", "(", "", ")", "", ",", "").Replace(f.FS + "-" + f.ID)
-		if len(base) > 60 {
-			base = base[:60]
-		}
-		base += ".iso"
+	if base != "/" && base != "." && base != ".." {
+		base = safetext.Name(base, maxOutputName)
 	}
-	base = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' {
-			return '_'
-		}
-		return r
-	}, base)
-	if len(base) > 200 {
-		base = strings.ToValidUTF8(base[:200], "")
+	if base == "" || base == "/" || base == "." || base == ".." {
+		base = strings.NewReplacer(" ", "-", "(", "", ")", "", ",", "").Replace(f.FS + "-" + f.ID)
+		base = safetext.Name(base, 60) + ".iso"
 	}
 	name := base
 	ext := filepath.Ext(base)

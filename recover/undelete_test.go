@@ -827,6 +827,8 @@ func TestOutputNameHostile(t *testing.T) {
 		{".", "ntfs-MFT-record-7-2.iso"},
 		{"", "ntfs-MFT-record-7-3.iso"},
 		{"a\\..\\b\x00\n.iso", "a_.._b__.iso"},
+		{"evil\x1b[2J\x1b]0;pwned\a\u202eosi.txt", "evil_[2J_]0;pwned__osi.txt"}, // review S4: no escapes, no bidi override
+		{"\u2066\u200e\u009b", "ntfs-MFT-record-7-4.iso"},
 		{"taken.iso", "taken-2.iso"},
 		{"link.iso", "link-2.iso"},
 		{"same.iso", "same.iso"},

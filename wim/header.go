@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/isofsd/isofsd/internal/formaterr"
 )
 
 // Sentinel errors; test with errors.Is.
@@ -21,23 +23,10 @@ var (
 )
 
 // FormatError names the structure that failed and its byte offset.
-type FormatError struct {
-	Structure string
-	Offset    int64 // -1 when unknown
-	Err       error
-}
-
-func (e *FormatError) Error() string {
-	if e.Offset >= 0 {
-		return fmt.Sprintf("wim: %s at byte %d: %v", e.Structure, e.Offset, e.Err)
-	}
-	return fmt.Sprintf("wim: %s: %v", e.Structure, e.Err)
-}
-
-func (e *FormatError) Unwrap() error { return e.Err }
+type FormatError = formaterr.Error
 
 func errorf(structure string, off int64, sentinel error, format string, args ...any) error {
-	return &FormatError{Structure: structure, Offset: off, Err: fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)}
+	return formaterr.Errorf("wim", structure, off, sentinel, format, args...)
 }
 
 // HeaderSize is the size of the on-disk WIM header.

@@ -3,6 +3,7 @@ package writer
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/isofsd/isofsd/internal/units"
@@ -68,6 +69,10 @@ type Device struct {
 	Swaps       []string `json:"swaps,omitempty"`  // swap areas on it
 	System      bool     `json:"system,omitempty"` // holds the root filesystem
 	BackingFile string   `json:"backing_file,omitempty"`
+	// backing identifies the file a loop device reads (Linux), by device
+	// and inode as the loop device itself reports them: a loop device
+	// over the source is refused however its file is named now.
+	backing *fileID
 	// Eligible and Problems are the verdict under the default policy (or
 	// the policy of the write being planned).
 	Eligible bool      `json:"eligible"`
@@ -100,17 +105,31 @@ const (
 	ProblemTooSmall  ProblemCode = "too-small"
 	ProblemNotDevice ProblemCode = "not-a-device"
 	ProblemImage     ProblemCode = "image" // the image itself must not be written raw
+	ProblemIdentity  ProblemCode = "not-the-drive-picked"
 )
 
 // Problem is one reason a target is not eligible.
 type Problem struct {
-	Code   ProblemCode `json:"code"`
-	Detail string      `json:"detail"`
-	// Overridable problems are lifted by --force.
+	Code ProblemCode `json:"code"`
+	// Detail says what is wrong, in words that hold for every command
+	// that checks targets (write, rescue, burn's pseudo-drives).
+	Detail string `json:"detail"`
+	// Overridable problems are lifted by --force (or --allow-loop,
+	// --to-file: Override says which).
 	Overridable bool `json:"overridable"`
+	// Override is how write and rescue lift an Overridable problem
+	// ("allow it with --allow-loop or --force"); commands without those
+	// flags show Detail alone.
+	Override string `json:"override,omitempty"`
 }
 
-func (p Problem) String() string { return p.Detail }
+// String is Detail with the Override hint, for write and rescue.
+func (p Problem) String() string {
+	if p.Override == "" {
+		return p.Detail
+	}
+	return p.Detail + "; " + p.Override
+}
 
 // ErrRefused is wrapped by every error that refuses a target or an image.
 var ErrRefused = errors.New("writer: refused")
@@ -134,55 +153,65 @@ type Policy struct {
 	SourceDevs []DevNum
 	// SourceName names the source in messages.
 	SourceName string
+	// Source is the source file, if any: it is never a target itself,
+	// nor is a loop device backed by it (writing one would overwrite the
+	// source while it is read).
+	Source os.FileInfo
 }
 
 // Assess evaluates the safety rules for d under p and stores the verdict in
 // d.Eligible and d.Problems.
 func (d *Device) Assess(p Policy) {
 	var probs []Problem
-	add := func(code ProblemCode, overridable bool, format string, args ...any) {
-		probs = append(probs, Problem{Code: code, Detail: fmt.Sprintf(format, args...), Overridable: overridable})
+	// override is how write lifts the problem; "" for the rules nothing lifts.
+	add := func(code ProblemCode, override string, format string, args ...any) {
+		probs = append(probs, Problem{Code: code, Detail: fmt.Sprintf(format, args...), Overridable: override != "", Override: override})
 	}
 	switch {
 	case d.Transport == TransportUSB || d.Transport == TransportMMC || d.Removable:
 	case d.Transport == TransportLoop && (p.AllowLoop || p.Force):
 	case p.Force:
 	case d.Transport == TransportLoop:
-		add(ProblemTransport, true, "%s is a loop device, not a USB/MMC/removable drive (allow it with --allow-loop or --force)", d.Path)
+		add(ProblemTransport, "allow it with --allow-loop or --force", "%s is a loop device, not a USB/MMC/removable drive", d.Path)
 	default:
-		add(ProblemTransport, true, "%s is a %s drive, not USB/MMC/removable: it may be an internal disk (override with --force only if you are sure)", d.Path, d.Transport)
+		add(ProblemTransport, "override with --force only if you are sure", "%s is a %s drive, not USB/MMC/removable: it may be an internal disk", d.Path, d.Transport)
 	}
 	if d.ReadOnly {
-		add(ProblemReadOnly, false, "%s is read-only", d.Path)
+		add(ProblemReadOnly, "", "%s is read-only", d.Path)
 	}
 	if d.System {
-		add(ProblemSystem, false, "%s holds the running system (the root filesystem is on it)", d.Path)
+		add(ProblemSystem, "", "%s holds the running system (the root filesystem is on it)", d.Path)
 	}
 	for _, m := range d.Mounts {
 		who := m.Device
 		if m.Via != "" {
 			who += " (" + m.Via + ")"
 		}
-		add(ProblemMounted, false, "%s is mounted at %s (%s); unmount it first%s", who, m.MountPoint, m.FSType, unmountHint(d))
+		add(ProblemMounted, "", "%s is mounted at %s (%s); unmount it first%s", who, m.MountPoint, m.FSType, unmountHint(d))
 	}
 	for _, h := range d.HeldBy {
-		add(ProblemHeld, false, "%s is in use (held open exclusively) though not mounted; stop what uses it first", h)
+		add(ProblemHeld, "", "%s is in use (held open exclusively) though not mounted; stop what uses it first", h)
 	}
 	for _, s := range d.Swaps {
-		add(ProblemSwap, false, "%s is in use as swap (%s)", d.Path, s)
+		add(ProblemSwap, "", "%s is in use as swap (%s)", d.Path, s)
+	}
+	src := p.SourceName
+	if src == "" {
+		src = "the source image"
 	}
 	for _, s := range p.SourceDevs {
 		if d.Num == s {
-			src := p.SourceName
-			if src == "" {
-				src = "the source image"
-			}
-			add(ProblemSource, false, "%s holds the source image %s", d.Path, src)
+			add(ProblemSource, "", "%s holds the source image %s", d.Path, src)
 			break
 		}
 	}
+	if d.backing != nil && p.Source != nil {
+		if id, ok := fileIDOf(p.Source); ok && id == *d.backing {
+			add(ProblemSource, "", "%s is backed by the source image %s", d.Path, src)
+		}
+	}
 	if p.ImageSize >= 0 && d.Size < p.ImageSize {
-		add(ProblemTooSmall, false, "%s is too small: %s (%d bytes) for an image of %s (%d bytes)", d.Path, units.Bytes(d.Size), d.Size, units.Bytes(p.ImageSize), p.ImageSize)
+		add(ProblemTooSmall, "", "%s is too small: %s (%d bytes) for an image of %s (%d bytes)", d.Path, units.Bytes(d.Size), d.Size, units.Bytes(p.ImageSize), p.ImageSize)
 	}
 	d.Problems = probs
 	d.Eligible = len(probs) == 0
@@ -195,7 +224,13 @@ func (d *Device) Verdict() string {
 	}
 	s := make([]string, len(d.Problems))
 	for i, p := range d.Problems {
-		s[i] = p.Detail
+		s[i] = p.String()
 	}
 	return strings.Join(s, "; ")
+}
+
+// fileID identifies a file by device and inode.
+type fileID struct {
+	dev DevNum
+	ino uint64
 }

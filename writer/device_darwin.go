@@ -130,6 +130,16 @@ func lookupDevice(path string, o ProbeOptions) (*Device, error) {
 	return d, nil
 }
 
+// devicesBelow is the file system's own device: macOS has no sysfs to
+// walk, and diskutil's view is sourceDevices'.
+func devicesBelow(path string, _ ProbeOptions) ([]StackDevice, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return []StackDevice{{Dev: devNum(uint64(st.Dev))}}, nil
+}
+
 // sourceDevices maps the file system holding path to its whole disk, and
 // an APFS container to the disks of its physical stores.
 func sourceDevices(path string, o ProbeOptions) ([]DevNum, error) {
@@ -182,3 +192,6 @@ const rawCharDevices = true
 // fileLoops: no loop devices to find here (macOS disk images attached
 // with hdiutil are drives of their own and are probed as such).
 func fileLoops(string, ProbeOptions) ([]*Device, error) { return nil, nil }
+
+// fileIDOf: loop devices, whose backing files it matches, are Linux's.
+func fileIDOf(os.FileInfo) (fileID, bool) { return fileID{}, false }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -69,8 +70,6 @@ func newSysProbe(o ProbeOptions) (*sysProbe, error) {
 	}
 	return p, nil
 }
-
-func devNum(d uint64) DevNum { return DevNum{unix.Major(d), unix.Minor(d)} }
 
 func readTrim(path string) string {
 	b, err := os.ReadFile(path)
@@ -201,6 +200,9 @@ func (p *sysProbe) device(name string) (*Device, error) {
 	}
 	if d.Transport == TransportLoop {
 		d.BackingFile = readTrim(filepath.Join(dir, "loop", "backing_file"))
+		if b, ok := p.loops()[name]; ok && !b.isDev {
+			d.backing = &fileID{dev: b.dev, ino: b.ino}
+		}
 		if d.Model == "" {
 			d.Model = "loop device"
 		}
@@ -482,6 +484,21 @@ func walkUpFor(dir, attr, sysRoot string) string {
 }
 
 func sourceDevices(path string, o ProbeOptions) ([]DevNum, error) {
+	below, err := devicesBelow(path, o)
+	var out []DevNum
+	for _, d := range below {
+		if d.Disk {
+			out = append(out, d.Dev)
+		}
+	}
+	return out, err
+}
+
+// devicesBelow walks from the device of the file system holding path (a
+// block device path: that device) down to the drives under it: a
+// partition to its disk, a stacked device (device-mapper, md) to its
+// slaves, a loop device to the device holding its backing file.
+func devicesBelow(path string, o ProbeOptions) ([]StackDevice, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
 		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
@@ -491,13 +508,15 @@ func sourceDevices(path string, o ProbeOptions) ([]DevNum, error) {
 		start = devNum(st.Rdev)
 	}
 	seen := map[DevNum]bool{}
-	var out []DevNum
+	var out []StackDevice
 	var walk func(n DevNum, depth int)
 	walk = func(n DevNum, depth int) {
 		if depth >= maxStackDepth || seen[n] {
 			return
 		}
 		seen[n] = true
+		i := len(out)
+		out = append(out, StackDevice{Dev: n})
 		dir := resolve(filepath.Join(o.SysRoot, "dev", "block", n.String()))
 		if dir == "" {
 			return // tmpfs, overlay, nfs: no block device behind it
@@ -508,7 +527,7 @@ func sourceDevices(path string, o ProbeOptions) ([]DevNum, error) {
 			}
 			return
 		}
-		out = append(out, n)
+		out[i].Disk = true
 		slaves, _ := os.ReadDir(filepath.Join(dir, "slaves"))
 		for _, s := range slaves {
 			if sn, err := parseDevNum(readTrim(filepath.Join(o.SysRoot, "class", "block", s.Name(), "dev"))); err == nil {
@@ -516,6 +535,7 @@ func sourceDevices(path string, o ProbeOptions) ([]DevNum, error) {
 			}
 		}
 		if bf := readTrim(filepath.Join(dir, "loop", "backing_file")); bf != "" {
+			out[i].BackingFile = bf
 			var bst unix.Stat_t
 			if unix.Stat(bf, &bst) == nil {
 				walk(devNum(bst.Dev), depth+1)
@@ -524,6 +544,16 @@ func sourceDevices(path string, o ProbeOptions) ([]DevNum, error) {
 	}
 	walk(start, 0)
 	return out, nil
+}
+
+// fileIDOf is the device and inode of fi, as loop devices report their
+// backing files.
+func fileIDOf(fi os.FileInfo) (fileID, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{dev: devNum(st.Dev), ino: st.Ino}, true
 }
 
 // unmountHint adds nothing on Linux: the message already names the mount

@@ -17,6 +17,8 @@ func lookupDevice(path string, _ ProbeOptions) (*Device, error) {
 
 func sourceDevices(string, ProbeOptions) ([]DevNum, error) { return nil, ErrUnsupported }
 
+func devicesBelow(string, ProbeOptions) ([]StackDevice, error) { return nil, ErrUnsupported }
+
 func unmountHint(*Device) string { return "" }
 
 const rawCharDevices = false
@@ -42,3 +44,6 @@ func fileLoops(string, ProbeOptions) ([]*Device, error) { return nil, nil }
 
 // buffered: raw drives here cannot drop their alignment rules.
 func (s *osSink) buffered() error { return nil }
+
+// fileIDOf: loop devices, whose backing files it matches, are Linux's.
+func fileIDOf(os.FileInfo) (fileID, bool) { return fileID{}, false }

@@ -172,6 +172,8 @@ func lookupDevice(path string, o ProbeOptions) (*Device, error) {
 	return d, nil
 }
 
+func devicesBelow(string, ProbeOptions) ([]StackDevice, error) { return nil, ErrUnsupported }
+
 func sourceDevices(path string, o ProbeOptions) ([]DevNum, error) {
 	p, err := windows.UTF16PtrFromString(path)
 	if err != nil {
@@ -215,3 +217,6 @@ func isDevicePath(path string, _ os.FileInfo) bool {
 // fileLoops: no loop devices to find here (macOS disk images attached
 // with hdiutil are drives of their own and are probed as such).
 func fileLoops(string, ProbeOptions) ([]*Device, error) { return nil, nil }
+
+// fileIDOf: loop devices, whose backing files it matches, are Linux's.
+func fileIDOf(os.FileInfo) (fileID, bool) { return fileID{}, false }

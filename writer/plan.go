@@ -84,6 +84,10 @@ type Options struct {
 	Mode Mode
 	// FileCopy configures file-copy mode.
 	FileCopy FileCopyOptions
+	// Expect names, by target path, the drive each target must be: the
+	// identity a picker saw when the user chose it. Any other drive
+	// there (a stick swapped since) is refused, and so is a file.
+	Expect map[string]Identity
 
 	hooks *testHooks
 }
@@ -133,7 +137,6 @@ type Plan struct {
 	// in file-copy mode the smallest drive for its files.
 	MinSize int64
 	opts    Options
-	srcInfo os.FileInfo
 }
 
 // Prepare opens the source, inspects it and assesses every target. It
@@ -189,7 +192,7 @@ func Prepare(source string, targets []string, opts Options) (*Plan, error) {
 		}
 	}
 	if srcPath != "" {
-		p.srcInfo, _ = os.Stat(srcPath)
+		pol.Source, _ = os.Stat(srcPath)
 		devs, err := SourceDevices(srcPath, opts.Probe)
 		if err != nil && !errors.Is(err, ErrUnsupported) {
 			opts.Log.Warnf("%s: could not find the drive holding it: %v", source, err)
@@ -240,17 +243,21 @@ func Prepare(source string, targets []string, opts Options) (*Plan, error) {
 }
 
 func (p *Plan) assessTarget(path string, pol Policy) (*Target, error) {
-	t, err := CheckTarget(path, TargetOptions{Policy: pol, ToFile: p.opts.ToFile, Source: p.srcInfo, Probe: p.opts.Probe})
+	t, err := CheckTarget(path, TargetOptions{Policy: pol, ToFile: p.opts.ToFile, Probe: p.opts.Probe})
 	if err != nil {
 		return nil, err
 	}
-	// A loop device backed by the source file would overwrite the source
-	// while reading it.
-	if d := t.Device; d != nil && d.BackingFile != "" && p.srcInfo != nil {
-		if bfi, err := os.Stat(d.BackingFile); err == nil && os.SameFile(bfi, p.srcInfo) {
-			d.Problems = append(d.Problems, Problem{Code: ProblemSource, Detail: fmt.Sprintf("%s is backed by the source image %s", d.Path, p.Source.Name)})
-			d.Eligible = false
-			t.Problems = d.Problems
+	// The drive picked elsewhere (desktop write-usb) and no other.
+	if want, ok := p.opts.Expect[path]; ok {
+		switch d := t.Device; {
+		case d == nil:
+			t.Problems = append(t.Problems, Problem{Code: ProblemIdentity, Detail: fmt.Sprintf("%s is a file, not the drive that was picked", path)})
+		default:
+			if m := want.Mismatch(d.Identity()); m != "" {
+				d.Problems = append(d.Problems, Problem{Code: ProblemIdentity, Detail: fmt.Sprintf("%s is not the drive that was picked: %s", path, m)})
+				d.Eligible = false
+				t.Problems = d.Problems
+			}
 		}
 	}
 	return t, nil
@@ -258,26 +265,24 @@ func (p *Plan) assessTarget(path string, pol Policy) (*Target, error) {
 
 // TargetOptions are what CheckTarget checks a target against.
 type TargetOptions struct {
-	// Policy holds Force, AllowLoop, the image size and the source's
-	// drives (see Policy).
+	// Policy holds Force, AllowLoop, the image size, the source file and
+	// the source's drives (see Policy).
 	Policy Policy
 	// ToFile allows regular-file targets: creating one that does not
 	// exist, or overwriting one that does (Force allows the latter too).
 	ToFile bool
-	// Source is the source file, if any, so that it is never its own
-	// target.
-	Source os.FileInfo
 	// Probe points device probing at other system files (tests).
 	Probe *ProbeOptions
 }
 
 // CheckTarget is the one assessment of a path about to be written with
 // an image, for every writer of devices and image files (write, rescue,
-// and file-copy modes): a drive must be one the policy allows (USB, MMC
-// or removable unless Force; loop devices with AllowLoop), and never
-// mounted, swap, holding the running system or the source, read-only,
-// too small, or under a stacked device (device-mapper, md, or a loop
-// device backed by it) that is mounted or in use; a regular file is
+// file-copy mode, and burn's stdio: pseudo-drives): a drive must be one
+// the policy allows (USB, MMC or removable unless Force; loop devices
+// with AllowLoop), and never mounted, swap, holding the running system or
+// the source, a loop device backed by the source file, read-only, too
+// small, or under a stacked device (device-mapper, md, or a loop device
+// backed by it) that is mounted or in use; a regular file is
 // written only with ToFile (or Force, to overwrite one), never the source
 // itself, and never while a loop device backed by it is in use. A path
 // that is neither (a directory, a missing /dev node, a FIFO) is an error.
@@ -298,12 +303,12 @@ func CheckTarget(path string, o TargetOptions) (*Target, error) {
 		return nil, err
 	case err == nil && fi.Mode().IsRegular():
 		t.IsFile = true
-		if o.Source != nil && os.SameFile(fi, o.Source) {
+		if o.Policy.Source != nil && os.SameFile(fi, o.Policy.Source) {
 			t.Problems = append(t.Problems, Problem{Code: ProblemSource, Detail: fmt.Sprintf("%s is the source image itself", path)})
 		}
 		if !o.ToFile && !o.Policy.Force {
 			t.Problems = append(t.Problems, Problem{Code: ProblemExists, Overridable: true,
-				Detail: fmt.Sprintf("%s is an existing file: overwrite it only with --to-file (or --force)", path)})
+				Detail: fmt.Sprintf("%s is an existing file", path), Override: "overwrite it only with --to-file (or --force)"})
 		}
 		loops, err := fileLoops(path, o.Probe.withDefaults())
 		if err != nil {
@@ -351,7 +356,8 @@ func fileLoopProblems(path string, l *Device, force bool) []Problem {
 	}
 	if len(out) == 0 && !force {
 		out = append(out, Problem{Code: ProblemHeld, Overridable: true,
-			Detail: fmt.Sprintf("%s backs the loop device %s: detach it first (losetup -d %s), or pass --force", path, l.Path, l.Path)})
+			Detail:   fmt.Sprintf("%s backs the loop device %s: detach it first (losetup -d %s)", path, l.Path, l.Path),
+			Override: "or pass --force"})
 	}
 	return out
 }
@@ -360,11 +366,11 @@ func fileLoopProblems(path string, l *Device, force bool) []Problem {
 func (p *Plan) Err() error {
 	var msgs []string
 	for _, pr := range p.ImageProblems {
-		msgs = append(msgs, pr.Detail)
+		msgs = append(msgs, pr.String())
 	}
 	for _, t := range p.Targets {
 		for _, pr := range t.Problems {
-			msgs = append(msgs, pr.Detail)
+			msgs = append(msgs, pr.String())
 		}
 	}
 	if len(msgs) == 0 {

@@ -69,3 +69,24 @@ func LookupDevice(path string, o *ProbeOptions) (*Device, error) {
 func SourceDevices(path string, o *ProbeOptions) ([]DevNum, error) {
 	return sourceDevices(path, o.withDefaults())
 }
+
+// StackDevice is one block device met on the way from a file system down
+// to the drives it is stored on.
+type StackDevice struct {
+	Dev DevNum
+	// Disk is set for a device that is no partition (what SourceDevices
+	// returns).
+	Disk bool
+	// BackingFile is the file a loop device reads.
+	BackingFile string
+}
+
+// DevicesBelow returns every block device the file system holding path
+// sits on, its own device first: partitions and their disks,
+// device-mapper/md slaves, loop devices (with their backing files) and
+// the devices holding those files. recover's carve uses it to keep its
+// output off the disk it recovers from. On macOS it returns the file
+// system's own device only.
+func DevicesBelow(path string, o *ProbeOptions) ([]StackDevice, error) {
+	return devicesBelow(path, o.withDefaults())
+}

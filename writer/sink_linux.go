@@ -21,7 +21,7 @@ func openDevice(path string) (*osSink, DevNum, int64, error) {
 	f, direct, err := diskio.OpenDirect(path, os.O_RDWR|unix.O_EXCL, 0)
 	if err != nil {
 		if errors.Is(err, unix.EBUSY) {
-			return nil, DevNum{}, 0, fmt.Errorf("%s: %w: the device is busy (mounted, swap, or held by another program)", path, ErrRefused)
+			return nil, DevNum{}, 0, fmt.Errorf("%s: %w: %w (mounted, swap, or held by another program)", path, ErrRefused, unix.EBUSY)
 		}
 		return nil, DevNum{}, 0, err
 	}

@@ -68,8 +68,8 @@ func openCheckedDevice(t *Target, pol Policy, probe *ProbeOptions) (*osSink, int
 	if err != nil {
 		return fail("probing it again: %v", err)
 	}
-	if now.Serial != d.Serial || now.Model != d.Model || now.Vendor != d.Vendor {
-		return fail("it now reports %q %q serial %q, was %q %q serial %q", now.Vendor, now.Model, now.Serial, d.Vendor, d.Model, d.Serial)
+	if m := d.Identity().Mismatch(now.Identity()); m != "" {
+		return fail("%s", m)
 	}
 	now.Assess(pol)
 	if !now.Eligible {

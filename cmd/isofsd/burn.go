@@ -5,7 +5,6 @@ package main
 // here.
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -46,7 +44,7 @@ pseudo-drive (a file or block device posing as a drive).`,
 				if !errors.Is(err, burn.ErrNoEngine) || (engine != "" && engine != "auto") {
 					return withCode(exitUsage, err)
 				}
-				a.log.Warnf("%v: drives are listed without their discs", err)
+				a.warnf("%v: drives are listed without their discs", err)
 				e = nil
 			}
 			var drives []*burn.Drive
@@ -64,17 +62,12 @@ pseudo-drive (a file or block device posing as a drive).`,
 					return withCode(exitUsage, err)
 				}
 				if err != nil {
-					a.log.Warnf("listing drives: %v", err)
+					a.warnf("listing drives: %v", err)
 				}
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				if drives == nil {
-					drives = []*burn.Drive{}
-				}
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(drives)
+				return writeJSONList(out, drives)
 			}
 			if len(drives) == 0 {
 				fmt.Fprintln(out, "no optical drives found")
@@ -191,7 +184,7 @@ func runBurn(cmd *cobra.Command, a *app, f burnFlags, image, drive string) error
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
-	view := newBurnView(cmd.ErrOrStderr(), a.log)
+	view := newBurnView(cmd.ErrOrStderr(), a)
 	plan, err := burn.Prepare(ctx, burn.Options{
 		Image: image, Drive: drive, Speed: f.speed, Dummy: f.dummy, Blank: f.blank,
 		NoVerify: f.noVerify, VerifyOnly: f.verifyOnly, Eject: f.eject, Engine: e, Progress: view.update,
@@ -219,9 +212,7 @@ func runBurn(cmd *cobra.Command, a *app, f burnFlags, image, drive string) error
 	rep, err := plan.Execute(ctx)
 	view.finish()
 	if rep != nil && f.asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(rep); jerr != nil {
+		if jerr := writeJSON(out, rep); jerr != nil {
 			return withCode(exitInternal, jerr)
 		}
 	}
@@ -250,12 +241,11 @@ func runBurn(cmd *cobra.Command, a *app, f burnFlags, image, drive string) error
 	return nil
 }
 
+// describeBurn says what is about to happen. A refused plan's problems
+// are not listed here: the final error line lists them, once (review U2).
 func describeBurn(out io.Writer, p *burn.Plan, f burnFlags) {
 	fmt.Fprintf(out, "image:  %s (%s, %d bytes)\n", p.Image, units.Bytes(p.Size), p.Size)
 	fmt.Fprintf(out, "drive:  %s\n", p.Drive.Describe())
-	for _, pr := range p.Problems {
-		fmt.Fprintf(out, "refused: %s\n", pr.Detail)
-	}
 	if len(p.Problems) > 0 || f.verifyOnly {
 		return
 	}
@@ -329,20 +319,9 @@ func reportBurn(out io.Writer, p *burn.Plan, rep *burn.Report) {
 		}
 	}
 	if d := v.Files; d != nil {
-		for _, f := range d.Damaged {
-			where := ""
-			if len(f.Ranges) > 0 {
-				r := f.Ranges[0]
-				where = fmt.Sprintf(" (file bytes %d-%d)", r.FileOffset, r.FileOffset+r.Length-1)
-			}
-			fmt.Fprintf(out, "DAMAGED %s: %s%s\n", f.Path, f.Reason, where)
-		}
-		for _, u := range d.Unreadable {
-			fmt.Fprintf(out, "UNKNOWN %s: directory unreadable in the image: %s\n", u.Path, u.Reason)
-		}
-		if len(d.Metadata) > 0 {
-			fmt.Fprintf(out, "verify: %d bad ranges hold no file's data (descriptors, directories, padding)\n", len(d.Metadata))
-		}
+		// The files on bad ranges, as verify lists them (names from the
+		// image pass through termSafe there).
+		printFileDamage(out, d)
 	}
 }
 
@@ -355,19 +334,19 @@ func rangeBytes(rs []recover.Range) int64 {
 }
 
 // burnView shows progress: a bar per phase when stderr is a terminal, a
-// log line per phase and every logEvery otherwise.
+// message line per phase and every logEvery otherwise.
 type burnView struct {
 	tty     bool
-	log     *logrus.Logger
+	a       *app
 	bar     *progress
 	phase   burn.Phase
 	last    int64
 	lastLog time.Time
 }
 
-func newBurnView(out io.Writer, log *logrus.Logger) *burnView {
+func newBurnView(out io.Writer, a *app) *burnView {
 	f, ok := out.(*os.File)
-	return &burnView{tty: ok && term.IsTerminal(int(f.Fd())), log: log}
+	return &burnView{tty: ok && term.IsTerminal(int(f.Fd())), a: a}
 }
 
 func (v *burnView) update(p burn.Progress) {
@@ -399,14 +378,13 @@ func (v *burnView) logLine(p burn.Progress, changed bool) {
 		return
 	}
 	v.lastLog = now
-	e := v.log.WithField("phase", string(p.Phase))
 	switch {
 	case p.Total > 0:
-		e.Infof("%s: %s of %s (%d%%)", p.Phase, units.Bytes(p.Done), units.Bytes(p.Total), p.Done*100/p.Total)
+		v.a.notef("%s: %s of %s (%d%%)", p.Phase, units.Bytes(p.Done), units.Bytes(p.Total), p.Done*100/p.Total)
 	case p.Percent >= 0:
-		e.Infof("%s: %.1f%%", p.Phase, p.Percent)
+		v.a.notef("%s: %.1f%%", p.Phase, p.Percent)
 	default:
-		e.Infof("%s", p.Phase)
+		v.a.notef("%s", p.Phase)
 	}
 }
 

@@ -134,9 +134,12 @@ func TestBurnPseudoDrive(t *testing.T) {
 		t.Fatal("checkisomd5 fails the burnt disc")
 	}
 
-	// The disc now holds data: a second burn must ask for --blank.
+	// The disc now holds data: a second burn must ask for --blank, once
+	// and in plain words (review U2: it said "holds a stdio file,
+	// overwriteable that is not blank", on stdout and stderr).
 	out, errOut, code = burnRun(t, nil, "burn", img, "stdio:"+disc)
-	if code != exitUsage || !strings.Contains(errOut, "pass --blank to erase it first") {
+	refusal := "stdio:" + disc + " holds a pseudo-disc that is not blank (appendable): pass --blank to erase it first"
+	if code != exitUsage || strings.Count(errOut, refusal) != 1 || strings.Contains(out, "not blank") {
 		t.Fatalf("second burn: exit %d\n%s%s", code, out, errOut)
 	}
 	// Without a terminal the erase must be confirmed with --yes.
@@ -226,7 +229,7 @@ func TestBurnFlippedByteNamesFile(t *testing.T) {
 	for _, want := range []string{
 		"THE DISC DOES NOT MATCH THE IMAGE",
 		fmt.Sprintf("2048 bytes in 1 places read back differently, first at byte %d", (off+777)/2048*2048),
-		"DAMAGED /docs/second.bin: reads back differently from the image (file bytes 0-2047)",
+		"DAMAGED /docs/second.bin (690000 bytes): reads back differently from the image\n    file bytes 0-2047",
 		"implanted MD5 (isomd5sum) on the disc: FAILED",
 	} {
 		if !strings.Contains(out, want) {
@@ -426,7 +429,7 @@ func TestBurnRefusesBadTargets(t *testing.T) {
 		says string
 	}{
 		{[]string{"burn", img, "stdio:" + link}, "is a symbolic link"},
-		{[]string{"burn", "--blank", "-y", img, "stdio:" + img}, "is the image itself"},
+		{[]string{"burn", "--blank", "-y", img, "stdio:" + img}, "is the source image itself"},
 		{[]string{"burn", img, "stdio:" + dir}, "not a regular file or a block device"},
 		{[]string{"burn", filepath.Join(dir, "missing.iso"), "stdio:" + victim}, "no such file"},
 		{[]string{"burn", "--speed", "-2", img, "stdio:" + victim}, "--speed -2"},
@@ -436,6 +439,11 @@ func TestBurnRefusesBadTargets(t *testing.T) {
 		out, errOut, code := burnRun(t, nil, tc.args...)
 		if code != exitUsage || !strings.Contains(errOut, tc.says) {
 			t.Errorf("%q: exit %d\n%s%s", tc.args, code, out, errOut)
+		}
+		// Each refusal once, in the error line: not also on stdout, and
+		// not followed by "cannot tell what disc it holds" (review U2).
+		if strings.Contains(out, tc.says) || strings.Count(errOut, tc.says) != 1 || strings.Contains(errOut, "cannot tell what disc") {
+			t.Errorf("%q: the refusal is not said exactly once:\n%s%s", tc.args, out, errOut)
 		}
 	}
 	if b, _ := os.ReadFile(victim); string(b) != "precious" {
@@ -533,7 +541,9 @@ esac
 // engine to write.
 func TestBurnRefusesRealDiscs(t *testing.T) {
 	img, _ := burnImage(t, 0)
-	const drive = "/dev/isofsd-test-no-such-sr9" // not a device: only the fake engine answers
+	// Not a path but an engine address (as cdrskin's bus numbers are):
+	// isofsd leaves it to the engine, and only the fake engine answers.
+	const drive = "isofsd-test-no-such-sr9"
 	for _, tc := range []struct {
 		engine, fixture string
 		flags           []string
@@ -563,5 +573,82 @@ func TestBurnRefusesRealDiscs(t *testing.T) {
 	out, errOut, code := burnRun(t, env, "drives", "--engine", "xorriso", drive)
 	if code != 0 || !strings.Contains(out, "TSSTcorp CDDVDW SE-S084F") || !strings.Contains(out, "DVD+R (write-once)") || !strings.Contains(out, "appendable") {
 		t.Fatalf("drives: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestBurnRefusesLoopOverImage: a loop device set up over the image file
+// itself is no disc for it — the burn would overwrite the image while
+// reading it, and the read-back would compare the file with itself. burn
+// accepted it ("the disc matches", exit 0) while write refused it: the
+// rule lived in write's plan only (review S3). It lives in
+// writer.CheckTarget now, which burn, write and rescue share.
+func TestBurnRefusesLoopOverImage(t *testing.T) {
+	requireRoot(t, "a loop device over the image")
+	img, _ := burnImage(t, 0)
+	before, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := strings.TrimSpace(string(runTool(t, "losetup", "-f", "--show", img)))
+	t.Cleanup(func() {
+		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
+			t.Errorf("losetup -d %s: %v: %s", dev, err, out)
+		}
+	})
+	out, errOut, code := burnRun(t, nil, "burn", "--blank", "--yes", img, "stdio:"+dev)
+	if code != exitUsage || !strings.Contains(errOut, dev+" is backed by the source image "+img) {
+		t.Fatalf("burn onto a loop device over the image: exit %d\n%s%s", code, out, errOut)
+	}
+	// Said once (review U2): not on stdout as well, and no "cannot tell
+	// what disc it holds" after it.
+	if strings.Contains(out, "backed by") || strings.Count(errOut, "backed by") != 1 || strings.Contains(errOut, "cannot tell") {
+		t.Errorf("the refusal is not said exactly once:\n%s%s", out, errOut)
+	}
+	if after, _ := os.ReadFile(img); !bytes.Equal(before, after) {
+		t.Fatal("the image was written")
+	}
+	// rescue, the third user of the check, refuses it too.
+	mapFile := filepath.Join(t.TempDir(), "r.map")
+	_, stderr, code := cliRun(t, "rescue", "--to-device", "--allow-loop", "--map", mapFile, img, dev)
+	if code != exitUsage || !strings.Contains(stderr, "backed by the source image") {
+		t.Errorf("rescue onto a loop device over its source: exit %d, %q", code, stderr)
+	}
+}
+
+// TestDrivesRefusesNonDrives: a DRIVE named by a path must be an optical
+// drive. `drives /dev/nonexist` listed an "unknown drive" and
+// `drives /tmp/x.img` a blank disc of the file system's free space, both
+// with exit 0 (review W3); burn asked the engine about them.
+func TestDrivesRefusesNonDrives(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "disc.img")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		path, says string
+	}{
+		{"/dev/isofsd-test-nonexist", "/dev/isofsd-test-nonexist: no such drive"},
+		{filepath.Join(dir, "doesnotexist.img"), "doesnotexist.img: no such drive"},
+		{file, file + " is a file, not a drive (stdio:" + file + " burns to it as a libburn pseudo-drive)"},
+		{dir, dir + " is a directory, not a drive"},
+		{"/dev/null", "/dev/null is not an optical drive"},
+	}
+	if os.Geteuid() == 0 {
+		dev, _ := isotest.LoopDevice(t, dir, 1<<20)
+		cases = append(cases, struct{ path, says string }{dev, dev + " is not an optical drive (stdio:" + dev})
+	}
+	img, _ := burnImage(t, 0)
+	for _, c := range cases {
+		for _, args := range [][]string{{"drives", c.path}, {"drives", "--json", c.path}, {"burn", img, c.path}} {
+			out, errOut, code := burnRun(t, nil, args...)
+			if code != exitUsage || !strings.Contains(errOut, c.says) || strings.Count(errOut, "\n") != 1 || out != "" && args[0] == "drives" {
+				t.Errorf("%q: exit %d, want 2 saying %q\n%s%s", args, code, c.says, out, errOut)
+			}
+		}
+	}
+	// The file named as a pseudo-drive is one.
+	if out, errOut, code := burnRun(t, nil, "drives", "stdio:"+file); code != 0 || !strings.Contains(out, "stdio:"+file) {
+		t.Errorf("drives stdio:FILE: exit %d\n%s%s", code, out, errOut)
 	}
 }

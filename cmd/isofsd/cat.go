@@ -1,15 +1,16 @@
 package main
 
-// `isofsd cat`: files of an image to stdout.
+// `isofsd cat`: files of an image to stdout, through extract.Stream (the
+// code behind extract -O).
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/isofsd/isofsd/extract"
-	"github.com/isofsd/isofsd/isofmt"
 )
 
 func newCatCmd(a *app) *cobra.Command {
@@ -19,12 +20,15 @@ func newCatCmd(a *app) *cobra.Command {
 		Use:   "cat IMAGE PATH...",
 		Short: "Write files of an image to stdout",
 		Long: `cat writes the contents of each PATH of IMAGE to stdout, one after the
-other (like isoinfo -x, 7z e -so or bsdtar -xOf). Symlinks are followed
-inside the image. A file that cannot be read to its end is written up to
-the damage and reported with its sector; the next PATH follows.
+other (like isoinfo -x, 7z e -so or bsdtar -xOf). A PATH is taken as
+written (no wildcards) and symlinks on it are followed inside the image.
+Every PATH is checked before anything is written. A file that cannot be
+read to its end is written up to the damage and reported with its sector;
+the next PATH follows.
 
-Exit status: 0 ok, 1 a file is damaged, 2 usage, PATH not found or not a
-regular file, or the image cannot be opened.`,
+Exit status: 0 ok, 1 a file or the image is damaged, 2 usage, a PATH not
+found, a directory, or without content (a FIFO, device or socket, a
+symlink leading nowhere), or the image cannot be opened.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			img, closeImg, err := sf.open(cmd.Context(), a, args[0], tree)
@@ -32,49 +36,56 @@ regular file, or the image cannot be opened.`,
 				return err
 			}
 			defer closeImg()
-			// Check every path first: a typo in the third path writes
-			// nothing at all.
+			rep := &reporter{w: cmd.ErrOrStderr(), what: "cat: " + args[0]}
+			var pats []string
 			for _, p := range args[1:] {
-				fi, err := img.Stat(extract.CleanPath(p))
-				if err != nil {
-					return withCode(exitUsage, fmt.Errorf("cat: %s: %w", args[0], err))
+				if fi, err := img.Stat(extract.CleanPath(p)); err == nil && fi.IsDir() {
+					return withCode(exitUsage, fmt.Errorf("cat: %s: %s is a directory", args[0], termSafe(p)))
 				}
-				if !fi.Mode().IsRegular() {
-					return withCode(exitUsage, fmt.Errorf("cat: %s: %s is not a regular file (type %s)", args[0], termSafe(p), extract.TypeLetter(fi.Mode())))
+				pats = append(pats, extract.LiteralPattern(p))
+			}
+			// Every PATH first, writing nothing: a typo in the third one
+			// writes nothing at all. Only the refusals are said then;
+			// damage met on the way is said when the PATH is written.
+			check := func(ev extract.Event) {
+				if errors.Is(ev.Err, extract.ErrNotFound) || errors.Is(ev.Err, extract.ErrNoContent) {
+					rep.event(ev)
 				}
 			}
-			buf := make([]byte, 1<<20)
+			if _, err := extract.Stream(cmd.Context(), img, io.Discard, extract.Options{Include: pats, DryRun: true, Report: check}); err != nil {
+				return withCode(exitUsage, fmt.Errorf("cat: %s: %w", args[0], err))
+			}
+			// Then each PATH in the order given. What concerns the image
+			// as a whole (truncation) is said once, not once per PATH.
+			said := map[string]bool{}
+			imageBad := false
+			report := func(ev extract.Event) {
+				if ev.Path == "" {
+					if said[ev.Err.Error()] {
+						return
+					}
+					said[ev.Err.Error()] = true
+					imageBad = imageBad || ev.Kind == extract.Failed
+				}
+				rep.event(ev)
+			}
 			bad := 0
-			for _, p := range args[1:] {
-				f, err := img.Open(extract.CleanPath(p))
+			for _, p := range pats {
+				res, err := extract.Stream(cmd.Context(), img, cmd.OutOrStdout(), extract.Options{Include: []string{p}, Report: report})
 				if err != nil {
-					return withCode(exitUsage, fmt.Errorf("cat: %s: %w", args[0], err))
+					code := exitDamaged
+					if res == nil {
+						code = exitUsage
+					}
+					return withCode(code, fmt.Errorf("cat: %s: %w", args[0], err))
 				}
-				fi, _ := f.Stat()
-				var n int64
-				for {
-					k, rerr := f.Read(buf)
-					if k > 0 {
-						if _, werr := cmd.OutOrStdout().Write(buf[:k]); werr != nil {
-							f.Close()
-							return withCode(exitDamaged, fmt.Errorf("cat: writing: %w", werr))
-						}
-						n += int64(k)
-					}
-					if rerr == io.EOF {
-						break
-					}
-					if rerr != nil {
-						bad++
-						fmt.Fprintf(cmd.ErrOrStderr(), "isofsd: cat: %s: %s (sector %d): %v (%d of %d bytes written)\n",
-							args[0], termSafe(p), extract.Sector(fi.Sys().(*isofmt.Stat)), rerr, n, fi.Size())
-						break
-					}
-				}
-				f.Close()
+				bad += res.FailedEntries
 			}
-			if bad > 0 {
-				return withCode(exitDamaged, fmt.Errorf("cat: %s: %d files damaged (reported above)", args[0], bad))
+			switch {
+			case bad > 0:
+				return withCode(exitDamaged, fmt.Errorf("cat: %s: %s damaged (reported above)", args[0], plural(bad, "file", "files")))
+			case imageBad:
+				return withCode(exitDamaged, fmt.Errorf("cat: %s: the image is damaged (reported above)", args[0]))
 			}
 			return nil
 		},

@@ -216,8 +216,8 @@ type daemonMountFlags struct {
 	socket     string
 	daemon     bool
 	standalone bool
-	// log receives the warning about a socket that is not used.
-	log logrus.FieldLogger
+	// app receives the warning about a socket that is not used.
+	app *app
 }
 
 // addDaemonMountFlags registers --daemon, --standalone and --socket.
@@ -241,14 +241,21 @@ func (d *daemonMountFlags) useDaemon() (bool, error) {
 	switch {
 	case err == nil:
 		return true, nil
+	case errors.Is(err, mounter.ErrDaemonRefused) && d.daemon:
+		return false, withCode(exitUsage, err)
+	case errors.Is(err, mounter.ErrDaemonRefused):
+		// A daemon of root's or yours is there and will not serve you:
+		// going around it would leave its mounts out (unmount --all) or
+		// hide that the set-up is wrong. --standalone does without it.
+		return false, withCode(exitUsage, fmt.Errorf("%w (--standalone does without the daemon)", err))
 	case d.daemon && errors.Is(err, mounter.ErrUntrustedSocket):
 		return false, withCode(exitUsage, fmt.Errorf("--daemon: %w", err))
 	case d.daemon:
 		return false, withCode(exitUsage, fmt.Errorf("--daemon: no isofsd daemon answers on %s (%v)", d.socket, err))
 	case errors.Is(err, mounter.ErrUntrustedSocket):
 		// Nothing was sent; do the job without it.
-		if d.log != nil {
-			d.log.WithError(err).Warn("not using the daemon")
+		if d.app != nil {
+			d.app.warnf("not using the daemon: %v", err)
 		}
 	}
 	return false, nil
@@ -320,13 +327,8 @@ func newListCmd(a *app) *cobra.Command {
 
 // writeMountList prints mounts as a table or as JSON.
 func writeMountList(w io.Writer, mounts []ctlproto.MountStatus, asJSON bool, now time.Time) error {
-	if mounts == nil {
-		mounts = []ctlproto.MountStatus{}
-	}
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(mounts)
+		return writeJSONList(w, mounts)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MOUNTPOINT\tIMAGE\tTREE\tUPTIME\tREAD\tCACHE HITS")
@@ -352,7 +354,9 @@ func newStatusCmd(a *app) *cobra.Command {
 		Use:   "status [--json]",
 		Short: "Report whether the isofsd daemon runs, and what it serves",
 		Long: `Exit status 0 when a daemon answers on the socket, 1 when none does, 2 when
-the socket is not trusted (someone else's directory, file or process).
+the socket is not trusted (someone else's directory, file or process) or
+the daemon will not serve you (root's daemon, say: its socket is not yours
+to connect to, or it turns you away).
 With --json the answer is always one JSON object with "running".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -363,7 +367,7 @@ With --json the answer is always one JSON object with "running".`,
 			}
 			if err != nil {
 				code := exitDamaged
-				if errors.Is(err, mounter.ErrUntrustedSocket) {
+				if errors.Is(err, mounter.ErrUntrustedSocket) || errors.Is(err, mounter.ErrDaemonRefused) {
 					code = exitUsage
 				}
 				if asJSON {
@@ -401,9 +405,18 @@ type statusJSON struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// writeJSON prints v indented.
+// writeJSON prints v indented: the one JSON writer of every --json.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// writeJSONList prints a list as writeJSON does, an empty one as [] (not
+// null), so that a script can always iterate over it.
+func writeJSONList[T any](w io.Writer, list []T) error {
+	if list == nil {
+		list = []T{}
+	}
+	return writeJSON(w, list)
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/isofsd/isofsd/fs/cgofuse"
 	"github.com/isofsd/isofsd/mounter"
@@ -19,11 +20,10 @@ func newServiceCmd(a *app) *cobra.Command {
 		Short: "Install isofsd as a systemd, launchd or Windows service, and Explorer verbs",
 	}
 	var (
-		systemd, launchd, user bool
-		windowsSvc, verbs      bool
-		dir, binary            string
-		o                      mounter.ServiceOptions
-		mu                     mounter.MountUnitOptions
+		which  serviceWhich
+		binary string
+		o      mounter.ServiceOptions
+		mu     mounter.MountUnitOptions
 	)
 	install := &cobra.Command{
 		Use:   "install (--systemd [--user] [--mount-image IMAGE --mount-point DIR [--automount]] | --launchd | [--windows] [--explorer-verbs]) [--dir DIR]",
@@ -45,32 +45,28 @@ with isofsd" and "Verify with isofsd" to .iso and .img files for the
 current user (HKCU, no administrator rights needed).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if windowsSvc || verbs {
-				if systemd || launchd {
-					return withCode(exitUsage, errors.New("--windows and --explorer-verbs go without --systemd and --launchd"))
-				}
-				return installWindows(a, cmd, windowsSvc, verbs, binary, o.LogLevel)
+			systemd, launchd, user, dir := which.systemd, which.launchd, which.user, which.dir
+			if onWindows, err := which.check(); err != nil {
+				return err
+			} else if onWindows {
+				return installWindows(a, cmd, which.windows, which.verbs, binary, o.LogLevel)
 			}
 			if launchd && runtime.GOOS == "darwin" && !cgofuse.Available {
 				return withCode(exitUsage, fmt.Errorf("--launchd: this isofsd cannot mount on macOS (%v); a LaunchAgent would start a daemon that cannot serve", cgofuse.ErrUnsupported))
 			}
-			if systemd == launchd {
-				return withCode(exitUsage, errors.New("choose one of --systemd and --launchd"))
-			}
 			home, _ := os.UserHomeDir()
 			o.User, o.Home = user, home
-			if binary == "" {
-				self, err := os.Executable()
-				if err != nil {
-					return withCode(exitInternal, err)
-				}
-				binary = self
-			}
-			bin, err := filepath.Abs(binary)
+			bin, err := installBinary(binary)
 			if err != nil {
-				return withCode(exitUsage, err)
+				return err
 			}
 			o.Binary = bin
+			if systemd && !user && mu.Image == "" {
+				// isofsd.service and isofsd@.service run it as root.
+				if err := checkSystemBinary(bin, "--binary"); err != nil {
+					return err
+				}
+			}
 			for _, p := range []*string{&o.Watch, &o.MountRoot, &o.Socket} {
 				if *p != "" {
 					if *p, err = filepath.Abs(*p); err != nil {
@@ -127,32 +123,24 @@ current user (HKCU, no administrator rights needed).`,
 			if err != nil {
 				return withCode(exitInternal, err)
 			}
-			ctl := "systemctl"
-			if user {
-				ctl += " --user"
-			}
+			ctl := which.systemctl()
 			switch {
 			case mu.Image != "":
 				unit := mounter.SystemdEscapePath(mu.Where) + ".mount"
 				if mu.Automount {
 					unit = mounter.SystemdEscapePath(mu.Where) + ".automount"
 				}
-				a.log.Infof("installed; now run: %s daemon-reload && %s enable --now %s", ctl, ctl, unit)
+				a.notef("installed; now run: %s daemon-reload && %s enable --now %s", ctl, ctl, unit)
 			case systemd:
-				a.log.Infof("installed; now run: %s daemon-reload && %s enable --now isofsd.service", ctl, ctl)
+				a.notef("installed; now run: %s daemon-reload && %s enable --now isofsd.service", ctl, ctl)
 			default:
-				a.log.Infof("installed; now run: launchctl load -w %s", filepath.Join(dir, mounter.LaunchdLabel+".plist"))
+				a.notef("installed; now run: launchctl load -w %s", filepath.Join(dir, mounter.LaunchdLabel+".plist"))
 			}
 			return nil
 		},
 	}
 	fl := install.Flags()
-	fl.BoolVar(&systemd, "systemd", false, "write systemd units")
-	fl.BoolVar(&launchd, "launchd", false, "write a launchd LaunchAgent")
-	fl.BoolVar(&windowsSvc, "windows", false, "register the Windows service running the daemon (as Administrator)")
-	fl.BoolVar(&verbs, "explorer-verbs", false, "Windows: add Mount/Write to USB/Verify with isofsd to .iso and .img files (current user)")
-	fl.BoolVar(&user, "user", false, "systemd: per-user units (systemctl --user)")
-	fl.StringVar(&dir, "dir", "", "directory to write into (default: the service manager's)")
+	which.addFlags(fl, true)
 	fl.StringVar(&binary, "binary", "", "isofsd path the services run (default: this binary)")
 	fl.StringVar(&o.Watch, "watch", "", "directory the daemon auto-mounts images from")
 	fl.StringVar(&o.MountRoot, "mount-root", "", "where the daemon mounts watched images")
@@ -169,9 +157,8 @@ current user (HKCU, no administrator rights needed).`,
 
 func newServiceUninstallCmd(a *app) *cobra.Command {
 	var (
-		systemd, launchd, user bool
-		windowsSvc, verbs      bool
-		dir, where             string
+		which serviceWhich
+		where string
 	)
 	cmd := &cobra.Command{
 		Use:   "uninstall (--systemd [--user] [--mount-point DIR] | --launchd | [--windows] [--explorer-verbs]) [--dir DIR]",
@@ -182,14 +169,11 @@ same name that install did not write is left alone and reported; an
 enabled systemd unit is refused until "systemctl disable --now UNIT".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if windowsSvc || verbs {
-				if systemd || launchd {
-					return withCode(exitUsage, errors.New("--windows and --explorer-verbs go without --systemd and --launchd"))
-				}
-				return uninstallWindows(a, cmd, windowsSvc, verbs)
-			}
-			if systemd == launchd {
-				return withCode(exitUsage, errors.New("choose one of --systemd and --launchd"))
+			systemd, user, dir := which.systemd, which.user, which.dir
+			if onWindows, err := which.check(); err != nil {
+				return err
+			} else if onWindows {
+				return uninstallWindows(a, cmd, which.windows, which.verbs)
 			}
 			if where != "" && !systemd {
 				return withCode(exitUsage, errors.New("--mount-point goes with --systemd"))
@@ -220,47 +204,78 @@ enabled systemd unit is refused until "systemctl disable --now UNIT".`,
 				fmt.Fprintln(cmd.OutOrStdout(), p)
 			}
 			for _, p := range foreign {
-				a.log.WithField("file", p).Warn("left in place: not written by isofsd service install")
+				a.warnf("%s: left in place: not written by isofsd service install", p)
 			}
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
 			if len(removed) == 0 {
-				a.log.Infof("nothing to remove in %s", dir)
+				a.notef("nothing to remove in %s", dir)
 			} else if systemd {
-				ctl := "systemctl"
-				if user {
-					ctl += " --user"
-				}
-				a.log.Infof("removed; now run: %s daemon-reload", ctl)
+				a.notef("removed; now run: %s daemon-reload", which.systemctl())
 			}
 			return nil
 		},
 	}
 	fl := cmd.Flags()
-	fl.BoolVar(&systemd, "systemd", false, "remove the systemd units")
-	fl.BoolVar(&launchd, "launchd", false, "remove the launchd LaunchAgent")
-	fl.BoolVar(&windowsSvc, "windows", false, "stop and delete the Windows service")
-	fl.BoolVar(&verbs, "explorer-verbs", false, "remove the Explorer verbs")
-	fl.BoolVar(&user, "user", false, "systemd: the per-user units")
-	fl.StringVar(&dir, "dir", "", "directory the files were written to (default: the service manager's)")
+	which.addFlags(fl, false)
 	fl.StringVar(&where, "mount-point", "", "systemd: remove the .mount/.automount units of this mountpoint")
 	return cmd
+}
+
+// serviceWhich is what service install and uninstall share: the flags
+// naming the service manager and where its files go, and the rule that
+// exactly one manager is named.
+type serviceWhich struct {
+	systemd, launchd, user, windows, verbs bool
+	dir                                    string
+}
+
+func (w *serviceWhich) addFlags(fl *pflag.FlagSet, install bool) {
+	say := func(installing, removing string) string {
+		if install {
+			return installing
+		}
+		return removing
+	}
+	fl.BoolVar(&w.systemd, "systemd", false, say("write systemd units", "remove the systemd units"))
+	fl.BoolVar(&w.launchd, "launchd", false, say("write a launchd LaunchAgent", "remove the launchd LaunchAgent"))
+	fl.BoolVar(&w.windows, "windows", false, say("register the Windows service running the daemon (as Administrator)", "stop and delete the Windows service"))
+	fl.BoolVar(&w.verbs, "explorer-verbs", false, say("Windows: add Mount/Write to USB/Verify with isofsd to .iso and .img files (current user)", "remove the Explorer verbs"))
+	fl.BoolVar(&w.user, "user", false, say("systemd: per-user units (systemctl --user)", "systemd: the per-user units"))
+	fl.StringVar(&w.dir, "dir", "", say("directory to write into (default: the service manager's)", "directory the files were written to (default: the service manager's)"))
+}
+
+// check refuses a mix of managers or none; onWindows says the Windows
+// service or Explorer verbs were named.
+func (w *serviceWhich) check() (onWindows bool, err error) {
+	if w.windows || w.verbs {
+		if w.systemd || w.launchd {
+			return false, withCode(exitUsage, errors.New("--windows and --explorer-verbs go without --systemd and --launchd"))
+		}
+		return true, nil
+	}
+	if w.systemd == w.launchd {
+		return false, withCode(exitUsage, errors.New("choose one of --systemd and --launchd"))
+	}
+	return false, nil
+}
+
+// systemctl is the command that manages the units: systemctl, or
+// systemctl --user.
+func (w *serviceWhich) systemctl() string {
+	if w.user {
+		return "systemctl --user"
+	}
+	return "systemctl"
 }
 
 // installWindows registers the Windows service and/or the Explorer verbs
 // (mounter builds both definitions; this applies them).
 func installWindows(a *app, cmd *cobra.Command, service, verbs bool, binary, logLevel string) error {
-	if binary == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return withCode(exitInternal, err)
-		}
-		binary = self
-	}
-	bin, err := filepath.Abs(binary)
+	bin, err := installBinary(binary)
 	if err != nil {
-		return withCode(exitUsage, err)
+		return err
 	}
 	if service {
 		socket := mounter.ServiceSocket()
@@ -272,7 +287,7 @@ func installWindows(a *app, cmd *cobra.Command, service, verbs bool, binary, log
 			return withCode(exitUsage, err)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "service %s\n", spec.Name)
-		a.log.Infof("installed; now run: sc start %s (it starts at boot from now on)", spec.Name)
+		a.notef("installed; now run: sc start %s (it starts at boot from now on)", spec.Name)
 	}
 	if verbs {
 		vals, err := mounter.ExplorerVerbs(bin)
@@ -299,7 +314,7 @@ func uninstallWindows(a *app, cmd *cobra.Command, service, verbs bool) error {
 		if removed {
 			fmt.Fprintf(cmd.OutOrStdout(), "service %s\n", mounter.WindowsServiceName)
 		} else {
-			a.log.Infof("no service %s to remove", mounter.WindowsServiceName)
+			a.notef("no service %s to remove", mounter.WindowsServiceName)
 		}
 	}
 	if verbs {

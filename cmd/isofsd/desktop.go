@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/isofsd/isofsd/desktop"
+	"github.com/isofsd/isofsd/internal/safepath"
 	"github.com/isofsd/isofsd/internal/units"
 	"github.com/isofsd/isofsd/writer"
 )
@@ -42,7 +43,20 @@ func newDesktopCmd(a *app) *cobra.Command {
 		if err != nil {
 			return desktop.Layout{}, withCode(exitUsage, err)
 		}
+		if err := checkOwnHome(home); err != nil {
+			return desktop.Layout{}, withCode(exitUsage, err)
+		}
 		return desktop.UserLayout(home, os.Getenv), nil
+	}
+	// installError maps what desktop refuses (a path or manifest others
+	// control, an unusable binary or uca.xml) to the usage exit code.
+	installError := func(err error) error {
+		for _, e := range []error{desktop.ErrBadBinary, desktop.ErrUCA, desktop.ErrBadManifest, safepath.ErrUntrusted} {
+			if errors.Is(err, e) {
+				return withCode(exitUsage, err)
+			}
+		}
+		return withCode(exitInternal, err)
 	}
 	install := &cobra.Command{
 		Use:   "install [--user|--system] [--default]",
@@ -65,20 +79,17 @@ uninstall" removes exactly that.`,
 			if err != nil {
 				return err
 			}
-			if binary == "" {
-				if binary, err = os.Executable(); err != nil {
-					return withCode(exitInternal, err)
-				}
+			if binary, err = installBinary(binary); err != nil {
+				return err
 			}
-			if binary, err = filepath.Abs(binary); err != nil {
-				return withCode(exitUsage, err)
+			if system {
+				if err := checkSystemBinary(binary, "--binary"); err != nil {
+					return err
+				}
 			}
 			m, err := desktop.Install(desktop.Options{Layout: l, Binary: binary, Default: def})
 			if err != nil {
-				if errors.Is(err, desktop.ErrBadBinary) || errors.Is(err, desktop.ErrUCA) {
-					return withCode(exitUsage, err)
-				}
-				return withCode(exitInternal, err)
+				return installError(err)
 			}
 			printManifest(cmd.OutOrStdout(), m)
 			return nil
@@ -99,8 +110,11 @@ uninstall" removes exactly that.`,
 				return err
 			}
 			m, err := desktop.Uninstall(l, nil)
-			if errors.Is(err, desktop.ErrNotInstalled) {
-				return withCode(exitUsage, err)
+			if m == nil && err != nil {
+				if errors.Is(err, desktop.ErrNotInstalled) {
+					return withCode(exitUsage, err)
+				}
+				return installError(err)
 			}
 			if m != nil {
 				out := cmd.OutOrStdout()
@@ -239,7 +253,9 @@ func writeUSBDialog(stdin io.Reader, out io.Writer, self, image string, allowLoo
 		fmt.Fprintln(out, "Not confirmed; nothing written.")
 		return withCode(exitUsage, errors.New("write-usb: not confirmed; nothing written"))
 	}
-	argv := []string{self, "write", "--yes"}
+	// The identity of the drive picked goes along: a stick swapped for
+	// another before "yes" is refused by write, not written.
+	argv := []string{self, "write", "--yes", "--expect-drive", target.Path + "=" + target.Identity().String()}
 	if allowLoop {
 		argv = append(argv, "--allow-loop")
 	}
@@ -258,8 +274,27 @@ func writeUSBDialog(stdin io.Reader, out io.Writer, self, image string, allowLoo
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, out, out
 	if err := c.Run(); err != nil {
 		fmt.Fprintf(out, "\nFailed: %v\n", err)
-		return withCode(exitDamaged, fmt.Errorf("write-usb: %w", err))
+		code := exitDamaged
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == exitUsage {
+			code = exitUsage // refused: nothing written
+		}
+		return withCode(code, fmt.Errorf("write-usb: %w", err))
 	}
 	fmt.Fprintln(out, "\nDone: the drive can be removed.")
+	return nil
+}
+
+// checkOwnHome refuses a per-user installation into a home that is not
+// the caller's: root with another user's HOME (sudo -E, su without "-")
+// would write, and delete, where that user's links and manifest say.
+func checkOwnHome(home string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(home, &st); err != nil {
+		return fmt.Errorf("HOME %s: %w", home, err)
+	}
+	if int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("HOME is %s, which belongs to uid %d, not to you (uid %d): a per-user installation goes into your own home; run it as that user (sudo -u USER -H isofsd desktop …), or with your own HOME (su -, sudo -H)", home, st.Uid, os.Geteuid())
+	}
 	return nil
 }

@@ -201,6 +201,76 @@ func TestWriteUSBDialog(t *testing.T) {
 	}
 }
 
+// TestWriteUSBRefusesSwappedDrive (review U5): the drive picked in the
+// dialog is the only one written. Here the "stick" (a loop device) is
+// replaced by a different one under the same name between the choice and
+// "yes" — its backing file grows to twice the size, as a bigger stick
+// would be — and write refuses it (exit 2) instead of writing it.
+func TestWriteUSBRefusesSwappedDrive(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a loop device")
+	}
+	isotest.RequireTool(t, "losetup", "xorriso")
+	bin := isofsdBinary(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	must(t, os.MkdirAll(src, 0o755))
+	must(t, os.WriteFile(filepath.Join(src, "f.txt"), bytes.Repeat([]byte("usb "), 5000), 0o644))
+	img := filepath.Join(dir, "x.iso")
+	runTool(t, "xorriso", "-as", "mkisofs", "-quiet", "-R", "-o", img, src)
+	backing := filepath.Join(dir, "stick.img")
+	must(t, os.WriteFile(backing, make([]byte, 8<<20), 0o644))
+	loop := strings.TrimSpace(string(runTool(t, "losetup", "-f", "--show", backing)))
+	t.Cleanup(func() {
+		if out, err := exec.Command("losetup", "-d", loop).CombinedOutput(); err != nil {
+			t.Errorf("losetup -d %s: %v %s", loop, err, out)
+		}
+	})
+	cmd := exec.Command(bin, "desktop", "write-usb", "--allow-loop", img)
+	cmd.Env = append(os.Environ(), desktop.EnvInTerminal+"=1", "ISOFSD_NOTIFY=never")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	must(t, cmd.Start())
+	var seen bytes.Buffer
+	br := bufio.NewReader(stdout)
+	until := func(s string) {
+		t.Helper()
+		for !strings.Contains(seen.String(), s) {
+			b, err := br.ReadByte()
+			if err != nil {
+				cmd.Process.Kill()
+				t.Fatalf("dialog ended before %q: %v\n%s", s, err, seen.String())
+			}
+			seen.WriteByte(b)
+		}
+	}
+	until("Choose a drive")
+	m := regexp.MustCompile(`(?m)^\s+(\d+)\) ` + regexp.QuoteMeta(loop) + `:`).FindStringSubmatch(seen.String())
+	if m == nil {
+		cmd.Process.Kill()
+		t.Fatalf("%s not offered:\n%s", loop, seen.String())
+	}
+	io.WriteString(stdin, m[1]+"\n")
+	until("Type 'yes'")
+	// The swap: another drive under the same name.
+	must(t, os.Truncate(backing, 16<<20))
+	runTool(t, "losetup", "-c", loop)
+	io.WriteString(stdin, "yes\n\n")
+	rest, _ := io.ReadAll(br)
+	err := cmd.Wait()
+	out := seen.String() + string(rest)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage || !strings.Contains(out, "not the drive that was picked") {
+		t.Errorf("write-usb onto a swapped drive: %v, want exit %d saying it is not the drive picked:\n%s", err, exitUsage, out)
+	}
+	got, err := os.ReadFile(backing)
+	must(t, err)
+	if !bytes.Equal(got, make([]byte, len(got))) {
+		t.Errorf("the swapped drive was written")
+	}
+}
+
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {

@@ -43,14 +43,21 @@ Nothing is written outside DIR: names "..", names holding "/" or NUL and
 paths through symlinks are refused with a message naming the path, and
 existing files are not replaced unless --overwrite (or --force) is given;
 --skip-existing leaves them alone, --rename writes name_1.ext beside them.
-An existing directory is merged into. --boot also writes the El Torito boot
-images to DIR/[BOOT]/. -O writes the contents of the selected files to
-stdout instead; --dry-run lists what would be written. Ctrl-C stops the
-run: the file being written is removed and directories get their modes.
+An existing directory is merged into and keeps its owner and mode. DIR is
+reached following only your own or root's symlinks. Runs of zeros are left
+as holes. --boot also writes the El Torito boot images to DIR/[BOOT]/.
+--dry-run lists what would be written. Ctrl-C stops the run: the file being
+written is removed and directories get their modes; the temporary files a
+killed --overwrite run left are removed by the next run.
+
+-O writes the contents of the selected files to stdout instead (as cat
+does): a PATH without wildcards follows symlinks inside the image; every
+PATH and GLOB is checked first, and one that matches nothing or names a
+FIFO, device, socket or dangling symlink is exit 2 with nothing written.
 
 Exit status: 0 ok, 1 some entries could not be extracted (each is reported
 with the image, the path and the sector; the others are extracted) or the
-run was interrupted, 2 usage or the image cannot be opened.`,
+run was interrupted, 2 usage, DIR refused, or the image cannot be opened.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runExtract(cmd, a, args[0], args[1:], f)
@@ -112,9 +119,15 @@ func runExtract(cmd *cobra.Command, a *app, image string, pats []string, f extra
 		return withCode(exitDamaged, fmt.Errorf("extract: %s: interrupted; the file being written was removed", image))
 	case err != nil:
 		return withCode(exitDamaged, fmt.Errorf("extract: %s: %w", image, err))
+	case res.Failed > 0 && f.dryRun:
+		return withCode(exitDamaged, fmt.Errorf("extract: %s: %s (listed above); %d of %d entries would be extracted",
+			image, plural(res.Failed, "problem", "problems"), res.Created(), res.Planned))
+	case res.Failed > 0 && f.toStdout:
+		return withCode(exitDamaged, fmt.Errorf("extract: %s: %s (reported above); %d of %d files written whole",
+			image, plural(res.Failed, "problem", "problems"), res.Files, res.Planned))
 	case res.Failed > 0:
-		return withCode(exitDamaged, fmt.Errorf("extract: %s: %d problems (reported above); %d of %d entries extracted",
-			image, res.Failed, res.Planned-res.FailedEntries-res.Skipped, res.Planned))
+		return withCode(exitDamaged, fmt.Errorf("extract: %s: %s (reported above); %d of %d entries extracted",
+			image, plural(res.Failed, "problem", "problems"), res.Created(), res.Planned))
 	}
 	return nil
 }

@@ -5,22 +5,18 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"unsafe"
 
-	"github.com/isofsd/isofsd/isofmt/isotest"
 	"golang.org/x/sys/unix"
+
+	"github.com/isofsd/isofsd/isofmt/isotest"
 )
 
 // The attacker of TestExtractFIFOSwapRace runs as a second user: this
@@ -79,31 +75,6 @@ func runSwapper(dir, target string) int {
 	}
 }
 
-// testUser creates a user named prefix+random (removed with its home
-// when the test ends) and returns its uid and gid.
-func testUser(t *testing.T, prefix string) (name string, uid, gid int) {
-	t.Helper()
-	isotest.RequireTool(t, "useradd")
-	b := make([]byte, 3)
-	rand.Read(b)
-	name = prefix + hex.EncodeToString(b)
-	if out, err := exec.Command("useradd", "-m", "-U", "-s", "/bin/sh", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd %s: %v\n%s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", "-r", name).CombinedOutput(); err != nil {
-			t.Errorf("userdel -r %s: %v\n%s", name, err, out)
-		}
-	})
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ = strconv.Atoi(u.Uid)
-	gid, _ = strconv.Atoi(u.Gid)
-	return name, uid, gid
-}
-
 // TestExtractFIFOSwapRace (issue 16 item 2) is the privilege test: root
 // extracts an image of 3000 FIFOs with mode 4777 into a drop folder that
 // a second user (a real one, made for the test) can write, while that
@@ -118,7 +89,8 @@ func TestExtractFIFOSwapRace(t *testing.T) {
 		t.Skip("needs root: root extracts while a second user attacks")
 	}
 	bin := isofsdBinary(t)
-	_, uid, gid := testUser(t, "isoxa")
+	u := isotest.NewUser(t, "isoxa")
+	uid, gid := u.UID, u.GID
 	base, err := os.MkdirTemp("", "isoxa-race-")
 	if err != nil {
 		t.Fatal(err)
@@ -152,9 +124,8 @@ func TestExtractFIFOSwapRace(t *testing.T) {
 	iso := filepath.Join(t.TempDir(), "fifos.iso")
 	runTool(t, "xorriso", "-outdev", iso, "-map", src, "/")
 
-	sw := exec.Command(helper)
-	sw.Env = append(os.Environ(), swapperDirEnv+"="+drop, swapperTargetEnv+"="+target)
-	sw.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	sw := u.Command(helper)
+	sw.Env = append(sw.Env, swapperDirEnv+"="+drop, swapperTargetEnv+"="+target)
 	swOut, err := sw.StdoutPipe()
 	must(err)
 	must(sw.Start())
@@ -201,5 +172,55 @@ func copyFileMode(t *testing.T, from, to string, mode os.FileMode) {
 	}
 	if err := os.WriteFile(to, b, mode); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestExtractPlantedDestination (review S6) is the privilege test of
+// -C DIR itself: a real second user plants "out -> a directory of
+// root's" in a sticky world-writable folder (as /tmp), and root's
+// `extract IMG -C .../out` refuses it (exit 2, naming the symlink's
+// owner) instead of writing where it points; the user's own symlink, in
+// the same folder, still leads the user's own extraction. Before, -C was
+// opened with MkdirAll and a plain open, both following the symlink.
+func TestExtractPlantedDestination(t *testing.T) {
+	u := isotest.NewUser(t, "isoxj")
+	_, _, iso := richImage(t)
+	base, err := os.MkdirTemp("", "isoxj-dest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(base, "victim")
+	if err := os.Mkdir(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	planted := filepath.Join(base, "out")
+	if out, code := u.Run(t, "ln", "-s", victim, planted); code != 0 {
+		t.Fatalf("ln -s as %s: %s", u.Name, out)
+	}
+	_, stderr, code := cliRun(t, "extract", iso, "-C", planted)
+	if code != exitUsage || !strings.Contains(stderr, fmt.Sprintf("symlink owned by uid %d", u.UID)) {
+		t.Errorf("root's extract into %s planted by %s: exit %d, want %d naming the symlink's owner\n%s", planted, u.Name, code, exitUsage, stderr)
+	}
+	if ents, _ := os.ReadDir(victim); len(ents) != 0 {
+		t.Errorf("written through the planted symlink into %s: %d entries", victim, len(ents))
+	}
+
+	// The user's own symlink leads the user's own extraction.
+	bin := filepath.Join(base, "isofsd")
+	copyFileMode(t, isofsdBinary(t), bin, 0o755)
+	img := filepath.Join(base, "img.iso")
+	copyFileMode(t, iso, img, 0o644)
+	if out, code := u.Run(t, "sh", "-c", `mkdir "$0/mine" && ln -s mine "$0/mylink"`, base); code != 0 {
+		t.Fatalf("as %s: %s", u.Name, out)
+	}
+	if out, code := u.Run(t, bin, "extract", img, "-C", filepath.Join(base, "mylink"), "a.txt"); code != 0 {
+		t.Errorf("%s's extract through its own symlink: exit %d\n%s", u.Name, code, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(base, "mine", "a.txt")); err != nil || string(b) != "hello\n" {
+		t.Errorf("mine/a.txt: %q %v", b, err)
 	}
 }

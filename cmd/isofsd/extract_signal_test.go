@@ -158,3 +158,86 @@ func modeOrErr(fi os.FileInfo, err error) any {
 	}
 	return fi.Mode()
 }
+
+// TestExtractSIGKILLLeftovers (review U7): a real `extract --overwrite`
+// process is killed (SIGKILL: nothing can clean up) while it writes a
+// replacement for sub/big.bin under a temporary name; the next run into
+// the same DIR removes that file, says so, and completes.
+func TestExtractSIGKILLLeftovers(t *testing.T) {
+	bin := isofsdBinary(t)
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "src")
+	big := make([]byte, 40<<20)
+	benchRand(12).Read(big)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(src, "sub"), 0o755))
+	must(os.WriteFile(filepath.Join(src, "sub", "big.bin"), big, 0o644))
+	iso := filepath.Join(tmp, "img.iso")
+	xorrisoImage(t, src, iso)
+	img, err := isofmt.OpenFile(iso, nil)
+	must(err)
+	fi, err := img.Stat("sub/big.bin")
+	must(err)
+	bigAt := fi.Sys().(*isofmt.Stat).Extents[0].Offset
+	img.Close()
+	data, err := os.ReadFile(iso)
+	must(err)
+	g := &gate{at: bigAt + 8<<20, end: bigAt + 12<<20, reached: make(chan struct{}), release: make(chan struct{})}
+	var once sync.Once
+	releaseAll := func() { once.Do(func() { close(g.release) }) }
+	defer releaseAll()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "img.iso", time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), gatedReader{bytes.NewReader(data), g})
+	}))
+	defer srv.Close()
+
+	out := filepath.Join(tmp, "out")
+	must(os.MkdirAll(filepath.Join(out, "sub"), 0o755))
+	must(os.WriteFile(filepath.Join(out, "sub", "big.bin"), []byte("old"), 0o644))
+	cmd := exec.Command(bin, "extract", "--overwrite", srv.URL+"/img.iso", "-C", out)
+	stderr := &syncWriter{w: &bytes.Buffer{}}
+	cmd.Stderr = stderr
+	must(cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-g.reached:
+	case err := <-exited:
+		t.Fatalf("extract ended before reaching the gate: %v\n%s", err, stderr.String())
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("extract never read 8 MiB into big.bin\n%s", stderr.String())
+	}
+	must(cmd.Process.Signal(syscall.SIGKILL))
+	<-exited
+	releaseAll()
+	temps := func() []string {
+		var names []string
+		ents, _ := os.ReadDir(filepath.Join(out, "sub"))
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".isofsd-") {
+				names = append(names, e.Name())
+			}
+		}
+		return names
+	}
+	left := temps()
+	if len(left) != 1 {
+		t.Fatalf("after SIGKILL: temporary files %q, want the one being written", left)
+	}
+	_, stderr2, code := cliRun(t, "extract", "--overwrite", iso, "-C", out)
+	if code != 0 || !strings.Contains(stderr2, "removed sub/"+left[0]+", left by an interrupted run") {
+		t.Errorf("next run: exit %d\n%s", code, stderr2)
+	}
+	if l := temps(); len(l) != 0 {
+		t.Errorf("temporary files left after the next run: %q", l)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "sub", "big.bin")); !bytes.Equal(b, big) {
+		t.Errorf("big.bin: %d bytes, not the image's", len(b))
+	}
+}

@@ -4,9 +4,7 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -113,87 +111,6 @@ func xorrisoImage(t testing.TB, src, out string, extra ...string) {
 	runTool(t, "xorriso", args...)
 }
 
-// entry is what a comparison of two extracted trees looks at.
-type entry struct {
-	typ    string
-	size   int64
-	sha    string
-	target string
-	perm   fs.FileMode
-	mtime  int64
-}
-
-// snapshot describes every entry under dir by its slash path.
-func snapshot(t *testing.T, dir string) map[string]entry {
-	t.Helper()
-	out := map[string]entry{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "." {
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		e := entry{typ: lsMode(fi.Mode())[:1], perm: fi.Mode() & (fs.ModePerm | fs.ModeSticky | fs.ModeSetuid | fs.ModeSetgid), mtime: fi.ModTime().Unix()}
-		switch {
-		case fi.Mode().IsRegular():
-			e.size = fi.Size()
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			s := sha256.Sum256(b)
-			e.sha = hex.EncodeToString(s[:])
-		case fi.Mode()&fs.ModeSymlink != 0:
-			e.target, _ = os.Readlink(p)
-			e.perm = 0
-		}
-		out[filepath.ToSlash(rel)] = e
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func diffSnapshots(t *testing.T, want, got map[string]entry, wantName, gotName string) {
-	t.Helper()
-	var keys []string
-	for k := range want {
-		keys = append(keys, k)
-	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	bad := 0
-	for _, k := range keys {
-		w, wok := want[k]
-		g, gok := got[k]
-		switch {
-		case !wok:
-			t.Errorf("%s: only in %s: %+v", k, gotName, g)
-		case !gok:
-			t.Errorf("%s: only in %s: %+v", k, wantName, w)
-		case w != g:
-			t.Errorf("%s:\n  %s: %+v\n  %s: %+v", k, wantName, w, gotName, g)
-		default:
-			continue
-		}
-		if bad++; bad > 20 {
-			t.Fatal("too many differences")
-		}
-	}
-}
-
 // ---- tests ----
 
 // TestExtractMatchesXorriso extracts the rich image with isofsd and with
@@ -210,30 +127,21 @@ func TestExtractMatchesXorriso(t *testing.T) {
 	}
 	// xorriso leaves the extracted top directory 0700 until the end and
 	// gives it the root's mode; isofsd leaves DIR itself alone. Compare
-	// what is below.
-	// xorriso does not restore symlink times; the source check below does.
-	noLinkTimes := func(m map[string]entry) map[string]entry {
-		for k, e := range m {
-			if e.typ == "l" {
-				e.mtime = 0
-				m[k] = e
+	// what is below. xorriso does not restore symlink times; the source
+	// check below does.
+	oursSnap := isotest.SnapshotDir(t, ours)
+	isotest.Compare(t, isotest.SnapshotDir(t, theirs), oursSnap, isotest.CompareOptions{ModeBits: true})
+	// And against the source tree itself (what xorriso may not restore).
+	srcSnap := isotest.SnapshotDir(t, src)
+	if os.Geteuid() != 0 {
+		for k, e := range srcSnap {
+			if e.Type == "other" { // the FIFO
+				delete(srcSnap, k)
+				delete(oursSnap, k)
 			}
 		}
-		return m
 	}
-	diffSnapshots(t, noLinkTimes(snapshot(t, theirs)), noLinkTimes(snapshot(t, ours)), "xorriso", "isofsd")
-	// And against the source tree itself (what xorriso may not restore).
-	srcSnap := snapshot(t, src)
-	oursSnap := snapshot(t, ours)
-	for k, w := range srcSnap {
-		g := oursSnap[k]
-		if w.typ == "p" && os.Geteuid() != 0 {
-			continue
-		}
-		if w != g {
-			t.Errorf("%s: source %+v, extracted %+v", k, w, g)
-		}
-	}
+	isotest.Compare(t, srcSnap, oursSnap, isotest.CompareOptions{ModeBits: true, LinkMTime: true})
 	// Hard links share one inode.
 	var a, h syscall.Stat_t
 	if err := syscall.Stat(filepath.Join(ours, "a.txt"), &a); err != nil {
@@ -252,9 +160,9 @@ func TestExtractMatchesXorriso(t *testing.T) {
 func TestExtractTrees(t *testing.T) {
 	tmp, src, iso := richImage(t)
 	srcFiles := map[string]bool{}
-	for _, e := range snapshot(t, src) {
-		if e.typ == "-" {
-			srcFiles[e.sha] = true
+	for _, e := range isotest.SnapshotDir(t, src) {
+		if e.Type == "file" {
+			srcFiles[e.SHA256] = true
 		}
 	}
 	for _, tree := range []string{"rockridge", "joliet", "iso9660"} {
@@ -265,10 +173,10 @@ func TestExtractTrees(t *testing.T) {
 				t.Fatalf("exit %d\n%s", code, stderr)
 			}
 			n := 0
-			for k, e := range snapshot(t, out) {
-				if e.typ == "-" {
+			for k, e := range isotest.SnapshotDir(t, out) {
+				if e.Type == "file" {
 					n++
-					if !srcFiles[e.sha] {
+					if !srcFiles[e.SHA256] {
 						t.Errorf("%s: content matches no source file", k)
 					}
 				}
@@ -315,7 +223,7 @@ func TestExtractSelect(t *testing.T) {
 				t.Fatalf("exit %d, want %d\n%s", code, c.code, stderr)
 			}
 			var got []string
-			for k := range snapshot(t, out) {
+			for k := range isotest.SnapshotDir(t, out) {
 				got = append(got, k)
 			}
 			slices.Sort(got)
@@ -400,7 +308,7 @@ func TestExtractDamaged(t *testing.T) {
 			if code == exitDamaged {
 				for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
 					if strings.HasPrefix(line, "isofsd: extract: "+img+": ") && !strings.Contains(line, "sector") &&
-						!strings.Contains(line, "problems (reported above)") && !strings.Contains(line, ": warning: ") {
+						!strings.Contains(line, "(reported above)") && !strings.Contains(line, ": warning: ") {
 						t.Errorf("failure line names no sector: %s", line)
 					}
 				}
@@ -445,16 +353,16 @@ func TestExtractCorpus(t *testing.T) {
 			// 7-Zip may read another tree (Joliet) and writes some Rock
 			// Ridge symlinks as empty files: compare the non-empty
 			// contents, not names.
-			count := func(s map[string]entry) map[string]int {
+			count := func(s isotest.Tree) map[string]int {
 				m := map[string]int{}
 				for _, e := range s {
-					if e.typ == "-" && e.size > 0 {
-						m[e.sha]++
+					if e.Type == "file" && e.Size > 0 {
+						m[e.SHA256]++
 					}
 				}
 				return m
 			}
-			ours, their := count(snapshot(t, out)), count(snapshot(t, theirs))
+			ours, their := count(isotest.SnapshotDir(t, out)), count(isotest.SnapshotDir(t, theirs))
 			for sha := range their {
 				if ours[sha] == 0 {
 					t.Errorf("a file 7-Zip extracted (sha256 %s) is missing from isofsd's extraction", sha[:12])
@@ -467,15 +375,15 @@ func TestExtractCorpus(t *testing.T) {
 // TestExtractParallelSame checks that 1 and 8 workers give the same tree.
 func TestExtractParallelSame(t *testing.T) {
 	tmp, _, iso := richImage(t)
-	var snaps []map[string]entry
+	var snaps []isotest.Tree
 	for _, j := range []string{"1", "8"} {
 		out := filepath.Join(tmp, "out"+j)
 		if _, stderr, code := cliRun(t, "extract", "-j", j, iso, "-C", out); code != 0 {
 			t.Fatalf("-j %s: exit %d\n%s", j, code, stderr)
 		}
-		snaps = append(snaps, snapshot(t, out))
+		snaps = append(snaps, isotest.SnapshotDir(t, out))
 	}
-	diffSnapshots(t, snaps[0], snaps[1], "-j 1", "-j 8")
+	isotest.Compare(t, snaps[0], snaps[1], isotest.CompareOptions{ModeBits: true, LinkMTime: true})
 }
 
 func TestExtractUsage(t *testing.T) {
@@ -539,7 +447,7 @@ func TestExtractLoop(t *testing.T) {
 	if code != exitDamaged {
 		t.Errorf("extract: exit %d, want %d\n%s", code, exitDamaged, stderr)
 	}
-	if n := len(snapshot(t, out)); n > 10 {
+	if n := len(isotest.SnapshotDir(t, out)); n > 10 {
 		t.Errorf("extract wrote %d entries from a 4-entry image", n)
 	}
 	if b, err := os.ReadFile(filepath.Join(out, "sub", "f.txt")); err != nil || string(b) != "f" {
@@ -612,7 +520,7 @@ func TestExtractDryRun(t *testing.T) {
 			t.Errorf("listing lacks %q:\n%s", want, stdout)
 		}
 	}
-	if !strings.Contains(stderr, "would write 2 files (100.0 KiB), 1 directory, 1 symlink, 1 hard link") {
+	if !strings.Contains(stderr, "would extract 2 files (100.0 KiB), 1 directory, 1 symlink, 1 hard link") {
 		t.Errorf("summary:\n%s", stderr)
 	}
 	os.MkdirAll(out, 0o755)
@@ -697,5 +605,102 @@ func TestCatAndStdout(t *testing.T) {
 	stdout, stderr, code = cliRun(t, "cat", cut, "big/big.bin")
 	if code != exitDamaged || stdout != read("big/big.bin")[:1<<20] || !strings.Contains(stderr, fmt.Sprintf("big/big.bin (sector %d)", at/2048)) {
 		t.Errorf("cat of a cut file: exit %d, %d bytes\n%s", code, len(stdout), stderr)
+	}
+}
+
+// TestStreamNamedPaths (review W8, D1): cat and extract -O are one code
+// (extract.Stream) and agree: a named symlink is followed inside the
+// image (to a file: its contents; through a symlinked directory on the
+// way too); a named FIFO, a dangling symlink or a path that is not there
+// is one clear line and exit 2 with nothing written, checked before any
+// file is; symlinks matched by a wildcard are passed over.
+func TestStreamNamedPaths(t *testing.T) {
+	_, src, iso := richImage(t)
+	read := func(rel string) string { b, _ := os.ReadFile(filepath.Join(src, rel)); return string(b) }
+	deep := "dirlink/d3/d4/d5/d6/d7/d8/d9/d10/deep.txt"
+	for _, c := range []struct {
+		paths []string
+		want  string
+	}{
+		{[]string{"sub/link"}, read("a.txt")},
+		{[]string{deep}, "deep"},
+		{[]string{"a.txt", "sub/link"}, read("a.txt") + read("a.txt")},
+	} {
+		for _, cmdline := range [][]string{{"cat", iso}, {"extract", "-q", "-O", iso}} {
+			args := append(slices.Clone(cmdline), c.paths...)
+			stdout, stderr, code := cliRun(t, args...)
+			if code != 0 || stdout != c.want {
+				t.Errorf("%q: exit %d, %q, want %q\n%s", args, code, stdout, c.want, stderr)
+			}
+		}
+	}
+	for _, c := range []struct {
+		paths []string
+		why   string
+	}{
+		{[]string{"a.txt", "fifo"}, "a FIFO has no content to write"},
+		{[]string{"a.txt", "dangling"}, `dangling (sector `},
+		{[]string{"a.txt", "dangling"}, `: a symlink to "does/not/exist", which leads to none of the image's files, has no content to write`},
+		{[]string{"a.txt", "nope"}, "nope: not found in the image"},
+	} {
+		for _, cmdline := range [][]string{{"cat", iso}, {"extract", "-O", iso}} {
+			args := append(slices.Clone(cmdline), c.paths...)
+			stdout, stderr, code := cliRun(t, args...)
+			if code != exitUsage || stdout != "" || !strings.Contains(stderr, c.why) || !strings.Contains(stderr, "nothing written") {
+				t.Errorf("%q: exit %d, %d bytes written, want exit %d, nothing written and %q\n%s", args, code, len(stdout), exitUsage, c.why, stderr)
+			}
+		}
+	}
+	// A named symlink to a directory: its files for extract -O (as the
+	// directory itself gives); cat takes files only.
+	if stdout, stderr, code := cliRun(t, "extract", "-q", "-O", iso, "dirlink"); code != 0 || stdout != "deep" {
+		t.Errorf("extract -O dirlink: exit %d %q\n%s", code, stdout, stderr)
+	}
+	if stdout, _, code := cliRun(t, "cat", iso, "dirlink"); code != exitUsage || stdout != "" {
+		t.Errorf("cat dirlink: exit %d, %d bytes", code, len(stdout))
+	}
+	// A wildcard passes symlinks over: sub/link is not data.bin's twin.
+	if stdout, stderr, code := cliRun(t, "extract", "-q", "-O", iso, "sub/*"); code != 0 || stdout != read("sub/data.bin")+read("a.txt") {
+		t.Errorf("extract -O 'sub/*': exit %d, %d bytes\n%s", code, len(stdout), stderr)
+	}
+}
+
+// TestExtractSummaryWording (review W5): the end lines tell the truth —
+// a dry run says what it would extract and counts no refused entry as
+// extracted; -O of a damaged file counts the file it cut short; singular
+// and plural agree.
+func TestExtractSummaryWording(t *testing.T) {
+	tmp, src, iso := richImage(t)
+	out := filepath.Join(tmp, "out")
+	os.MkdirAll(out, 0o755)
+	os.WriteFile(filepath.Join(out, "a.txt"), []byte("mine"), 0o644)
+	_, stderr, code := cliRun(t, "extract", "-n", iso, "-C", out, "a.txt", "exec.sh")
+	if code != exitDamaged || !strings.Contains(stderr, "would extract 1 file (18 B)") || !strings.Contains(stderr, ": 1 problem (listed above); 1 of 2 entries would be extracted") {
+		t.Errorf("dry run with a refusal: exit %d\n%s", code, stderr)
+	}
+	img, err := isofmt.OpenFile(iso, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := img.Stat("big/big.bin")
+	at := fi.Sys().(*isofmt.Stat).Extents[0].Offset
+	img.Close()
+	cut := filepath.Join(tmp, "cut.iso")
+	data, _ := os.ReadFile(iso)
+	os.WriteFile(cut, data[:at+1<<20], 0o644)
+	_, stderr, code = cliRun(t, "extract", "-O", cut, "big/big.bin")
+	if code != exitDamaged || !strings.Contains(stderr, "-> stdout: 1 file, 1 cut short by damage (1.0 MiB)") || !strings.Contains(stderr, "0 of 1 files written whole") {
+		t.Errorf("-O of a cut file: exit %d\n%s", code, stderr)
+	}
+	_, stderr, code = cliRun(t, "cat", cut, "big/big.bin", "a.txt")
+	if code != exitDamaged || !strings.Contains(stderr, ": 1 file damaged (reported above)") || strings.Count(stderr, "files beyond it are missing") != 1 || strings.Count(stderr, "warning: image truncated") != 1 {
+		t.Errorf("cat of a cut file: exit %d (want 1 file damaged, the truncation said once)\n%s", code, stderr)
+	}
+	// A whole file from a truncated image: the file is written, and the
+	// exit status still says the image is damaged, as extract's does.
+	want, _ := os.ReadFile(filepath.Join(src, "a.txt"))
+	stdout, stderr, code := cliRun(t, "cat", cut, "a.txt")
+	if code != exitDamaged || stdout != string(want) || !strings.Contains(stderr, ": the image is damaged (reported above)") {
+		t.Errorf("cat of a whole file from a cut image: exit %d, %q\n%s", code, stdout, stderr)
 	}
 }

@@ -120,38 +120,52 @@ func rangeList(rs []extract.Range) string {
 }
 
 // summary is the line printed when a run ends, as 7-Zip and rsync print
-// one: what was written where, how much, how fast.
+// one: what was written where, how much, how fast. dir is "" for
+// stdout (extract -O).
 func summary(what, dir string, r *extract.Result, dry bool) string {
-	count := func(n int, one, many string) string {
-		if n == 1 {
-			return "1 " + one
+	var parts []string
+	if dir == "" {
+		s := plural(r.Files+r.FailedEntries, "file", "files")
+		if r.FailedEntries > 0 {
+			s += fmt.Sprintf(", %d cut short by damage", r.FailedEntries)
 		}
-		return fmt.Sprintf("%d %s", n, many)
+		parts = append(parts, s+" ("+units.Bytes(r.Bytes)+")")
+		dir = "stdout"
+	} else {
+		parts = append(parts, plural(r.Files, "file", "files")+" ("+units.Bytes(r.Bytes)+")")
 	}
-	parts := []string{count(r.Files, "file", "files") + " (" + units.Bytes(r.Bytes) + ")"}
 	for _, c := range []struct {
 		n         int
 		one, many string
 	}{{r.Dirs, "directory", "directories"}, {r.Symlinks, "symlink", "symlinks"},
 		{r.Links, "hard link", "hard links"}, {r.Special, "FIFO or device", "FIFOs or devices"}} {
 		if c.n > 0 {
-			parts = append(parts, count(c.n, c.one, c.many))
+			parts = append(parts, plural(c.n, c.one, c.many))
 		}
 	}
 	s := strings.Join(parts, ", ")
-	if dir == "" {
-		dir = "stdout"
-	}
 	if dry {
-		return fmt.Sprintf("isofsd: %s -> %s: would write %s", what, dir, s)
-	}
-	secs := max(r.Elapsed.Seconds(), 1e-3)
-	s = fmt.Sprintf("isofsd: %s -> %s: %s in %.2f s (%s/s)", what, dir, s, r.Elapsed.Seconds(), units.Bytes(int64(float64(r.Bytes)/secs)))
-	if r.Existing > 0 {
-		s += "; " + count(r.Existing, "existing entry", "existing entries") + " left alone"
+		s = fmt.Sprintf("isofsd: %s -> %s: would extract %s", what, dir, s)
+		if r.Existing > 0 {
+			s += "; " + plural(r.Existing, "existing entry", "existing entries") + " would be left alone"
+		}
+	} else {
+		secs := max(r.Elapsed.Seconds(), 1e-3)
+		s = fmt.Sprintf("isofsd: %s -> %s: %s in %.2f s (%s/s)", what, dir, s, r.Elapsed.Seconds(), units.Bytes(int64(float64(r.Bytes)/secs)))
+		if r.Existing > 0 {
+			s += "; " + plural(r.Existing, "existing entry", "existing entries") + " left alone"
+		}
 	}
 	if r.Failed > 0 {
-		s += "; " + count(r.Failed, "problem", "problems")
+		s += "; " + plural(r.Failed, "problem", "problems")
 	}
 	return s
+}
+
+// plural is "1 file" or "2 files".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -2,11 +2,67 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
+	"os"
 	"strings"
 	"sync"
 
 	"github.com/sirupsen/logrus"
 )
+
+// Messages and the log (the rule README's "Every subcommand" paragraph
+// states). What a command says to the person running it — a warning, a
+// note, progress when stderr is no terminal — is a plain line on stderr,
+// "isofsd: MSG" or "isofsd: warning: MSG", like the final error; its
+// result goes to stdout. --log-level filters these lines as it filters
+// the log (warn hides notes, error hides warnings too), and with
+// --log-format json each is a JSON record like every stderr line. The log
+// proper — timestamped logrus lines — is what daemons and background
+// mounts write (--log-file, syslog) and what --log-level debug and trace
+// add to a command's stderr.
+
+// notef tells the user something worth knowing (info level).
+func (a *app) notef(format string, args ...any) { a.say(logrus.InfoLevel, format, args...) }
+
+// warnf warns the user (warn level).
+func (a *app) warnf(format string, args ...any) { a.say(logrus.WarnLevel, format, args...) }
+
+func (a *app) say(level logrus.Level, format string, args ...any) {
+	if !a.log.IsLevelEnabled(level) {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if a.json {
+		a.log.Log(level, msg)
+		return
+	}
+	prefix := "isofsd: "
+	if level <= logrus.WarnLevel {
+		prefix += "warning: "
+	}
+	a.sayMu.Lock()
+	defer a.sayMu.Unlock()
+	fmt.Fprintf(a.stderr(), "%s%s\n", prefix, termSafe(msg))
+}
+
+// stderr is where messages go: the command's stderr (tests capture it),
+// else the process's.
+func (a *app) stderr() io.Writer {
+	if a.errw != nil {
+		return a.errw
+	}
+	return os.Stderr
+}
+
+// userLog is the narrow Logger of packages that log (writer.Logger) for
+// a command run by a person: their notes and warnings are messages,
+// their debug lines the log.
+type userLog struct{ a *app }
+
+func (l userLog) Debugf(format string, args ...any) { l.a.log.Debugf(format, args...) }
+func (l userLog) Infof(format string, args ...any)  { l.a.notef(format, args...) }
+func (l userLog) Warnf(format string, args ...any)  { l.a.warnf(format, args...) }
 
 // jsonRequested reports whether args ask for --log-format json, read
 // before cobra parses them: a bad flag earlier on the line stops the

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -53,6 +54,9 @@ type app struct {
 	json bool
 	// quiet suppresses desktop notifications (see notify.go).
 	quiet bool
+	// errw is the command's stderr, where messages go (see say).
+	errw  io.Writer
+	sayMu sync.Mutex
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -112,6 +116,7 @@ func (a *app) setupLogging(cmd *cobra.Command) error {
 	if a.json {
 		cmd.Root().SetErr(&jsonLines{log: a.log})
 	}
+	a.errw = cmd.ErrOrStderr()
 	return nil
 }
 

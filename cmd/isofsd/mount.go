@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/isofsd/isofsd/isofmt"
@@ -215,16 +214,21 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	f.daemon.log = a.log
+	f.daemon.app = a
 	o, err := f.mountOptions(image, mountpoint)
 	if err != nil {
 		return withCode(exitUsage, err)
+	}
+	if o.TrustImageSuid {
+		if err := mounter.CheckTrustImageSuid(); err != nil {
+			return withCode(exitUsage, err)
+		}
 	}
 	child := os.Getenv(mounter.EnvReadyFD) != ""
 	if mountpoint == "" && !child {
 		if ms, err := mounter.ImageMounts(image); err == nil && len(ms) > 0 {
 			mp := ms[len(ms)-1].MountPoint
-			a.log.WithFields(logrus.Fields{"image": image, "mountpoint": mp}).Info("already mounted")
+			a.notef("%s is already mounted on %s", image, mp)
 			mounted(mp, false)
 			return nil
 		}
@@ -264,7 +268,7 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 	}
 	if !f.foreground && !child {
 		if o.TrustImageSuid {
-			a.log.WithField("image", image).Warn("--trust-image-suid: setuid/setgid programs and device nodes in this image will take effect on the mount")
+			a.warnf("%s: --trust-image-suid: setuid/setgid programs and device nodes in this image will take effect on the mount", image)
 		}
 		// Check what can be checked here, so that obvious mistakes are
 		// reported by this process, then let the child do the mount.
@@ -339,7 +343,7 @@ exit 1 if some could not be unmounted.`,
 		},
 		Annotations: notifyAnnotation,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			df.log = a.log
+			df.app = a
 			if all {
 				return unmountAll(a, &df, lazy)
 			}
@@ -350,6 +354,10 @@ exit 1 if some could not be unmounted.`,
 					return withCode(exitInternal, err)
 				}
 				if len(ms) == 0 {
+					if others, _ := mounter.OthersImageMounts(args[0]); len(others) > 0 {
+						uid, _ := mounter.MountOwner(others[0])
+						return withCode(exitUsage, fmt.Errorf("%s: %w: it is mounted on %s by uid %d; only that user or root may unmount it", args[0], mounter.ErrNotOwner, others[0].MountPoint, uid))
+					}
 					return withCode(exitUsage, fmt.Errorf("%s: %w", args[0], mounter.ErrNotMounted))
 				}
 				targets = targets[:0]
@@ -384,10 +392,11 @@ func unmountOne(a *app, df *daemonMountFlags, mp string, lazy bool) error {
 	return nil
 }
 
-// unmountExitCode: naming something that is not our mount is a usage
-// error; a mount that stays (busy) is a partial failure.
+// unmountExitCode: naming something that is not our mount (nothing
+// mounted, another file system, another user's mount) is a usage error;
+// a mount that stays (busy) is a partial failure.
 func unmountExitCode(err error) int {
-	if errors.Is(err, mounter.ErrNotMounted) || errors.Is(err, mounter.ErrNotIsofsd) {
+	if errors.Is(err, mounter.ErrNotMounted) || errors.Is(err, mounter.ErrNotIsofsd) || errors.Is(err, mounter.ErrNotOwner) {
 		return exitUsage
 	}
 	return exitDamaged
@@ -409,11 +418,11 @@ func unmountAll(a *app, df *daemonMountFlags, lazy bool) error {
 		}
 		for _, m := range resp.Mounts {
 			if err := daemonClientUnmount(df.socket, m.Mountpoint, lazy); err != nil {
-				a.log.WithField("mountpoint", m.Mountpoint).Error(err)
+				a.warnf("%s: %v", m.Mountpoint, err)
 				failed = append(failed, m.Mountpoint)
 				continue
 			}
-			a.log.WithField("mountpoint", m.Mountpoint).Info("unmounted")
+			a.notef("unmounted %s", m.Mountpoint)
 			done++
 		}
 	}
@@ -429,16 +438,16 @@ func unmountAll(a *app, df *daemonMountFlags, lazy bool) error {
 			if errors.Is(err, mounter.ErrNotMounted) {
 				continue // gone meanwhile (the daemon's, say)
 			}
-			a.log.WithField("mountpoint", mi.MountPoint).Error(err)
+			a.warnf("%s: %v", mi.MountPoint, err)
 			failed = append(failed, mi.MountPoint)
 			continue
 		}
-		a.log.WithField("mountpoint", mi.MountPoint).Info("unmounted")
+		a.notef("unmounted %s", mi.MountPoint)
 		done++
 	}
 	if len(failed) > 0 {
 		return withCode(exitDamaged, fmt.Errorf("unmount --all: %d unmounted, %d still mounted: %s", done, len(failed), strings.Join(failed, ", ")))
 	}
-	a.log.Infof("unmount --all: %d unmounted", done)
+	a.notef("unmount --all: %d unmounted", done)
 	return nil
 }

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,12 +40,6 @@ func (a *app) recoverBar(total int64, desc string) *progressbar.ProgressBar {
 // cleanly (rescue saves its map first).
 func recoverSignalContext(parent context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
-}
-
-func recoverWriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // ---- rescue ----
@@ -154,9 +147,9 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 	resuming := err == nil
 	switch {
 	case resuming:
-		a.log.WithFields(map[string]any{"map": mapPath, "finished": m.Totals()[ddmap.Finished].Bytes}).Infof("%s: resuming rescue", srcPath)
+		a.notef("%s: resuming the rescue recorded in %s (%d bytes rescued so far)", srcPath, mapPath, m.Totals()[ddmap.Finished].Bytes)
 		if m.Size() != src.Size {
-			a.log.Warnf("%s: mapfile covers %d bytes, source has %d; adjusting", mapPath, m.Size(), src.Size)
+			a.warnf("%s: mapfile covers %d bytes, source has %d; adjusting", mapPath, m.Size(), src.Size)
 		}
 	case errors.Is(err, os.ErrNotExist):
 		if st, err := os.Stat(outPath); err == nil && st.Mode().IsRegular() && st.Size() > 0 && !f.force {
@@ -180,7 +173,7 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 			return withCode(exitUsage, err)
 		}
 	}
-	a.log.WithFields(map[string]any{"size": src.Size, "direct": src.Direct, "map": mapPath}).Infof("%s: rescuing to %s", srcPath, outPath)
+	a.log.WithFields(map[string]any{"size": src.Size, "direct": src.Direct, "map": mapPath}).Debugf("%s: rescuing to %s", srcPath, outPath)
 
 	ctx, stop := recoverSignalContext(cmd.Context())
 	defer stop()
@@ -223,7 +216,7 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 	rep.Complete = len(rep.Unread) == 0
 	if errors.Is(err, context.Canceled) {
 		rep.Interrupt = true
-		a.log.Warnf("%s: interrupted; mapfile %s saved, run the same command to resume", srcPath, mapPath)
+		a.warnf("%s: interrupted; mapfile %s saved, run the same command to resume", srcPath, mapPath)
 	} else if err != nil {
 		return withCode(exitDamaged, fmt.Errorf("%s: %w (mapfile %s saved)", srcPath, err, mapPath))
 	}
@@ -232,13 +225,13 @@ func runRescue(cmd *cobra.Command, a *app, srcPath, outPath string, f rescueFlag
 		fd, ferr := recover.FilesTouching(out, src.Size, rep.Unread)
 		if ferr != nil {
 			rep.FilesError = ferr.Error()
-			a.log.Warnf("%s: cannot list the files on unread sectors: %v", outPath, ferr)
+			a.warnf("%s: cannot list the files on unread sectors: %v", outPath, ferr)
 		} else {
 			rep.Files = fd
 		}
 	}
 	if f.jsonOut {
-		if err := recoverWriteJSON(cmd.OutOrStdout(), rep); err != nil {
+		if err := writeJSON(cmd.OutOrStdout(), rep); err != nil {
 			return err
 		}
 	} else {
@@ -268,16 +261,16 @@ func rescueTarget(srcPath, outPath string, size int64, f rescueFlags) (*writer.T
 			return nil, pol, fmt.Errorf("%s is a device: give --map FILE (the default %s would be written into /dev)", outPath, rescueDefaultMap(outPath))
 		}
 	}
-	srcInfo, _ := os.Stat(srcPath)
+	pol.Source, _ = os.Stat(srcPath)
 	pol.SourceDevs, _ = writer.SourceDevices(srcPath, nil)
-	t, err := writer.CheckTarget(outPath, writer.TargetOptions{Policy: pol, ToFile: true, Source: srcInfo})
+	t, err := writer.CheckTarget(outPath, writer.TargetOptions{Policy: pol, ToFile: true})
 	if err != nil {
 		return nil, pol, err
 	}
 	if len(t.Problems) > 0 {
 		var why []string
 		for _, p := range t.Problems {
-			why = append(why, p.Detail)
+			why = append(why, p.String())
 		}
 		return nil, pol, fmt.Errorf("%w: %s", writer.ErrRefused, strings.Join(why, "; "))
 	}
@@ -453,7 +446,7 @@ verify against, or the image cannot be opened).`,
 				return err
 			}
 			if jsonOut {
-				if err := recoverWriteJSON(cmd.OutOrStdout(), rep); err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), rep); err != nil {
 					return err
 				}
 			} else {
@@ -514,7 +507,7 @@ func recoverRunVerify(cmd *cobra.Command, a *app, sf *sourceFlags, path, sums st
 		if rep == nil || errors.Is(err, context.Canceled) {
 			return nil, withCode(exitUsage, err)
 		}
-		a.log.Warnf("%s: %v", path, err)
+		a.warnf("%s: %v", path, err)
 	}
 	for _, w := range rep.Warnings {
 		a.log.Debugf("%s: %s", path, w)
@@ -601,7 +594,7 @@ Exit status: 0 everything extracted whole, 1 some files partial or left out
 				return withCode(exitUsage, err)
 			}
 			if jsonOut {
-				if err := recoverWriteJSON(cmd.OutOrStdout(), map[string]any{"verify": rep, "salvage": res}); err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), map[string]any{"verify": rep, "salvage": res}); err != nil {
 					return err
 				}
 			} else {
@@ -611,7 +604,7 @@ Exit status: 0 everything extracted whole, 1 some files partial or left out
 				return withCode(exitDamaged, err)
 			}
 			if n := len(res.Skipped) + len(res.Partial); n > 0 || len(res.Problems) > 0 {
-				return withCode(exitDamaged, fmt.Errorf("%s: %d entries not extracted whole", args[0], n))
+				return withCode(exitDamaged, fmt.Errorf("%s: %s not extracted whole", args[0], plural(n, "entry", "entries")))
 			}
 			if rep.Verdict == recover.VerdictDamaged && res.Extracted+res.Dirs+res.Symlinks == 0 {
 				// Nothing listed was skipped because nothing could be
@@ -631,9 +624,10 @@ Exit status: 0 everything extracted whole, 1 some files partial or left out
 }
 
 func printSalvage(w io.Writer, dir string, res *recover.SalvageResult) {
-	fmt.Fprintf(w, "extracted %d files whole (%d bytes written), %d directories, %d symlinks into %s\n", res.Extracted, res.Bytes, res.Dirs, res.Symlinks, dir)
+	fmt.Fprintf(w, "extracted %s whole (%d bytes written), %s, %s into %s\n", plural(res.Extracted, "file", "files"), res.Bytes,
+		plural(res.Dirs, "directory", "directories"), plural(res.Symlinks, "symlink", "symlinks"), dir)
 	if res.Existing > 0 {
-		fmt.Fprintf(w, "  %d existing entries left alone\n", res.Existing)
+		fmt.Fprintf(w, "  %s left alone\n", plural(res.Existing, "existing entry", "existing entries"))
 	}
 	for _, p := range res.Partial {
 		fmt.Fprintf(w, "  PARTIAL %s (%d bytes): %s\n    written: %s\n    missing: %s\n", termSafe(p.Path), p.Size, termSafe(p.Reason), rangeList(p.Written), rangeList(p.Missing))
@@ -750,7 +744,7 @@ func runCarve(cmd *cobra.Command, a *app, source string, f carveFlags) error {
 			return withCode(exitUsage, fmt.Errorf("-o %s: %w", f.outDir, err))
 		}
 		if err := os.MkdirAll(f.outDir, 0o755); err != nil {
-			return withCode(exitUsage, err)
+			return withCode(exitUsage, fmt.Errorf("-o %s: %w", f.outDir, err))
 		}
 	}
 	// Scanning reads sequentially in big chunks: the page cache's
@@ -788,25 +782,19 @@ func runCarve(cmd *cobra.Command, a *app, source string, f carveFlags) error {
 		if rep == nil || errors.Is(err, context.Canceled) {
 			return withCode(exitDamaged, err)
 		}
-		a.log.Warnf("%s: %v", source, err)
+		a.warnf("%s: %v", source, err)
 	}
-	a.log.WithFields(map[string]any{"images": len(rep.Images), "seconds": time.Since(start).Seconds()}).Infof("%s: undelete done", source)
-	for _, fs := range rep.FileSystems {
-		if fs.Error != "" {
-			a.log.Warnf("%s: %s at byte %d: %s", source, fs.Kind, fs.Offset, fs.Error)
-		}
-	}
+	// The report (stdout) says what was found, where it went and what a
+	// file system could not tell; the log has the timing.
+	a.log.WithFields(map[string]any{"images": len(rep.Images), "seconds": time.Since(start).Seconds()}).Debugf("%s: undelete done", source)
 	bad := false
 	for _, r := range rep.Images {
-		if r.Path != "" {
-			a.log.Infof("%s: %s -> %s: %s (%s)", source, r.Found, r.Path, r.Status, r.Method)
-		}
 		if r.Status != recover.StatusExact && r.Status != recover.StatusLikely && r.Status != "found" {
 			bad = true
 		}
 	}
 	if f.jsonOut {
-		if err := recoverWriteJSON(cmd.OutOrStdout(), rep); err != nil {
+		if err := writeJSON(cmd.OutOrStdout(), rep); err != nil {
 			return err
 		}
 	} else {

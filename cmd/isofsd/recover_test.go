@@ -638,3 +638,33 @@ func TestUndeleteCLI(t *testing.T) {
 		t.Errorf("undelete wrote to its source")
 	}
 }
+
+// TestCarveBadArguments: the review's carve repros (W2, W7) exit 2 with
+// one line naming what is wrong: a --chunk out of range (99999999999999
+// ran the process out of memory; 0, -1 and 1 were taken), a missing
+// source (the line said only "no such file or directory") and an OUTDIR
+// that cannot be made.
+func TestCarveBadArguments(t *testing.T) {
+	iso := isotest.CorpusFile(t, "libcdio/copying-rr.iso")
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nonexist")
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"carve", "--chunk", "99999999999999", "--scan-only", iso}, `"--chunk"`},
+		{[]string{"carve", "--chunk", "0", "--scan-only", iso}, `"--chunk"`},
+		{[]string{"carve", "--chunk", "-1", "--scan-only", iso}, `"--chunk"`},
+		{[]string{"carve", "--chunk", "1", "--scan-only", iso}, `"--chunk"`},
+		{[]string{"carve", missing, "-o", filepath.Join(dir, "out")}, missing + ": no such file or directory"},
+		{[]string{"carve", iso, "-o", filepath.Join(iso, "out")}, "-o " + filepath.Join(iso, "out") + ": "},
+	} {
+		_, stderr, code := burnRun(t, nil, c.args...)
+		if code != exitUsage || strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "isofsd: ") || !strings.Contains(stderr, c.says) {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 and one line saying %q", c.args, code, stderr, c.says)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
+		t.Error("carve of a missing source created OUTDIR")
+	}
+}

@@ -60,7 +60,7 @@ func openImage(ctx context.Context, a *app, pathOrURL string, tree string, heade
 func openImageSized(ctx context.Context, a *app, pathOrURL string, opts *isofmt.Options, headers []string, cacheDir string, cacheSize int64) (*isofmt.Image, func() error, error) {
 	if !httpsrc.IsURL(pathOrURL) {
 		if len(headers) > 0 || cacheDir != "" {
-			a.log.Warnf("%s: --header and --cache-dir apply only to http(s) URLs; ignored", pathOrURL)
+			a.warnf("%s: --header and --cache-dir apply only to http(s) URLs; ignored", pathOrURL)
 		}
 		img, err := isofmt.OpenFile(pathOrURL, opts)
 		if err != nil {

@@ -84,7 +84,7 @@ func runVerifyAgainst(cmd *cobra.Command, a *app, drivePath, imagePath string, j
 		return withCode(exitUsage, err)
 	}
 	if jsonOut {
-		if err := recoverWriteJSON(out, rep); err != nil {
+		if err := writeJSON(out, rep); err != nil {
 			return err
 		}
 	} else {

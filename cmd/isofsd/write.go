@@ -6,7 +6,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -44,12 +42,7 @@ drives are eligible; mounted, swap, system and read-only drives never are.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				if devs == nil {
-					devs = []*writer.Device{}
-				}
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(devs)
+				return writeJSONList(out, devs)
 			}
 			printDevices(out, devs)
 			return nil
@@ -91,8 +84,10 @@ func yesNo(b bool) string {
 
 type writeFlags struct {
 	yes, force, allowLoop, noVerify, toFile bool
-	bs                                      int64
-	mode, partitionTable                    string
+	// expect holds TARGET=ID pairs (--expect-drive).
+	expect               []string
+	bs                   int64
+	mode, partitionTable string
 	// Testing aids (hidden flags): split small WIMs into small parts.
 	wimPartSize, splitWIMAbove int64
 }
@@ -143,6 +138,7 @@ Exit status: 0 all targets written (and verified), 1 some target failed,
 	fl.BoolVar(&f.noVerify, "no-verify", false, "do not read the targets back")
 	fl.BoolVar(&f.toFile, "to-file", false, "targets may be image files: create them, or overwrite existing ones")
 	sizeVar(fl, &f.bs, "bs", writer.DefaultBlockSize, 4096, 1<<30, "I/O block size (a multiple of 4 KiB)")
+	fl.StringArrayVar(&f.expect, "expect-drive", nil, "TARGET=ID: refuse TARGET unless it is the drive with this identity (what desktop write-usb passes for the drive picked; repeatable)")
 	enumVar(fl, &f.mode, "mode", "auto", []string{"auto", "raw", "files"}, "how to write: auto, raw (byte copy) or files (FAT32 file copy, for Windows and other non-hybrid UEFI images)")
 	enumVar(fl, &f.partitionTable, "partition-table", "gpt", []string{"gpt", "mbr"}, "file-copy mode: gpt, or mbr for old firmware")
 	sizeVar(fl, &f.wimPartSize, "wim-part-size", 0, 4096, 4<<30-1, "file-copy mode: largest .swm part (testing aid)")
@@ -158,20 +154,25 @@ func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets [
 		return withCode(exitUsage, fmt.Errorf("--mode: %w", err))
 	}
 	fc := writer.FileCopyOptions{PartitionTable: f.partitionTable, WIMPartSize: f.wimPartSize, SplitAbove: f.splitWIMAbove}
+	expect, err := parseExpectDrives(f.expect)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
 	out := cmd.OutOrStdout()
-	view := newProgressView(cmd.ErrOrStderr(), a.log)
+	view := newProgressView(cmd.ErrOrStderr(), a)
 	opts := writer.Options{
 		Policy:    writer.Policy{Force: f.force, AllowLoop: f.allowLoop},
 		BlockSize: int(f.bs),
 		NoVerify:  f.noVerify,
 		ToFile:    f.toFile,
 		Stdin:     cmd.InOrStdin(),
-		Log:       a.log,
+		Log:       userLog{a},
 		Progress:  view.update,
 		Mode:      mode,
 		FileCopy:  fc,
+		Expect:    expect,
 	}
 	plan, err := writer.Prepare(source, targets, opts)
 	if err != nil {
@@ -205,6 +206,26 @@ func runWrite(cmd *cobra.Command, a *app, f writeFlags, source string, targets [
 	return reportWrite(out, rep, f.noVerify)
 }
 
+// parseExpectDrives reads --expect-drive TARGET=ID values.
+func parseExpectDrives(vals []string) (map[string]writer.Identity, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	out := map[string]writer.Identity{}
+	for _, v := range vals {
+		i := strings.LastIndexByte(v, '=')
+		if i <= 0 {
+			return nil, fmt.Errorf("--expect-drive %q: want TARGET=ID", v)
+		}
+		id, err := writer.ParseIdentity(v[i+1:])
+		if err != nil {
+			return nil, fmt.Errorf("--expect-drive: %w", err)
+		}
+		out[v[:i]] = id
+	}
+	return out, nil
+}
+
 func describePlan(out io.Writer, p *writer.Plan) {
 	src := p.Source
 	size := "size unknown until the end of the stream"
@@ -226,7 +247,7 @@ func describePlan(out io.Writer, p *writer.Plan) {
 		if len(t.Problems) > 0 {
 			var s []string
 			for _, pr := range t.Problems {
-				s = append(s, pr.Detail)
+				s = append(s, pr.String())
 			}
 			verdict = "REFUSED: " + strings.Join(s, "; ")
 		}
@@ -329,11 +350,11 @@ func reportWrite(out io.Writer, rep *writer.Report, noVerify bool) error {
 }
 
 // progressView shows per-target progress: bars when stderr is a terminal,
-// a log line every logEvery otherwise.
+// a message line every logEvery otherwise.
 type progressView struct {
 	mu      sync.Mutex
 	out     io.Writer
-	log     *logrus.Logger
+	a       *app
 	tty     bool
 	bars    map[string]*progressbar.ProgressBar
 	phase   map[string]writer.Phase
@@ -346,8 +367,8 @@ type progressView struct {
 
 const logEvery = 10 * time.Second
 
-func newProgressView(out io.Writer, log *logrus.Logger) *progressView {
-	v := &progressView{out: out, log: log, bars: map[string]*progressbar.ProgressBar{},
+func newProgressView(out io.Writer, a *app) *progressView {
+	v := &progressView{out: out, a: a, bars: map[string]*progressbar.ProgressBar{},
 		phase: map[string]writer.Phase{}, lastLog: map[string]time.Time{}}
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		v.tty = true
@@ -442,16 +463,15 @@ func (v *progressView) logLine(p writer.Progress, changed bool) {
 		return
 	}
 	v.lastLog[p.Target] = now
-	e := v.log.WithField("target", p.Target).WithField("phase", string(p.Phase))
 	switch {
 	case p.Phase == writer.PhaseFailed:
 		// reported in the summary
 	case p.Total > 0:
-		e.Infof("%s: %s of %s (%d%%)", p.Target, units.Bytes(p.Done), units.Bytes(p.Total), p.Done*100/p.Total)
+		v.a.notef("%s: %s: %s of %s (%d%%)", p.Target, p.Phase, units.Bytes(p.Done), units.Bytes(p.Total), p.Done*100/p.Total)
 	case p.InputTotal > 0:
-		e.Infof("%s: %s (%d%% of the compressed input)", p.Target, units.Bytes(p.Done), p.InputDone*100/p.InputTotal)
+		v.a.notef("%s: %s: %s (%d%% of the compressed input)", p.Target, p.Phase, units.Bytes(p.Done), p.InputDone*100/p.InputTotal)
 	default:
-		e.Infof("%s: %s", p.Target, units.Bytes(p.Done))
+		v.a.notef("%s: %s: %s", p.Target, p.Phase, units.Bytes(p.Done))
 	}
 }
 

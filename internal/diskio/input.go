@@ -69,13 +69,15 @@ func OpenInput(path string) (*Input, error) {
 		in.Size = st.Size()
 	default:
 		f.Close()
-		return nil, &InputError{Path: path, Kind: kindOf(m)}
+		return nil, &InputError{Path: path, Kind: KindOf(m)}
 	}
 	return in, nil
 }
 
-// kindOf names the type of a file that is not an image.
-func kindOf(m fs.FileMode) string {
+// KindOf names the type of a file that is not a regular file, for
+// messages: "directory", "named pipe (FIFO)", "character device", "block
+// device", "socket", "symbolic link", else "special file".
+func KindOf(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "directory"
@@ -83,6 +85,8 @@ func kindOf(m fs.FileMode) string {
 		return "named pipe (FIFO)"
 	case m&fs.ModeCharDevice != 0:
 		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
 	case m&fs.ModeSocket != 0:
 		return "socket"
 	case m&fs.ModeSymlink != 0:

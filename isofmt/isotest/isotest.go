@@ -171,7 +171,10 @@ type Entry struct {
 	SHA256 string // files only
 	Target string // symlinks only
 	Perm   fs.FileMode
-	MTime  int64 // unix seconds
+	// Special holds the set-id and sticky bits (compared with
+	// CompareOptions.ModeBits).
+	Special fs.FileMode
+	MTime   int64 // unix seconds
 	// Ino groups hard links: entries with the same non-empty Ino are one file.
 	Ino string
 }
@@ -195,7 +198,7 @@ func SnapshotFS(t testing.TB, fsys fs.FS, ino func(fs.FileInfo) string) Tree {
 		if err != nil {
 			return err
 		}
-		e := Entry{Perm: fi.Mode().Perm(), MTime: fi.ModTime().Unix()}
+		e := Entry{Perm: fi.Mode().Perm(), Special: fi.Mode() & (fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), MTime: fi.ModTime().Unix()}
 		if ino != nil {
 			e.Ino = ino(fi)
 		}
@@ -250,6 +253,10 @@ type CompareOptions struct {
 	IgnoreHardLinks bool
 	// IgnoreDirMTime skips directory mtimes (extractors set them late).
 	IgnoreDirMTime bool
+	// ModeBits also compares the set-id and sticky bits.
+	ModeBits bool
+	// LinkMTime also compares the mtimes of symlinks.
+	LinkMTime bool
 	// MTimeStep, when above 1, compares mtimes as the oracle's rounded down
 	// to a multiple of this many seconds: FAT keeps modification times in
 	// 2-second steps, so a file made at an odd second reads back one earlier.
@@ -287,7 +294,9 @@ func Compare(t testing.TB, want, got Tree, o CompareOptions) {
 			msg = fmt.Sprintf("link target %q, oracle %q", g.Target, w.Target)
 		case !o.IgnorePerm && w.Type != "symlink" && w.Perm != g.Perm:
 			msg = fmt.Sprintf("perm %v, oracle %v", g.Perm, w.Perm)
-		case !o.IgnoreMTime && w.Type != "symlink" && !(o.IgnoreDirMTime && w.Type == "dir") && stepDown(w.MTime, o.MTimeStep) != g.MTime:
+		case o.ModeBits && w.Type != "symlink" && w.Special != g.Special:
+			msg = fmt.Sprintf("set-id/sticky bits %v, oracle %v", g.Special, w.Special)
+		case !o.IgnoreMTime && (w.Type != "symlink" || o.LinkMTime) && !(o.IgnoreDirMTime && w.Type == "dir") && stepDown(w.MTime, o.MTimeStep) != g.MTime:
 			msg = fmt.Sprintf("mtime %d, oracle %d", g.MTime, w.MTime)
 		}
 		if msg != "" {
@@ -465,46 +474,6 @@ func Mount(t testing.TB, dev string) string {
 		}
 	})
 	return mp
-}
-
-// User is a throwaway system user for tests of what an unprivileged user
-// can and cannot do.
-type User struct {
-	Name     string
-	UID, GID int
-}
-
-// NewUser creates a user named prefix plus a random suffix (useradd, no
-// home directory) and removes it when the test ends. It skips unless
-// running as root with useradd and setpriv installed.
-func NewUser(t testing.TB, prefix string) *User {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a second user")
-	}
-	RequireTool(t, "useradd", "userdel", "setpriv")
-	name := fmt.Sprintf("%s%06x", prefix, rand.Uint32()&0xffffff)
-	Run(t, "useradd", "-M", "-s", "/bin/sh", name)
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", "-r", name).CombinedOutput(); err != nil && !strings.Contains(string(out), "not found") {
-			// -r complains about the missing home; the user is gone anyway.
-			if out2, err2 := exec.Command("id", name).CombinedOutput(); err2 == nil {
-				t.Errorf("userdel %s: %v %s (%s)", name, err, out, out2)
-			}
-		}
-	})
-	u := &User{Name: name}
-	out := Run(t, "id", "-u", name)
-	fmt.Sscan(out, &u.UID)
-	out = Run(t, "id", "-g", name)
-	fmt.Sscan(out, &u.GID)
-	return u
-}
-
-// Command returns cmd run as u (setpriv: that uid and gid, no
-// supplementary groups).
-func (u *User) Command(name string, args ...string) *exec.Cmd {
-	return exec.Command("setpriv", append([]string{fmt.Sprintf("--reuid=%d", u.UID), fmt.Sprintf("--regid=%d", u.GID), "--clear-groups", "--", name}, args...)...)
 }
 
 // stepDown rounds t down to a multiple of step (a no-op for steps of 0 or 1).

@@ -5,16 +5,23 @@ package automp
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // maxSuffix caps the "-N" suffixes tried when the name is taken.
 const maxSuffix = 1000
+
+// lockWait bounds the wait for another isofsd process making or removing
+// a mountpoint in the same place (see Create). A place kept locked longer
+// (someone who may read it holding the lock) is skipped.
+const lockWait = 30 * time.Second
 
 // RuntimeSubdir is the directory under $XDG_RUNTIME_DIR holding automatic
 // mountpoints when /media/USER is not writable.
@@ -68,17 +75,36 @@ type Dir struct {
 	Path string
 	// Parent and Name split Path.
 	Parent, Name string
-	dev, ino     uint64
+	// Reused says that Path was a leftover of an earlier automatic
+	// mount (see Create), not made now.
+	Reused   bool
+	dev, ino uint64
 	// reopen opens Parent again with the checks it was created with.
 	reopen func() (int, error)
+	// lock is the parent, open and locked from Create until Release.
+	lock *os.File
 }
 
-// Create makes a new directory for an image with volume label label (the
+// Create makes a directory for an image with volume label label (the
 // image's path names it when the label is unusable): MediaDir/User/NAME
 // when the user may create it there, else RuntimeDir/isofsd/NAME. NAME
-// is Name(label, imagePath), with "-2", "-3"… appended while it exists.
-// An existing directory is never reused, so Remove only ever deletes
-// what Create made.
+// is Name(label, imagePath), with "-2", "-3"… appended while it is
+// taken.
+//
+// A name is taken unless it is free or holds a leftover of an earlier
+// automatic mount whose process died before removing it: a directory
+// (not a symlink) owned by the user, mode 0700 as Create makes them,
+// empty, and with nothing mounted on it. Such a directory is reused
+// (Dir.Reused), so that a crash does not push later mounts to LABEL-2,
+// LABEL-3… for ever; mounting on it hides nothing and Remove deletes
+// only an empty directory. Anything else there — a file, a symlink,
+// someone else's or a non-empty directory, a live or dead mount — is
+// left alone.
+//
+// The place stays locked (flock on the parent) from the choice of the
+// name until Release, so that two isofsd processes mounting images of
+// the same label at once cannot both pick the one free or leftover
+// directory: the caller releases it once the mount is up (or failed).
 func (c Config) Create(label, imagePath string) (*Dir, error) {
 	name := Name(label, imagePath)
 	var errs []error
@@ -88,14 +114,49 @@ func (c Config) Create(label, imagePath string) (*Dir, error) {
 			errs = append(errs, err)
 			continue
 		}
+		if err := lockDir(fd, p.path); err != nil {
+			unix.Close(fd)
+			errs = append(errs, err)
+			continue
+		}
 		d, err := c.mkUnique(fd, p, name)
-		unix.Close(fd)
 		if err == nil {
+			d.lock = os.NewFile(uintptr(fd), p.path)
 			return d, nil
 		}
+		unix.Close(fd)
 		errs = append(errs, err)
 	}
 	return nil, fmt.Errorf("%w: %w", ErrNoPlace, errors.Join(errs...))
+}
+
+// lockDir takes the exclusive flock of the directory open on fd, waiting
+// at most lockWait.
+func lockDir(fd int, path string) error {
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("%s: lock: %w", path, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: still locked by another process after %v", path, lockWait)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Release unlocks the place Create locked; the caller calls it once the
+// mount is up or has failed. Remove releases too.
+func (d *Dir) Release() {
+	if d == nil || d.lock == nil {
+		return
+	}
+	d.lock.Close() // closing the descriptor drops its flock
+	d.lock = nil
 }
 
 // Create makes an automatic mountpoint with DefaultConfig.
@@ -202,10 +263,10 @@ func openDir(dirfd int, name string, noFollow bool) (int, error) {
 // checkDir refuses a parent directory that others could use to swap our
 // mountpoint: it must belong to us (or root, when rootOK) and must not
 // be writable by others, unless the sticky bit keeps them from renaming
-// our entries. Group write is accepted on a root-owned directory that
-// carries an access ACL (the mode's group bits are then the ACL mask,
-// which is how administrators grant one user write access to
-// /media/USER).
+// our entries. Group write is accepted on a root-owned directory only
+// through an access ACL that grants write to nobody but the user and
+// root (the mode's group bits are then the ACL mask, which is how
+// administrators grant one user write access to /media/USER).
 func (c Config) checkDir(fd int, path string, rootOK bool) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -218,16 +279,34 @@ func (c Config) checkDir(fd int, path string, rootOK bool) error {
 	if st.Mode&0o002 != 0 && !sticky {
 		return fmt.Errorf("%w: %s is writable by everyone", ErrUnsafe, path)
 	}
-	if st.Mode&0o020 != 0 && !sticky && !(st.Uid == 0 && hasACL(fd)) {
-		return fmt.Errorf("%w: %s is writable by its group", ErrUnsafe, path)
+	if st.Mode&0o020 != 0 && !sticky {
+		acl, err := accessACL(fd)
+		if err != nil || acl == nil || st.Uid != 0 {
+			return fmt.Errorf("%w: %s is writable by its group", ErrUnsafe, path)
+		}
+		who, err := aclOtherWriters(acl, c.UID)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrUnsafe, path, err)
+		}
+		if who != "" {
+			return fmt.Errorf("%w: %s: its ACL lets %s write to it", ErrUnsafe, path, who)
+		}
 	}
 	return nil
 }
 
-// hasACL reports whether the directory open on fd has a POSIX access ACL.
-func hasACL(fd int) bool {
-	_, err := unix.Fgetxattr(fd, "system.posix_acl_access", nil)
-	return err == nil
+// accessACL reads the POSIX access ACL of the directory open on fd (nil
+// when it has none).
+func accessACL(fd int) ([]byte, error) {
+	buf := make([]byte, aclHeader+maxACLEntries*aclEntrySize)
+	n, err := unix.Fgetxattr(fd, "system.posix_acl_access", buf)
+	if errors.Is(err, unix.ENODATA) || errors.Is(err, unix.EOPNOTSUPP) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
 }
 
 // mkUnique creates name (or name-2, name-3…) in the parent open on fd.
@@ -239,6 +318,10 @@ func (c Config) mkUnique(fd int, p place, name string) (*Dir, error) {
 		}
 		err := unix.Mkdirat(fd, cand, 0o700)
 		if errors.Is(err, unix.EEXIST) {
+			if st, ok := c.leftover(fd, cand); ok {
+				return &Dir{Path: filepath.Join(p.path, cand), Parent: p.path, Name: cand, Reused: true,
+					dev: uint64(st.Dev), ino: st.Ino, reopen: p.open}, nil
+			}
 			continue
 		}
 		if err != nil {
@@ -258,18 +341,60 @@ func (c Config) mkUnique(fd int, p place, name string) (*Dir, error) {
 	return nil, fmt.Errorf("%s: no free name after %d tries", filepath.Join(p.path, name), maxSuffix)
 }
 
+// leftover reports whether the existing entry name in the parent open on
+// fd is a directory an earlier automatic mount left (see Create), and
+// returns its stat.
+func (c Config) leftover(fd int, name string) (unix.Stat_t, bool) {
+	var st, parent unix.Stat_t
+	// O_NOFOLLOW: a symlink is never a leftover. A dead FUSE mount fails
+	// here (ENOTCONN) and a live one of another user (EACCES).
+	dfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return st, false
+	}
+	dir := os.NewFile(uintptr(dfd), name)
+	defer dir.Close()
+	if unix.Fstat(dfd, &st) != nil || unix.Fstat(fd, &parent) != nil {
+		return st, false
+	}
+	if int(st.Uid) != c.UID || st.Mode&0o7777 != 0o700 || st.Dev != parent.Dev {
+		return st, false
+	}
+	// A bind mount of the same file system keeps the device number: the
+	// kernel says whether the directory is the root of a mount.
+	var sx unix.Statx_t
+	if err := unix.Statx(dfd, "", unix.AT_EMPTY_PATH, unix.STATX_BASIC_STATS, &sx); err != nil ||
+		sx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 || sx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+		return st, false
+	}
+	if names, err := dir.Readdirnames(1); len(names) > 0 || (err != nil && !errors.Is(err, io.EOF)) {
+		return st, false
+	}
+	return st, true
+}
+
 // Remove deletes the directory once it is unmounted: only if its parent
 // is reached the way Create reached it, the entry is still the directory
-// Create made, and it is empty. A directory already gone is not an error.
+// Create made, and it is empty. A directory already gone, or mounted on
+// again (another mount of the same label reused it; that mount removes
+// it), is not an error. Remove releases the place's lock.
 func (d *Dir) Remove() error {
 	if d == nil || d.reopen == nil {
 		return nil
 	}
+	defer d.Release()
 	fd, err := d.reopen()
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.Path, err)
 	}
 	defer unix.Close(fd)
+	if d.lock == nil {
+		// Not between Create and Release: wait for anyone choosing a
+		// mountpoint here, who might be about to reuse this one.
+		if err := lockDir(fd, d.Parent); err != nil {
+			return fmt.Errorf("%s: %w", d.Path, err)
+		}
+	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(fd, d.Name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		if errors.Is(err, unix.ENOENT) {
@@ -281,7 +406,10 @@ func (d *Dir) Remove() error {
 		return fmt.Errorf("%w: %s", ErrChanged, d.Path)
 	}
 	if err := unix.Unlinkat(fd, d.Name, unix.AT_REMOVEDIR); err != nil {
-		if errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY) {
+		if errors.Is(err, unix.EBUSY) {
+			return nil
+		}
+		if errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("%w: %s", ErrNotEmpty, d.Path)
 		}
 		return fmt.Errorf("%s: %w", d.Path, err)

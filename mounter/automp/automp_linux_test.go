@@ -5,9 +5,14 @@ package automp
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // testConfig lays out a media directory (with the user's directory made
@@ -80,8 +85,8 @@ func TestCreateHostileLabels(t *testing.T) {
 	}
 }
 
-// TestCreateUnique: a taken name (by a mountpoint, a file or a stranger's
-// empty directory) is never reused; "-2", "-3"… are appended.
+// TestCreateUnique: a taken name (by a mount, a file, a stranger's
+// directory) is never reused; "-2", "-3"… are appended.
 func TestCreateUnique(t *testing.T) {
 	c := testConfig(t)
 	parent := filepath.Join(c.MediaDir, c.User)
@@ -94,11 +99,118 @@ func TestCreateUnique(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if d.Reused {
+			t.Errorf("%s reused", d.Path)
+		}
+		// Mounted on, as far as Create can tell: not empty.
+		must(t, os.WriteFile(filepath.Join(d.Path, "mounted"), nil, 0o600))
+		d.Release()
 		paths = append(paths, d.Name)
 	}
 	if strings.Join(paths, ",") != "DEMO,DEMO-3,DEMO-4" {
 		t.Errorf("names %q, want DEMO, DEMO-3, DEMO-4", paths)
 	}
+}
+
+// TestCreateReusesLeftover (review U1): the directory of a mount whose
+// process died before removing it — ours, 0700, empty, not mounted — is
+// the mountpoint of the next mount of that label, instead of LABEL-2 for
+// ever after. Anything else under the name is left alone.
+func TestCreateReusesLeftover(t *testing.T) {
+	c := testConfig(t)
+	parent := filepath.Join(c.MediaDir, c.User)
+	first, err := c.Create("DEMO", "")
+	must(t, err)
+	first.Release() // the process dies: nobody removes it
+	d, err := c.Create("DEMO", "")
+	must(t, err)
+	if d.Path != first.Path || !d.Reused {
+		t.Errorf("after a crash: %s (reused %v), want %s reused", d.Path, d.Reused, first.Path)
+	}
+	must(t, d.Remove())
+	if _, err := os.Lstat(first.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("reused mountpoint not removed: %v", err)
+	}
+
+	elsewhere := t.TempDir()
+	for _, tc := range []struct {
+		name  string
+		plant func(p string)
+	}{
+		{"not empty", func(p string) {
+			must(t, os.Mkdir(p, 0o700))
+			must(t, os.WriteFile(filepath.Join(p, "keep"), nil, 0o600))
+		}},
+		{"made by someone else (0755)", func(p string) { must(t, os.Mkdir(p, 0o755)) }},
+		{"a symlink to an empty directory", func(p string) { must(t, os.Symlink(elsewhere, p)) }},
+		{"a file", func(p string) { must(t, os.WriteFile(p, nil, 0o700)) }},
+		{"another user's", func(p string) {
+			if os.Geteuid() != 0 {
+				t.Skip("needs root to give the directory to another uid")
+			}
+			must(t, os.Mkdir(p, 0o700))
+			must(t, os.Chown(p, 54321, 54321))
+		}},
+		{"mounted on (a bind mount keeps the device)", func(p string) {
+			if os.Geteuid() != 0 {
+				t.Skip("needs root to mount")
+			}
+			must(t, os.Mkdir(p, 0o700))
+			if out, err := exec.Command("mount", "--bind", p, p).CombinedOutput(); err != nil {
+				t.Skipf("mount --bind: %v %s", err, out)
+			}
+			t.Cleanup(func() {
+				if out, err := exec.Command("umount", p).CombinedOutput(); err != nil {
+					t.Errorf("umount %s: %v %s", p, err, out)
+				}
+			})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "L" + strings.NewReplacer(" ", "", "(", "", ")", "", "'", "").Replace(tc.name)
+			tc.plant(filepath.Join(parent, name))
+			d, err := c.Create(name, "")
+			must(t, err)
+			defer d.Remove()
+			if d.Name != name+"-2" || d.Reused {
+				t.Errorf("%s: got %s (reused %v), want %s-2 made new", tc.name, d.Name, d.Reused, name)
+			}
+		})
+	}
+	if left := entries(t, elsewhere); len(left) != 0 {
+		t.Errorf("created behind the symlink: %q", left)
+	}
+}
+
+// TestCreateLocksPlace: while one Create's mountpoint is not released
+// (its mount is coming up), another Create of the same label waits, and
+// then does not take the directory the first one mounted on.
+func TestCreateLocksPlace(t *testing.T) {
+	c := testConfig(t)
+	first, err := c.Create("DEMO", "")
+	must(t, err)
+	done := make(chan *Dir)
+	go func() {
+		d, err := c.Create("DEMO", "")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- d
+	}()
+	select {
+	case d := <-done:
+		t.Fatalf("second Create returned %s while the first held the place", d.Path)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// The first mount comes up (its directory is no longer empty), then
+	// releases the place.
+	must(t, os.WriteFile(filepath.Join(first.Path, "mounted"), nil, 0o600))
+	first.Release()
+	d := <-done
+	if d == nil || d.Name != "DEMO-2" {
+		t.Fatalf("second Create: %+v, want DEMO-2", d)
+	}
+	d.Release()
 }
 
 // TestCreateFallsBackToRuntimeDir: with no usable media directory the
@@ -235,6 +347,68 @@ func TestRemoveOnlyOurEmptyDirectory(t *testing.T) {
 	must(t, os.Remove(d.Path))
 	if err := d.Remove(); err != nil {
 		t.Errorf("Remove of a directory already gone: %v", err)
+	}
+}
+
+// setACL gives dir an access ACL with write for the named uids (and
+// r-x for its group), as setfacl -m u:UID:rwx would; the kernel checks
+// the value and makes the mode's group bits the mask.
+func setACL(t *testing.T, dir string, uids ...uint32) {
+	t.Helper()
+	slices.Sort(uids) // the kernel wants named users in ascending order
+	ents := []aclEntry{{tag: aclUserObj, perm: 7}}
+	for _, u := range uids {
+		ents = append(ents, aclEntry{tag: aclUser, perm: 7, id: u})
+	}
+	ents = append(ents, aclEntry{tag: aclGroupObj, perm: 5}, aclEntry{tag: aclMask, perm: 7}, aclEntry{tag: aclOther, perm: 0})
+	if err := unix.Setxattr(dir, "system.posix_acl_access", aclBytes(ents...), 0); err != nil {
+		t.Skipf("cannot set a POSIX ACL on %s: %v", dir, err)
+	}
+	st, err := os.Stat(dir)
+	must(t, err)
+	if st.Mode().Perm()&0o020 == 0 {
+		t.Fatalf("%s: mode %v after setting an ACL with a rwx mask", dir, st.Mode())
+	}
+}
+
+// TestCreateRefusesSharedACL (review S5): a root-owned /media/USER whose
+// ACL lets another user (nobody) write is not used: that user could swap
+// the mountpoint. One whose ACL grants write to the user alone is.
+func TestCreateRefusesSharedACL(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: /media/USER must be root's for its ACL to count")
+	}
+	c := testConfig(t)
+	ud := filepath.Join(c.MediaDir, c.User)
+	must(t, os.Chmod(ud, 0o750))
+	setACL(t, ud, uint32(c.UID), 65534)
+	d, err := c.Create("DEMO", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(c.RuntimeDir, RuntimeSubdir, "DEMO"); d.Path != want {
+		t.Errorf("mountpoint %s, want %s: a directory the user nobody (65534) may write to was used", d.Path, want)
+	}
+	if left := entries(t, ud); len(left) != 0 {
+		t.Errorf("created in %s: %q", ud, left)
+	}
+
+	// checkDir on its own: the user alone (uid 54321 here) passes; the
+	// user and nobody do not.
+	for _, tc := range []struct {
+		uids []uint32
+		ok   bool
+	}{{[]uint32{54321}, true}, {[]uint32{54321, 0}, true}, {[]uint32{54321, 65534}, false}} {
+		dir := filepath.Join(t.TempDir(), "alice")
+		must(t, os.Mkdir(dir, 0o750))
+		setACL(t, dir, tc.uids...)
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		must(t, err)
+		err = Config{UID: 54321}.checkDir(fd, dir, true)
+		unix.Close(fd)
+		if tc.ok && err != nil || !tc.ok && !errors.Is(err, ErrUnsafe) {
+			t.Errorf("ACL granting write to %v: %v (want ok=%v)", tc.uids, err, tc.ok)
+		}
 	}
 }
 

@@ -24,6 +24,7 @@ func DefaultConfig() Config { return Config{} }
 type Dir struct {
 	Path         string
 	Parent, Name string
+	Reused       bool
 }
 
 // Create fails: see ErrNoPlace.
@@ -31,6 +32,9 @@ func (c Config) Create(label, imagePath string) (*Dir, error) { return nil, ErrN
 
 // Create fails: see ErrNoPlace.
 func Create(label, imagePath string) (*Dir, error) { return nil, ErrNoPlace }
+
+// Release has nothing to unlock.
+func (d *Dir) Release() {}
 
 // Remove has nothing to remove.
 func (d *Dir) Remove() error { return nil }

@@ -10,13 +10,15 @@
 // part of the path a user can write, and the parent's owner and mode are
 // checked first; Remove deletes it again only while it is still the empty
 // directory Create made (same device and inode, reached the same way).
+// The empty directory a crashed mount left is reused (see Create for the
+// rule), under a lock that keeps concurrent mounts of one label apart.
 package automp
 
 import (
 	"path/filepath"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/isofsd/isofsd/internal/safetext"
 )
 
 // MaxName caps a mountpoint name in bytes, before a "-N" suffix: long
@@ -46,47 +48,9 @@ func Name(label, imagePath string) string {
 }
 
 // Sanitize makes label one path element that shows well in a file
-// manager, or "" when nothing usable is left:
-//   - invalid UTF-8, control characters (C0, DEL, C1), invisible format
-//     characters (bidirectional overrides, zero-width joiners) and "/"
-//     become "_", other blanks a space;
-//   - blanks at either end are trimmed, and a label with nothing else
-//     left gives "";
-//   - a leading "." becomes "_", so that no name is ".", ".." or hidden
-//     (GIO does not show mounts whose path has a dot component);
-//   - the result is cut to MaxName bytes on a character boundary.
-func Sanitize(label string) string {
-	var b strings.Builder
-	visible := false
-	for i := 0; i < len(label); {
-		r, size := utf8.DecodeRuneInString(label[i:])
-		i += size
-		switch {
-		case r == utf8.RuneError && size <= 1, r == '/', r < 0x20, r >= 0x7f && r < 0xa0,
-			unicode.Is(unicode.Cf, r), r == 0xfffe || r == 0xffff:
-			b.WriteByte('_')
-		case unicode.IsSpace(r):
-			b.WriteByte(' ')
-		default:
-			b.WriteRune(r)
-			visible = true
-		}
-	}
-	if !visible {
-		// Nothing but replacements: a name like "___" says nothing
-		// about the image; let the caller fall back to its file name.
-		return ""
-	}
-	s := strings.TrimSpace(b.String())
-	if strings.HasPrefix(s, ".") {
-		s = "_" + s[1:]
-	}
-	if len(s) > MaxName {
-		cut := MaxName
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = strings.TrimSpace(s[:cut])
-	}
-	return s
-}
+// manager, or "" when nothing usable is left: safetext.Name's rule (the
+// one carve's output names follow too) with the MaxName cap — control and
+// format characters, invalid UTF-8 and separators become "_", blanks at
+// either end go, a leading "." becomes "_" (GIO does not show mounts
+// whose path has a dot component).
+func Sanitize(label string) string { return safetext.Name(label, MaxName) }

@@ -12,6 +12,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/isofsd/isofsd/fatfs"
+	"github.com/isofsd/isofsd/internal/diskio"
 	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/usbboot"
 	"github.com/isofsd/isofsd/wim"
@@ -215,7 +216,7 @@ func (p *Plan) walk(dir *isofmt.Node, fdir *fatfs.Node, prefix string, o Options
 		case k.Stat.Mode&fs.ModeSymlink != 0:
 			p.note("/%s is a symbolic link to %q: left out (FAT has no links)", ipath, k.Stat.Target)
 		default:
-			p.note("/%s is a %s: left out", ipath, typeName(k.Stat.Mode))
+			p.note("/%s is a %s: left out", ipath, diskio.KindOf(k.Stat.Mode))
 		}
 	}
 	return nil
@@ -236,20 +237,6 @@ func (p *Plan) addFile(fdir *fatfs.Node, f *File, name string, st *isofmt.Stat) 
 	f.fat = n
 	fdir.Children = append(fdir.Children, n)
 	p.Files = append(p.Files, f)
-}
-
-func typeName(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeDevice != 0 && m&fs.ModeCharDevice != 0:
-		return "character device"
-	case m&fs.ModeDevice != 0:
-		return "block device"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	}
-	return "special file"
 }
 
 // isSplittable: the WIMs Windows Setup reads as split sets.
