@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"time"
 
@@ -178,17 +179,7 @@ func (v *fatVolume) allFree(file *fsmeta.File) bool {
 		return false
 	}
 	g := v.fs.Geometry
-	for _, e := range file.Extents {
-		if e.Zero {
-			continue
-		}
-		for o := e.Physical; o < e.Physical+e.Length; o += g.ClusterSize {
-			if o < g.DataOffset || !v.isFree(uint32((o-g.DataOffset)/g.ClusterSize)+2) {
-				return false
-			}
-		}
-	}
-	return true
+	return fsmeta.AllFree(file, g.DataOffset, g.ClusterSize, func(i int64) bool { return i+2 <= math.MaxUint32 && v.isFree(uint32(i+2)) })
 }
 
 // walk lists the volume's deleted files: every directory reachable from

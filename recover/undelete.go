@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/isofsd/isofsd/internal/safetext"
 	"github.com/isofsd/isofsd/isofmt"
@@ -43,12 +44,22 @@ type FileSystem struct {
 	// allFree checks a file's clusters against the allocation map
 	// (extents relative to the file system); asked only for images.
 	allFree func(*fsmeta.File) bool
+	// claims adds to a file (extents relative to the file system) the
+	// metadata found on its clusters that its reader could not weigh
+	// while listing; asked only for images. Nil when the reader weighs
+	// everything while listing.
+	claims func(*fsmeta.File)
+	// metadata says what file-system metadata a block of a recovered
+	// file (unit bytes, from the file's start) holds, "" when none.
+	metadata func([]byte) string
+	unit     int64
 }
 
-// clustersFree fills f.Free from the file system's allocation map; f's
-// extents are offsets on the source.
+// clustersFree fills f.Free from the file system's allocation map, and
+// adds the claims of metadata on f's clusters; f's extents are offsets
+// on the source.
 func (fs *FileSystem) clustersFree(f *fsmeta.File) {
-	if fs.allFree == nil {
+	if fs.allFree == nil && fs.claims == nil {
 		return
 	}
 	g := *f
@@ -59,7 +70,19 @@ func (fs *FileSystem) clustersFree(f *fsmeta.File) {
 		}
 		g.Extents[i] = e
 	}
-	f.Free = fs.allFree(&g)
+	if fs.allFree != nil {
+		f.Free = fs.allFree(&g)
+	}
+	if fs.claims != nil {
+		g.Claims = nil
+		fs.claims(&g)
+		for _, c := range g.Claims {
+			if c.Length > 0 {
+				c.Physical += fs.Offset
+			}
+			f.AddClaim(c)
+		}
+	}
 }
 
 // FindFileSystems looks for NTFS, exFAT, ext2/3/4 and FAT at the start of
@@ -68,43 +91,16 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 	var out []*FileSystem
 	try := func(off, n int64) bool {
 		sec := io.NewSectionReader(src, off, n)
-		if v, err := ntfs.Open(sec, n); err == nil {
-			fs := &FileSystem{Kind: "ntfs", Offset: off, Size: n, allFree: v.AllFree, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
-				return v.Deleted(ctx, p)
-			}}
-			if v.BitmapNote != "" {
-				fs.Notes = append(fs.Notes, v.BitmapNote)
+		for _, o := range fsOpeners {
+			fs, err := o.open(sec, n)
+			if errors.Is(err, fsmeta.ErrNotFound) {
+				continue
 			}
-			out = append(out, fs)
-			return true
-		} else if !errors.Is(err, fsmeta.ErrNotFound) {
-			out = append(out, &FileSystem{Kind: "ntfs", Offset: off, Size: n, Error: err.Error()})
-			return true
-		}
-		if v, err := exfat.Open(sec, n); err == nil {
-			fs := &FileSystem{Kind: "exfat", Offset: off, Size: n, allFree: v.AllFree, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
-				return v.Deleted(ctx, p)
-			}}
-			if v.BitmapNote != "" {
-				fs.Notes = append(fs.Notes, v.BitmapNote)
+			if err != nil {
+				fs = &FileSystem{Error: err.Error()}
 			}
+			fs.Kind, fs.Offset, fs.Size = o.kind, off, n
 			out = append(out, fs)
-			return true
-		} else if !errors.Is(err, fsmeta.ErrNotFound) {
-			out = append(out, &FileSystem{Kind: "exfat", Offset: off, Size: n, Error: err.Error()})
-			return true
-		}
-		if v, err := ext4j.Open(sec, n); err == nil {
-			fs := &FileSystem{Kind: "ext4", Offset: off, Size: n, allFree: v.AllFree, list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) {
-				return v.Deleted(ctx, p)
-			}}
-			if v.JournalNote != "" {
-				fs.Notes = append(fs.Notes, v.JournalNote)
-			}
-			out = append(out, fs)
-			return true
-		} else if !errors.Is(err, fsmeta.ErrNotFound) {
-			out = append(out, &FileSystem{Kind: "ext4", Offset: off, Size: n, Error: err.Error()})
 			return true
 		}
 		if v := openFAT(src, off, n); v != nil {
@@ -121,6 +117,47 @@ func FindFileSystems(src io.ReaderAt, size int64) []*FileSystem {
 	}
 	eachVolume(src, size, try)
 	return out
+}
+
+// fsOpeners open the file systems whose readers live in their own
+// packages, in the order they are tried (FAT, whose boot sector is the
+// loosest, comes after them).
+var fsOpeners = []struct {
+	kind string
+	open func(io.ReaderAt, int64) (*FileSystem, error)
+}{
+	{"ntfs", func(r io.ReaderAt, n int64) (*FileSystem, error) {
+		v, err := ntfs.Open(r, n)
+		if err != nil {
+			return nil, err
+		}
+		return &FileSystem{Notes: nonEmpty(v.BitmapNote), allFree: v.AllFree, claims: v.Claims, metadata: ntfs.Metadata, unit: v.ClusterSize,
+			list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) { return v.Deleted(ctx, p) }}, nil
+	}},
+	{"exfat", func(r io.ReaderAt, n int64) (*FileSystem, error) {
+		v, err := exfat.Open(r, n)
+		if err != nil {
+			return nil, err
+		}
+		return &FileSystem{Notes: nonEmpty(v.BitmapNote), allFree: v.AllFree, claims: v.Claims, metadata: exfat.Metadata, unit: v.ClusterSize,
+			list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) { return v.Deleted(ctx, p) }}, nil
+	}},
+	{"ext4", func(r io.ReaderAt, n int64) (*FileSystem, error) {
+		v, err := ext4j.Open(r, n)
+		if err != nil {
+			return nil, err
+		}
+		return &FileSystem{Notes: nonEmpty(v.JournalNote), allFree: v.AllFree, metadata: v.Metadata, unit: v.BlockSize,
+			list: func(ctx context.Context, p func(int64, int64)) ([]*fsmeta.File, error) { return v.Deleted(ctx, p) }}, nil
+	}},
+}
+
+// nonEmpty is s as a list of notes: none when s is empty.
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 // eachVolume calls try on the whole source and, unless try takes it, on
@@ -225,7 +262,7 @@ func Undelete(ctx context.Context, src io.ReaderAt, size int64, o UndeleteOption
 					continue
 				}
 				fs.Images++
-				r := undeleteFile(ctx, src, size, f, files, isImage, used, o)
+				r := undeleteFile(ctx, src, size, fs, f, files, isImage, used, o)
 				rep.Images = append(rep.Images, r)
 				if r.Found != nil && r.Offset >= 0 {
 					claimed[r.Offset] = r
@@ -303,7 +340,8 @@ func insideRecovered(rs []*Recovered, off int64) (*Recovered, int64) {
 
 // overwrittenStart returns a deleted image that owns the sectors of f's
 // first 34 KiB (system area and first descriptor) instead of f, nil if
-// none: one written later over them, or — when the times cannot tell
+// none: one written later (by more than the step of the file system's
+// clock) over them, or — when the times cannot tell
 // (file systems keep seconds) — a larger one whose descriptor sits on the
 // very same sector at the same place in the file (a small deleted file
 // whose clusters an image reused sees that image's descriptor).
@@ -320,7 +358,7 @@ func overwrittenStart(f *fsmeta.File, images []*fsmeta.File) *fsmeta.File {
 		if g == f {
 			continue
 		}
-		if g.Modified.After(f.Modified) && fsmeta.Overlaps(head, g) > 0 {
+		if g.Modified.After(f.Modified.Add(timeStep(f.FS))) && fsmeta.Overlaps(head, g) > 0 {
 			return g
 		}
 		if q, ok2 := physicalAt(g, systemAreaBytes); ok && ok2 && q == pvd && g.Size > f.Size && !g.Modified.Before(f.Modified) {
@@ -410,7 +448,7 @@ func (r *extentReader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // undeleteFile writes one deleted image, verifies it and judges it.
-func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.File, all []*fsmeta.File, isImage map[*fsmeta.File]bool, used map[string]bool, o UndeleteOptions) *Recovered {
+func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, fs *FileSystem, f *fsmeta.File, all []*fsmeta.File, isImage map[*fsmeta.File]bool, used map[string]bool, o UndeleteOptions) *Recovered {
 	r := &Recovered{Name: f.Name, FSFile: f, Method: fmt.Sprintf("%s %s (%d extents)", f.FS, f.ID, len(f.Extents))}
 	start := imageStart(f)
 	er := newExtentReader(src, size, f)
@@ -428,8 +466,8 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	var assumedBytes, newerBytes int64
 	var assumedWho, newerWho []string
 	// conflicts are this file's byte ranges that an assumed layout gives
-	// to it and to another deleted image written at the same time or
-	// later: at least one of the two is wrong there, and nothing says
+	// to it and to another deleted image written at the same time (within
+	// the step of the file system's clock) or later: at least one of the two is wrong there, and nothing says
 	// which. (Other deleted files are not weighed so: their times are not
 	// reliable enough — mtools copies the source's — and an image written
 	// over a deleted file's clusters is the usual case.)
@@ -445,7 +483,7 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 				who = g.ID
 			}
 			switch {
-			case (!f.Complete || !g.Complete) && isImage[g] && !g.Modified.Before(f.Modified):
+			case (!f.Complete || !g.Complete) && isImage[g] && !g.Modified.Before(f.Modified.Add(-timeStep(f.FS))):
 				for _, e := range fsmeta.SharedRanges(f, g) {
 					conflicts = append(conflicts, Range{e.Logical, e.Length})
 				}
@@ -474,6 +512,23 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	if newerBytes > 0 {
 		doubts = append(doubts, fmt.Sprintf("%d bytes of its clusters are also claimed by %d deleted files written later %s, which may have overwritten them", newerBytes, len(newerWho), names(newerWho)))
 	}
+	// The file system's own records of metadata it wrote on these
+	// clusters: after the file's last state, the bytes there are certainly
+	// not the file's; at an unknown time, they are in doubt.
+	certain, doubtful := f.ClaimedRanges()
+	var reasons []string
+	if len(conflicts) > 0 {
+		reasons = append(reasons, fmt.Sprintf("its clusters are also claimed by deleted %s, written at the same time or later (assumed layout)", names(conflictWho)))
+	}
+	if len(certain) > 0 {
+		for _, e := range certain {
+			conflicts = append(conflicts, Range{e.Logical, e.Length})
+		}
+		reasons = append(reasons, fmt.Sprintf("the file system wrote %s there after the file's last recorded state", claimNames(f.Claims, true)))
+	}
+	if len(f.Claims) > 0 && len(certain) == 0 || len(doubtful) > 0 {
+		doubts = append(doubts, fmt.Sprintf("%d bytes of its clusters held %s at a time the file system's records cannot order against the file", extentBytes(doubtful), claimNames(f.Claims, false)))
+	}
 	if o.ScanOnly {
 		r.Status = "found"
 		r.Note = strings.Join(append(append([]string(nil), f.Notes...), doubts...), "; ")
@@ -497,12 +552,13 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	r.Wrong = wrongRanges(r.Verify)
 	if r.Status == StatusLikely && len(conflicts) > 0 {
 		// Unproven, and another deleted file written with or after it
-		// claims some of the same clusters: call it damaged there and
-		// name the files inside the image those bytes hold.
+		// claims some of the same clusters, or the file system wrote its
+		// metadata there: call it damaged there and name the files inside
+		// the image those bytes hold.
 		conflicts = normalise(conflicts)
-		reason := fmt.Sprintf("its clusters are also claimed by deleted %s, written at the same time or later (assumed layout)", names(conflictWho))
+		reason := strings.Join(reasons, "; ")
 		r.Status = StatusDamaged
-		r.Note = fmt.Sprintf("%d bytes in %d ranges conflict with another deleted file's layout: %s; %s", rangeBytes(conflicts), len(conflicts), reason, strings.Join(f.Notes, "; "))
+		r.Note = strings.Join(append([]string{fmt.Sprintf("%d bytes in %d ranges were written with other data after it: %s", rangeBytes(conflicts), len(conflicts), reason)}, f.Notes...), "; ")
 		r.Wrong = normalise(append(r.Wrong, conflicts...))
 		if img, err := isofmt.OpenFile(r.Path, nil); err == nil {
 			if d, err := Damage(img, conflicts, reason); err == nil {
@@ -529,8 +585,19 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	why = append(why, doubts...)
 	why = append(why, f.Notes...)
 	if f.Complete && f.Free && len(doubts) == 0 {
+		// The file system's word is all there is: check the bytes read
+		// back for its metadata, which no record may name any more.
+		if what, at, err := findMetadata(ctx, r.Path, fs); err != nil || what != "" {
+			if err != nil {
+				why = append(why, fmt.Sprintf("reading it back: %v", err))
+			} else {
+				why = append(why, fmt.Sprintf("byte %d holds what looks like %s, written there after the file perhaps", at, what))
+			}
+			r.Note = "structure valid, data unverified: " + strings.Join(why, "; ") + "; " + verifyHint
+			return r
+		}
 		r.Status = StatusExact
-		r.Note = fmt.Sprintf("complete %s extents, every cluster free since deletion and claimed by no deleted file written later", f.FS)
+		r.Note = fmt.Sprintf("complete %s extents, every cluster free since deletion and claimed by no deleted file or metadata written later", f.FS)
 		if r.Verify.Verdict == VerdictOK {
 			r.Note += "; checksums in the image matched what they cover"
 		}
@@ -538,6 +605,81 @@ func undeleteFile(ctx context.Context, src io.ReaderAt, size int64, f *fsmeta.Fi
 	}
 	r.Note = "structure valid, data unverified: " + strings.Join(why, "; ") + "; " + verifyHint
 	return r
+}
+
+// claimNames says what the file system wrote on a file's clusters (the
+// claims after its last state when after is set, the others otherwise).
+func claimNames(cs []fsmeta.Claim, after bool) string {
+	var w []string
+	n := 0
+	for _, c := range cs {
+		if c.After != after {
+			continue
+		}
+		if n++; len(w) < 3 {
+			w = append(w, c.What)
+		}
+	}
+	if n > len(w) {
+		return fmt.Sprintf("%s and %d more", strings.Join(w, ", "), n-len(w))
+	}
+	return strings.Join(w, ", ")
+}
+
+func extentBytes(es []fsmeta.Extent) int64 {
+	var n int64
+	for _, e := range es {
+		n += e.Length
+	}
+	return n
+}
+
+// findMetadata reads a recovered file in the file system's blocks and
+// returns what metadata the first one that holds some holds, and where.
+func findMetadata(ctx context.Context, path string, fs *FileSystem) (string, int64, error) {
+	if fs == nil || fs.metadata == nil || fs.unit <= 0 || fs.unit > 1<<20 {
+		return "", 0, nil
+	}
+	in, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer in.Close()
+	buf := make([]byte, max(fs.unit, 4<<20)/fs.unit*fs.unit)
+	for off := int64(0); ; {
+		if err := ctx.Err(); err != nil {
+			return "", 0, err
+		}
+		n, err := io.ReadFull(in, buf)
+		for i := 0; i+int(fs.unit) <= n; i += int(fs.unit) {
+			if what := fs.metadata(buf[i : i+int(fs.unit)]); what != "" {
+				return what, off + int64(i), nil
+			}
+		}
+		off += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return "", 0, nil
+		}
+		if err != nil {
+			return "", 0, err
+		}
+	}
+}
+
+// timeStep is the resolution of the modification times a file system
+// keeps, as its reader reports them: two files written less than a step
+// apart may get times a step apart, in either order (exFAT and FAT keep 2
+// seconds — TestUndeleteExFAT's two interleaved images came out "likely"
+// instead of "damaged" whenever their last writes fell on two sides of an
+// even second).
+func timeStep(fs string) time.Duration {
+	switch fs {
+	case "fat", "exfat":
+		return 2 * time.Second
+	case "ext4":
+		return time.Second
+	}
+	return 0
 }
 
 func rangeBytes(rs []Range) int64 {

@@ -72,6 +72,13 @@ func undeleteImages(t *testing.T) []*undelImage {
 // number of fillers.
 func fragmentAndWrite(t *testing.T, mnt string, groups ...[]*undelImage) int {
 	t.Helper()
+	return fragmentAndWriteThen(t, mnt, nil, groups...)
+}
+
+// fragmentAndWriteThen is fragmentAndWrite calling beforeDelete (if not
+// nil) after the images are written and before they are deleted.
+func fragmentAndWriteThen(t *testing.T, mnt string, beforeDelete func(), groups ...[]*undelImage) int {
+	t.Helper()
 	filler := randomData(64<<10, 99)
 	n := 0
 	for ; n < 10000; n++ {
@@ -89,6 +96,10 @@ func fragmentAndWrite(t *testing.T, mnt string, groups ...[]*undelImage) int {
 	run(t, "sync")
 	for _, g := range groups {
 		writeInterleaved(t, mnt, g, 64<<10)
+		run(t, "sync")
+	}
+	if beforeDelete != nil {
+		beforeDelete()
 		run(t, "sync")
 	}
 	for _, g := range groups {
@@ -587,7 +598,19 @@ func TestUndeleteExFAT(t *testing.T) {
 	// the other two must not be called exact.
 	contiguous := &undelImage{name: "contiguous-copy.iso", path: imgs[1].path, data: imgs[1].data, sum: imgs[1].sum}
 	writeInterleaved(t, mnt, []*undelImage{contiguous}, 1<<20)
-	n := fragmentAndWrite(t, mnt, imgs[:1], imgs[1:])
+	// exFAT keeps times in 2-second steps, so two images whose last writes
+	// are a moment apart may get times a step apart: the test used to fail
+	// now and then when they fell on two sides of an even second. Give
+	// them that case every time: written together, stamped 2 s apart.
+	stamp := time.Now().Truncate(2 * time.Second).Add(-time.Minute)
+	n := fragmentAndWriteThen(t, mnt, func() {
+		for i, x := range imgs[1:] { // plain then udf: udf a step earlier
+			ts := stamp.Add(time.Duration(-2*i) * time.Second)
+			if err := os.Chtimes(filepath.Join(mnt, x.name), ts, ts); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, imgs[:1], imgs[1:])
 	os.Remove(filepath.Join(mnt, contiguous.name))
 	run(t, "umount", mnt)
 	mounted = false

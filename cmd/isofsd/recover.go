@@ -757,7 +757,8 @@ fragmented.
 
 Every image gets a verdict: "exact" only when proven (implanted MD5, an
 md5sum.txt/SHA256SUMS inside it, --sums, or complete file-system extents
-whose clusters nobody took since deletion); "likely" (structure valid, data
+whose clusters neither a file nor the file system's own metadata took
+since deletion); "likely" (structure valid, data
 unverified — the note names the checks that would verify it); "damaged"
 (the files inside it that are wrong, by path); "truncated". OUTDIR must not
 be on SOURCE; SOURCE is only read. A summary table ends the report.

@@ -74,7 +74,11 @@ type Volume struct {
 	fat    []byte // loaded by Open
 	bitmap []byte // nil when unreadable
 	free   []freeRun
-	work   int64 // cluster steps spent rebuilding deleted files
+	// The clusters of deleted directories that hold their entries now
+	// (claims.go).
+	dirClaims    []fsmeta.Claim
+	claimsSorted bool
+	work         int64 // cluster steps spent rebuilding deleted files
 	// BitmapNote says why the allocation bitmap is missing.
 	BitmapNote string
 }
@@ -164,14 +168,20 @@ func (v *Volume) chain(first uint32, n int64) ([]uint32, error) {
 
 // readRun reads n bytes of a file from first, contiguous or by chain.
 func (v *Volume) readRun(first uint32, n int64, contiguous bool) ([]byte, error) {
+	b, _, err := v.readClusters(first, n, contiguous)
+	return b, err
+}
+
+// readClusters is readRun that also returns the clusters read, in order.
+func (v *Volume) readClusters(first uint32, n int64, contiguous bool) ([]byte, []uint32, error) {
 	if n <= 0 || n > MaxDirBytes {
-		return nil, fmt.Errorf("%w: directory of %d bytes", ErrCorrupt, n)
+		return nil, nil, fmt.Errorf("%w: directory of %d bytes", ErrCorrupt, n)
 	}
 	clusters := (n + v.ClusterSize - 1) / v.ClusterSize
 	var cs []uint32
 	if contiguous {
 		if !v.valid(first) || int64(first)-2+clusters > v.Clusters {
-			return nil, fmt.Errorf("%w: contiguous run of %d clusters from %d leaves the heap", ErrCorrupt, clusters, first)
+			return nil, nil, fmt.Errorf("%w: contiguous run of %d clusters from %d leaves the heap", ErrCorrupt, clusters, first)
 		}
 		for i := int64(0); i < clusters; i++ {
 			cs = append(cs, first+uint32(i))
@@ -179,16 +189,16 @@ func (v *Volume) readRun(first uint32, n int64, contiguous bool) ([]byte, error)
 	} else {
 		var err error
 		if cs, err = v.chain(first, clusters); err != nil && len(cs) == 0 {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	out := make([]byte, int64(len(cs))*v.ClusterSize)
 	for i, c := range cs {
 		if _, err := v.r.ReadAt(out[int64(i)*v.ClusterSize:int64(i+1)*v.ClusterSize], v.offset(c)); err != nil {
-			return nil, fmt.Errorf("exfat: cluster %d: %w", c, err)
+			return nil, nil, fmt.Errorf("exfat: cluster %d: %w", c, err)
 		}
 	}
-	return out[:min(int64(len(out)), n)], nil
+	return out[:min(int64(len(out)), n)], cs, nil
 }
 
 // loadBitmap finds the allocation bitmap entry in the root directory.
@@ -314,8 +324,10 @@ func (v *Volume) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File
 		size       int64
 		contiguous bool
 		depth      int
+		deleted    bool
 	}
 	queue := []dir{{path: "", first: v.root, size: min(MaxDirBytes, v.Clusters*v.ClusterSize)}}
+	v.dirClaims, v.claimsSorted = nil, false
 	seen := map[uint32]bool{}
 	var out []*fsmeta.File
 	for walked := 0; len(queue) > 0; walked++ {
@@ -331,15 +343,18 @@ func (v *Volume) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File
 			continue // two entries naming one directory, or a loop
 		}
 		seen[d.first] = true
-		b, err := v.readRun(d.first, d.size, d.contiguous)
+		b, cs, err := v.readClusters(d.first, d.size, d.contiguous)
 		if err != nil {
 			continue
+		}
+		if d.deleted {
+			v.noteDeletedDir(d.path, b, cs)
 		}
 		for _, es := range ParseEntrySets(b) {
 			p := d.path + "/" + es.Name
 			if es.Dir {
 				if d.depth < MaxDepth && v.valid(es.First) && es.Size > 0 {
-					queue = append(queue, dir{p, es.First, min(es.Size, MaxDirBytes), es.NoFatChain, d.depth + 1})
+					queue = append(queue, dir{p, es.First, min(es.Size, MaxDirBytes), es.NoFatChain, d.depth + 1, d.deleted || es.Deleted})
 				}
 				continue
 			}
@@ -486,16 +501,5 @@ func (v *Volume) AllFree(f *fsmeta.File) bool {
 	if v.bitmap == nil {
 		return false
 	}
-	for _, e := range f.Extents {
-		if e.Zero {
-			continue
-		}
-		for o := e.Physical; o < e.Physical+e.Length; o += v.ClusterSize {
-			c := (o-v.heap)/v.ClusterSize + 2
-			if o < v.heap || c > v.Clusters+1 || v.Allocated(uint32(c)) {
-				return false
-			}
-		}
-	}
-	return true
+	return fsmeta.AllFree(f, v.heap, v.ClusterSize, func(i int64) bool { return i < v.Clusters && !v.Allocated(uint32(i+2)) })
 }

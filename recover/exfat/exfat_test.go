@@ -150,3 +150,39 @@ func TestHostile(t *testing.T) {
 		t.Errorf("truncated entry set: %+v", es)
 	}
 }
+
+// TestMetadataBlocks: the read-back check knows a directory cluster by an
+// entry set whose checksum matches (as written, in use, or deleted since),
+// and takes no set with a wrong checksum.
+func TestMetadataBlocks(t *testing.T) {
+	set := func(deleted, wrong bool) []byte {
+		b := make([]byte, 4096)
+		e := b[96:192]
+		e[0], e[1] = entryFile, 2
+		e[32] = entryStream
+		e[64], e[65] = entryName, 0
+		copy(e[66:], []byte{'a', 0})
+		binary.LittleEndian.PutUint16(e[2:], setChecksum(e))
+		if wrong {
+			e[2]++
+		}
+		if deleted {
+			e[0], e[32], e[64] = e[0]&^inUse, e[32]&^inUse, e[64]&^inUse
+		}
+		return b
+	}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"live set", set(false, false), "an exFAT directory cluster"},
+		{"deleted set", set(true, false), "an exFAT directory cluster"},
+		{"wrong checksum", set(false, true), ""},
+		{"zeros", make([]byte, 4096), ""},
+	} {
+		if got := Metadata(c.b); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}

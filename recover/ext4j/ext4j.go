@@ -68,6 +68,11 @@ const (
 	MaxCopyBytes = 512 << 20
 	// MaxIndexed caps the inode records remembered by IndexInodeCopies.
 	MaxIndexed = 1 << 20
+	// MaxMetaBlocks caps the metadata blocks Deleted remembers as claims;
+	// past it every file is in doubt.
+	MaxMetaBlocks = 1 << 22
+	// maxDirBlocks caps the blocks of one directory taken as claims.
+	maxDirBlocks = 1 << 16
 )
 
 // ErrCorrupt marks metadata that breaks ext4's or jbd2's rules.
@@ -221,12 +226,22 @@ type LeafSource func(block int64) []byte
 // and offsets are in bytes; unwritten extents read as zeros.
 func (fs *FS) Extents(root []byte, leaf LeafSource) ([]fsmeta.Extent, error) {
 	var out []fsmeta.Extent
-	err := fs.walk(root, 0, leaf, &out)
+	err := fs.walk(root, 0, leaf, &out, nil)
 	sort.Slice(out, func(i, j int) bool { return out[i].Logical < out[j].Logical })
 	return out, err
 }
 
-func (fs *FS) walk(node []byte, depth int, leaf LeafSource, out *[]fsmeta.Extent) error {
+// treeBlocks walks an extent tree like Extents and returns the blocks
+// that hold its nodes below the root (index and leaf blocks), and its
+// extents.
+func (fs *FS) treeBlocks(root []byte, leaf LeafSource) ([]int64, []fsmeta.Extent, error) {
+	var nodes []int64
+	var out []fsmeta.Extent
+	err := fs.walk(root, 0, leaf, &out, &nodes)
+	return nodes, out, err
+}
+
+func (fs *FS) walk(node []byte, depth int, leaf LeafSource, out *[]fsmeta.Extent, nodes *[]int64) error {
 	if depth > MaxDepth {
 		return fmt.Errorf("%w: extent tree deeper than %d", ErrCorrupt, MaxDepth)
 	}
@@ -267,6 +282,12 @@ func (fs *FS) walk(node []byte, depth int, leaf LeafSource, out *[]fsmeta.Extent
 		if blk <= 0 || blk >= fs.Blocks {
 			return fmt.Errorf("%w: extent index points to block %d, past the file system", ErrCorrupt, blk)
 		}
+		if nodes != nil {
+			if len(*nodes) >= MaxExtents {
+				return fmt.Errorf("%w: more than %d extent tree blocks", ErrCorrupt, MaxExtents)
+			}
+			*nodes = append(*nodes, blk)
+		}
 		var b []byte
 		if leaf != nil {
 			b = leaf(blk)
@@ -277,7 +298,7 @@ func (fs *FS) walk(node []byte, depth int, leaf LeafSource, out *[]fsmeta.Extent
 				return fmt.Errorf("ext4: extent block %d: %w", blk, err)
 			}
 		}
-		if err := fs.walk(b, depth+1, leaf, out); err != nil {
+		if err := fs.walk(b, depth+1, leaf, out, nodes); err != nil {
 			return err
 		}
 	}
@@ -572,16 +593,27 @@ func (fs *FS) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File, e
 	}
 	var cands []cand
 	seen := map[[2]int64]bool{} // inode, generation
+	oldest := map[[2]int64]uint32{}
+	// Every block the journal holds a copy of was metadata in that
+	// transaction (in ordered and writeback mode file data never goes
+	// through the journal): a deleted file's clusters among them were
+	// written over, or had not yet been the file's.
+	meta := newMetaBlocks()
 	for i, c := range copies {
 		if progress != nil && i%256 == 0 {
 			progress(int64(i), int64(len(copies)))
 		}
 		if first, ok := fs.tableInode(c.Target); ok {
+			meta.add(c.Target, c.Sequence, "an inode table block")
 			for k := int64(0); k < fs.BlockSize/fs.InodeSize; k++ {
 				rec := c.Data[k*fs.InodeSize : (k+1)*fs.InodeSize]
 				ino := first + k
 				key := [2]int64{ino, int64(gen(rec))}
-				if seen[key] || !isRegular(rec) || links(rec) == 0 || !hasExtents(rec) || fileSize(rec) <= 0 {
+				if !isRegular(rec) || links(rec) == 0 || !hasExtents(rec) || fileSize(rec) <= 0 {
+					continue
+				}
+				oldest[key] = c.Sequence // newest first: the last one seen is the oldest
+				if seen[key] {
 					continue
 				}
 				seen[key] = true // copies are newest first: the first one of a generation is its last state
@@ -590,12 +622,32 @@ func (fs *FS) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File, e
 			continue
 		}
 		if binary.LittleEndian.Uint16(c.Data[0:]) == extentMagic {
+			meta.add(c.Target, c.Sequence, "an extent tree block")
 			leaves[c.Target] = append(leaves[c.Target], c)
 			continue
 		}
-		for ino, n := range DirEntries(c.Data) {
+		d := DirEntries(c.Data)
+		if len(d) > 0 {
+			meta.add(c.Target, c.Sequence, "a directory block")
+		} else {
+			meta.add(c.Target, c.Sequence, "a metadata block")
+		}
+		for ino, n := range d {
 			names[ino] = append(names[ino], nameAt{c.Sequence, n})
 		}
+	}
+	leafAt := func(seq uint32) LeafSource {
+		return func(blk int64) []byte {
+			for _, l := range leaves[blk] {
+				if int32(seq-l.Sequence) >= 0 && binary.LittleEndian.Uint16(l.Data[2:]) > 0 {
+					return l.Data
+				}
+			}
+			return nil
+		}
+	}
+	if err := fs.metaOfInodes(ctx, copies, leafAt, meta); err != nil {
+		return nil, err
 	}
 	var out []*fsmeta.File
 	for _, cd := range cands {
@@ -607,14 +659,7 @@ func (fs *FS) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File, e
 			continue // still there
 		}
 		seq := cd.c.Sequence
-		leaf := func(blk int64) []byte {
-			for _, l := range leaves[blk] {
-				if int32(seq-l.Sequence) >= 0 && binary.LittleEndian.Uint16(l.Data[2:]) > 0 {
-					return l.Data
-				}
-			}
-			return nil
-		}
+		leaf := leafAt(seq)
 		// The name its directory had when this state of the inode was
 		// journaled: the newest at or before its transaction, else the
 		// oldest after it.
@@ -658,6 +703,7 @@ func (fs *FS) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File, e
 		if !f.Complete && err == nil {
 			f.Notes = append(f.Notes, fmt.Sprintf("extents map %d of %d bytes", f.Stored(), f.Size))
 		}
+		meta.claim(f, fs.BlockSize, oldest[[2]int64{cd.ino, int64(gen(cd.rec))}], seq)
 		out = append(out, f)
 	}
 	if progress != nil {
@@ -684,17 +730,7 @@ func contiguousLogical(f *fsmeta.File) bool {
 // the file system) is free in the block bitmaps; callers ask it only for
 // the files they recover.
 func (fs *FS) AllFree(f *fsmeta.File) bool {
-	for _, e := range f.Extents {
-		if e.Zero {
-			continue
-		}
-		for b := e.Physical / fs.BlockSize; b*fs.BlockSize < e.Physical+e.Length; b++ {
-			if fs.Allocated(b) {
-				return false
-			}
-		}
-	}
-	return true
+	return fsmeta.AllFree(f, 0, fs.BlockSize, func(b int64) bool { return !fs.Allocated(b) })
 }
 
 // DirEntries decodes a linear directory block (ext4_dir_entry_2 records,

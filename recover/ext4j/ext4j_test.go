@@ -189,3 +189,48 @@ func TestCopiesBeforeTheHead(t *testing.T) {
 	}
 	t.Logf("%d block copies from transactions %d..%d, head at sequence %d", len(copies), copies[len(copies)-1].Sequence, copies[0].Sequence, j.seq)
 }
+
+// TestMetadataBlocks: the read-back check knows an extent tree block and a
+// directory block, and takes neither zeros, random bytes, a node whose
+// sizes do not fit the block, nor a block of the wrong size for one.
+func TestMetadataBlocks(t *testing.T) {
+	fs := &FS{BlockSize: 1024}
+	node := make([]byte, 1024)
+	binary.LittleEndian.PutUint16(node[0:], extentMagic)
+	binary.LittleEndian.PutUint16(node[2:], 3)
+	binary.LittleEndian.PutUint16(node[4:], (1024-12)/12)
+	dir := make([]byte, 1024)
+	put := func(off int, ino uint32, recLen uint16, name string) {
+		binary.LittleEndian.PutUint32(dir[off:], ino)
+		binary.LittleEndian.PutUint16(dir[off+4:], recLen)
+		dir[off+6] = byte(len(name))
+		copy(dir[off+8:], name)
+	}
+	put(0, 2, 12, ".")
+	put(12, 2, 1012, "..")
+	wrongMax := append([]byte(nil), node...)
+	binary.LittleEndian.PutUint16(wrongMax[4:], 4) // an inode's root, not a block
+	tooMany := append([]byte(nil), node...)
+	binary.LittleEndian.PutUint16(tooMany[2:], 200)
+	noise := make([]byte, 1024)
+	for i := range noise {
+		noise[i] = byte(i*7 + i/3)
+	}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"extent node", node, "an ext4 extent tree block"},
+		{"directory", dir, "an ext4 directory block"},
+		{"zeros", make([]byte, 1024), ""},
+		{"noise", noise, ""},
+		{"root-sized node", wrongMax, ""},
+		{"entries past max", tooMany, ""},
+		{"short block", node[:512], ""},
+	} {
+		if got := fs.Metadata(c.b); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}

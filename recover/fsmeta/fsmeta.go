@@ -47,6 +47,55 @@ type File struct {
 	// taken as contiguous over free clusters, an unreadable extension
 	// record, a compressed attribute, ...).
 	Notes []string `json:"notes,omitempty"`
+	// Claims are the parts of the extents that the file system's own
+	// records show were written with something else: its metadata (an
+	// extent tree, directory, attribute or journaled block) placed there
+	// after the clusters were this file's, or possibly after. A free
+	// cluster in the allocation map says nothing about such writes: the
+	// metadata of a file deleted later is free too.
+	Claims []Claim `json:"claims,omitempty"`
+}
+
+// Claim is a run of a file's clusters (Physical and Length as in Extent)
+// that the file system wrote other bytes to.
+type Claim struct {
+	Physical int64  `json:"physical"`
+	Length   int64  `json:"length"`
+	What     string `json:"what"` // "an extent tree block of inode 13 (transaction 9)"
+	// After is set when the write came after the file's last recorded
+	// state: the bytes there are certainly not the file's. Otherwise the
+	// order is unknown and the bytes are in doubt.
+	After bool `json:"after,omitempty"`
+}
+
+// AddClaim appends a claim, merging it with the previous one when they
+// touch and say the same.
+func (f *File) AddClaim(c Claim) {
+	if n := len(f.Claims); n > 0 {
+		p := &f.Claims[n-1]
+		if p.Physical+p.Length == c.Physical && p.What == c.What && p.After == c.After {
+			p.Length += c.Length
+			return
+		}
+	}
+	f.Claims = append(f.Claims, c)
+}
+
+// ClaimedRanges returns the claimed parts of f as f's own (logical) byte
+// ranges: those written after the file's last state (certain) and those
+// whose order is unknown (doubtful).
+func (f *File) ClaimedRanges() (certain, doubtful []Extent) {
+	for _, c := range f.Claims {
+		g := &File{Extents: []Extent{{Physical: c.Physical, Length: c.Length}}}
+		for _, e := range SharedRanges(f, g) {
+			if c.After {
+				certain = append(certain, e)
+			} else {
+				doubtful = append(doubtful, e)
+			}
+		}
+	}
+	return certain, doubtful
 }
 
 // Stored is the number of bytes the extents map (holes included), capped
@@ -143,4 +192,30 @@ func SharedRanges(a, b *File) []Extent {
 		}
 	}
 	return out
+}
+
+// AllFree reports whether every allocation unit under f's data extents
+// is free: units of unit bytes counted from byte base of the file
+// system (unit 0 starts there), free(i) telling for unit i. Data before
+// base lies on no unit and counts as in use. Each reader's allocation
+// map (a bitmap, a FAT) answers free; the walk over the extents is this
+// one.
+func AllFree(f *File, base, unit int64, free func(i int64) bool) bool {
+	if unit <= 0 {
+		return false
+	}
+	for _, e := range f.Extents {
+		if e.Zero || e.Length <= 0 {
+			continue
+		}
+		if e.Physical < base {
+			return false
+		}
+		for i := (e.Physical - base) / unit; base+i*unit < e.Physical+e.Length; i++ {
+			if !free(i) {
+				return false
+			}
+		}
+	}
+	return true
 }

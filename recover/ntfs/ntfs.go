@@ -98,6 +98,12 @@ type Volume struct {
 	mft     []fsmeta.Extent // the $MFT data runs, in bytes
 	mftSize int64
 	bitmap  []byte // $Bitmap, nil when unreadable
+
+	// The index runs of deleted directories (claims.go).
+	indexRuns                []indexRun
+	otherRuns                []fsmeta.Claim
+	indexMax                 int64 // longest run, in clusters
+	indexSorted, indexCapped bool
 	// BitmapNote says why the allocation map is missing, "" if loaded.
 	BitmapNote string
 }
@@ -781,17 +787,7 @@ func (v *Volume) AllFree(f *fsmeta.File) bool {
 	if v.bitmap == nil {
 		return false
 	}
-	for _, e := range f.Extents {
-		if e.Zero {
-			continue
-		}
-		for c := e.Physical / v.ClusterSize; c*v.ClusterSize < e.Physical+e.Length; c++ {
-			if v.Allocated(c) {
-				return false
-			}
-		}
-	}
-	return true
+	return fsmeta.AllFree(f, 0, v.ClusterSize, func(c int64) bool { return !v.Allocated(c) })
 }
 
 // Progress is called during Deleted with records done and total.
@@ -826,7 +822,9 @@ func (v *Volume) Deleted(ctx context.Context, progress Progress) ([]*fsmeta.File
 		return nil, err
 	}
 	var out []*fsmeta.File
+	v.indexRuns, v.otherRuns, v.indexMax, v.indexSorted, v.indexCapped = nil, nil, 0, false, false
 	err = v.eachFreeRecord(ctx, func(rec *Record) {
+		v.noteIndexRuns(rec)
 		if rec.Base != 0 || rec.Dir {
 			return
 		}

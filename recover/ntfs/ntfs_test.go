@@ -257,3 +257,40 @@ func TestHostile(t *testing.T) {
 		t.Errorf("boot sector claiming 2^40 sectors on 2 MiB: %v", err)
 	}
 }
+
+// TestMetadataBlocks: the read-back check knows an MFT record and an
+// index block by their magic and a matching update sequence array, at any
+// 512-byte boundary of a cluster, and takes no torn or bare magic.
+func TestMetadataBlocks(t *testing.T) {
+	block := func(magic string, size, at int, torn bool) []byte {
+		b := make([]byte, 4096)
+		r := b[at : at+size]
+		copy(r, magic)
+		binary.LittleEndian.PutUint16(r[4:], 48)
+		binary.LittleEndian.PutUint16(r[6:], uint16(size/512+1))
+		binary.LittleEndian.PutUint16(r[48:], 7)
+		for i := 1; i <= size/512; i++ {
+			binary.LittleEndian.PutUint16(r[i*512-2:], 7)
+		}
+		if torn {
+			r[size-2] = 8
+		}
+		return b
+	}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"MFT record", block("FILE", 1024, 1024, false), "an NTFS FILE block"},
+		{"index block", block("INDX", 4096, 0, false), "an NTFS INDX block"},
+		{"torn record", block("FILE", 1024, 0, true), ""},
+		{"bare magic", append([]byte("INDX"), make([]byte, 4092)...), ""},
+		{"zeros", make([]byte, 4096), ""},
+		{"record past the cluster", block("FILE", 1024, 3072, false)[:3584], ""},
+	} {
+		if got := Metadata(c.b); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
