@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -105,12 +104,9 @@ type Options struct {
 
 // FS is the read-only tree of one image. It is safe for concurrent use.
 type FS struct {
-	img   *isofmt.Image
-	opts  Options
-	log   logrus.FieldLogger
-	file  *os.File // the image, when it is a local file (for splice)
-	fd    uintptr
-	guard func(size int64, mtime time.Time) error // isofmt.ImageFile.Verify, before each splice
+	img  *isofmt.Image
+	opts Options
+	log  logrus.FieldLogger
 
 	root     *isofmt.Node
 	bootDir  *isofmt.Node
@@ -147,15 +143,6 @@ func New(img *isofmt.Image, opts Options) (*FS, error) {
 	}
 	if opts.ImagePath != "" {
 		f.log = f.log.WithField("image", opts.ImagePath)
-	}
-	switch src := img.Source().(type) {
-	case *isofmt.ImageFile:
-		f.file, f.fd, f.guard = src.File(), src.File().Fd(), src.Verify
-		if stat := fdStatFunc(f.fd); stat != nil {
-			src.SetStat(stat) // a bare fstat: no allocation per read
-		}
-	case *os.File:
-		f.file, f.fd = src, src.Fd()
 	}
 	root, err := img.Root()
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/isofsd/isofsd/internal/mountinfo"
 	"github.com/isofsd/isofsd/isofmt/isotest"
+	"github.com/isofsd/isofsd/isofmt/isotest/nginxtest"
 	"github.com/isofsd/isofsd/mounter"
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
@@ -536,9 +537,9 @@ func TestDesktopDoubleClick(t *testing.T) {
 
 	// An image on a web server opens the same way (served by a process of
 	// its own: the daemon is not handed remote images).
-	web := startNginx(t, s.base)
-	s.mustRun(s.isofsd, "open", web.url("demo.iso"))
-	s.waitFor("the remote mount on "+mp, func() bool { m, ok := s.mountedAt(mp); return ok && m.Source == web.url("demo.iso") })
+	web := nginxtest.Start(t, s.base)
+	s.mustRun(s.isofsd, "open", web.URL("demo.iso"))
+	s.waitFor("the remote mount on "+mp, func() bool { m, ok := s.mountedAt(mp); return ok && m.Source == web.URL("demo.iso") })
 	s.waitFor("a Thunar window showing the remote DEMO", func() bool { return slices.Contains(s.windows("DEMO"), "DEMO - Thunar") })
 	s.mustRun("gio", "mount", "-u", mp)
 	s.waitFor(mp+" to be removed", func() bool { _, err := os.Lstat(mp); return errors.Is(err, os.ErrNotExist) })

@@ -309,7 +309,7 @@ func TestFaultCampaign(t *testing.T) {
 
 	// 3. Another image written over the victim in place (as cp does). The
 	// readers pause for the write itself: a read racing the rewrite can
-	// see the new bytes once (see isofmt.ImageFile).
+	// see the new bytes once (see filesrc.File).
 	vLoad.expectFaults()
 	vLoad.gate.Lock()
 	must(t, os.WriteFile(victimPath, b, 0o644))

@@ -15,78 +15,8 @@ import (
 	"time"
 
 	"github.com/isofsd/isofsd/isofmt/isotest"
+	"github.com/isofsd/isofsd/isofmt/isotest/nginxtest"
 )
-
-// nginxServer is a real nginx serving dir on a loopback port.
-type nginxServer struct {
-	t      *testing.T
-	prefix string
-	port   int
-	cmd    *exec.Cmd
-}
-
-// startNginx runs nginx in the foreground with a config of its own.
-func startNginx(t *testing.T, root string) *nginxServer {
-	t.Helper()
-	isotest.RequireTool(t, "nginx")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	prefix := t.TempDir()
-	// Test directories are private to root: let the worker read them.
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root root;"
-	}
-	conf := fmt.Sprintf(`daemon off;
-%[4]s
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 64; }
-http {
-  access_log %[1]s/access.log;
-  client_body_temp_path %[1]s/cb; proxy_temp_path %[1]s/px; fastcgi_temp_path %[1]s/fc;
-  uwsgi_temp_path %[1]s/uw; scgi_temp_path %[1]s/sc;
-  server { listen 127.0.0.1:%[2]d; root %[3]s; }
-}
-`, prefix, port, root, user)
-	must(t, os.WriteFile(filepath.Join(prefix, "nginx.conf"), []byte(conf), 0o644))
-	s := &nginxServer{t: t, prefix: prefix, port: port}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *nginxServer) start() {
-	s.t.Helper()
-	s.cmd = exec.Command("nginx", "-c", filepath.Join(s.prefix, "nginx.conf"), "-p", s.prefix)
-	must(s.t, s.cmd.Start())
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("nginx did not start: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (s *nginxServer) stop() {
-	if s.cmd != nil && s.cmd.ProcessState == nil {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		s.cmd.Wait()
-	}
-}
-
-func (s *nginxServer) url(name string) string {
-	return fmt.Sprintf("http://127.0.0.1:%d/%s", s.port, name)
-}
 
 // TestRemoteMount mounts an image served by nginx over HTTP range
 // requests: content equals the local files; with the server stopped an
@@ -97,9 +27,9 @@ func TestRemoteMount(t *testing.T) {
 	src := filepath.Join(filepath.Dir(img), "src")
 	www := t.TempDir()
 	must(t, os.Link(img, filepath.Join(www, "small.iso")))
-	srv := startNginx(t, www)
+	srv := nginxtest.Start(t, www)
 	mp := newMountpoint(t)
-	_, logBuf := foreground(t, srv.url("small.iso"), mp)
+	_, logBuf := foreground(t, srv.URL("small.iso"), mp)
 	if !isMounted(t, mp) {
 		t.Fatal("not mounted")
 	}
@@ -115,7 +45,7 @@ func TestRemoteMount(t *testing.T) {
 		}
 	}
 
-	srv.stop()
+	srv.Stop()
 	_, err := os.ReadFile(filepath.Join(mp, "tail.bin"))
 	if err == nil || !strings.Contains(err.Error(), "input/output error") {
 		t.Fatalf("reading with the server down: %v, want EIO", err)
@@ -131,7 +61,7 @@ func TestRemoteMount(t *testing.T) {
 		t.Errorf("a.bin with the server down: %v", err)
 	}
 
-	srv.start()
+	srv.Start()
 	got, err := os.ReadFile(filepath.Join(mp, "tail.bin"))
 	if err != nil || !bytes.Equal(got, want("tail.bin")) {
 		t.Fatalf("tail.bin after the server came back: %v (%d bytes)", err, len(got))

@@ -62,6 +62,15 @@ func newSectorCache(src io.ReaderAt, size, capacity int64) *sectorCache {
 		blocks: make(map[int64]*list.Element), inflight: make(map[int64]*blockCall)}
 }
 
+// drop empties the cache (reads in flight finish as they are).
+func (c *sectorCache) drop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.blocks)
+	c.lru.Init()
+	c.bytes = 0
+}
+
 func (c *sectorCache) stats() CacheStats {
 	c.mu.Lock()
 	b := c.bytes

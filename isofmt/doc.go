@@ -29,8 +29,9 @@ var (
 	ErrLimit       = core.ErrLimit
 	ErrTruncated   = core.ErrTruncated
 	// ErrChanged means the image file was rewritten after it was opened:
-	// its volume descriptors no longer match, so it holds another image.
-	ErrChanged = errors.New("isofmt: image file was replaced since it was opened")
+	// its volume descriptors no longer match, so it holds another image
+	// (see filesrc.File).
+	ErrChanged = core.ErrChanged
 	// ErrUnknownTree means a tree name other than TreeNames was asked for.
 	ErrUnknownTree = errors.New("isofmt: unknown tree")
 	// ErrNoTree means the image lacks the tree asked for.

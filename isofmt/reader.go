@@ -54,6 +54,40 @@ func (r *FileReader) ReadAt(p []byte, off int64) (int, error) {
 	return r.readRaw(p, off)
 }
 
+// Stored maps the read of size bytes at off (clamped to the file's end)
+// onto the image source when those bytes are stored there as they are,
+// inside one extent: it returns their offset in the source and their
+// count. Compressed (zisofs) and sparse data, a range crossing extents,
+// an entry whose data could not be located and an extent beyond the
+// image's end give ok == false. Zero-copy readers (a splice from the
+// image file) use it; everything else reads with ReadAt.
+func (r *FileReader) Stored(off int64, size int) (srcOff int64, n int, ok bool) {
+	st := &r.node.Stat
+	if r.node.Err != nil || !st.Mode.IsRegular() || st.Zisofs != nil || off < 0 || size <= 0 {
+		return 0, 0, false
+	}
+	end := min(off+int64(size), st.Size)
+	if end <= off {
+		return 0, 0, false
+	}
+	var pos int64
+	for _, e := range st.Extents {
+		if off >= pos+e.Length {
+			pos += e.Length
+			continue
+		}
+		if e.Sparse || end > pos+e.Length {
+			return 0, 0, false
+		}
+		srcOff = e.Offset + off - pos
+		if srcOff+(end-off) > r.img.size {
+			return 0, 0, false
+		}
+		return srcOff, int(end - off), true
+	}
+	return 0, 0, false
+}
+
 // limitedReaderAt is implemented by sources that read ahead (httpsrc):
 // limit is the end of the extent being read.
 type limitedReaderAt interface {

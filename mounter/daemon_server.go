@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sirupsen/logrus"
 
+	"github.com/isofsd/isofsd/isofmt"
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
 
@@ -25,6 +27,31 @@ const connIdleTimeout = 2 * time.Minute
 // shutdownWait bounds how long shutdown waits for lazily detached mounts
 // whose files are still open.
 const shutdownWait = 10 * time.Second
+
+// shutdownWorkers bounds the unmounts made at once when the daemon
+// stops.
+const shutdownWorkers = 16
+
+// parallel runs f(0) … f(n-1) with at most workers at a time and
+// returns once all are done.
+func parallel(n, workers int, f func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(n, workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
 
 // maxConns caps simultaneous control connections.
 const maxConns = 64
@@ -56,6 +83,17 @@ type DaemonOptions struct {
 	// directory's images present at start are mounted (a parent waiting
 	// for a detached daemon, the Windows service manager).
 	OnReady func()
+	// URLList, when set, is a file (or an http(s):// or s3:// URL of
+	// one) listing remote images to mount below MountRoot, one URL a
+	// line; URLListEvery is how often a listed list is fetched again
+	// (0: DefaultURLListEvery).
+	URLList      string
+	URLListEvery time.Duration
+	// FetchList reads a list that is a URL; OpenRemote opens a listed
+	// image (with the daemon's own credentials and settings). Both come
+	// from the caller, which knows the remote protocols.
+	FetchList  func(ctx context.Context, url string) ([]byte, error)
+	OpenRemote func(ctx context.Context, url string, o *isofmt.Options) (*isofmt.Image, func() error, error)
 }
 
 // Daemon serves many mounts and a control socket.
@@ -73,6 +111,18 @@ type Daemon struct {
 	stopping bool
 	conns    map[net.Conn]bool
 	watcher  *watcher
+
+	// table is the mount table its mounts are confirmed in.
+	table mountTable
+
+	// The state file is written by one goroutine at a time, for every
+	// change up to stateWant (see saveState).
+	stateMu      sync.Mutex
+	stateDone    *sync.Cond
+	stateWriting bool
+	stateWant    uint64 // changes asked to be saved
+	stateSaved   uint64 // changes in the file
+	stateErr     error
 
 	wg sync.WaitGroup
 }
@@ -110,8 +160,25 @@ func NewDaemon(o DaemonOptions) (*Daemon, error) {
 	if o.Notify == nil {
 		o.Notify = func(s string) { sddaemon.SdNotify(false, s) }
 	}
-	if (o.Watch == "") != (o.MountRoot == "") {
-		return nil, errors.New("--watch and --mount-root go together")
+	if (o.Watch == "" && o.URLList == "") != (o.MountRoot == "") {
+		return nil, errors.New("--mount-root goes with --watch or --url-list")
+	}
+	// Relative to where we were started: the daemon moves to / later.
+	for _, p := range []*string{&o.Watch, &o.MountRoot} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return nil, err
+			}
+			*p = abs
+		}
+	}
+	if o.URLList != "" && !isImageURL(o.URLList) && !strings.Contains(o.URLList, "://") {
+		abs, err := filepath.Abs(o.URLList)
+		if err != nil {
+			return nil, err
+		}
+		o.URLList = abs
 	}
 	sock, err := filepath.Abs(o.Socket)
 	if err != nil {
@@ -168,7 +235,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer cancel()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.acceptLoop(ctx) }()
-	if d.opts.Watch != "" {
+	if d.opts.Watch != "" || d.opts.URLList != "" {
 		w, err := newWatcher(d, d.opts.Watch, d.opts.MountRoot, d.opts.StableFor, d.opts.Poll)
 		if err != nil {
 			d.shutdown()
@@ -225,9 +292,10 @@ func (d *Daemon) shutdown() {
 	}
 	d.mu.Unlock()
 	d.ln.Close()
-	for _, m := range mounts {
-		d.unmount(m, true)
-	}
+	// In parallel: each unmount waits for its server to see the end of
+	// its connection, and a thousand of them one after the other took
+	// 20 s.
+	parallel(len(mounts), shutdownWorkers, func(i int) { d.unmount(mounts[i], true) })
 	d.wg.Wait()
 	// A mount detached lazily serves its open files until they are
 	// closed; the daemon does not wait for that forever (exiting ends
@@ -260,8 +328,29 @@ func (d *Daemon) count() int {
 	return len(d.mounts)
 }
 
-// saveState writes the state file from the current mounts.
+// saveState brings the state file up to date with the current mounts
+// and returns once a write that includes them is done. Calls at the same
+// time — a thousand mounts coming up in parallel when the daemon starts —
+// are coalesced: one goroutine writes while the others wait, then writes
+// once more for all of them, instead of a thousand writes of a growing
+// file (quadratic, and racing on the same temporary file).
 func (d *Daemon) saveState() error {
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
+	if d.stateDone == nil {
+		d.stateDone = sync.NewCond(&d.stateMu)
+	}
+	d.stateWant++
+	want := d.stateWant
+	for d.stateWriting {
+		d.stateDone.Wait()
+	}
+	if d.stateSaved >= want {
+		return d.stateErr
+	}
+	d.stateWriting = true
+	gen := d.stateWant
+	d.stateMu.Unlock()
 	d.mu.Lock()
 	st := &DaemonState{PID: os.Getpid(), Socket: d.socket}
 	for mp, m := range d.mounts {
@@ -269,7 +358,12 @@ func (d *Daemon) saveState() error {
 	}
 	d.mu.Unlock()
 	sort.Slice(st.Mounts, func(i, j int) bool { return st.Mounts[i].Mountpoint < st.Mounts[j].Mountpoint })
-	return writeState(d.statePath, st)
+	err := writeState(d.statePath, st)
+	d.stateMu.Lock()
+	d.stateWriting = false
+	d.stateSaved, d.stateErr = gen, err
+	d.stateDone.Broadcast()
+	return err
 }
 
 // addMount mounts o and serves it until it is unmounted, by request or
@@ -320,6 +414,7 @@ func (d *Daemon) addMount(ctx context.Context, o Options, origin string, created
 	}
 	d.mu.Unlock()
 	o.Log = d.log
+	o.table = &d.table
 	m, err := New(ctx, o)
 	if err != nil {
 		d.mu.Lock()

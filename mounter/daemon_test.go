@@ -536,3 +536,30 @@ func TestClearStaleMountsSparesLiveOnes(t *testing.T) {
 		t.Errorf("corrupt state file not moved aside: %v", err)
 	}
 }
+
+// TestDaemonRelativePaths: --watch, --mount-root and a local --url-list
+// given relative to where the daemon was started still name those
+// directories once it has moved to / (they were resolved after the move,
+// so a relative --watch watched a directory under /).
+func TestDaemonRelativePaths(t *testing.T) {
+	base := t.TempDir()
+	must(t, os.Mkdir(filepath.Join(base, "images"), 0o755))
+	wd, err := os.Getwd()
+	must(t, err)
+	must(t, os.Chdir(base))
+	defer os.Chdir(wd)
+	d, err := NewDaemon(DaemonOptions{Socket: filepath.Join(base, "d.sock"), Watch: "images", MountRoot: "mnt",
+		URLList: "urls.txt", Log: logrus.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.shutdown()
+	for got, want := range map[string]string{d.opts.Watch: "images", d.opts.MountRoot: "mnt", d.opts.URLList: "urls.txt"} {
+		if got != filepath.Join(base, want) {
+			t.Errorf("%s resolved to %q, want %q", want, got, filepath.Join(base, want))
+		}
+	}
+	if _, err := NewDaemon(DaemonOptions{Socket: filepath.Join(base, "e.sock"), URLList: "urls.txt", Log: logrus.New()}); err == nil {
+		t.Error("--url-list without --mount-root accepted")
+	}
+}

@@ -29,6 +29,8 @@ const (
 	maxWatched = 4096
 	// maxSuffix caps the collision suffixes tried for a mountpoint name.
 	maxSuffix = 1000
+	// mountWorkers bounds the images mounted at once.
+	mountWorkers = 16
 )
 
 // watcher mounts the images of one directory.
@@ -58,6 +60,12 @@ type watcher struct {
 	mu         sync.Mutex
 	files      map[string]*watched // by file name
 	tooManyLog bool
+	// list is the URL list, if the daemon follows one.
+	list *urlList
+	// claimed holds the mountpoint names picked for mounts being made,
+	// so that images mounted at the same time never pick the same one.
+	claimMu sync.Mutex
+	claimed map[string]bool
 }
 
 // watched is one image in the directory.
@@ -80,11 +88,25 @@ type watched struct {
 }
 
 func newWatcher(d *Daemon, dir, root string, stable time.Duration, poll bool) (*watcher, error) {
-	dir, err := filepath.Abs(dir)
+	root, err := filepath.Abs(root)
 	if err != nil {
 		return nil, err
 	}
-	root, err = filepath.Abs(root)
+	if dir == "" {
+		// A URL list alone.
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return nil, fmt.Errorf("--mount-root: %w", err)
+		}
+		rfd, err := openDirPath(root)
+		if err != nil {
+			return nil, fmt.Errorf("--mount-root %s: %w", root, err)
+		}
+		w := &watcher{d: d, root: root, rootFD: os.NewFile(uintptr(rfd), root), owner: uint32(os.Geteuid()),
+			stable: stable, wake: make(chan struct{}, 1), files: map[string]*watched{}}
+		w.addList()
+		return w, nil
+	}
+	dir, err = filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +130,7 @@ func newWatcher(d *Daemon, dir, root string, stable time.Duration, poll bool) (*
 	}
 	w := &watcher{d: d, dir: dir, root: root, dirFD: dirFD, rootFD: os.NewFile(uintptr(rfd), root),
 		owner: st.Uid, shared: uint32(st.Mode)&0o022 != 0, stable: stable, wake: make(chan struct{}, 1), files: map[string]*watched{}}
+	w.addList()
 	if poll {
 		return w, nil
 	}
@@ -134,7 +157,9 @@ func (w *watcher) initial(ctx context.Context) {
 
 // run watches until ctx ends.
 func (w *watcher) run(ctx context.Context) {
-	defer w.dirFD.Close()
+	if w.dirFD != nil {
+		defer w.dirFD.Close()
+	}
 	defer w.rootFD.Close()
 	if w.inotify != nil {
 		go w.readEvents()
@@ -189,23 +214,68 @@ func (w *watcher) pending() int {
 			n++
 		}
 	}
+	if w.list != nil {
+		for _, f := range w.list.urls {
+			if f.dm == nil && !f.gone {
+				n++
+			}
+		}
+	}
 	return n
 }
 
-// scan compares the directory with what is tracked, mounts what has
-// become stable, unmounts what disappeared, and returns how long to
-// sleep before the next scan is due.
+// addList sets up the URL list the daemon's options name, if any.
+func (w *watcher) addList() {
+	if src := w.d.opts.URLList; src != "" {
+		w.list = newURLList(src, isImageURL(src) || strings.Contains(src, "://"), w.d.opts.URLListEvery)
+	}
+}
+
+// scan compares the directory (and the URL list) with what is tracked,
+// mounts what has become stable, unmounts what disappeared, and returns
+// how long to sleep before the next scan is due.
 func (w *watcher) scan(ctx context.Context, now time.Time) time.Duration {
 	next := watchPoll
 	if w.inotify == nil {
 		next = watchPoll / 4
 	}
+	var toMount []dueImage
+	if w.dirFD != nil {
+		toMount = w.scanDir(now, &next)
+	}
+	if w.list != nil {
+		toMount = append(toMount, w.scanList(ctx, now, &next)...)
+	}
+	// Mounting one image waits on the kernel and its server more than it
+	// works; a folder of a thousand is mounted mountWorkers at a time.
+	var nextMu sync.Mutex
+	parallel(len(toMount), mountWorkers, func(i int) {
+		var wait time.Duration
+		if toMount[i].url != "" {
+			wait = w.mountURL(ctx, toMount[i].url, toMount[i].f)
+		} else {
+			wait = w.mount(ctx, toMount[i].name, toMount[i].f)
+		}
+		if wait > 0 {
+			nextMu.Lock()
+			next = min(next, wait)
+			nextMu.Unlock()
+		}
+	})
+	return max(next, 10*time.Millisecond)
+}
+
+// scanDir compares the watch directory with what is tracked, unmounts
+// what disappeared, and returns the images due for mounting; next is
+// lowered to when the next one will be.
+func (w *watcher) scanDir(now time.Time, next *time.Duration) []dueImage {
 	entries, err := os.ReadDir(w.dir)
 	if err != nil {
 		w.d.log.WithField("dir", w.dir).WithError(err).Warn("cannot read the watch directory")
-		return next
+		return nil
 	}
 	present := map[string]bool{}
+	var toMount []dueImage
 	for _, e := range entries {
 		name := e.Name()
 		if !IsImageName(name) {
@@ -278,11 +348,9 @@ func (w *watcher) scan(ctx context.Context, now time.Time) time.Duration {
 		w.mu.Unlock()
 		if wanted {
 			if due == 0 {
-				if wait := w.mount(ctx, name, f); wait > 0 {
-					next = min(next, wait)
-				}
+				toMount = append(toMount, dueImage{name: name, f: f})
 			} else {
-				next = min(next, due)
+				*next = min(*next, due)
 			}
 		}
 	}
@@ -304,7 +372,7 @@ func (w *watcher) scan(ctx context.Context, now time.Time) time.Duration {
 			w.d.log.WithError(err).Warn("unmount of a removed image failed")
 		}
 	}
-	return max(next, 10*time.Millisecond)
+	return toMount
 }
 
 // refusal says why an image with these attributes may not be mounted,
@@ -376,6 +444,7 @@ func (w *watcher) mount(ctx context.Context, name string, f *watched) time.Durat
 		var created bool
 		dir, mp, created, err = w.mountpoint(name)
 		if err == nil {
+			defer w.release(filepath.Base(mp))
 			o := w.d.opts.Template
 			o.Image, o.ImageFile, o.Mountpoint, o.MountpointDir = image, img, mp, dir
 			dm, err = w.d.addMount(ctx, o, "watch", created)
@@ -397,6 +466,13 @@ func (w *watcher) mount(ctx context.Context, name string, f *watched) time.Durat
 	}
 	f.dm, f.failures = dm, 0
 	return 0
+}
+
+// dueImage is an image a scan found due for mounting: a file of the
+// watch directory, or a URL of the list.
+type dueImage struct {
+	name, url string
+	f         *watched
 }
 
 // retryDelay is the wait after the n-th consecutive failure: doubling
@@ -424,7 +500,7 @@ func (w *watcher) mountpoint(name string) (*os.File, string, bool, error) {
 			cand = fmt.Sprintf("%s-%d", base, i)
 		}
 		mp := filepath.Join(w.root, cand)
-		if w.d.lookup(mp) != nil {
+		if w.d.lookup(mp) != nil || !w.claim(cand) {
 			continue
 		}
 		err := unix.Mkdirat(rootfd, cand, 0o755)
@@ -438,6 +514,7 @@ func (w *watcher) mountpoint(name string) (*os.File, string, bool, error) {
 			if created {
 				unix.Unlinkat(rootfd, cand, unix.AT_REMOVEDIR)
 			}
+			w.release(cand)
 			continue
 		}
 		dir := os.NewFile(uintptr(fd), mp)
@@ -450,6 +527,29 @@ func (w *watcher) mountpoint(name string) (*os.File, string, bool, error) {
 			return dir, mp, false, nil
 		}
 		dir.Close()
+		w.release(cand)
 	}
 	return nil, "", false, fmt.Errorf("no free mountpoint name for %s under %s", name, w.root)
+}
+
+// claim reserves the mountpoint name cand for a mount being made; false
+// if another one has it.
+func (w *watcher) claim(cand string) bool {
+	w.claimMu.Lock()
+	defer w.claimMu.Unlock()
+	if w.claimed[cand] {
+		return false
+	}
+	if w.claimed == nil {
+		w.claimed = map[string]bool{}
+	}
+	w.claimed[cand] = true
+	return true
+}
+
+// release ends a claim: the mount is in the daemon's table (or failed).
+func (w *watcher) release(cand string) {
+	w.claimMu.Lock()
+	delete(w.claimed, cand)
+	w.claimMu.Unlock()
 }

@@ -115,6 +115,16 @@ type Options struct {
 	// remote image over HTTP, say); the function it returns closes the
 	// image and its source at unmount. Such sources are never spliced.
 	OpenImage func(*isofmt.Options) (*isofmt.Image, func() error, error)
+	// MaxRequest and Readers size the go-fuse server (see
+	// gofuse.Options): a daemon serving many mounts keeps them small.
+	MaxRequest, Readers int
+	// Lean drops what opening the image cached, even a remote source's
+	// blocks, once the mount is up: a daemon serving many mounts keeps
+	// each idle one small.
+	Lean bool
+	// table shares reads of the mount table between the mounts a daemon
+	// makes at the same time (nil: each reads its own).
+	table *mountTable
 	// Backend is the FUSE library: "gofuse" (Linux) or "cgofuse"; ""
 	// is DefaultBackend.
 	Backend string
@@ -224,6 +234,12 @@ func New(ctx context.Context, o Options) (*Mount, error) {
 	}
 	for _, w := range img.Warnings() {
 		log.WithField("image", imgPath).Warn(w)
+	}
+	if o.OpenImage == nil || o.Lean {
+		// The blocks read while opening are in the page cache anyway;
+		// an idle mount need not hold them. A remote source's are not,
+		// so only a daemon of many mounts drops those (Lean).
+		img.DropCache()
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(err)

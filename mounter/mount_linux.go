@@ -3,6 +3,7 @@
 package mounter
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -107,10 +108,31 @@ func checkMountpoint(dir *os.File) (string, error) {
 	if err != nil || !filepath.IsAbs(mp) {
 		return "", fmt.Errorf("%w: %s: cannot tell its path (%v)", ErrMountpoint, dir.Name(), err)
 	}
+	if root, known := isMountRoot(dir); known && !root {
+		// Nothing mounted there: no need to read the mount table (a
+		// daemon mounting a thousand images would read its thousand
+		// lines a thousand times).
+		return mp, nil
+	}
 	if mi, ok, err := FindMount(mp); err == nil && ok {
 		return "", fmt.Errorf("%w: %s already has %s (%s) mounted on it; unmount it first", ErrBusy, mp, mi.Source, mi.FSType)
 	}
 	return mp, nil
+}
+
+// isMountRoot reports whether the directory dir is the root of a mount
+// (something is mounted on the path it was opened by), from statx's
+// STATX_ATTR_MOUNT_ROOT; known is false where the kernel (before 5.8)
+// does not say.
+func isMountRoot(dir *os.File) (root, known bool) {
+	var stx unix.Statx_t
+	if err := unix.Statx(int(dir.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &stx); err != nil {
+		return false, false
+	}
+	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		return false, false
+	}
+	return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, true
 }
 
 // checkEmpty refuses a mountpoint that has entries: the mount would hide
@@ -138,6 +160,9 @@ func (m *Mount) attach(ctx context.Context, t *target, imgPath string, flags []s
 	req := kernelRequest{Source: imgPath, AllowOther: o.AllowOther, TrustImageSuid: o.TrustImageSuid, Flags: flags}
 	if o.Backend == "gofuse" {
 		req.MaxRead = gofuse.MaxRequest
+		if o.MaxRequest > 0 {
+			req.MaxRead = o.MaxRequest
+		}
 	}
 	dev, err := mountKernel(t.dir, t.path, req)
 	if err != nil {
@@ -149,7 +174,7 @@ func (m *Mount) attach(ctx context.Context, t *target, imgPath string, flags []s
 		unmountKernel(t.path, true)
 		return fmt.Errorf("mount %s on %s: %w", imgPath, t.path, err)
 	}
-	m.info, err = confirmMount(ctx, t.path, o.TrustImageSuid)
+	m.info, err = confirmMount(ctx, t.path, o.TrustImageSuid, o.table)
 	if err != nil {
 		unmountKernel(t.path, true)
 		m.server.Wait()
@@ -169,16 +194,20 @@ func serve(dev *os.File, tree *isofs.FS, imgPath string, o Options) (fuseServer,
 	}
 	return gofuse.Serve(fdPath, tree, gofuse.Options{
 		Source: imgPath, Splice: o.Splice, Xattr: o.Xattr, DirReadAhead: o.Prefetch, Debug: o.Debug, Log: o.Log,
+		MaxRequest: o.MaxRequest, Readers: o.Readers,
 	})
 }
 
 // confirmMount waits until mountinfo shows our mount at mp and checks
 // that it is read-only and, unless trusted, nosuid,nodev: READY is only
 // ever reported for a mount that really is there as promised.
-func confirmMount(ctx context.Context, mp string, trusted bool) (MountInfo, error) {
+//
+// table, if set, shares reads of the mount table between mounts being
+// confirmed at the same time (a daemon mounting many).
+func confirmMount(ctx context.Context, mp string, trusted bool, table *mountTable) (MountInfo, error) {
 	deadline := time.Now().Add(mountConfirmTimeout)
 	for delay := 200 * time.Microsecond; ; delay = min(delay*2, 50*time.Millisecond) {
-		mi, ok, err := FindMount(mp)
+		mi, ok, err := table.find(mp)
 		if err != nil {
 			return MountInfo{}, fmt.Errorf("confirm mount: %w", err)
 		}
@@ -284,4 +313,17 @@ func dirPath(dir *os.File, name string) (string, error) { return os.Readlink(reo
 // pickDrive: drive letters are Windows'.
 func pickDrive(reserved func(drive string) bool) (string, error) {
 	return "", fmt.Errorf("%w: %q (a free drive letter) is for Windows", ErrMountpoint, AnyDrive)
+}
+
+// find returns the topmost mount at mp in a copy of the table read after
+// the call began. A nil table reads the file itself.
+func (t *mountTable) find(mp string) (MountInfo, bool, error) {
+	if t == nil {
+		return FindMount(mp)
+	}
+	data, err := t.read()
+	if err != nil {
+		return MountInfo{}, false, err
+	}
+	return mountinfo.FindIn(bytes.NewReader(data), mp)
 }

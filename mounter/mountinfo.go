@@ -15,18 +15,7 @@ import (
 func ReadMountInfo() ([]MountInfo, error) { return mountinfo.Read() }
 
 // FindMount returns the last (topmost) mount at mountpoint.
-func FindMount(mountpoint string) (MountInfo, bool, error) {
-	all, err := ReadMountInfo()
-	if err != nil {
-		return MountInfo{}, false, err
-	}
-	for i := len(all) - 1; i >= 0; i-- {
-		if all[i].MountPoint == mountpoint {
-			return all[i], true, nil
-		}
-	}
-	return MountInfo{}, false, nil
-}
+func FindMount(mountpoint string) (MountInfo, bool, error) { return mountinfo.Find(mountpoint) }
 
 // Mounts lists the isofsd mounts the caller may unmount (see ownMounts).
 func Mounts() ([]MountInfo, error) {

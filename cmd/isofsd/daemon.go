@@ -19,7 +19,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/isofsd/isofsd/fetch"
 	"github.com/isofsd/isofsd/fs/cgofuse"
+	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/httpsrc"
 	"github.com/isofsd/isofsd/mounter"
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
@@ -36,6 +39,13 @@ func newDaemonCmd(a *app) *cobra.Command {
 		// windowsService: the service manager runs us (service install
 		// --windows registers the daemon with this flag).
 		windowsService bool
+		// requestSize and readers size each mount's FUSE server.
+		requestSize int64
+		readers     int
+		// urlList names remote images to mount; src reads them.
+		urlList  string
+		urlEvery time.Duration
+		src      sourceFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon [--watch DIR --mount-root DIR] [--socket PATH]",
@@ -55,6 +65,16 @@ predecessor left behind. The mount flags below apply to watched images.`,
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
+			if readers < 0 || readers > 64 {
+				return withCode(exitUsage, fmt.Errorf("--readers %d: want 0 to 64", readers))
+			}
+			tmpl.MaxRequest, tmpl.Readers, tmpl.Lean = int(requestSize), readers, true
+			if _, err := src.s3.options(); err != nil {
+				return withCode(exitUsage, err)
+			}
+			if _, err := parseHeaders(src.headers); err != nil {
+				return withCode(exitUsage, err)
+			}
 			if len(mounter.Backends()) == 0 {
 				return withCode(exitUsage, fmt.Errorf("this isofsd cannot mount on %s: %v", runtime.GOOS, cgofuse.ErrUnsupported))
 			}
@@ -64,6 +84,13 @@ predecessor left behind. The mount flags below apply to watched images.`,
 				}
 			}
 			journaldLogging(a)
+			startProfiler()
+			if os.Getenv("GOGC") == "" {
+				// As for a single mount (see gctune.go): a daemon of a
+				// thousand idle mounts otherwise lets twice its live heap
+				// stand in garbage.
+				tuneGC(mountGCPercent, gcHeapFloor)
+			}
 			// A parent waiting for a detached daemon (isofsd mount on
 			// Windows starts one) hears once it is ready, or why not.
 			ready := mounter.ReadyFromEnv()
@@ -71,6 +98,18 @@ predecessor left behind. The mount flags below apply to watched images.`,
 				d, err := mounter.NewDaemon(mounter.DaemonOptions{
 					Socket: socket, Watch: watch, MountRoot: mountRoot, StableFor: stableFor, Poll: poll,
 					Template: tmpl, Log: a.log, OnReady: func() { ready.TellParent(""); onReady() },
+					URLList: urlList, URLListEvery: urlEvery,
+					OpenRemote: func(ctx context.Context, u string, io *isofmt.Options) (*isofmt.Image, func() error, error) {
+						return src.openWith(ctx, a, u, io)
+					},
+					FetchList: func(ctx context.Context, u string) ([]byte, error) {
+						open := func(ctx context.Context, u string) (*httpsrc.Source, error) {
+							return src.openRemote(ctx, u, func(ho *httpsrc.Options) {
+								ho.OpenPrefetch, ho.OpenTail, ho.Retries = httpsrc.PinOnly, -1, 1
+							})
+						}
+						return fetch.ReadObject(ctx, open, u, 4<<20)
+					},
 				})
 				if err != nil {
 					code := exitInternal
@@ -112,6 +151,12 @@ predecessor left behind. The mount flags below apply to watched images.`,
 	enumVar(fl, &f.prefetch, "prefetch", defaultPrefetch, onOffValues, "read ahead as tree walks go (the next small files of a directory into the page cache, the next directories parsed): on or off")
 	fl.BoolVar(&f.directIO, "direct-io", false, "read files of 1 MiB or more of watched images past the kernel's page cache")
 	fl.IntVar(&f.readAhead, "read-ahead-kb", mounter.DefaultReadAheadKB, "read-ahead of each mount in KiB when running as root")
+	sizeVar(fl, &requestSize, "request-size", 128<<10, 16<<10, 1<<20, "largest FUSE request of each mount (16K to 1M): an idle mount keeps a buffer of this size per reader")
+	fl.IntVar(&readers, "readers", 1, "requests each mount serves at once (0: one per CPU); each waiting reader holds a buffer and a thread")
+	fl.StringVar(&urlList, "url-list", "", "file, or http(s):// or s3:// URL of one, listing remote images (one URL a line) to mount below --mount-root with the daemon's own credentials")
+	fl.DurationVar(&urlEvery, "url-list-every", mounter.DefaultURLListEvery, "how often a --url-list that is a URL is fetched again (a local one is re-read when it changes)")
+	fl.StringArrayVar(&src.headers, "header", nil, `HTTP header for the images of --url-list, "Name: value" (repeatable)`)
+	addS3Flags(fl, &src.s3)
 	fl.StringVar(&logFile, "log-file", "", "append the log to this file instead of stderr")
 	fl.BoolVar(&windowsService, "windows-service", false, "run under the Windows service manager (set by service install --windows)")
 	if runtime.GOOS != "windows" {

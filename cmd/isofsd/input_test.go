@@ -33,6 +33,16 @@ func TestUnusableInputs(t *testing.T) {
 	missing := filepath.Join(dir, "missing.iso")
 	mp := filepath.Join(dir, "mnt")
 	os.Mkdir(mp, 0o755)
+	// verify reads --sums and --keyring before the image: these two are
+	// only ever reached as the unusable argument.
+	someImage := filepath.Join(dir, "some.iso")
+	sums := filepath.Join(dir, "SHA256SUMS")
+	if err := os.WriteFile(someImage, make([]byte, 64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sums, []byte(strings.Repeat("0", 64)+"  some.iso\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, in := range []string{fifo, adir, "/dev/zero", missing} {
 		out := filepath.Join(dir, "out")
@@ -49,6 +59,8 @@ func TestUnusableInputs(t *testing.T) {
 			{"rescue", in, out + ".iso"},
 			{"write", in, out + ".img", "--to-file", "--yes"},
 			{"mount", "-f", "--standalone", in, mp},
+			{"verify", "--sums", in, someImage},
+			{"verify", "--sums", sums, "--keyring", in, someImage},
 		} {
 			name := strings.Join(args, " ")
 			t.Run(strings.ReplaceAll(name, "/", "_"), func(t *testing.T) {

@@ -99,6 +99,7 @@ func subcommands(a *app) []*cobra.Command {
 		newDevicesCmd(a), newWriteCmd(a),
 		newDrivesCmd(a), newBurnCmd(a),
 		newOpenCmd(a), newDesktopCmd(a),
+		newFetchCmd(a), newRepairCmd(a),
 		newManCmd(a),
 	}
 }

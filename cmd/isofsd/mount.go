@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/isofsd/isofsd/isofmt"
-	"github.com/isofsd/isofsd/isofmt/httpsrc"
 	"github.com/isofsd/isofsd/mounter"
 	"github.com/isofsd/isofsd/mounter/ctlproto"
 )
@@ -56,7 +55,8 @@ type mountFlags struct {
 	backend    string
 	// trustImageSuid lifts nosuid,nodev (mount only).
 	trustImageSuid bool
-	// src holds --header and --cache-dir for http(s) images.
+	// src holds --header and --cache-dir for remote images, and the S3
+	// flags.
 	src sourceFlags
 }
 
@@ -120,8 +120,9 @@ func addMountFlags(cmd *cobra.Command, f *mountFlags) {
 	// --cache-size is the sector cache here, so the remote disk cache
 	// bound of other commands is --cache-dir-size.
 	fl.StringArrayVar(&f.src.headers, "header", nil, `HTTP header for an http(s) IMAGE, "Name: value" (repeatable)`)
-	fl.StringVar(&f.src.cacheDir, "cache-dir", "", "keep the parts of an http(s) IMAGE that were read in this directory")
+	fl.StringVar(&f.src.cacheDir, "cache-dir", "", "keep the parts of a remote IMAGE that were read in this directory")
 	addCacheDirSizeFlag(fl, &f.src.cacheSize)
+	addS3Flags(fl, &f.src.s3)
 }
 
 // onOff parses the value of an on|off flag.
@@ -235,12 +236,12 @@ func runMount(ctx context.Context, a *app, f *mountFlags, image, mountpoint stri
 	}
 	// A running daemon takes the mount unless we are the re-executed
 	// child, in the foreground, or told --standalone.
-	remote := httpsrc.IsURL(image)
+	remote := isRemote(image)
 	if remote {
-		// The daemon cannot be handed auth headers: remote mounts are
-		// served by their own process.
+		// The daemon cannot be handed auth headers or credentials:
+		// remote mounts are served by their own process.
 		o.OpenImage = func(io *isofmt.Options) (*isofmt.Image, func() error, error) {
-			return openImageSized(ctx, a, image, io, f.src.headers, f.src.cacheDir, f.src.cacheSize)
+			return f.src.openWith(ctx, a, image, io)
 		}
 	} else if !f.foreground && !child && !o.TrustImageSuid {
 		// (A mount trusting the image's setuid bits is never handed to

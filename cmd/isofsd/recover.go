@@ -5,6 +5,7 @@ package main
 // progress bars, prints reports and maps outcomes to exit codes.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,9 +22,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/isofsd/isofsd/extract"
+	"github.com/isofsd/isofsd/fetch"
 	"github.com/isofsd/isofsd/internal/diskio"
 	"github.com/isofsd/isofsd/recover"
 	"github.com/isofsd/isofsd/recover/ddmap"
+	"github.com/isofsd/isofsd/sumsig"
 	"github.com/isofsd/isofsd/writer"
 )
 
@@ -411,7 +414,7 @@ func printFileDamage(w io.Writer, d *recover.FileDamage) {
 // ---- verify ----
 
 func newVerifyCmd(a *app) *cobra.Command {
-	var sums, against string
+	var sums, keyring, against string
 	var jsonOut bool
 	var sf sourceFlags
 	cmd := &cobra.Command{
@@ -421,7 +424,10 @@ func newVerifyCmd(a *app) *cobra.Command {
 size, the UDF partition end and anchors, and partition table ends), the
 isomd5sum checksum implanted in it, checksum lists stored in it (/md5sum.txt,
 /SHA256SUMS, ...) and, with --sums, an external sha256sum/md5sum file that
-names the image. Damaged files are listed by path with the affected bytes.
+names the image. With --keyring, that file must carry a good OpenPGP
+signature by a key of the keyring (SUMS.gpg, .sign, .asc or .sig beside it,
+or a clearsigned file): verify says "signed by KEY" or "not signed".
+Damaged files are listed by path with the affected bytes.
 On a drive (or a drive's image) only the image's own length is hashed for
 --sums: the lengths its structures claim are tried, never the whole drive.
 
@@ -433,55 +439,122 @@ named as harmless; a drive written in file-copy mode has its FAT32 tree
 compared file by file with the image (SHA-256), a split install.wim
 resource by resource.
 
-Exit status: 0 verified good, 1 damaged, 2 cannot tell (no checksum to
-verify against, or the image cannot be opened).`,
+Exit status: 0 verified good, 1 damaged (or --sums not signed by a key of
+--keyring), 2 cannot tell (no checksum to verify against, or the image
+cannot be opened).`,
 		Args:        cobra.ExactArgs(1),
 		Annotations: notifyAnnotation,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if against != "" {
 				return runVerifyAgainst(cmd, a, args[0], against, jsonOut)
 			}
-			rep, err := recoverRunVerify(cmd, a, &sf, args[0], sums)
+			if keyring != "" && sums == "" {
+				return withCode(exitUsage, errors.New("--keyring checks the signature of --sums: give --sums too"))
+			}
+			sig, entries, err := readSignedSums(sums, keyring)
+			if err != nil {
+				return err
+			}
+			rep, err := recoverRunVerify(cmd, a, &sf, args[0], entries)
 			if err != nil {
 				return err
 			}
 			if jsonOut {
-				if err := writeJSON(cmd.OutOrStdout(), rep); err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), struct {
+					*recover.VerifyReport
+					Signature string `json:"signature,omitempty"`
+				}{rep, sigString(sig)}); err != nil {
 					return err
 				}
 			} else {
 				printVerifyReport(cmd.OutOrStdout(), args[0], rep)
+				if sig != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "signature: %s\n", termSafe(sig.String()))
+				}
 			}
-			switch rep.Verdict {
-			case recover.VerdictOK:
+			switch {
+			case rep.Verdict == recover.VerdictDamaged:
+				return withCode(exitDamaged, fmt.Errorf("%s: damaged", args[0]))
+			case keyring != "" && !sig.Trusted():
+				return withCode(exitDamaged, fmt.Errorf("%s: %s is %s", args[0], sums, sig))
+			case rep.Verdict == recover.VerdictOK:
 				a.succeeded("Verified "+filepath.Base(args[0]), "The image is intact: every checksum matches.")
 				return nil
-			case recover.VerdictDamaged:
-				return withCode(exitDamaged, fmt.Errorf("%s: damaged", args[0]))
 			}
 			return withCode(exitUsage, fmt.Errorf("%s: cannot tell (nothing to verify against)", args[0]))
 		},
 	}
 	cmd.Flags().StringVar(&sums, "sums", "", "external checksum file (sha256sum/md5sum format) naming the image")
+	cmd.Flags().StringVar(&keyring, "keyring", "", "OpenPGP keyring (gpg --export) --sums must be signed with")
 	cmd.Flags().StringVar(&against, "against", "", "the image a drive (the argument) was written from: compare the drive with it")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the report as JSON")
 	addSourceFlags(cmd, &sf)
 	return cmd
 }
 
-// recoverRunVerify opens and verifies an image, with a progress bar.
-func recoverRunVerify(cmd *cobra.Command, a *app, sf *sourceFlags, path, sums string) (*recover.VerifyReport, error) {
-	o := recover.VerifyOptions{ImageName: filepath.Base(path)}
-	if sums != "" {
-		f, err := diskio.OpenInput(sums)
-		if err != nil {
-			return nil, withCode(exitUsage, fmt.Errorf("--sums: %w", err))
+// readSignedSums reads the checksum file sums and judges its signature
+// (beside it, or clearsigned) against the keyring file, if any.
+func readSignedSums(sums, keyring string) (*sumsig.Result, []recover.SumEntry, error) {
+	if sums == "" {
+		return nil, nil, nil
+	}
+	data, err := readInput(sums, fetch.MaxList)
+	if err != nil {
+		return nil, nil, withCode(exitUsage, fmt.Errorf("--sums: %w", err))
+	}
+	var kr *sumsig.Keyring
+	if keyring != "" {
+		if kr, err = sumsig.LoadKeyring(keyring); err != nil {
+			return nil, nil, withCode(exitUsage, err)
 		}
-		o.External, err = recover.ParseSums(f)
-		f.Close()
-		if err != nil {
-			return nil, withCode(exitUsage, fmt.Errorf("%s: %w", sums, err))
-		}
+	}
+	dir := filepath.Dir(sums)
+	get := func(name string) ([]byte, error) {
+		return readInput(filepath.Join(dir, name), sumsig.MaxSignature)
+	}
+	sig, err := sumsig.Check(filepath.Base(sums), data, get, kr)
+	if err != nil {
+		return nil, nil, withCode(exitUsage, err)
+	}
+	entries, err := recover.ParseSums(bytes.NewReader(sig.Text))
+	if err != nil {
+		return nil, nil, withCode(exitUsage, fmt.Errorf("%s: %w", sums, err))
+	}
+	return sig, entries, nil
+}
+
+// readInput reads a small local file (a checksum list, a signature),
+// vetted by diskio.OpenInput (a FIFO there would block) and refused when
+// larger than limit bytes.
+func readInput(path string, limit int64) ([]byte, error) {
+	in, err := diskio.OpenInput(path)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	b, err := io.ReadAll(io.LimitReader(in, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+func sigString(r *sumsig.Result) string {
+	if r == nil {
+		return ""
+	}
+	return r.String()
+}
+
+// recoverRunVerify opens and verifies an image, with a progress bar;
+// external are the entries of --sums.
+func recoverRunVerify(cmd *cobra.Command, a *app, sf *sourceFlags, path string, external []recover.SumEntry) (*recover.VerifyReport, error) {
+	o := recover.VerifyOptions{ImageName: filepath.Base(path), External: external}
+	if isRemote(path) {
+		o.ImageName = fetch.FileName(path)
 	}
 	img, closeImg, err := sf.open(cmd.Context(), a, path, "")
 	if err != nil {
@@ -575,7 +648,11 @@ Exit status: 0 everything extracted whole, 1 some files partial or left out
 					bad = append(bad, recover.Range{Offset: b.Pos, Length: b.Size})
 				}
 			}
-			rep, err := recoverRunVerify(cmd, a, &sf, args[0], sums)
+			_, entries, err := readSignedSums(sums, "")
+			if err != nil {
+				return err
+			}
+			rep, err := recoverRunVerify(cmd, a, &sf, args[0], entries)
 			if err != nil {
 				return err
 			}

@@ -38,7 +38,8 @@ func TestSizeFlags(t *testing.T) {
 	root := newRootCmd(&app{})
 	want := map[string]bool{"info --cache-dir-size": false, "info --cache-size": false, "ls --cache-dir-size": false,
 		"extract --cache-dir-size": false, "carve --chunk": false, "rescue --cluster": false, "rescue --sector": false,
-		"write --bs": false, "verify --cache-dir-size": false}
+		"write --bs": false, "verify --cache-dir-size": false,
+		"fetch --chunk-size": false, "daemon --request-size": false}
 	walkFlags(root, func(c *cobra.Command, f *pflag.Flag) {
 		if f.Value.Type() != "size" {
 			if strings.Contains(f.Name, "size") && f.Name != "cache-size" && !strings.HasSuffix(f.Name, "-kb") {

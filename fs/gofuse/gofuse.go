@@ -20,6 +20,7 @@ import (
 	"log"
 	"math"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,6 +32,7 @@ import (
 
 	isofs "github.com/isofsd/isofsd/fs"
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/filesrc"
 )
 
 // Timeout is the kernel's entry, attribute and negative-lookup cache
@@ -45,6 +47,12 @@ const Timeout = 24 * time.Hour
 // size (/proc/sys/fs/pipe-max-size, 1 MiB) when splicing: at exactly
 // 1 MiB every splice fails and falls back to a copy.
 const MaxRequest = 1<<20 - 8192
+
+// FleetMaxRequest is the request size of mounts served by a daemon with
+// many of them: its buffer (and a thread) is what an idle mount costs.
+// 128 KiB is what FUSE used before max_pages and what go-fuse defaults
+// to; reads then come in 128 KiB requests instead of 1 MiB.
+const FleetMaxRequest = 128 << 10
 
 // spliceMin is the smallest read worth splicing: a splice costs three
 // system calls (header into the pipe, file into the pipe, pipe into
@@ -75,6 +83,17 @@ type Options struct {
 	// kernel learns at the first call that there are none and stops
 	// asking: `ls -l` asks twice per file, which tripled its time.
 	Xattr bool
+	// MaxRequest is the largest request the kernel sends, reads
+	// included (0: MaxRequest). Every reader waiting for the kernel keeps
+	// a buffer of this size, which the kernel insists on even for a
+	// read-only file system, so a daemon serving many mounts makes it
+	// smaller (FleetMaxRequest).
+	MaxRequest int
+	// Readers bounds the requests served at once, and so the readers
+	// waiting for the kernel — each with its buffer and, blocked in
+	// read(2), an OS thread (0: go-fuse's choice, one per CPU and at
+	// least 2). An idle mount keeps up to this many.
+	Readers int
 	// ExtraOptions are passed to the kernel as -o options ("ro" is
 	// always added).
 	ExtraOptions []string
@@ -89,20 +108,29 @@ type Options struct {
 // one place): fdPath is libfuse's "/dev/fd/N" form, and go-fuse owns
 // descriptor N from then on. The mount options of o (AllowOther,
 // ExtraOptions, Source) are the caller's business then.
-func Serve(fdPath string, t *isofs.FS, o Options) (*fuse.Server, error) {
+func Serve(fdPath string, t *isofs.FS, o Options) (*Server, error) {
 	srv, _, err := start(fdPath, t, o)
 	return srv, err
 }
 
+// requestSize is the largest request of a mount with options o.
+func requestSize(o Options) int {
+	if o.MaxRequest > 0 {
+		return max(o.MaxRequest, 16<<10)
+	}
+	return MaxRequest
+}
+
 // mountOptions are go-fuse's settings for o.
 func mountOptions(o Options) *fuse.MountOptions {
+	maxReq := requestSize(o)
 	mo := &fuse.MountOptions{
 		AllowOther:           o.AllowOther,
 		FsName:               o.Source,
 		Name:                 "isofsd",
 		Options:              append([]string{"ro", "default_permissions"}, o.ExtraOptions...),
-		MaxReadAhead:         MaxRequest,
-		MaxWrite:             MaxRequest,
+		MaxReadAhead:         maxReq,
+		MaxWrite:             maxReq,
 		MaxBackground:        MaxBackground,
 		EnableSymlinkCaching: true,
 		DisableXAttrs:        !o.Xattr,
@@ -115,12 +143,20 @@ func mountOptions(o Options) *fuse.MountOptions {
 		ExplicitDataCacheControl: true,
 		Debug:                    o.Debug,
 	}
+	if o.Readers > 0 {
+		// go-fuse counts a reader as its request and buffer; below one
+		// request's worth it still lets one through.
+		mo.MaxInflightRequestBytes = 1
+		if o.Readers > 1 {
+			mo.MaxInflightRequestBytes = o.Readers * (maxReq + 16<<10)
+		}
+	}
 	if o.Log != nil {
 		lvl := logrus.DebugLevel
 		if o.Debug {
 			lvl = logrus.InfoLevel
 		}
-		mo.Logger = log.New(o.Log.WithField("component", "go-fuse").WriterLevel(lvl), "", 0)
+		mo.Logger = log.New(logWriter{o.Log.WithField("component", "go-fuse"), lvl}, "", 0)
 	}
 	return mo
 }
@@ -128,7 +164,7 @@ func mountOptions(o Options) *fuse.MountOptions {
 // start creates the server for mountpoint (a directory go-fuse mounts
 // through fusermount3, in this package's tests, or a "/dev/fd/N"
 // connection) and serves it.
-func start(mountpoint string, t *isofs.FS, o Options) (*fuse.Server, *raw, error) {
+func start(mountpoint string, t *isofs.FS, o Options) (*Server, *raw, error) {
 	r := newRaw(t, o)
 	srv, err := fuse.NewServer(r, mountpoint, mountOptions(o))
 	if err != nil {
@@ -136,22 +172,56 @@ func start(mountpoint string, t *isofs.FS, o Options) (*fuse.Server, *raw, error
 	}
 	if o.DirReadAhead {
 		r.ra, r.pl = newDirReadAhead(r, srv), newDirPreload(r)
-		go r.ra.run()
-		go r.pl.run()
+		r.ra.w.start()
+		r.pl.w.start()
 	}
 	go srv.Serve()
+	s := &Server{Server: srv, r: r}
 	if err := srv.WaitMount(); err != nil {
 		srv.Unmount()
-		if r.ra != nil {
-			r.ra.stop()
-			r.pl.stop()
-		}
+		s.stopReadAhead()
 		return nil, nil, err
 	}
-	if r.ra != nil {
-		go func() { srv.Wait(); r.ra.stop(); r.pl.stop() }()
+	return s, r, nil
+}
+
+// Server is a mount being served: go-fuse's server, whose Wait also ends
+// the mount's read-ahead.
+type Server struct {
+	*fuse.Server
+	r *raw
+}
+
+// Wait serves until the file system is unmounted.
+func (s *Server) Wait() {
+	s.Server.Wait()
+	s.stopReadAhead()
+}
+
+func (s *Server) stopReadAhead() {
+	if s.r.ra != nil {
+		s.r.ra.stop()
+		s.r.pl.stop()
 	}
-	return srv, r, nil
+}
+
+// logWriter hands each line go-fuse logs to logrus. logrus's own
+// WriterLevel runs a pipe and a goroutine with a 64 KiB buffer per
+// writer: per mount, in a daemon serving a thousand.
+type logWriter struct {
+	log logrus.FieldLogger
+	lvl logrus.Level
+}
+
+func (w logWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimRight(string(p), "\n")
+	switch w.lvl {
+	case logrus.InfoLevel:
+		w.log.Info(msg)
+	default:
+		w.log.Debug(msg)
+	}
+	return len(p), nil
 }
 
 // rootID is the FUSE node ID of the root directory; inodeAlias stands in
@@ -189,16 +259,24 @@ type raw struct {
 	mu    sync.RWMutex
 	nodes map[uint64]*known
 
+	// zc is the image source when it offers zero-copy reads and
+	// Options.Splice asks for them, else nil.
+	zc zeroCopySource
+
 	ra *dirReadAhead // nil unless Options.DirReadAhead
 	pl *dirPreload   // nil unless Options.DirReadAhead
 
-	reads atomic.Int64 // READ requests served
+	reads   atomic.Int64 // READ requests served
+	spliced atomic.Int64 // of which served by splice
 }
 
 func newRaw(t *isofs.FS, o Options) *raw {
 	r := &raw{RawFileSystem: fuse.NewDefaultRawFileSystem(), t: t, o: o,
 		nodes: map[uint64]*known{}}
 	r.nodes[rootID] = &known{n: t.Root(), lookups: 1}
+	if zc, ok := t.Image().Source().(zeroCopySource); ok && o.Splice {
+		r.zc = zc
+	}
 	return r
 }
 
@@ -479,20 +557,9 @@ func (r *raw) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.Re
 	// Decide on the bytes the file still has, not on the request: the
 	// kernel asks for read-ahead sized chunks even for 2 KB files, and a
 	// splice of a few KB costs more than a copy.
-	if left := h.Node().Stat.Size - off; r.o.Splice && min(int64(size), left) >= spliceMin {
-		if fr, ok := h.Span(off, size); ok {
-			if pair := loadPipe(fr.FD, fr.Offset, fr.N); pair != nil {
-				if h.Intact(fr) {
-					return fuse.ReadResultPipe(pair, fr.N), fuse.OK
-				}
-				// The image changed while the pipe was loaded: its bytes
-				// may be the new file's. The copying path below checks
-				// after it reads and reports the change.
-				splice.Drop(pair)
-			}
-			// A short splice: a sector the disk cannot read, or an image
-			// cut short since Span looked. The copying path below meets
-			// the same fault and reports it as an error.
+	if left := h.Node().Stat.Size - off; r.zc != nil && min(int64(size), left) >= spliceMin {
+		if pair, n := r.splice(h, off, size); pair != nil {
+			return fuse.ReadResultPipe(pair, n), fuse.OK
 		}
 	}
 	n, errno := h.ReadAt(buf[:size], off)
@@ -558,6 +625,47 @@ func (r *raw) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.S
 		}
 	}
 	return fuse.OK
+}
+
+// zeroCopySource is an image source whose bytes can be spliced from a
+// file descriptor: filesrc.File, the local image file.
+type zeroCopySource interface {
+	// Region offers image bytes [off, off+n) at a descriptor if the
+	// source is (still) the opened image and holds them all.
+	Region(off int64, n int) (filesrc.Region, bool)
+	// Intact reports whether the source is still as Region saw it.
+	Intact(filesrc.Region) bool
+}
+
+// splice loads the read of size bytes at off of h into a pipe straight
+// from the image file when the bytes are stored there as they are; it
+// returns nil when they are not, or when the splice came up short or the
+// image changed meanwhile: the copying path then reads them, and reports
+// what went wrong.
+func (r *raw) splice(h *isofs.Handle, off int64, size int) (*splice.Pair, int) {
+	src, n, ok := h.Stored(off, size)
+	if !ok {
+		return nil, 0
+	}
+	reg, ok := r.zc.Region(src, n)
+	if !ok {
+		return nil, 0 // an image that shrank or was rewritten under the mount
+	}
+	pair := loadPipe(reg.FD, reg.Offset, reg.N)
+	if pair == nil {
+		// A short splice: a sector the disk cannot read, or an image cut
+		// short since Region looked.
+		return nil, 0
+	}
+	if !r.zc.Intact(reg) {
+		// The image changed while the pipe was loaded: its bytes may be
+		// the new file's.
+		splice.Drop(pair)
+		return nil, 0
+	}
+	h.Served(n)
+	r.spliced.Add(1)
+	return pair, n
 }
 
 // loadPipe splices n bytes of fd at off into a pipe and returns it, or

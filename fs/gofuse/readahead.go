@@ -55,7 +55,7 @@ type dirReadAhead struct {
 	jobs chan raJob
 	done chan struct{}
 	once sync.Once
-	buf  []byte
+	w    worker
 
 	mu      sync.Mutex
 	lastDir *known // the directory of the last trigger
@@ -69,8 +69,7 @@ type dirReadAhead struct {
 }
 
 func newDirReadAhead(r *raw, srv *fuse.Server) *dirReadAhead {
-	return &dirReadAhead{r: r, srv: srv, jobs: make(chan raJob, raQueue),
-		done: make(chan struct{}), buf: make([]byte, raMaxFile)}
+	return &dirReadAhead{r: r, srv: srv, jobs: make(chan raJob, raQueue), done: make(chan struct{})}
 }
 
 func (d *dirReadAhead) stop() { d.once.Do(func() { close(d.done) }) }
@@ -107,25 +106,35 @@ func (d *dirReadAhead) noteRead(k *known) {
 	d.pending.Add(1)
 	select {
 	case d.jobs <- j:
+		d.w.kick(d.drain)
 	default:
 		d.pending.Add(-1)
 	}
 }
 
-func (d *dirReadAhead) run() {
+// drain is the read-ahead goroutine: it runs while triggers are queued
+// and ends when the queue is empty, so an idle mount holds neither it
+// nor its buffer.
+func (d *dirReadAhead) drain() {
+	buf := make([]byte, raMaxFile)
 	for {
 		select {
 		case <-d.done:
+			d.w.exit()
 			return
 		case j := <-d.jobs:
-			d.push(j)
+			d.push(j, buf)
 			d.pending.Add(-1)
+		default:
+			if !d.w.idle(func() bool { return len(d.jobs) > 0 }) {
+				return
+			}
 		}
 	}
 }
 
 // push stores the small files among entries [j.from, j.to) of j.dir.
-func (d *dirReadAhead) push(j raJob) {
+func (d *dirReadAhead) push(j raJob, buf []byte) {
 	a := j.dir.aux.Load()
 	if a == nil {
 		return
@@ -149,11 +158,11 @@ func (d *dirReadAhead) push(j raJob) {
 			continue // the kernel has forgotten it
 		}
 		size := int(st.Size)
-		got, errno := h.ReadAt(d.buf[:size], 0)
+		got, errno := h.ReadAt(buf[:size], 0)
 		if errno != 0 || got != size {
 			continue // a read of the file will meet and report the error
 		}
-		if d.srv.InodeNotifyStoreCache(id, 0, d.buf[:size]) != fuse.OK {
+		if d.srv.InodeNotifyStoreCache(id, 0, buf[:size]) != fuse.OK {
 			continue
 		}
 		bytes += size
@@ -192,6 +201,7 @@ type dirPreload struct {
 	jobs chan *isofmt.Node
 	done chan struct{}
 	once sync.Once
+	w    worker
 
 	// queued counts the directories handed to the goroutine, pending
 	// those queued or in hand (for tests).
@@ -231,6 +241,7 @@ func (p *dirPreload) queueDirs(list []*isofmt.Node, from int) {
 		select {
 		case p.jobs <- list[i]:
 			p.queued.Add(1)
+			p.w.kick(p.drain)
 		default:
 			p.pending.Add(-1)
 			return
@@ -238,14 +249,51 @@ func (p *dirPreload) queueDirs(list []*isofmt.Node, from int) {
 	}
 }
 
-func (p *dirPreload) run() {
+// drain is the listing read-ahead goroutine, running while directories
+// are queued.
+func (p *dirPreload) drain() {
 	for {
 		select {
 		case <-p.done:
+			p.w.exit()
 			return
 		case n := <-p.jobs:
 			p.r.t.Preload(n)
 			p.pending.Add(-1)
+		default:
+			if !p.w.idle(func() bool { return len(p.jobs) > 0 }) {
+				return
+			}
 		}
 	}
 }
+
+// worker runs a mount's background goroutine only while it has work: a
+// thousand idle mounts then hold no goroutines, stacks or buffers for
+// it. Until start, kick does nothing (unit tests read the queue
+// themselves).
+type worker struct {
+	on      atomic.Bool
+	running atomic.Bool
+}
+
+func (w *worker) start() { w.on.Store(true) }
+
+// kick starts run unless a goroutine is already draining the queue.
+func (w *worker) kick(run func()) {
+	if w.on.Load() && w.running.CompareAndSwap(false, true) {
+		go run()
+	}
+}
+
+// idle is called by the goroutine when the queue looked empty: it
+// returns false (the goroutine ends) unless work arrived meanwhile and
+// no other goroutine took it on.
+func (w *worker) idle(more func() bool) bool {
+	w.running.Store(false)
+	// A job queued after the queue looked empty and before running was
+	// cleared found running set and started no goroutine: look again.
+	return more() && w.running.CompareAndSwap(false, true)
+}
+
+func (w *worker) exit() { w.running.Store(false) }

@@ -306,3 +306,28 @@ func TestDirReadAheadConcurrent(t *testing.T) {
 	}
 	t.Logf("%d READ requests, %d files stored", r.reads.Load(), r.ra.stored.Load())
 }
+
+// TestReadAheadIdle: the read-ahead goroutines run only while they have
+// work — a mount nobody reads holds none, and one whose read-ahead has
+// finished holds none again (a daemon serves a thousand idle mounts).
+func TestReadAheadIdle(t *testing.T) {
+	mp, r, want := raMount(t, true)
+	if r.ra.w.running.Load() || r.pl.w.running.Load() {
+		t.Fatal("read-ahead goroutines running on a mount nothing has touched")
+	}
+	for _, f := range listed(t, mp, "a", want)[:20] {
+		check(t, mp, f, want)
+	}
+	waitIdle(t, r)
+	waitZero(t, "listing read-ahead", &r.pl.pending)
+	deadline := time.Now().Add(5 * time.Second)
+	for r.ra.w.running.Load() || r.pl.w.running.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("read-ahead goroutines still running with nothing to do")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if r.ra.stored.Load() == 0 {
+		t.Error("the read-ahead stored nothing: it did not run at all")
+	}
+}

@@ -7,6 +7,7 @@ package mountinfo
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -55,6 +56,65 @@ func Read() ([]Entry, error) {
 	}
 	defer f.Close()
 	return Parse(f)
+}
+
+// Find returns the last (topmost) mount at mountpoint in the calling
+// process's mount table. It parses only the lines that can be that
+// mount: a daemon confirming each of a thousand mounts would otherwise
+// parse a thousand-line table a thousand times over.
+func Find(mountpoint string) (Entry, bool, error) {
+	f, err := os.Open(Path)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	defer f.Close()
+	return FindIn(f, mountpoint)
+}
+
+// FindIn is Find over the table r holds.
+func FindIn(r io.Reader, mountpoint string) (Entry, bool, error) {
+	needle := []byte(" " + Escape(mountpoint) + " ")
+	var found Entry
+	ok := false
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for n := 0; sc.Scan(); n++ {
+		if n >= MaxLines {
+			return found, ok, fmt.Errorf("mountinfo: more than %d lines", MaxLines)
+		}
+		line := sc.Bytes()
+		if !bytes.Contains(line, needle) {
+			continue
+		}
+		es, err := Parse(bytes.NewReader(line))
+		if err != nil {
+			return found, ok, err
+		}
+		for _, e := range es {
+			if e.MountPoint == mountpoint {
+				found, ok = e, true
+			}
+		}
+	}
+	return found, ok, sc.Err()
+}
+
+// Escape encodes a path as mountinfo writes it: space, tab, newline and
+// backslash as \ooo octal escapes.
+func Escape(s string) string {
+	if !strings.ContainsAny(s, " \t\n\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case ' ', '\t', '\n', '\\':
+			fmt.Fprintf(&b, "\\%03o", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // Parse reads the format

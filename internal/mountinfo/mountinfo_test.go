@@ -40,3 +40,35 @@ func TestParseRejectsBadDevice(t *testing.T) {
 		}
 	}
 }
+
+// TestFindIn: the topmost mount at a path, found without parsing the
+// other lines, is the one Parse gives; escaped names match; a path that
+// is only a prefix of another does not.
+func TestFindIn(t *testing.T) {
+	table := `22 1 0:21 / /mnt rw - tmpfs tmpfs rw
+30 22 0:40 / /mnt/a\040b rw,nosuid - fuse.isofsd /i/one.iso ro,user_id=0
+31 22 0:41 / /mnt/a rw - fuse.isofsd /i/two.iso ro
+32 31 0:42 / /mnt/a ro,nosuid,nodev - fuse.isofsd /i/three.iso ro
+33 22 0:43 / /mnt/ab ro - fuse.isofsd /i/four.iso ro
+`
+	all, err := Parse(strings.NewReader(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mp := range []string{"/mnt", "/mnt/a b", "/mnt/a", "/mnt/ab", "/mnt/none", "/mn"} {
+		got, ok, err := FindIn(strings.NewReader(table), mp)
+		var want Entry
+		wantOK := false
+		for _, e := range all {
+			if e.MountPoint == mp {
+				want, wantOK = e, true
+			}
+		}
+		if err != nil || ok != wantOK || got != want {
+			t.Errorf("FindIn(%q) = %+v %v %v, want %+v %v", mp, got, ok, err, want, wantOK)
+		}
+	}
+	if got := Escape("/a b\\c\td"); got != `/a\040b\134c\011d` {
+		t.Errorf("Escape: %q", got)
+	}
+}

@@ -77,7 +77,7 @@ func BenchmarkOpen1800M(b *testing.B) {
 	n, url := serve(b, image)
 	b.ResetTimer()
 	for range b.N {
-		mark := len(n.log())
+		mark := len(n.Log())
 		src, err := Open(context.Background(), url, Options{})
 		if err != nil {
 			b.Fatal(err)
@@ -90,7 +90,7 @@ func BenchmarkOpen1800M(b *testing.B) {
 			b.Fatal(err)
 		}
 		src.Close()
-		reqs, sent, _ := n.since(mark)
+		reqs, sent, _ := n.Since(mark)
 		b.ReportMetric(float64(reqs), "requests/open")
 		b.ReportMetric(float64(sent), "bytes/open")
 		if reqs > 3 {

@@ -1,176 +1,18 @@
 package httpsrc
 
 import (
-	"bufio"
 	"crypto/rand"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/isofsd/isofsd/isofmt/isotest"
+	"github.com/isofsd/isofsd/isofmt/isotest/nginxtest"
 )
-
-// nginx is a real nginx serving root on 127.0.0.1, single-process so that
-// killing it drops every connection at once.
-type nginx struct {
-	t    testing.TB
-	dir  string // config, logs, pid
-	root string
-	port int
-	cmd  *exec.Cmd
-}
-
-// logLine is one access-log record.
-type logLine struct {
-	status    int
-	bytesSent int64 // headers + body
-	bodyBytes int64
-	rng       string
-}
-
-func startNginx(t testing.TB, root string) *nginx {
-	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/nginx", "/sbin/nginx"} {
-			if _, err := os.Stat(p); err == nil {
-				bin = p
-			}
-		}
-	}
-	if bin == "" {
-		t.Skip("nginx not installed: the HTTP range tests need a real nginx (apt-get install nginx-light)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir := t.TempDir()
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root root;"
-	}
-	conf := fmt.Sprintf(`%s
-daemon off;
-master_process off;
-pid %[2]s/nginx.pid;
-error_log %[2]s/error.log;
-events { worker_connections 512; }
-http {
-	log_format bytes '$status $bytes_sent $body_bytes_sent "$http_range"';
-	access_log %[2]s/access.log bytes;
-	client_body_temp_path %[2]s/body;
-	proxy_temp_path %[2]s/proxy;
-	fastcgi_temp_path %[2]s/fastcgi;
-	uwsgi_temp_path %[2]s/uwsgi;
-	scgi_temp_path %[2]s/scgi;
-	sendfile on;
-	tcp_nopush on;
-	keepalive_requests 100000;
-	keepalive_timeout 60s;
-	types { application/octet-stream iso; }
-	server {
-		listen 127.0.0.1:%[3]d;
-		root %[4]s;
-		location / { }
-	}
-}
-`, user, dir, port, root)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	n := &nginx{t: t, dir: dir, root: root, port: port}
-	n.start()
-	t.Cleanup(n.stop)
-	return n
-}
-
-func (n *nginx) start() {
-	n.t.Helper()
-	cmd := exec.Command("nginx", "-e", filepath.Join(n.dir, "error.log"), "-p", n.dir, "-c", filepath.Join(n.dir, "nginx.conf"))
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		n.t.Fatalf("starting nginx: %v", err)
-	}
-	n.cmd = cmd
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.port))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(n.dir, "error.log"))
-			n.t.Fatalf("nginx did not start listening on port %d: %v\n%s", n.port, err, b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop kills nginx abruptly: in-flight responses are cut.
-func (n *nginx) stop() {
-	if n.cmd == nil {
-		return
-	}
-	n.cmd.Process.Signal(syscall.SIGKILL)
-	n.cmd.Wait()
-	n.cmd = nil
-}
-
-func (n *nginx) url(name string) string {
-	return fmt.Sprintf("http://127.0.0.1:%d/%s", n.port, name)
-}
-
-// log returns all access-log records so far.
-func (n *nginx) log() []logLine {
-	n.t.Helper()
-	f, err := os.Open(filepath.Join(n.dir, "access.log"))
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	defer f.Close()
-	var out []logLine
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.SplitN(sc.Text(), " ", 4)
-		if len(fields) < 4 {
-			n.t.Fatalf("access log line %q", sc.Text())
-		}
-		var l logLine
-		l.status, _ = strconv.Atoi(fields[0])
-		l.bytesSent, _ = strconv.ParseInt(fields[1], 10, 64)
-		l.bodyBytes, _ = strconv.ParseInt(fields[2], 10, 64)
-		l.rng = strings.Trim(fields[3], `"`)
-		out = append(out, l)
-	}
-	return out
-}
-
-// since sums the records after the first skip ones.
-func (n *nginx) since(skip int) (requests int, bytesSent, bodyBytes int64) {
-	all := n.log()
-	for _, l := range all[min(skip, len(all)):] {
-		requests++
-		bytesSent += l.bytesSent
-		bodyBytes += l.bodyBytes
-	}
-	return
-}
 
 // fixtures are images built once per test binary with xorriso.
 var fixtures struct {
@@ -283,7 +125,7 @@ func bigImage(t testing.TB, name string, size int64) string {
 
 // serve puts a link to image under a fresh nginx root and returns the
 // server and the image's URL.
-func serve(t testing.TB, image string) (*nginx, string) {
+func serve(t testing.TB, image string) (*nginxtest.Server, string) {
 	t.Helper()
 	root := t.TempDir()
 	if err := os.Link(image, filepath.Join(root, "image.iso")); err != nil {
@@ -291,6 +133,6 @@ func serve(t testing.TB, image string) (*nginx, string) {
 			t.Fatal(err)
 		}
 	}
-	n := startNginx(t, root)
-	return n, n.url("image.iso")
+	n := nginxtest.Start(t, root)
+	return n, n.URL("image.iso")
 }

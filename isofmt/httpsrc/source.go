@@ -1,5 +1,7 @@
-// Package httpsrc reads a remote image over HTTP(S) Range requests and
-// presents it as an io.ReaderAt for isofmt.Open.
+// Package httpsrc reads a remote image over range requests and presents
+// it as an io.ReaderAt for isofmt.Open. It speaks HTTP(S) itself; other
+// protocols plug in as a Fetcher (s3src reads s3:// objects that way) and
+// get the same pinning, checks, caches and read-ahead.
 //
 // The object is pinned when it is opened: its size comes from the first
 // response's Content-Range and its strong ETag (or else Last-Modified) is
@@ -49,6 +51,10 @@ import (
 
 // BlockSize is the unit of caching and of range requests.
 const BlockSize = 64 << 10
+
+// PinOnly is the Options.OpenPrefetch of sources used only through
+// CopyRange: the object is pinned with a one-byte request.
+const PinOnly = -1
 
 // Defaults for zero Options fields.
 const (
@@ -118,6 +124,8 @@ type Options struct {
 	// 256 and N-257 / N-1 for block sizes up to 4096 (ECMA-167 3/8.4.2.1),
 	// i.e. within the first and last 1 MiB + 4 KiB. Fetching those ends
 	// whole keeps isofmt.Open to two requests instead of a dozen.
+	// PinOnly as OpenPrefetch pins the object with a one-byte request
+	// and caches nothing: for CopyRange users (downloads, repairs).
 	OpenPrefetch, OpenTail int64
 	// retryBase is the first backoff delay (tests shorten it).
 	retryBase time.Duration
@@ -137,9 +145,8 @@ type Stats struct {
 // Source is an io.ReaderAt over a remote object. It is safe for
 // concurrent use.
 type Source struct {
-	url     string
-	hdr     http.Header
-	client  *http.Client
+	f       Fetcher
+	name    string // f.Name()
 	size    int64
 	tail    int64
 	etag    string // as sent by the server, quotes included
@@ -211,37 +218,25 @@ func IsURL(s string) bool {
 // Open pins the object at rawURL with one ranged GET (the first
 // OpenPrefetch bytes, kept in the cache) and returns a Source of its size.
 func Open(ctx context.Context, rawURL string, opts Options) (*Source, error) {
-	u, err := url.Parse(rawURL)
+	f, err := newHTTPFetcher(rawURL, opts)
 	if err != nil {
-		return nil, fmt.Errorf("httpsrc: %w", err)
+		return nil, err
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("httpsrc: %s: not an http or https URL", redact(rawURL))
-	}
-	u.Fragment = ""
+	return OpenFetcher(ctx, f, opts)
+}
+
+// OpenFetcher is Open for an object another protocol's Fetcher reads
+// (Options.Header and Options.Client are HTTP's and ignored here).
+func OpenFetcher(ctx context.Context, f Fetcher, opts Options) (*Source, error) {
 	s := &Source{
-		url: u.String(), hdr: opts.Header.Clone(), client: opts.Client,
+		f: f, name: f.Name(),
 		timeout: opts.Timeout, retries: opts.Retries, base: opts.retryBase,
 		minCh: opts.MinChunk, maxCh: opts.MaxChunk, memMax: opts.MemCache, tail: opts.OpenTail,
 		blocks: map[int64]*list.Element{}, pending: map[int64]*pendingBlock{},
 	}
-	if s.hdr == nil {
-		s.hdr = http.Header{}
-	}
-	conc := opts.Concurrency
-	if conc <= 0 {
-		conc = DefaultConcurrency
-	}
+	conc := opts.concurrency()
 	s.sem = make(chan struct{}, conc)
 	s.raSem = make(chan struct{}, max(conc-conc/4, 1))
-	if s.client == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = conc + 2
-		tr.ForceAttemptHTTP2 = true
-		// Compression would break byte ranges.
-		tr.DisableCompression = true
-		s.client = &http.Client{Transport: tr}
-	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultTimeout
 	}
@@ -268,10 +263,14 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Source, error) {
 	s.maxCh = max(min(s.maxCh, s.memMax/4), BlockSize)
 	s.minCh = min(max(s.minCh, BlockSize), s.maxCh)
 	pre := opts.OpenPrefetch
-	if pre <= 0 {
+	switch {
+	case pre < 0:
+		pre = 1 // PinOnly
+	case pre == 0:
 		pre = DefaultOpenPrefetch
+	default:
+		pre = (pre + BlockSize - 1) / BlockSize * BlockSize
 	}
-	pre = (pre + BlockSize - 1) / BlockSize * BlockSize
 	if s.tail == 0 {
 		s.tail = DefaultOpenTail
 	}
@@ -283,7 +282,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Source, error) {
 		if limit <= 0 {
 			limit = DefaultDiskCache
 		}
-		dc, err = openDiskCache(opts.CacheDir, s.url, limit)
+		var err error
+		dc, err = openDiskCache(opts.CacheDir, s.name, limit)
 		if err != nil {
 			s.cancel()
 			return nil, err
@@ -300,6 +300,14 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Source, error) {
 	return s, nil
 }
 
+// concurrency is Options.Concurrency or its default.
+func (o Options) concurrency() int {
+	if o.Concurrency <= 0 {
+		return DefaultConcurrency
+	}
+	return o.Concurrency
+}
+
 // open sends the pinning request. With a disk cache entry for this URL it
 // asks conditionally, so an unchanged object costs no body bytes.
 func (s *Source) open(ctx context.Context, pre int64, dc *diskCache) error {
@@ -309,7 +317,7 @@ func (s *Source) open(ctx context.Context, pre int64, dc *diskCache) error {
 	}
 	// One cancelable context per attempt; the timer cuts a stalled
 	// request, and is pushed back as body bytes arrive.
-	var resp *http.Response
+	var resp *Response
 	var err error
 	var timer *time.Timer
 	for attempt := 0; ; attempt++ {
@@ -333,7 +341,7 @@ func (s *Source) open(ctx context.Context, pre int64, dc *diskCache) error {
 	switch resp.StatusCode {
 	case http.StatusNotModified:
 		if meta == nil {
-			return fmt.Errorf("httpsrc: %s: unsolicited 304 Not Modified: %w", redact(s.url), ErrProtocol)
+			return fmt.Errorf("httpsrc: %s: unsolicited 304 Not Modified: %w", s.name, ErrProtocol)
 		}
 		s.size, s.etag, s.lastMod = meta.Size, meta.ETag, meta.LastModified
 		s.ifRange = strongValidator(s.etag, s.lastMod)
@@ -342,26 +350,26 @@ func (s *Source) open(ctx context.Context, pre int64, dc *diskCache) error {
 		return nil
 	case http.StatusPartialContent:
 	case http.StatusOK:
-		return fmt.Errorf("httpsrc: %s: the server answered a Range request with the whole object (HTTP 200): %w", redact(s.url), ErrNoRange)
+		return fmt.Errorf("httpsrc: %s: the server answered a Range request with the whole object (HTTP 200): %w", s.name, ErrNoRange)
 	case http.StatusRequestedRangeNotSatisfiable:
-		if _, _, total, ok := parseContentRange(resp.Header.Get("Content-Range")); ok && total == 0 {
-			return fmt.Errorf("httpsrc: %s: the remote object is empty", redact(s.url))
+		if _, _, total, ok := parseContentRange(resp.ContentRange); ok && total == 0 {
+			return fmt.Errorf("httpsrc: %s: the remote object is empty", s.name)
 		}
-		return fmt.Errorf("httpsrc: %s: HTTP %s to bytes=0-%d: %w", redact(s.url), resp.Status, pre-1, ErrProtocol)
+		return fmt.Errorf("httpsrc: %s: HTTP %s to bytes=0-%d: %w", s.name, resp.Status, pre-1, ErrProtocol)
 	default:
-		return &StatusError{URL: redact(s.url), Code: resp.StatusCode, Status: resp.Status}
+		return &StatusError{URL: s.name, Code: resp.StatusCode, Status: resp.Status}
 	}
-	if ce := resp.Header.Get("Content-Encoding"); ce != "" && ce != "identity" {
-		return fmt.Errorf("httpsrc: %s: Content-Encoding %q on a range: %w", redact(s.url), ce, ErrProtocol)
+	if ce := resp.ContentEncoding; ce != "" && ce != "identity" {
+		return fmt.Errorf("httpsrc: %s: Content-Encoding %q on a range: %w", s.name, ce, ErrProtocol)
 	}
-	first, last, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+	first, last, total, ok := parseContentRange(resp.ContentRange)
 	if !ok || first != 0 || total <= 0 || last != min(pre, total)-1 {
 		return fmt.Errorf("httpsrc: %s: Content-Range %q does not answer bytes=0-%d: %w",
-			redact(s.url), resp.Header.Get("Content-Range"), pre-1, ErrProtocol)
+			s.name, resp.ContentRange, pre-1, ErrProtocol)
 	}
 	s.size = total
-	s.etag = resp.Header.Get("ETag")
-	s.lastMod = resp.Header.Get("Last-Modified")
+	s.etag = resp.ETag
+	s.lastMod = resp.LastModified
 	s.ifRange = strongValidator(s.etag, s.lastMod)
 	if dc != nil {
 		if s.ifRange == "" {
@@ -369,25 +377,37 @@ func (s *Source) open(ctx context.Context, pre int64, dc *diskCache) error {
 			dc.close()
 			os.Remove(dc.dir) // only if nothing was ever stored there
 			dc = nil
-		} else if err := dc.bind(diskMeta{URL: redact(s.url), ETag: s.etag, LastModified: s.lastMod, Size: s.size}); err != nil {
+		} else if err := dc.bind(diskMeta{URL: s.name, ETag: s.etag, LastModified: s.lastMod, Size: s.size}); err != nil {
 			dc.close()
 			dc = nil
 		}
 		s.disk = dc
 	}
 	if want := last + 1; resp.ContentLength >= 0 && resp.ContentLength != want {
-		return fmt.Errorf("httpsrc: %s: Content-Length %d for a %d-byte range: %w", redact(s.url), resp.ContentLength, want, ErrProtocol)
+		return fmt.Errorf("httpsrc: %s: Content-Length %d for a %d-byte range: %w", s.name, resp.ContentLength, want, ErrProtocol)
 	}
 	s.prefetchTail(last + 1)
+	if pre < BlockSize {
+		// PinOnly: the byte asked for only pins the object.
+		n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, last+1))
+		s.st.bytes.Add(n)
+		if err != nil {
+			return fmt.Errorf("httpsrc: %s: reading bytes 0-%d: %w", s.name, last, err)
+		}
+		if n != last+1 {
+			return fmt.Errorf("httpsrc: %s: reading bytes 0-%d: short body, %d bytes: %w", s.name, last, n, ErrProtocol)
+		}
+		return nil
+	}
 	for b := int64(0); b*BlockSize <= last; b++ {
 		buf := make([]byte, s.blockLen(b))
 		n, err := io.ReadFull(resp.Body, buf)
 		s.st.bytes.Add(int64(n))
 		timer.Reset(s.timeout)
 		if err == io.ErrUnexpectedEOF || err == io.EOF {
-			return fmt.Errorf("httpsrc: %s: reading bytes 0-%d: short body, %d bytes: %w", redact(s.url), last, b*BlockSize+int64(n), ErrProtocol)
+			return fmt.Errorf("httpsrc: %s: reading bytes 0-%d: short body, %d bytes: %w", s.name, last, b*BlockSize+int64(n), ErrProtocol)
 		} else if err != nil {
-			return fmt.Errorf("httpsrc: %s: reading bytes 0-%d: %w", redact(s.url), last, err)
+			return fmt.Errorf("httpsrc: %s: reading bytes 0-%d: %w", s.name, last, err)
 		}
 		s.mu.Lock()
 		s.insertLocked(b, buf)
@@ -416,41 +436,38 @@ func (s *Source) prefetchTail(headEnd int64) {
 	}
 }
 
-func (s *Source) openRequest(ctx context.Context, pre int64, meta *diskMeta) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("httpsrc: %w", err)
-	}
-	s.setHeaders(req)
-	req.Header.Set("Range", fmt.Sprintf("bytes=0-%d", pre-1))
+func (s *Source) openRequest(ctx context.Context, pre int64, meta *diskMeta) (*Response, error) {
+	r := Request{First: 0, Last: pre - 1}
 	if meta != nil {
 		if isStrongETag(meta.ETag) {
-			req.Header.Set("If-None-Match", meta.ETag)
+			r.IfNoneMatch = meta.ETag
 		} else if meta.LastModified != "" {
-			req.Header.Set("If-Modified-Since", meta.LastModified)
+			r.IfModifiedSince = meta.LastModified
 		}
 	}
-	s.st.requests.Add(1)
-	resp, err := s.client.Do(req)
+	resp, err := s.fetch(ctx, r)
 	if err != nil {
-		return nil, &netError{fmt.Errorf("httpsrc: %s: %w", redact(s.url), stripURL(err))}
-	}
-	if retryStatus(resp.StatusCode) {
-		resp.Body.Close()
-		return nil, &retryableStatus{StatusError{URL: redact(s.url), Code: resp.StatusCode, Status: resp.Status}}
+		var rs *retryableStatus
+		if errors.As(err, &rs) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("httpsrc: %s: %w", s.name, err)
 	}
 	return resp, nil
 }
 
-// setHeaders adds the caller's headers; Host is a field, not a header,
-// in net/http.
-func (s *Source) setHeaders(req *http.Request) {
-	for k, v := range s.hdr {
-		req.Header[k] = append([]string(nil), v...)
+// fetch sends one request; a status worth retrying becomes an error.
+func (s *Source) fetch(ctx context.Context, r Request) (*Response, error) {
+	s.st.requests.Add(1)
+	resp, err := s.f.Fetch(ctx, r)
+	if err != nil {
+		return nil, err
 	}
-	if h := s.hdr.Get("Host"); h != "" {
-		req.Host = h
+	if retryStatus(resp.StatusCode) {
+		resp.Body.Close()
+		return nil, &retryableStatus{StatusError{URL: s.name, Code: resp.StatusCode, Status: resp.Status}}
 	}
+	return resp, nil
 }
 
 // stripURL drops the URL that net/http puts into its errors: presigned
@@ -466,12 +483,26 @@ func stripURL(err error) error {
 // Size is the size of the remote object in bytes.
 func (s *Source) Size() int64 { return s.size }
 
-// URL returns the object's URL with any query string (credentials of
-// presigned URLs) removed, for messages.
-func (s *Source) URL() string { return redact(s.url) }
+// URL names the object for messages: its URL with any query string
+// (credentials of presigned URLs) removed, or the Fetcher's name.
+func (s *Source) URL() string { return s.name }
 
 // ETag returns the validator the object is pinned by.
 func (s *Source) ETag() string { return s.etag }
+
+// DropCache empties the in-memory block cache (blocks being fetched
+// arrive as usual; the disk cache is kept).
+func (s *Source) DropCache() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.blocks)
+	s.lru.Init()
+	s.memBytes = 0
+}
+
+// LastModified returns the object's Last-Modified date as the server
+// sent it ("" if none).
+func (s *Source) LastModified() string { return s.lastMod }
 
 // Stats returns the counters so far.
 func (s *Source) Stats() Stats {
@@ -790,23 +821,17 @@ func (s *Source) rangeGet(first, end int64, ahead bool) (int64, error) {
 	wrap := func(err error) error {
 		err = stripURL(err)
 		if stalled.Load() {
-			return &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: no progress for %v: %w", redact(s.url), lo, hi, s.timeout, err)}
+			return &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: no progress for %v: %w", s.name, lo, hi, s.timeout, err)}
 		}
-		return &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: %w", redact(s.url), lo, hi, err)}
+		return &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: %w", s.name, lo, hi, err)}
 	}
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	resp, err := s.fetch(ctx, Request{First: lo, Last: hi, IfRange: s.ifRange})
 	if err != nil {
-		return first, fmt.Errorf("httpsrc: %w", err)
-	}
-	s.setHeaders(req)
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", lo, hi))
-	if s.ifRange != "" {
-		req.Header.Set("If-Range", s.ifRange)
-	}
-	s.st.requests.Add(1)
-	resp, err := s.client.Do(req)
-	if err != nil {
+		var rs *retryableStatus
+		if errors.As(err, &rs) {
+			return first, err
+		}
 		return first, wrap(err)
 	}
 	defer resp.Body.Close()
@@ -825,7 +850,7 @@ func (s *Source) rangeGet(first, end int64, ahead bool) (int64, error) {
 			}
 			if err != nil && got < len(buf) {
 				if err == io.EOF {
-					return b, &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: body ended at byte %d: %w", redact(s.url), lo, hi, b*BlockSize+int64(got), ErrProtocol)}
+					return b, &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: body ended at byte %d: %w", s.name, lo, hi, b*BlockSize+int64(got), ErrProtocol)}
 				}
 				return b, wrap(err)
 			}
@@ -841,21 +866,24 @@ func (s *Source) rangeGet(first, end int64, ahead bool) (int64, error) {
 
 // checkResponse verifies that resp is exactly bytes lo-hi of the pinned
 // object.
-func (s *Source) checkResponse(resp *http.Response, lo, hi int64) error {
-	u := redact(s.url)
+func (s *Source) checkResponse(resp *Response, lo, hi int64) error {
+	u := s.name
 	switch {
 	case resp.StatusCode == http.StatusPartialContent:
 	case resp.StatusCode == http.StatusOK:
 		// If-Range failed, or the server stopped honouring Range.
-		if et := resp.Header.Get("ETag"); s.ifRange != "" && (et != s.etag || resp.Header.Get("Last-Modified") != s.lastMod) {
-			return fmt.Errorf("%w: %s: the server sent the whole object (ETag %s, Last-Modified %q; opened as %s, %q)", ErrChanged, u, et, resp.Header.Get("Last-Modified"), s.etag, s.lastMod)
+		if et := resp.ETag; s.ifRange != "" && (et != s.etag || resp.LastModified != s.lastMod) {
+			return fmt.Errorf("%w: %s: the server sent the whole object (ETag %s, Last-Modified %q; opened as %s, %q)", ErrChanged, u, et, resp.LastModified, s.etag, s.lastMod)
 		}
 		if resp.ContentLength >= 0 && resp.ContentLength != s.size {
 			return fmt.Errorf("%w: %s: the server sent a whole object of %d bytes, opened as %d", ErrChanged, u, resp.ContentLength, s.size)
 		}
 		return fmt.Errorf("httpsrc: %s: bytes %d-%d: HTTP 200 to a Range request: %w", u, lo, hi, ErrNoRange)
+	case resp.StatusCode == http.StatusPreconditionFailed:
+		// S3's answer to an If-Match the object no longer matches.
+		return fmt.Errorf("%w: %s: the object no longer matches ETag %s (HTTP %s)", ErrChanged, u, s.etag, resp.Status)
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
-		if _, _, total, ok := parseContentRange(resp.Header.Get("Content-Range")); ok && total != s.size {
+		if _, _, total, ok := parseContentRange(resp.ContentRange); ok && total != s.size {
 			return fmt.Errorf("%w: %s: size is now %d bytes, opened as %d", ErrChanged, u, total, s.size)
 		}
 		return fmt.Errorf("httpsrc: %s: bytes %d-%d: HTTP %s: %w", u, lo, hi, resp.Status, ErrProtocol)
@@ -864,13 +892,13 @@ func (s *Source) checkResponse(resp *http.Response, lo, hi int64) error {
 	default:
 		return &StatusError{URL: u, Code: resp.StatusCode, Status: resp.Status}
 	}
-	if ce := resp.Header.Get("Content-Encoding"); ce != "" && ce != "identity" {
+	if ce := resp.ContentEncoding; ce != "" && ce != "identity" {
 		return fmt.Errorf("httpsrc: %s: bytes %d-%d: Content-Encoding %q: %w", u, lo, hi, ce, ErrProtocol)
 	}
-	if et := resp.Header.Get("ETag"); et != "" && s.etag != "" && et != s.etag {
+	if et := resp.ETag; et != "" && s.etag != "" && et != s.etag {
 		return fmt.Errorf("%w: %s: ETag is now %s, opened as %s", ErrChanged, u, et, s.etag)
 	}
-	cr := resp.Header.Get("Content-Range")
+	cr := resp.ContentRange
 	a, z, total, ok := parseContentRange(cr)
 	if !ok {
 		return fmt.Errorf("httpsrc: %s: bytes %d-%d: Content-Range %q: %w", u, lo, hi, cr, ErrProtocol)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/isofsd/isofsd/isofmt"
+	"github.com/isofsd/isofsd/isofmt/isotest/nginxtest"
 )
 
 // tree describes every entry of an image: mode, size, link target and a
@@ -195,10 +196,10 @@ func TestRoundTripsAndBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqs, sent, _ := n.since(0)
-	t.Logf("open: %d requests, %d bytes sent by nginx: %+v", reqs, sent, n.log())
+	reqs, sent, _ := n.Since(0)
+	t.Logf("open: %d requests, %d bytes sent by nginx: %+v", reqs, sent, n.Log())
 	if reqs > 3 {
-		t.Errorf("opening took %d requests, want ≤ 3: %+v", reqs, n.log())
+		t.Errorf("opening took %d requests, want ≤ 3: %+v", reqs, n.Log())
 	}
 
 	fi, err := local.Stat("dir/1m.bin")
@@ -208,7 +209,7 @@ func TestRoundTripsAndBytes(t *testing.T) {
 	if e := fi.Sys().(*isofmt.Stat).Extents[0]; e.Offset < 4<<20 || e.Offset > src.Size()-4<<20 {
 		t.Fatalf("fixture: dir/1m.bin at byte %d is within 4 MiB of an end of the %d-byte image", e.Offset, src.Size())
 	}
-	mark := len(n.log())
+	mark := len(n.Log())
 	want, err := fs.ReadFile(local, "dir/1m.bin")
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +223,7 @@ func TestRoundTripsAndBytes(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("dir/1m.bin: err %v, equal %v", err, bytes.Equal(got, want))
 	}
-	reqs, sent, _ = n.since(mark)
+	reqs, sent, _ = n.Since(mark)
 	t.Logf("reading 1 MiB: %d requests, %d bytes sent by nginx; stats %+v", reqs, sent, src.Stats())
 	if sent > 2<<20 {
 		t.Errorf("reading a 1 MiB file transferred %d bytes, want ≤ 2 MiB", sent)
@@ -278,13 +279,13 @@ func TestServerStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _ := fs.ReadFile(mustOpenLocal(t, image), "5m.bin")
-	n.stop()
+	n.Stop()
 	if _, err := fs.ReadFile(img, "5m.bin"); err == nil {
 		t.Fatal("reading a file with the server down succeeded")
 	} else {
 		t.Logf("file read, server down: %v", err)
 	}
-	n.start()
+	n.Start()
 	if got, err := fs.ReadFile(img, "5m.bin"); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("file read after the server came back: %v", err)
 	}
@@ -300,14 +301,14 @@ func TestServerStopped(t *testing.T) {
 	if _, err := src.ReadAt(buf, 0); err != nil {
 		t.Fatal(err)
 	}
-	n.stop()
+	n.Stop()
 	off := int64(len(raw)) - 3*int64(len(buf))
 	if _, err := src.ReadAt(buf, off); err == nil {
 		t.Fatal("read with the server down succeeded")
 	} else {
 		t.Logf("server down: %v", err)
 	}
-	n.start()
+	n.Start()
 	got, err := src.ReadAt(buf, off)
 	if err != nil && err != io.EOF {
 		t.Fatalf("read after the server came back: %v", err)
@@ -333,9 +334,9 @@ func TestServerKilledMidBody(t *testing.T) {
 	go func() {
 		defer close(restarted)
 		time.Sleep(time.Millisecond)
-		n.stop()
+		n.Stop()
 		time.Sleep(300 * time.Millisecond)
-		n.start()
+		n.Start()
 	}()
 	defer func() { <-restarted }()
 	buf := make([]byte, len(raw))
@@ -359,7 +360,7 @@ func TestImageReplaced(t *testing.T) {
 	if err := os.WriteFile(dst, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n := startNginx(t, root)
+	n := nginxtest.Start(t, root)
 	for _, tc := range []struct {
 		name    string
 		replace func([]byte) []byte
@@ -372,7 +373,7 @@ func TestImageReplaced(t *testing.T) {
 				t.Fatal(err)
 			}
 			os.Chtimes(dst, time.Now(), time.Now().Add(-time.Hour))
-			src, err := Open(context.Background(), n.url("image.iso"), Options{Retries: -1, OpenTail: -1})
+			src, err := Open(context.Background(), n.URL("image.iso"), Options{Retries: -1, OpenTail: -1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -433,9 +434,9 @@ func TestDiskCache(t *testing.T) {
 		return st
 	}
 	first := read()
-	mark := len(n.log())
+	mark := len(n.Log())
 	second := read()
-	reqs, _, body := n.since(mark)
+	reqs, _, body := n.Since(mark)
 	t.Logf("first %+v\nsecond %+v; nginx: %d requests, %d body bytes", first, second, reqs, body)
 	// Read-ahead past the file's end depends on timing (the first Close
 	// cancels what is in flight), so the claim is about the ranges read
@@ -445,23 +446,23 @@ func TestDiskCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	ext := fi.Sys().(*isofmt.Stat).Extents
-	if l := n.log()[mark]; l.status != 304 || l.bodyBytes != 0 {
+	if l := n.Log()[mark]; l.Status != 304 || l.BodyBytes != 0 {
 		t.Errorf("reopening: first response %+v, want 304 Not Modified with no body", l)
 	}
-	for _, l := range n.log()[mark:] {
+	for _, l := range n.Log()[mark:] {
 		var a, z int64
-		if l.bodyBytes == 0 {
+		if l.BodyBytes == 0 {
 			continue
 		}
-		if _, err := fmt.Sscanf(l.rng, "bytes=%d-%d", &a, &z); err != nil {
-			t.Fatalf("range %q", l.rng)
+		if _, err := fmt.Sscanf(l.Range, "bytes=%d-%d", &a, &z); err != nil {
+			t.Fatalf("range %q", l.Range)
 		}
 		if a < BlockSize {
-			t.Errorf("the image start was fetched again: %q", l.rng)
+			t.Errorf("the image start was fetched again: %q", l.Range)
 		}
 		for _, e := range ext {
 			if a < e.Offset+e.Length && z >= e.Offset {
-				t.Errorf("range %q of the file was fetched again", l.rng)
+				t.Errorf("range %q of the file was fetched again", l.Range)
 			}
 		}
 	}
@@ -532,11 +533,11 @@ func TestDiskCachePrune(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	n := startNginx(t, root)
+	n := nginxtest.Start(t, root)
 	dir := t.TempDir()
 	limit := int64(len(raw)) + BlockSize
 	readAll := func(name string) {
-		src, err := Open(context.Background(), n.url(name), Options{CacheDir: dir, CacheSize: limit})
+		src, err := Open(context.Background(), n.URL(name), Options{CacheDir: dir, CacheSize: limit})
 		if err != nil {
 			t.Fatal(err)
 		}

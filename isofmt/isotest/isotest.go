@@ -55,6 +55,7 @@ var toolPackages = map[string]string{
 	"systemd-escape": "systemd", "systemd-analyze": "systemd", "curl": "curl", "mount.fuse3": "fuse3",
 	"cdrskin": "cdrskin", "photorec": "testdisk", "ntfs-3g": "ntfs-3g",
 	"gzip": "gzip", "bzip2": "bzip2", "xz": "xz-utils", "zstd": "zstd",
+	"zsync": "zsync", "zsyncmake": "zsync", "gpg": "gnupg", "python3": "python3",
 }
 
 // SyncBuffer is a bytes.Buffer that one goroutine may write (a child

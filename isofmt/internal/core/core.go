@@ -1,7 +1,8 @@
 // Package core holds the types shared by isofmt and its tree sub-packages
 // (udf): error sentinels, the per-file Stat record, extents, and the Tree
 // interface every on-disk directory format implements. It exists only to
-// break the import cycle between isofmt and isofmt/udf; isofmt re-exports
+// break the import cycles between isofmt and its sub-packages (udf, and
+// the filesrc source that reports ErrChanged); isofmt re-exports
 // everything here under its own names.
 package core
 
@@ -26,6 +27,9 @@ var (
 	ErrLimit = errors.New("isofmt: safety limit exceeded")
 	// ErrTruncated means a structure or file extent lies beyond the end of the image.
 	ErrTruncated = errors.New("isofmt: image truncated")
+	// ErrChanged means the image file was rewritten after it was opened:
+	// its volume descriptors no longer match, so it holds another image.
+	ErrChanged = errors.New("isofmt: image file was replaced since it was opened")
 )
 
 // FormatError names the on-disk structure that failed and where it is.

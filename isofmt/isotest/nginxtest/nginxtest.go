@@ -1,0 +1,190 @@
+// Package nginxtest runs a real nginx for tests: single-process (so that
+// killing it drops every connection at once), serving a directory on a
+// loopback port, with an access log of what it sent. Tests of HTTP range
+// reading, downloads and repairs count their transfers from that log.
+package nginxtest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a running nginx.
+type Server struct {
+	t    testing.TB
+	bin  string
+	dir  string // config, logs, pid
+	Root string // the directory served
+	Port int
+	cmd  *exec.Cmd
+}
+
+// LogLine is one access-log record.
+type LogLine struct {
+	Status    int
+	BytesSent int64 // headers + body
+	BodyBytes int64
+	Range     string // the request's Range header
+	Path      string // the request's path
+}
+
+// Binary returns nginx's path, or "" if it is not installed (Debian puts
+// it in /usr/sbin, which a normal user's PATH may lack).
+func Binary() string {
+	if bin, err := exec.LookPath("nginx"); err == nil {
+		return bin
+	}
+	for _, p := range []string{"/usr/sbin/nginx", "/sbin/nginx"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// Start serves root until the test ends (or Stop). It skips the test
+// when nginx is not installed.
+func Start(t testing.TB, root string) *Server {
+	t.Helper()
+	bin := Binary()
+	if bin == "" {
+		t.Skip("nginx not installed: the HTTP tests need a real nginx (apt-get install nginx-light)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir := t.TempDir()
+	// Test directories are private to root: let the worker read them.
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root root;"
+	}
+	conf := fmt.Sprintf(`%s
+daemon off;
+master_process off;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log;
+events { worker_connections 512; }
+http {
+	log_format bytes '$status $bytes_sent $body_bytes_sent "$http_range" "$uri"';
+	access_log %[2]s/access.log bytes;
+	client_body_temp_path %[2]s/body;
+	proxy_temp_path %[2]s/proxy;
+	fastcgi_temp_path %[2]s/fastcgi;
+	uwsgi_temp_path %[2]s/uwsgi;
+	scgi_temp_path %[2]s/scgi;
+	sendfile on;
+	tcp_nopush on;
+	keepalive_requests 100000;
+	keepalive_timeout 60s;
+	types { application/octet-stream iso; }
+	server {
+		listen 127.0.0.1:%[3]d;
+		root %[4]s;
+		location / { }
+	}
+}
+`, user, dir, port, root)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, bin: bin, dir: dir, Root: root, Port: port}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Start starts nginx again after Stop, on the same port.
+func (s *Server) Start() {
+	s.t.Helper()
+	cmd := exec.Command(s.bin, "-e", filepath.Join(s.dir, "error.log"), "-p", s.dir, "-c", filepath.Join(s.dir, "nginx.conf"))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("starting nginx: %v", err)
+	}
+	s.cmd = cmd
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.Port))
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(s.dir, "error.log"))
+			s.t.Fatalf("nginx did not start listening on port %d: %v\n%s", s.Port, err, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop kills nginx abruptly: in-flight responses are cut.
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	s.cmd.Wait()
+	s.cmd = nil
+}
+
+// URL is the URL of name under the served directory.
+func (s *Server) URL(name string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d/%s", s.Port, name)
+}
+
+// Log returns all access-log records so far.
+func (s *Server) Log() []LogLine {
+	s.t.Helper()
+	f, err := os.Open(filepath.Join(s.dir, "access.log"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer f.Close()
+	var out []LogLine
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.SplitN(sc.Text(), " ", 4)
+		if len(fields) < 4 {
+			s.t.Fatalf("access log line %q", sc.Text())
+		}
+		var l LogLine
+		l.Status, _ = strconv.Atoi(fields[0])
+		l.BytesSent, _ = strconv.ParseInt(fields[1], 10, 64)
+		l.BodyBytes, _ = strconv.ParseInt(fields[2], 10, 64)
+		rest := fields[3]
+		if q := strings.Index(rest, `" "`); q >= 0 {
+			l.Range, l.Path = strings.Trim(rest[:q+1], `"`), strings.Trim(rest[q+2:], `"`)
+		} else {
+			l.Range = strings.Trim(rest, `"`)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// Since sums the records after the first skip ones.
+func (s *Server) Since(skip int) (requests int, bytesSent, bodyBytes int64) {
+	all := s.Log()
+	for _, l := range all[min(skip, len(all)):] {
+		requests++
+		bytesSent += l.BytesSent
+		bodyBytes += l.BodyBytes
+	}
+	return
+}

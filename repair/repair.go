@@ -1,0 +1,236 @@
+// Package repair turns a damaged or outdated local copy of an image into
+// the publisher's current one, downloading only what differs:
+//
+//   - by the zsync control file published beside the image (Zsync): every
+//     block of the current image found anywhere in the local copy is
+//     reused, wherever it moved, and only the others are fetched;
+//   - else by the image's own checksums (Checksums): the isomd5sum
+//     fragment sums and the per-file sums of its md5sum.txt, taken from
+//     the remote image, localise the damage in the local copy, and those
+//     ranges are fetched again until everything checks.
+//
+// The repaired file is assembled beside the original (FILE.repair) and
+// replaces it only once it verifies — the control file's whole-file hash
+// and every fetched block's checksum, or the image's own sums, and the
+// caller's Verify hook (published SHA256SUMS) — so a repair never leaves
+// bytes that do not verify in place of the original. An interrupted or
+// failed repair leaves the original untouched.
+package repair
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/isofsd/isofsd/isofmt/httpsrc"
+)
+
+// Sentinel errors; test with errors.Is.
+var (
+	// ErrMismatch means the server's data does not match the checksums
+	// it publishes (a block against the control file, the whole file
+	// against its hash): nothing is replaced.
+	ErrMismatch = errors.New("repair: the server's data does not match its checksums")
+	// ErrNoChecksums means the image has nothing to localise damage by
+	// (no isomd5sum, no md5sum.txt) and no zsync control file was found.
+	ErrNoChecksums = errors.New("repair: nothing to find the damage by (no zsync control file, no isomd5sum or md5sum.txt in the image)")
+)
+
+// Suffix names the file a repair is assembled in, beside the original.
+const Suffix = ".repair"
+
+// DefaultWorkers is how many ranges are fetched at once.
+const DefaultWorkers = 4
+
+// maxRun bounds one download request (and the memory it is checked in).
+const maxRun = 4 << 20
+
+// Options configure a repair.
+type Options struct {
+	// Workers is how many ranges are fetched at once.
+	Workers int
+	// Verify, if set, checks the assembled file (its path) before it
+	// replaces the original; an error keeps the original.
+	Verify func(path string) error
+	// Progress is told what is being done and how far: "scan" (bytes of
+	// the local copy searched), "fetch" (bytes downloaded), "check"
+	// (bytes hashed).
+	Progress func(phase string, done, total int64)
+	// Note receives one-line remarks.
+	Note func(string)
+}
+
+func (o *Options) note(format string, args ...any) {
+	if o.Note != nil {
+		o.Note(fmt.Sprintf(format, args...))
+	}
+}
+
+func (o *Options) progress(phase string, done, total int64) {
+	if o.Progress != nil {
+		o.Progress(phase, done, total)
+	}
+}
+
+// Result says what a repair did.
+type Result struct {
+	// Method is "zsync" or "checksums".
+	Method string
+	// Size is the repaired file's size.
+	Size int64
+	// Reused is the bytes taken from the local copy, Fetched those
+	// downloaded (data only), in Requests range requests.
+	Reused, Fetched int64
+	Requests        int
+	// Unchanged is set when the local copy already was the current image:
+	// nothing was written.
+	Unchanged bool
+}
+
+// assembly is the file a repair is built in.
+type assembly struct {
+	path string
+	f    *os.File
+}
+
+// newAssembly creates path+Suffix (replacing a stale one).
+func newAssembly(path string) (*assembly, error) {
+	tmp := path + Suffix
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("repair: %w", err)
+	}
+	return &assembly{path: tmp, f: f}, nil
+}
+
+// discard removes the assembly (the original stays as it was).
+func (a *assembly) discard() {
+	a.f.Close()
+	os.Remove(a.path)
+}
+
+// commit syncs the assembly, lets verify check it, and renames it over
+// dst with dst's permissions.
+func (a *assembly) commit(dst string, verify func(string) error) error {
+	if err := a.f.Sync(); err != nil {
+		a.discard()
+		return fmt.Errorf("repair: %w", err)
+	}
+	if verify != nil {
+		if err := verify(a.path); err != nil {
+			a.discard()
+			return err
+		}
+	}
+	if st, err := os.Stat(dst); err == nil {
+		a.f.Chmod(st.Mode().Perm())
+	}
+	if err := a.f.Close(); err != nil {
+		os.Remove(a.path)
+		return fmt.Errorf("repair: %w", err)
+	}
+	if err := os.Rename(a.path, dst); err != nil {
+		os.Remove(a.path)
+		return fmt.Errorf("repair: %w", err)
+	}
+	return nil
+}
+
+// run is one byte range to fetch.
+type run struct{ off, n int64 }
+
+// fetchRuns downloads runs with o.Workers requests at once; check
+// verifies each run's bytes before write stores them. The first error
+// stops the rest.
+func fetchRuns(ctx context.Context, src *httpsrc.Source, runs []run, o *Options, res *Result,
+	check func(r run, data []byte) error, write func(r run, data []byte) error) error {
+	workers := o.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	var total int64
+	for _, r := range runs {
+		total += r.n
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var done atomic.Int64
+	work := make(chan run)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 0, maxRun)
+			for r := range work {
+				buf = buf[:r.n]
+				err := src.CopyRange(ctx, runWriter{r.off, buf}, r.off, r.n, func(n int64) {
+					o.progress("fetch", done.Add(n), total)
+				})
+				if err == nil {
+					err = check(r, buf)
+				}
+				if err == nil {
+					err = write(r, buf)
+				}
+				if err != nil {
+					cancel(err)
+					continue
+				}
+				mu.Lock()
+				res.Fetched += r.n
+				res.Requests++
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for _, r := range runs {
+		select {
+		case work <- r:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}
+
+// runWriter is an io.WriterAt over the buffer of one run: CopyRange
+// writes at image offsets, base is the run's first.
+type runWriter struct {
+	base int64
+	buf  []byte
+}
+
+func (w runWriter) WriteAt(p []byte, off int64) (int, error) {
+	rel := off - w.base
+	if rel < 0 || rel > int64(len(w.buf)) || int64(len(p)) > int64(len(w.buf))-rel {
+		return 0, fmt.Errorf("repair: write of %d bytes at %d outside the run %d+%d", len(p), off, w.base, len(w.buf))
+	}
+	return copy(w.buf[rel:], p), nil
+}
+
+// seedReader counts what Scan reads for the progress callback.
+type seedReader struct {
+	r    io.Reader
+	o    *Options
+	done int64
+	tot  int64
+}
+
+func (s *seedReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.done += int64(n)
+	s.o.progress("scan", s.done, s.tot)
+	return n, err
+}
