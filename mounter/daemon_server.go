@@ -295,7 +295,7 @@ func (d *Daemon) shutdown() {
 	// In parallel: each unmount waits for its server to see the end of
 	// its connection, and a thousand of them one after the other took
 	// 20 s.
-	parallel(len(mounts), shutdownWorkers, func(i int) { d.unmount(mounts[i], true) })
+	parallel(len(mounts), shutdownWorkers, func(i int) { d.detach(mounts[i], true) })
 	d.wg.Wait()
 	// A mount detached lazily serves its open files until they are
 	// closed; the daemon does not wait for that forever (exiting ends
@@ -315,7 +315,7 @@ func (d *Daemon) shutdown() {
 		select {
 		case <-m.done:
 		default:
-			d.log.WithField("image", m.image).Warn("files still open on a detached mount; exiting anyway")
+			d.log.WithField("image", m.image).Warn("the mount's server has not finished (files still open on a detached mount?); exiting anyway")
 		}
 	}
 	os.Remove(d.statePath)
@@ -470,6 +470,18 @@ func (d *Daemon) addMount(ctx context.Context, o Options, origin string, created
 // mount is gone from the namespace (a lazily detached one may still be
 // serving open files).
 func (d *Daemon) unmount(dm *daemonMount, lazy bool) error {
+	if err := d.detach(dm, lazy); err != nil {
+		return err
+	}
+	<-dm.done
+	return nil
+}
+
+// detach is unmount without waiting for the mount's server to finish:
+// shutdown detaches every mount first and then waits for all of them
+// with one time limit, so that one server slow to see the end of its
+// connection cannot hold the daemon's exit for ever.
+func (d *Daemon) detach(dm *daemonMount, lazy bool) error {
 	if dm.m == nil {
 		return ctlproto.Errorf(ctlproto.CodeBusy, "mount still being set up")
 	}
@@ -485,7 +497,6 @@ func (d *Daemon) unmount(dm *daemonMount, lazy bool) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrBusy, dm.m.Mountpoint(), err)
 	}
-	<-dm.done
 	return nil
 }
 
