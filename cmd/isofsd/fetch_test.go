@@ -219,3 +219,29 @@ func TestRepairCLI(t *testing.T) {
 		t.Errorf("no --from: exit %d %s", code, e)
 	}
 }
+
+// TestFetchHostileSignerName: a key's user ID is text its owner chose
+// (gpg accepts escape sequences and bidi overrides in it); fetch prints it
+// quoted, never raw on the operator's terminal.
+func TestFetchHostileSignerName(t *testing.T) {
+	www := t.TempDir()
+	publishedImage(t, www, "distro.iso")
+	uid := "Evil\x1b]0;pwned\a\x1b[2J\u202eosi <evil@example.org>"
+	key := gpgtest.NewKey(t, uid)
+	keyring := key.Export(filepath.Join(t.TempDir(), "evil.gpg"), false)
+	sums := filepath.Join(www, "SHA256SUMS")
+	key.SignDetached(sums, sums+".gpg", true)
+	srv := nginxtest.Start(t, www)
+	o, e, code := cliRun(t, "fetch", srv.URL("distro.iso"), "-o", filepath.Join(t.TempDir(), "d.iso"), "--keyring", keyring)
+	if code != 0 || !strings.Contains(o, key.Fingerprint) {
+		t.Fatalf("fetch: exit %d\n%s%s", code, o, e)
+	}
+	for _, bad := range []string{"\x1b", "\a", "\u202e"} {
+		if strings.Contains(o+e, bad) {
+			t.Errorf("output holds %q raw:\n%q", bad, o+e)
+		}
+	}
+	if !strings.Contains(o, `\x1b]0;pwned\a`) {
+		t.Errorf("the signer's name is not shown quoted:\n%s", o)
+	}
+}
