@@ -132,11 +132,7 @@ func (w *watcher) scanList(ctx context.Context, now time.Time, next *time.Durati
 			}
 		}
 		w.mu.Unlock()
-		for _, dm := range removed {
-			if err := w.d.unmount(dm, true); err != nil {
-				w.d.log.WithError(err).Warn("unmount of a removed URL failed")
-			}
-		}
+		w.unmountRemoved(removed, "URL")
 	}
 	if l.remote {
 		*next = min(*next, max(l.nextAt.Sub(now), 0))

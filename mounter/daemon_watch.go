@@ -366,13 +366,19 @@ func (w *watcher) scanDir(now time.Time, next *time.Duration) []dueImage {
 		}
 	}
 	w.mu.Unlock()
+	w.unmountRemoved(removed, "image")
+	return toMount
+}
+
+// unmountRemoved unmounts the mounts of images (or URLs: what) that left
+// the folder or the list. Lazily: the image is gone, and a busy mount
+// must not stay visible.
+func (w *watcher) unmountRemoved(removed []*daemonMount, what string) {
 	for _, dm := range removed {
-		// Lazily: the image is gone, a busy mount must not stay visible.
 		if err := w.d.unmount(dm, true); err != nil {
-			w.d.log.WithError(err).Warn("unmount of a removed image failed")
+			w.d.log.WithError(err).Warnf("unmount of a removed %s failed", what)
 		}
 	}
-	return toMount
 }
 
 // refusal says why an image with these attributes may not be mounted,

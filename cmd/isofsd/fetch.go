@@ -27,6 +27,18 @@ type checkFlags struct {
 	keyring string
 }
 
+// loadKeyring reads --keyring (nil, nil when it is not given).
+func loadKeyring(path string) (*sumsig.Keyring, error) {
+	if path == "" {
+		return nil, nil
+	}
+	kr, err := sumsig.LoadKeyring(path)
+	if err != nil {
+		return nil, withCode(exitUsage, err)
+	}
+	return kr, nil
+}
+
 func addCheckFlags(cmd *cobra.Command, f *checkFlags) {
 	cmd.Flags().StringVar(&f.sha256, "sha256", "", "expected SHA-256 of the image (hex), instead of looking for SHA256SUMS, MD5SUMS... beside it")
 	cmd.Flags().StringVar(&f.keyring, "keyring", "", "OpenPGP keyring (gpg --export, binary or armoured) the checksum list must be signed with (SHA256SUMS.gpg/.sign/.asc/.sig, or a clearsigned list)")
@@ -101,12 +113,9 @@ func runFetch(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, url, 
 			return withCode(exitUsage, fmt.Errorf("--sha256 %q: want 64 hex digits", cf.sha256))
 		}
 	}
-	var kr *sumsig.Keyring
-	if cf.keyring != "" {
-		var err error
-		if kr, err = sumsig.LoadKeyring(cf.keyring); err != nil {
-			return withCode(exitUsage, err)
-		}
+	kr, err := loadKeyring(cf.keyring)
+	if err != nil {
+		return err
 	}
 	ctx, stop := recoverSignalContext(cmd.Context())
 	defer stop()

@@ -502,11 +502,9 @@ func readSignedSums(sums, keyring string) (*sumsig.Result, []recover.SumEntry, e
 	if err != nil {
 		return nil, nil, withCode(exitUsage, fmt.Errorf("--sums: %w", err))
 	}
-	var kr *sumsig.Keyring
-	if keyring != "" {
-		if kr, err = sumsig.LoadKeyring(keyring); err != nil {
-			return nil, nil, withCode(exitUsage, err)
-		}
+	kr, err := loadKeyring(keyring)
+	if err != nil {
+		return nil, nil, err
 	}
 	dir := filepath.Dir(sums)
 	get := func(name string) ([]byte, error) {

@@ -16,7 +16,6 @@ import (
 	"github.com/isofsd/isofsd/isofmt/httpsrc"
 	"github.com/isofsd/isofsd/repair"
 	"github.com/isofsd/isofsd/repair/zsync"
-	"github.com/isofsd/isofsd/sumsig"
 )
 
 func newRepairCmd(a *app) *cobra.Command {
@@ -74,12 +73,9 @@ Exit status: 0 repaired (or already current), 1 the result did not verify
 }
 
 func runRepair(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, file, from, zsyncURL string, noZsync bool, workers int) error {
-	var kr *sumsig.Keyring
-	if cf.keyring != "" {
-		var err error
-		if kr, err = sumsig.LoadKeyring(cf.keyring); err != nil {
-			return withCode(exitUsage, err)
-		}
+	kr, err := loadKeyring(cf.keyring)
+	if err != nil {
+		return err
 	}
 	ctx, stop := recoverSignalContext(cmd.Context())
 	defer stop()
