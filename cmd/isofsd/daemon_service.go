@@ -278,6 +278,9 @@ func installWindows(a *app, cmd *cobra.Command, service, verbs bool, binary, log
 		return err
 	}
 	if service {
+		if err := checkSystemBinary(bin, "--binary"); err != nil {
+			return err
+		}
 		socket := mounter.ServiceSocket()
 		spec, err := mounter.WindowsServiceSpec(bin, socket, filepath.Join(filepath.Dir(socket), "isofsd.log"), logLevel)
 		if err != nil {
