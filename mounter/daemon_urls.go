@@ -115,24 +115,14 @@ func (w *watcher) scanList(ctx context.Context, now time.Time, next *time.Durati
 		for _, u := range urls {
 			present[u] = true
 		}
-		var removed []*daemonMount
 		w.mu.Lock()
 		for _, u := range urls {
 			if l.urls[u] == nil {
 				l.urls[u] = &watched{changed: now}
 			}
 		}
-		for u, f := range l.urls {
-			if !present[u] {
-				if f.dm != nil {
-					removed = append(removed, f.dm)
-					w.d.log.WithField("image", u).Info("URL removed from the list; unmounting")
-				}
-				delete(l.urls, u)
-			}
-		}
 		w.mu.Unlock()
-		w.unmountRemoved(removed, "URL")
+		w.dropAbsent(l.urls, present, "URL")
 	}
 	if l.remote {
 		*next = min(*next, max(l.nextAt.Sub(now), 0))

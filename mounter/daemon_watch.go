@@ -354,26 +354,27 @@ func (w *watcher) scanDir(now time.Time, next *time.Duration) []dueImage {
 			}
 		}
 	}
-	w.mu.Lock()
-	var removed []*daemonMount
-	for name, f := range w.files {
-		if !present[name] {
-			if f.dm != nil {
-				removed = append(removed, f.dm)
-				w.d.log.WithField("image", name).Info("image removed; unmounting")
-			}
-			delete(w.files, name)
-		}
-	}
-	w.mu.Unlock()
-	w.unmountRemoved(removed, "image")
+	w.dropAbsent(w.files, present, "image")
 	return toMount
 }
 
-// unmountRemoved unmounts the mounts of images (or URLs: what) that left
-// the folder or the list. Lazily: the image is gone, and a busy mount
-// must not stay visible.
-func (w *watcher) unmountRemoved(removed []*daemonMount, what string) {
+// dropAbsent forgets the entries (the folder's images, or the list's
+// URLs: what) that are no longer present, and unmounts their
+// mounts. Lazily: the image is gone, and a busy mount must not stay
+// visible.
+func (w *watcher) dropAbsent(entries map[string]*watched, present map[string]bool, what string) {
+	w.mu.Lock()
+	var removed []*daemonMount
+	for name, f := range entries {
+		if !present[name] {
+			if f.dm != nil {
+				removed = append(removed, f.dm)
+				w.d.log.WithField("image", name).Infof("%s removed; unmounting", what)
+			}
+			delete(entries, name)
+		}
+	}
+	w.mu.Unlock()
 	for _, dm := range removed {
 		if err := w.d.unmount(dm, true); err != nil {
 			w.d.log.WithError(err).Warnf("unmount of a removed %s failed", what)
