@@ -2,12 +2,9 @@ package httpsrc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
-	"sync/atomic"
-	"time"
 )
 
 // copyBufSize is the chunk CopyRange moves from a response body to the
@@ -63,45 +60,19 @@ func (s *Source) copyOnce(ctx context.Context, w io.WriterAt, pos, end int64, pr
 		return pos, ErrClosed
 	}
 	defer func() { <-s.sem }()
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(s.ctx, cancel) // Close cuts downloads too
-	defer stop()
-	lo, hi := pos, end-1
-	var stalled atomic.Bool
-	timer := time.AfterFunc(s.timeout, func() { stalled.Store(true); cancel() })
-	defer timer.Stop()
-	wrap := func(err error) error {
-		err = stripURL(err)
-		if stalled.Load() {
-			return &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: no progress for %v: %w", s.name, lo, hi, s.timeout, err)}
-		}
-		if ctx.Err() != nil {
-			return err
-		}
-		return &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: %w", s.name, lo, hi, err)}
-	}
-	resp, err := s.fetch(rctx, Request{First: lo, Last: hi, IfRange: s.ifRange})
+	rr, err := s.request(ctx, ctx, pos, end-1)
 	if err != nil {
-		var rs *retryableStatus
-		if errors.As(err, &rs) {
-			return pos, err
-		}
-		return pos, wrap(err)
-	}
-	defer resp.Body.Close()
-	if err := s.checkResponse(resp, lo, hi); err != nil {
 		return pos, err
 	}
+	defer rr.close()
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
 	for pos < end {
 		want := min(int64(len(buf)), end-pos)
-		n, rerr := io.ReadFull(resp.Body, buf[:want])
-		s.st.bytes.Add(int64(n))
+		n, rerr := io.ReadFull(rr.body, buf[:want])
+		rr.got(n)
 		if n > 0 {
-			timer.Reset(s.timeout)
 			if _, err := w.WriteAt(buf[:n], pos); err != nil {
 				return pos, fmt.Errorf("httpsrc: %s: writing bytes %d-%d: %w", s.name, pos, pos+int64(n)-1, err)
 			}
@@ -112,9 +83,9 @@ func (s *Source) copyOnce(ctx context.Context, w io.WriterAt, pos, end int64, pr
 		}
 		if rerr != nil && pos < end {
 			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-				return pos, &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: body ended at byte %d: %w", s.name, lo, hi, pos, ErrProtocol)}
+				return pos, rr.cut(pos)
 			}
-			return pos, wrap(rerr)
+			return pos, rr.wrap(rerr)
 		}
 	}
 	return pos, nil

@@ -813,46 +813,23 @@ func (s *Source) rangeGet(first, end int64, ahead bool) (int64, error) {
 	defer func() { <-s.sem }()
 
 	lo, hi := first*BlockSize, min(end*BlockSize, s.size)-1
-	ctx, cancel := context.WithCancel(s.ctx)
-	defer cancel()
-	var stalled atomic.Bool
-	timer := time.AfterFunc(s.timeout, func() { stalled.Store(true); cancel() })
-	defer timer.Stop()
-	wrap := func(err error) error {
-		err = stripURL(err)
-		if stalled.Load() {
-			return &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: no progress for %v: %w", s.name, lo, hi, s.timeout, err)}
-		}
-		return &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: %w", s.name, lo, hi, err)}
-	}
-
-	resp, err := s.fetch(ctx, Request{First: lo, Last: hi, IfRange: s.ifRange})
+	rr, err := s.request(s.ctx, nil, lo, hi)
 	if err != nil {
-		var rs *retryableStatus
-		if errors.As(err, &rs) {
-			return first, err
-		}
-		return first, wrap(err)
-	}
-	defer resp.Body.Close()
-	if err := s.checkResponse(resp, lo, hi); err != nil {
 		return first, err
 	}
+	defer rr.close()
 	b := first
 	for ; b < end; b++ {
 		buf := make([]byte, s.blockLen(b))
 		for got := 0; got < len(buf); {
-			n, err := resp.Body.Read(buf[got:])
+			n, err := rr.body.Read(buf[got:])
 			got += n
-			s.st.bytes.Add(int64(n))
-			if n > 0 {
-				timer.Reset(s.timeout)
-			}
+			rr.got(n)
 			if err != nil && got < len(buf) {
 				if err == io.EOF {
-					return b, &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: body ended at byte %d: %w", s.name, lo, hi, b*BlockSize+int64(got), ErrProtocol)}
+					return b, rr.cut(b*BlockSize + int64(got))
 				}
-				return b, wrap(err)
+				return b, rr.wrap(err)
 			}
 		}
 		s.st.fetched.Add(1)
@@ -862,6 +839,84 @@ func (s *Source) rangeGet(first, end int64, ahead bool) (int64, error) {
 		}
 	}
 	return b, nil
+}
+
+// rangeRequest is one range request's response body being read, with
+// the stall timer that cancels it when no byte arrives for s.timeout.
+type rangeRequest struct {
+	s      *Source
+	lo, hi int64
+	body   io.ReadCloser
+	timer  *time.Timer
+	// stalled is set when the timer fired; callerDone reports the
+	// caller's own cancellation (not a network error), nil for none.
+	stalled    *atomic.Bool
+	callerDone func() bool
+	release    func()
+}
+
+// request sends one request for bytes lo-hi (inclusive) of the pinned
+// object under ctx (also cancelled by Close when ctx is not s.ctx), and
+// checks the response's status, range and validators. caller, when not
+// nil, is the context whose cancellation is the caller's wish rather than
+// a network failure (its errors are returned unwrapped).
+func (s *Source) request(ctx context.Context, caller context.Context, lo, hi int64) (*rangeRequest, error) {
+	rctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.ctx, cancel) // Close cuts downloads too
+	rr := &rangeRequest{s: s, lo: lo, hi: hi, stalled: new(atomic.Bool), callerDone: func() bool { return false }}
+	if caller != nil {
+		rr.callerDone = func() bool { return caller.Err() != nil }
+	}
+	rr.timer = time.AfterFunc(s.timeout, func() { rr.stalled.Store(true); cancel() })
+	rr.release = func() { rr.timer.Stop(); stop(); cancel() }
+	resp, err := s.fetch(rctx, Request{First: lo, Last: hi, IfRange: s.ifRange})
+	if err != nil {
+		rr.release()
+		var rs *retryableStatus
+		if errors.As(err, &rs) {
+			return nil, err
+		}
+		return nil, rr.wrap(err)
+	}
+	rr.body = resp.Body
+	if err := s.checkResponse(resp, lo, hi); err != nil {
+		rr.close()
+		return nil, err
+	}
+	return rr, nil
+}
+
+// got counts n bytes received and, when there were any, re-arms the
+// stall timer.
+func (rr *rangeRequest) got(n int) {
+	rr.s.st.bytes.Add(int64(n))
+	if n > 0 {
+		rr.timer.Reset(rr.s.timeout)
+	}
+}
+
+// wrap names the range (and a stall) in a transfer error.
+func (rr *rangeRequest) wrap(err error) error {
+	err = stripURL(err)
+	if rr.stalled.Load() {
+		return &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: no progress for %v: %w", rr.s.name, rr.lo, rr.hi, rr.s.timeout, err)}
+	}
+	if rr.callerDone() {
+		return err
+	}
+	return &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: %w", rr.s.name, rr.lo, rr.hi, err)}
+}
+
+// cut is the error for a body that ended at byte at, short of hi.
+func (rr *rangeRequest) cut(at int64) error {
+	return &netError{fmt.Errorf("httpsrc: %s: bytes %d-%d: body ended at byte %d: %w", rr.s.name, rr.lo, rr.hi, at, ErrProtocol)}
+}
+
+func (rr *rangeRequest) close() {
+	if rr.body != nil {
+		rr.body.Close()
+	}
+	rr.release()
 }
 
 // checkResponse verifies that resp is exactly bytes lo-hi of the pinned

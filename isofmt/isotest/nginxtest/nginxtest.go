@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,7 +26,10 @@ type Server struct {
 	dir  string // config, logs, pid
 	Root string // the directory served
 	Port int
-	cmd  *exec.Cmd
+	// mu orders Start and Stop: tests stop nginx from another goroutine
+	// (to cut a transfer mid-way) and start it again.
+	mu  sync.Mutex
+	cmd *exec.Cmd
 }
 
 // LogLine is one access-log record.
@@ -109,6 +113,8 @@ http {
 // Start starts nginx again after Stop, on the same port.
 func (s *Server) Start() {
 	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	cmd := exec.Command(s.bin, "-e", filepath.Join(s.dir, "error.log"), "-p", s.dir, "-c", filepath.Join(s.dir, "nginx.conf"))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -132,6 +138,8 @@ func (s *Server) Start() {
 
 // Stop kills nginx abruptly: in-flight responses are cut.
 func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.cmd == nil {
 		return
 	}
