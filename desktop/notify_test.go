@@ -51,7 +51,11 @@ type notifyServer struct {
 }
 
 // GetCapabilities says what the server renders.
-func (s *notifyServer) GetCapabilities() ([]string, *dbus.Error) { return s.caps, nil }
+func (s *notifyServer) GetCapabilities() ([]string, *dbus.Error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.caps), nil
+}
 
 func (s *notifyServer) Notify(app string, replaces uint32, icon, summary, body string, actions []string, hints map[string]dbus.Variant, timeout int32) (uint32, *dbus.Error) {
 	s.mu.Lock()
