@@ -128,7 +128,7 @@ run_contender() {
 	echo "== $name" >&2
 	local t0
 	t0=$(now_ns); $mountf "$BIG" "$MP"; result "$name" mount_big "$(awk -v s="$(secs "$t0")" 'BEGIN{printf "%.0f", s*1000}')"
-	local f; f=$(find "$MP" -name big.bin | head -1)
+	local f; f=$(find "$MP" -name big.bin -print -quit)
 	sleep "$SETTLE"
 	for pass in first second third; do
 		t0=$(now_ns)
