@@ -7,12 +7,17 @@
 // Last-Modified, and size), and the pin is written into the mapfile: a
 // resumed download continues only if the server still has the same
 // object, so a file is never stitched together from two releases.
+//
+// The file and its mapfile are never reached through a symbolic link,
+// and a download resumes only onto files of the user's own that nobody
+// else can write.
 package fetch
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -82,26 +87,61 @@ func Download(ctx context.Context, src *httpsrc.Source, path string, o Options) 
 	}
 	size := src.Size()
 	pin := pinLine(src)
-	m, hadMap := resumeMap(o.MapFile, pin, size, note)
-	flags := os.O_RDWR | os.O_CREATE
+	// Nothing a path names is followed or trusted: FILE and FILE.map may
+	// sit in a directory others can write (a planted link would make us
+	// write elsewhere, a planted pair resume onto foreign bytes).
+	mapInfo, err := checkOurs(o.MapFile, true)
+	if err != nil {
+		return nil, err
+	}
+	fileInfo, err := checkOurs(path, false)
+	if err != nil {
+		return nil, err
+	}
+	var m *ddmap.Map
+	if mapInfo != nil {
+		if m, err = resumeMap(src, o.MapFile, mapInfo, pin, size, note); err != nil {
+			return nil, err
+		}
+		if m != nil && fileInfo == nil {
+			note(fmt.Sprintf("%s is gone: starting over", path))
+			m = nil
+		} else if m != nil {
+			if err := vetOurs(path, fileInfo, true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	resuming := m != nil
 	if m == nil {
 		// A file with a mapfile (even a stale one) is a download of ours.
-		if _, err := os.Stat(path); err == nil && !o.Force && !hadMap {
+		if fileInfo != nil && !o.Force && mapInfo == nil {
 			return nil, fmt.Errorf("%w: %s (use --force to replace it, or `isofsd repair` to fix it)", ErrExists, path)
 		}
-		flags |= os.O_TRUNC
 		m = ddmap.New(size)
 		m.CommandLine = pin
 	}
-	f, err := os.OpenFile(path, flags, 0o644)
+	f, created, err := openTarget(path, fileInfo)
 	if err != nil {
-		return nil, fmt.Errorf("fetch: %w", err)
+		return nil, err
 	}
 	defer f.Close()
+	fail := func(err error) (*Result, error) {
+		if created {
+			f.Close()
+			os.Remove(path)
+		}
+		return nil, err
+	}
+	if fileInfo != nil && !resuming {
+		if err := f.Truncate(0); err != nil {
+			return fail(fmt.Errorf("fetch: %s: %w", path, err))
+		}
+	}
 	// Sparse to full size: the blocks land where they belong.
 	if st, err := f.Stat(); err != nil || st.Size() != size {
 		if err := f.Truncate(size); err != nil {
-			return nil, fmt.Errorf("fetch: %s: %w", path, err)
+			return fail(fmt.Errorf("fetch: %s: %w", path, err))
 		}
 	}
 	d := &download{ctx: ctx, src: src, f: f, m: m, o: o, size: size}
@@ -140,25 +180,25 @@ func orNone(s string) string {
 	return s
 }
 
-// resumeMap loads the mapfile of an interrupted download of the same
-// object, or returns nil to start over (saying why through note); had
-// tells whether a mapfile was there at all.
-func resumeMap(path, pin string, size int64, note func(string)) (m *ddmap.Map, had bool) {
-	m, err := ddmap.Load(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, false
+// resumeMap loads the mapfile (at path, seen as fi) of an interrupted
+// download of the same object, or returns nil to start over (saying why
+// through note).
+func resumeMap(src *httpsrc.Source, path string, fi fs.FileInfo, pin string, size int64, note func(string)) (*ddmap.Map, error) {
+	m, err := loadOurMap(path, fi)
+	if errors.Is(err, ErrUnsafe) {
+		return nil, err
 	}
 	if err != nil {
 		note(fmt.Sprintf("%v: starting over", err))
-		return nil, true
+		return nil, nil
 	}
 	switch {
 	case m.CommandLine != pin:
 		note(fmt.Sprintf("%s is from another download (%s; now %s): starting over", path, m.CommandLine, pin))
-		return nil, true
+		return nil, nil
 	case m.Size() != size:
 		note(fmt.Sprintf("%s covers %d bytes, the object has %d: starting over", path, m.Size(), size))
-		return nil, true
+		return nil, nil
 	}
 	for _, b := range m.Blocks {
 		if b.Status != ddmap.Finished && b.Status != ddmap.NonTried {
@@ -168,7 +208,7 @@ func resumeMap(path, pin string, size int64, note func(string)) (m *ddmap.Map, h
 		}
 	}
 	note(fmt.Sprintf("resuming: %d of %d bytes already downloaded", finished(m), size))
-	return m, true
+	return m, nil
 }
 
 // finished counts the bytes the map has as done.
