@@ -10,7 +10,8 @@
 //
 // The file and its mapfile are never reached through a symbolic link,
 // and a download resumes only onto files of the user's own that nobody
-// else can write.
+// else can write; a size beyond the file system's free space is refused
+// before anything is created.
 package fetch
 
 import (
@@ -113,13 +114,21 @@ func Download(ctx context.Context, src *httpsrc.Source, path string, o Options) 
 		}
 	}
 	resuming := m != nil
+	var freed int64
 	if m == nil {
 		// A file with a mapfile (even a stale one) is a download of ours.
 		if fileInfo != nil && !o.Force && mapInfo == nil {
 			return nil, fmt.Errorf("%w: %s (use --force to replace it, or `isofsd repair` to fix it)", ErrExists, path)
 		}
+		if fileInfo != nil {
+			freed = fileInfo.Size()
+		}
 		m = ddmap.New(size)
 		m.CommandLine = pin
+	}
+	// Before anything is created: a server's size is not trusted to fit.
+	if err := checkSpace(path, size-finished(m), freed); err != nil {
+		return nil, err
 	}
 	f, created, err := openTarget(path, fileInfo)
 	if err != nil {
@@ -232,18 +241,46 @@ type download struct {
 	fetched  atomic.Int64
 }
 
-// chunks lists the work: the non-tried areas cut into ChunkSize pieces.
-func (d *download) chunks() []ddmap.Block {
-	var out []ddmap.Block
+// chunker hands out the work, the areas not finished when the run began
+// cut into ChunkSize pieces, one at a time: a server's size can make
+// their number huge (2^50 bytes is 2^27 chunks of 8 MiB), so they are
+// never listed up front.
+type chunker struct {
+	areas []ddmap.Block
+	pos   int64 // next chunk's start in areas[0]
+	size  int64
+}
+
+func (d *download) chunker() *chunker {
+	c := &chunker{size: d.o.ChunkSize}
 	for _, b := range d.m.Blocks {
-		if b.Status == ddmap.Finished {
-			continue
-		}
-		for p := b.Pos; p < b.End(); p += d.o.ChunkSize {
-			out = append(out, ddmap.Block{Pos: p, Size: min(d.o.ChunkSize, b.End()-p), Status: ddmap.NonTried})
+		if b.Status != ddmap.Finished {
+			c.areas = append(c.areas, b)
 		}
 	}
-	return out
+	if len(c.areas) > 0 {
+		c.pos = c.areas[0].Pos
+	}
+	return c
+}
+
+// peek is the next chunk; ok is false when none is left.
+func (c *chunker) peek() (b ddmap.Block, ok bool) {
+	if len(c.areas) == 0 {
+		return ddmap.Block{}, false
+	}
+	return ddmap.Block{Pos: c.pos, Size: min(c.size, c.areas[0].End()-c.pos), Status: ddmap.NonTried}, true
+}
+
+// next moves past the chunk peek returned.
+func (c *chunker) next() {
+	c.pos += c.size
+	if c.pos >= c.areas[0].End() {
+		c.areas = c.areas[1:]
+		if len(c.areas) > 0 {
+			c.pos = c.areas[0].Pos
+		}
+	}
 }
 
 // run fetches every missing chunk with Workers requests in flight, saving
@@ -286,12 +323,16 @@ func (d *download) run() error {
 	saver := time.NewTicker(saveEvery)
 	defer saver.Stop()
 	var saveErr error
-	chunks := d.chunks()
+	chunks := d.chunker()
 feed:
-	for i := 0; i < len(chunks); {
+	for {
+		c, ok := chunks.peek()
+		if !ok {
+			break
+		}
 		select {
-		case work <- chunks[i]:
-			i++
+		case work <- c:
+			chunks.next()
 		case <-saver.C:
 			if err := d.save(); err != nil {
 				saveErr = err

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
+	"github.com/isofsd/isofsd/internal/units"
 	"github.com/isofsd/isofsd/recover/ddmap"
 )
 
@@ -14,6 +16,10 @@ import (
 // or (to resume) writable by others. It may have been planted in a shared
 // directory to make fetch write elsewhere or resume onto foreign bytes.
 var ErrUnsafe = errors.New("fetch: refusing the target")
+
+// ErrNoSpace means the object is larger than the free space of the file
+// system the file is to be written to.
+var ErrNoSpace = errors.New("fetch: not enough free space")
 
 // checkOurs looks at path without following a symbolic link: nil when
 // nothing is there; ErrUnsafe unless it is a regular file of the
@@ -103,4 +109,28 @@ func loadOurMap(path string, fi fs.FileInfo) (*ddmap.Map, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
+}
+
+// checkSpace refuses to write need more bytes beside path when its file
+// system has less free space (freed: bytes a file being replaced gives
+// back). A server's size is taken on trust otherwise: a sparse file
+// accepts any size (tmpfs up to 8 EiB) and fails only when full.
+func checkSpace(path string, need, freed int64) error {
+	if need <= 0 {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	free, err := freeSpace(dir)
+	if err != nil {
+		// No statfs here (an unusual file system): the write fails when
+		// the space runs out, with the map saved.
+		return nil
+	}
+	if free > uint64(1<<62) {
+		free = 1 << 62
+	}
+	if avail := int64(free) + freed; need > avail {
+		return fmt.Errorf("%w: %s needs %d bytes (%s), the file system of %s has %d bytes (%s) free", ErrNoSpace, path, need, units.Bytes(need), dir, avail, units.Bytes(avail))
+	}
+	return nil
 }

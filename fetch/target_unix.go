@@ -33,3 +33,13 @@ func notOwned(fi fs.FileInfo) string {
 	}
 	return ""
 }
+
+// freeSpace is what an unprivileged user may still write in dir's file
+// system.
+func freeSpace(dir string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return uint64(st.Bavail) * uint64(st.Bsize), nil
+}

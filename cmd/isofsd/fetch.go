@@ -139,7 +139,7 @@ func runFetch(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, url, 
 	res, err := fetch.Download(ctx, src, out, o)
 	bar.Finish()
 	if err != nil {
-		if errors.Is(err, fetch.ErrExists) || errors.Is(err, fetch.ErrUnsafe) {
+		if errors.Is(err, fetch.ErrExists) || errors.Is(err, fetch.ErrUnsafe) || errors.Is(err, fetch.ErrNoSpace) {
 			return withCode(exitUsage, err)
 		}
 		return withCode(exitDamaged, err)
