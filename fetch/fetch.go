@@ -6,7 +6,8 @@
 // The object is pinned by httpsrc when it is opened (ETag or
 // Last-Modified, and size), and the pin is written into the mapfile: a
 // resumed download continues only if the server still has the same
-// object, so a file is never stitched together from two releases.
+// object, so a file is never stitched together from two releases (an
+// object with neither ETag nor Last-Modified is downloaded afresh).
 //
 // The file and its mapfile are never reached through a symbolic link,
 // and a download resumes only onto files of the user's own that nobody
@@ -191,7 +192,9 @@ func orNone(s string) string {
 
 // resumeMap loads the mapfile (at path, seen as fi) of an interrupted
 // download of the same object, or returns nil to start over (saying why
-// through note).
+// through note). An object without ETag and Last-Modified is never
+// resumed: its size alone cannot tell that the server still has the same
+// object, and a file must not be stitched together from two.
 func resumeMap(src *httpsrc.Source, path string, fi fs.FileInfo, pin string, size int64, note func(string)) (*ddmap.Map, error) {
 	m, err := loadOurMap(path, fi)
 	if errors.Is(err, ErrUnsafe) {
@@ -202,6 +205,9 @@ func resumeMap(src *httpsrc.Source, path string, fi fs.FileInfo, pin string, siz
 		return nil, nil
 	}
 	switch {
+	case src.ETag() == "" && src.LastModified() == "":
+		note(fmt.Sprintf("the server sends no ETag or Last-Modified for %s, so an interrupted download cannot be told to be of the same object: starting over", src.URL()))
+		return nil, nil
 	case m.CommandLine != pin:
 		note(fmt.Sprintf("%s is from another download (%s; now %s): starting over", path, m.CommandLine, pin))
 		return nil, nil

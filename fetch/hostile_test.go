@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -95,5 +97,46 @@ func TestDownloadChunksLazily(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
 		t.Errorf("run allocated %d bytes for a map of %d chunks: the chunks are listed up front", got, size/(64<<10))
+	}
+}
+
+// TestDownloadNoValidatorStartsOver (REVIEW-2 #7): an object served
+// without ETag and Last-Modified is never resumed — after an interruption
+// and the object's replacement by another of the same size, the file is
+// the new object whole, not a mix, and a note says why it started over.
+func TestDownloadNoValidatorStartsOver(t *testing.T) {
+	const size = 4 << 20
+	var mu sync.Mutex
+	cur := bytes.Repeat([]byte("old release "), size/12+1)[:size]
+	srv := rangeServer(t, size, func() []byte { mu.Lock(); defer mu.Unlock(); return cur })
+	out := filepath.Join(t.TempDir(), "img.iso")
+	ctx, cancel := context.WithCancel(context.Background())
+	var once sync.Once
+	_, err := Download(ctx, open(t, srv.URL+"/img.iso"), out, Options{Workers: 1, ChunkSize: 64 << 10, Progress: func(done, total int64) {
+		if done >= 1<<20 {
+			once.Do(cancel)
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted download: %v", err)
+	}
+	if m, err := ddmap.Load(out + MapSuffix); err != nil || m.Totals()[ddmap.Finished].Bytes == 0 {
+		t.Fatalf("no progress recorded before the interruption: %v", err)
+	}
+	mu.Lock()
+	want := bytes.Repeat([]byte("NEW RELEASE "), size/12+1)[:size]
+	cur = want
+	mu.Unlock()
+	var notes []string
+	res, err := Download(context.Background(), open(t, srv.URL+"/img.iso"), out, Options{ChunkSize: 64 << 10, Note: func(s string) { notes = append(notes, s) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(out)
+	if !bytes.Equal(got, want) || res.Resumed != 0 {
+		t.Errorf("after the replacement: the file is the new object %v, resumed %d bytes", bytes.Equal(got, want), res.Resumed)
+	}
+	if len(notes) == 0 || !strings.Contains(notes[0], "no ETag or Last-Modified") || !strings.Contains(notes[0], "starting over") {
+		t.Errorf("notes %q do not say why it started over", notes)
 	}
 }
