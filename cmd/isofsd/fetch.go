@@ -70,10 +70,21 @@ With --keyring, the list must carry a good OpenPGP signature by a key of
 that keyring (SHA256SUMS.gpg/.sign/.asc/.sig beside it, or a clearsigned
 list): fetch says "signed by KEY" or "not signed".
 
+With --keyring only the signed list's entry for the image can verify it:
+an entry naming another file, or a file not compared with its entry, is
+"NOT VERIFIED" (the image's own md5sum.txt never stands in for it).
+
+FILE and FILE.map are never written through a symbolic link; a download
+resumes only onto a FILE and FILE.map of your own that nobody else can
+write, and only when the server gives an ETag or Last-Modified (without,
+it starts over). A size larger than the free space where FILE goes is
+refused before anything is written.
+
 Exit status: 0 downloaded (and verified, or nothing to verify against),
 1 the image does not match its checksums, the list is not signed by the
-keyring, or the download was interrupted (run again to resume), 2 usage
-or the URL cannot be opened.`,
+keyring, the published checksum was not checked, or the download was
+interrupted (run again to resume), 2 usage, the URL cannot be opened,
+FILE or FILE.map is not safe to use, or there is not enough space.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
