@@ -9,8 +9,10 @@
 //     the remote image, localise the damage in the local copy, and those
 //     ranges are fetched again until everything checks.
 //
-// The repaired file is assembled beside the original (FILE.repair) and
-// replaces it only once it verifies — the control file's whole-file hash
+// The repaired file is assembled beside the original in a file of its
+// own (FILE.repair-RANDOM, created with O_EXCL, so a name planted by
+// another user — a symlink, or a leftover they can still write — is
+// never opened) and replaces it only once it verifies — the control file's whole-file hash
 // and every fetched block's checksum, or the image's own sums, and the
 // caller's Verify hook (published SHA256SUMS) — so a repair never leaves
 // bytes that do not verify in place of the original. An interrupted or
@@ -23,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -40,7 +43,8 @@ var (
 	ErrNoChecksums = errors.New("repair: nothing to find the damage by (no zsync control file, no isomd5sum or md5sum.txt in the image)")
 )
 
-// Suffix names the file a repair is assembled in, beside the original.
+// Suffix starts the name of the file a repair is assembled in, beside
+// the original: FILE.repair-RANDOM.
 const Suffix = ".repair"
 
 // DefaultWorkers is how many ranges are fetched at once.
@@ -97,14 +101,21 @@ type assembly struct {
 	f    *os.File
 }
 
-// newAssembly creates path+Suffix (replacing a stale one).
+// newAssembly creates a new file beside path, named path+Suffix+"-"+
+// random. os.CreateTemp opens with O_CREATE|O_EXCL (mode 0600): a name
+// that exists — a symlink another user planted in a shared directory, or
+// a file left by a killed repair that its owner may still hold open — is
+// never opened, written through or renamed into place.
 func newAssembly(path string) (*assembly, error) {
-	tmp := path + Suffix
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, base+Suffix+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("repair: %w", err)
 	}
-	return &assembly{path: tmp, f: f}, nil
+	return &assembly{path: f.Name(), f: f}, nil
 }
 
 // discard removes the assembly (the original stays as it was).
@@ -114,9 +125,16 @@ func (a *assembly) discard() {
 }
 
 // commit syncs the assembly, lets verify check it, and renames it over
-// dst with dst's permissions.
+// dst with dst's permissions. The mode is set through the assembly's own
+// descriptor, and the rename happens only while the assembly's name
+// still is the file repair created (another user who can write the
+// directory could have swapped it).
 func (a *assembly) commit(dst string, verify func(string) error) error {
-	if err := a.f.Sync(); err != nil {
+	mine, err := a.f.Stat()
+	if err == nil {
+		err = a.f.Sync()
+	}
+	if err != nil {
 		a.discard()
 		return fmt.Errorf("repair: %w", err)
 	}
@@ -127,11 +145,17 @@ func (a *assembly) commit(dst string, verify func(string) error) error {
 		}
 	}
 	if st, err := os.Stat(dst); err == nil {
-		a.f.Chmod(st.Mode().Perm())
+		if err := a.f.Chmod(st.Mode().Perm()); err != nil {
+			a.discard()
+			return fmt.Errorf("repair: %w", err)
+		}
 	}
 	if err := a.f.Close(); err != nil {
 		os.Remove(a.path)
 		return fmt.Errorf("repair: %w", err)
+	}
+	if st, err := os.Lstat(a.path); err != nil || !os.SameFile(st, mine) {
+		return fmt.Errorf("repair: %s was replaced by another file while the repair ran: %s is unchanged", a.path, dst)
 	}
 	if err := os.Rename(a.path, dst); err != nil {
 		os.Remove(a.path)

@@ -41,8 +41,8 @@ URL (http://, https:// or s3://) by downloading only what differs:
     per-file sums of its md5sum.txt, read from the remote image): damaged
     files and stretches are found and fetched again until all checks pass.
 
-The new file is assembled beside FILE (FILE.repair) and replaces it only once
-it verifies (the control file's hash, the image's sums, and the checksum list
+The new file is assembled beside FILE (FILE.repair-RANDOM, a new file: a name
+another user planted is never opened) and replaces it only once it verifies (the control file's hash, the image's sums, and the checksum list
 published beside the image or --sha256, signed by --keyring if given). A
 failed or interrupted repair leaves FILE as it was.
 
