@@ -134,6 +134,27 @@ func runRepair(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, file
 
 	// The published checksum list (and signature) the result must match.
 	name := fetch.FileName(dataURL)
+	if kr != nil && cf.sha256 == "" {
+		// No download can make a list authentic: say so before
+		// fetching anything (the checks below would fail only after
+		// a whole image was downloaded in vain).
+		pub, err := fetch.FindPublished(name, fetch.RemoteGetter(ctx, small, dataURL), kr)
+		if err != nil {
+			return withCode(exitUsage, err)
+		}
+		switch {
+		case pub.Signature == nil || !pub.Signature.Trusted():
+			sig := "not signed (no checksum list names " + name + ")"
+			if pub.Signature != nil {
+				sig = pub.Signature.String()
+			}
+			fmt.Fprintf(w, "signature: %s\nverdict:   NOT AUTHENTIC: no checksum list signed by a key of --keyring names %s\n", termSafe(sig), termSafe(name))
+			return withCode(exitDamaged, fmt.Errorf("%s: no checksum list signed by a key of %s names %s: %s is unchanged", file, cf.keyring, name, file))
+		case pub.Entry == nil:
+			fmt.Fprintf(w, "verdict:   NOT AUTHENTIC: the signed %s has no entry for %s\n", termSafe(pub.List), termSafe(name))
+			return withCode(exitDamaged, fmt.Errorf("%s: the signed %s has no entry for %s: %s is unchanged", file, pub.List, name, file))
+		}
+	}
 	// verify checks the assembled file before it replaces FILE, and FILE
 	// itself before it is called unchanged: the control file and the
 	// image's own sums come from the server unsigned, the published list

@@ -94,3 +94,50 @@ func TestRepairUnchangedNeedsPublished(t *testing.T) {
 		}
 	}
 }
+
+// TestRepairKeyringNotAuthentic: with --keyring, a checksum list that is
+// not signed, or a signed list with no entry for the image, ends the
+// repair with exit 1 before any of the image is downloaded (no download
+// could make it verify), FILE untouched — by zsync and by the image's
+// own sums.
+func TestRepairKeyringNotAuthentic(t *testing.T) {
+	isotest.RequireTool(t, "zsyncmake")
+	www := t.TempDir()
+	want := publishedImage(t, www, "distro.iso")
+	isotest.Run(t, "zsyncmake", "-b", "2048", "-u", "distro.iso", "-o", filepath.Join(www, "distro.iso.zsync"), filepath.Join(www, "distro.iso"))
+	key := gpgtest.NewKey(t, "Distro Release <release@distro.example>")
+	keyring := key.Export(filepath.Join(t.TempDir(), "distro.gpg"), false)
+	sums := filepath.Join(www, "SHA256SUMS")
+	srv := nginxtest.Start(t, www)
+	damaged := bytes.Clone(want)
+	for i := range 1000 {
+		damaged[1<<20+i] ^= 0x77
+	}
+	copyPath := filepath.Join(t.TempDir(), "distro.iso")
+	good, _ := os.ReadFile(sums)
+	for _, tc := range []struct{ name, list string }{
+		{"unsigned list", string(good)},
+		{"signed list without the image", strings.Repeat("ab", 32) + " *other.iso\n"},
+	} {
+		os.WriteFile(sums, []byte(tc.list), 0o644)
+		os.Remove(sums + ".gpg")
+		if tc.name != "unsigned list" {
+			key.SignDetached(sums, sums+".gpg", true)
+		}
+		for _, mode := range []string{"--no-zsync", "--workers=4"} {
+			os.WriteFile(copyPath, damaged, 0o644)
+			mark := len(srv.Log())
+			o, e, code := cliRun(t, "repair", copyPath, "--from", srv.URL("distro.iso"), "--keyring", keyring, mode)
+			var body int64
+			for _, l := range srv.Log()[mark:] {
+				if l.Path == "/distro.iso" {
+					body += l.BodyBytes
+				}
+			}
+			got, _ := os.ReadFile(copyPath)
+			if code != 1 || !strings.Contains(o, "NOT AUTHENTIC") || !bytes.Equal(got, damaged) || body > 64<<10 {
+				t.Errorf("%s (%s): exit %d, copy untouched %v, %d bytes of the image fetched\n%s%s", tc.name, mode, code, bytes.Equal(got, damaged), body, o, e)
+			}
+		}
+	}
+}
