@@ -6,13 +6,20 @@
 // The object is pinned by httpsrc when it is opened (ETag or
 // Last-Modified, and size), and the pin is written into the mapfile: a
 // resumed download continues only if the server still has the same
-// object, so a file is never stitched together from two releases.
+// object, so a file is never stitched together from two releases (an
+// object with neither ETag nor Last-Modified is downloaded afresh).
+//
+// The file and its mapfile are never reached through a symbolic link,
+// and a download resumes only onto files of the user's own that nobody
+// else can write; a size beyond the file system's free space is refused
+// before anything is created.
 package fetch
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -82,26 +89,69 @@ func Download(ctx context.Context, src *httpsrc.Source, path string, o Options) 
 	}
 	size := src.Size()
 	pin := pinLine(src)
-	m, hadMap := resumeMap(o.MapFile, pin, size, note)
-	flags := os.O_RDWR | os.O_CREATE
+	// Nothing a path names is followed or trusted: FILE and FILE.map may
+	// sit in a directory others can write (a planted link would make us
+	// write elsewhere, a planted pair resume onto foreign bytes).
+	mapInfo, err := checkOurs(o.MapFile, true)
+	if err != nil {
+		return nil, err
+	}
+	fileInfo, err := checkOurs(path, false)
+	if err != nil {
+		return nil, err
+	}
+	var m *ddmap.Map
+	if mapInfo != nil {
+		if m, err = resumeMap(src, o.MapFile, mapInfo, pin, size, note); err != nil {
+			return nil, err
+		}
+		if m != nil && fileInfo == nil {
+			note(fmt.Sprintf("%s is gone: starting over", path))
+			m = nil
+		} else if m != nil {
+			if err := vetOurs(path, fileInfo, true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	resuming := m != nil
+	var freed int64
 	if m == nil {
 		// A file with a mapfile (even a stale one) is a download of ours.
-		if _, err := os.Stat(path); err == nil && !o.Force && !hadMap {
+		if fileInfo != nil && !o.Force && mapInfo == nil {
 			return nil, fmt.Errorf("%w: %s (use --force to replace it, or `isofsd repair` to fix it)", ErrExists, path)
 		}
-		flags |= os.O_TRUNC
+		if fileInfo != nil {
+			freed = fileInfo.Size()
+		}
 		m = ddmap.New(size)
 		m.CommandLine = pin
 	}
-	f, err := os.OpenFile(path, flags, 0o644)
+	// Before anything is created: a server's size is not trusted to fit.
+	if err := checkSpace(path, size-finished(m), freed); err != nil {
+		return nil, err
+	}
+	f, created, err := openTarget(path, fileInfo)
 	if err != nil {
-		return nil, fmt.Errorf("fetch: %w", err)
+		return nil, err
 	}
 	defer f.Close()
+	fail := func(err error) (*Result, error) {
+		if created {
+			f.Close()
+			os.Remove(path)
+		}
+		return nil, err
+	}
+	if fileInfo != nil && !resuming {
+		if err := f.Truncate(0); err != nil {
+			return fail(fmt.Errorf("fetch: %s: %w", path, err))
+		}
+	}
 	// Sparse to full size: the blocks land where they belong.
 	if st, err := f.Stat(); err != nil || st.Size() != size {
 		if err := f.Truncate(size); err != nil {
-			return nil, fmt.Errorf("fetch: %s: %w", path, err)
+			return fail(fmt.Errorf("fetch: %s: %w", path, err))
 		}
 	}
 	d := &download{ctx: ctx, src: src, f: f, m: m, o: o, size: size}
@@ -140,25 +190,30 @@ func orNone(s string) string {
 	return s
 }
 
-// resumeMap loads the mapfile of an interrupted download of the same
-// object, or returns nil to start over (saying why through note); had
-// tells whether a mapfile was there at all.
-func resumeMap(path, pin string, size int64, note func(string)) (m *ddmap.Map, had bool) {
-	m, err := ddmap.Load(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, false
+// resumeMap loads the mapfile (at path, seen as fi) of an interrupted
+// download of the same object, or returns nil to start over (saying why
+// through note). An object without ETag and Last-Modified is never
+// resumed: its size alone cannot tell that the server still has the same
+// object, and a file must not be stitched together from two.
+func resumeMap(src *httpsrc.Source, path string, fi fs.FileInfo, pin string, size int64, note func(string)) (*ddmap.Map, error) {
+	m, err := loadOurMap(path, fi)
+	if errors.Is(err, ErrUnsafe) {
+		return nil, err
 	}
 	if err != nil {
 		note(fmt.Sprintf("%v: starting over", err))
-		return nil, true
+		return nil, nil
 	}
 	switch {
+	case src.ETag() == "" && src.LastModified() == "":
+		note(fmt.Sprintf("the server sends no ETag or Last-Modified for %s, so an interrupted download cannot be told to be of the same object: starting over", src.URL()))
+		return nil, nil
 	case m.CommandLine != pin:
 		note(fmt.Sprintf("%s is from another download (%s; now %s): starting over", path, m.CommandLine, pin))
-		return nil, true
+		return nil, nil
 	case m.Size() != size:
 		note(fmt.Sprintf("%s covers %d bytes, the object has %d: starting over", path, m.Size(), size))
-		return nil, true
+		return nil, nil
 	}
 	for _, b := range m.Blocks {
 		if b.Status != ddmap.Finished && b.Status != ddmap.NonTried {
@@ -168,7 +223,7 @@ func resumeMap(path, pin string, size int64, note func(string)) (m *ddmap.Map, h
 		}
 	}
 	note(fmt.Sprintf("resuming: %d of %d bytes already downloaded", finished(m), size))
-	return m, true
+	return m, nil
 }
 
 // finished counts the bytes the map has as done.
@@ -192,18 +247,46 @@ type download struct {
 	fetched  atomic.Int64
 }
 
-// chunks lists the work: the non-tried areas cut into ChunkSize pieces.
-func (d *download) chunks() []ddmap.Block {
-	var out []ddmap.Block
+// chunker hands out the work, the areas not finished when the run began
+// cut into ChunkSize pieces, one at a time: a server's size can make
+// their number huge (2^50 bytes is 2^27 chunks of 8 MiB), so they are
+// never listed up front.
+type chunker struct {
+	areas []ddmap.Block
+	pos   int64 // next chunk's start in areas[0]
+	size  int64
+}
+
+func (d *download) chunker() *chunker {
+	c := &chunker{size: d.o.ChunkSize}
 	for _, b := range d.m.Blocks {
-		if b.Status == ddmap.Finished {
-			continue
-		}
-		for p := b.Pos; p < b.End(); p += d.o.ChunkSize {
-			out = append(out, ddmap.Block{Pos: p, Size: min(d.o.ChunkSize, b.End()-p), Status: ddmap.NonTried})
+		if b.Status != ddmap.Finished {
+			c.areas = append(c.areas, b)
 		}
 	}
-	return out
+	if len(c.areas) > 0 {
+		c.pos = c.areas[0].Pos
+	}
+	return c
+}
+
+// peek is the next chunk; ok is false when none is left.
+func (c *chunker) peek() (b ddmap.Block, ok bool) {
+	if len(c.areas) == 0 {
+		return ddmap.Block{}, false
+	}
+	return ddmap.Block{Pos: c.pos, Size: min(c.size, c.areas[0].End()-c.pos), Status: ddmap.NonTried}, true
+}
+
+// next moves past the chunk peek returned.
+func (c *chunker) next() {
+	c.pos += c.size
+	if c.pos >= c.areas[0].End() {
+		c.areas = c.areas[1:]
+		if len(c.areas) > 0 {
+			c.pos = c.areas[0].Pos
+		}
+	}
 }
 
 // run fetches every missing chunk with Workers requests in flight, saving
@@ -246,12 +329,16 @@ func (d *download) run() error {
 	saver := time.NewTicker(saveEvery)
 	defer saver.Stop()
 	var saveErr error
-	chunks := d.chunks()
+	chunks := d.chunker()
 feed:
-	for i := 0; i < len(chunks); {
+	for {
+		c, ok := chunks.peek()
+		if !ok {
+			break
+		}
 		select {
-		case work <- chunks[i]:
-			i++
+		case work <- c:
+			chunks.next()
 		case <-saver.C:
 			if err := d.save(); err != nil {
 				saveErr = err

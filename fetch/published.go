@@ -33,7 +33,8 @@ type Published struct {
 	// List names the checksum list used ("SHA256SUMS"), "" if none names
 	// the image.
 	List string
-	// Entries are the list's entries; the one naming the image is Entry.
+	// Entries are the list's entries; Entry is the one for the image,
+	// the checksum the file is held to.
 	Entries []recover.SumEntry
 	Entry   *recover.SumEntry
 	// Signature is the verdict on the list's signature.
@@ -71,7 +72,9 @@ func FindPublished(image string, get sumsig.Getter, kr *sumsig.Keyring) (*Publis
 			p.Notes = append(p.Notes, fmt.Sprintf("%s: %v", name, err))
 			continue
 		}
-		e := entryFor(entries, image, strings.Contains(pattern, "%s"))
+		// A list made for the image alone (image.sha256) may name it
+		// otherwise, but a signed one vouches only for what it names.
+		e := entryFor(entries, image, strings.Contains(pattern, "%s") && kr == nil)
 		if e == nil {
 			p.Notes = append(p.Notes, fmt.Sprintf("%s does not name %s", name, image))
 			continue
@@ -82,8 +85,9 @@ func FindPublished(image string, get sumsig.Getter, kr *sumsig.Keyring) (*Publis
 	return p, nil
 }
 
-// entryFor returns the entry naming image; a list made for the image
-// alone (image.sha256) may name it any way.
+// entryFor returns the entry naming image; with own (a list made for the
+// image alone, image.sha256, not checked against a keyring) its single
+// entry whatever name it gives.
 func entryFor(entries []recover.SumEntry, image string, own bool) *recover.SumEntry {
 	for i, e := range entries {
 		n := strings.TrimPrefix(e.Name, "./")

@@ -47,6 +47,11 @@ type VerifyOptions struct {
 	// External is a checksum list given by the user (sha256sum/md5sum
 	// format); the entry naming ImageName is checked against the whole image.
 	External []SumEntry
+	// RequireExternal makes the verdict "ok" only when an entry of
+	// External matched: for a signed list, the checksums inside the image
+	// (md5sum.txt, the implanted MD5) are its maker's own claims and
+	// vouch for nothing the signature covers.
+	RequireExternal bool
 	// Progress is called as data is hashed.
 	Progress func(done, total int64)
 }
@@ -291,7 +296,7 @@ func Verify(ctx context.Context, img *isofmt.Image, o VerifyOptions) (*VerifyRep
 	switch {
 	case anyBad || len(d.Damaged) > 0 || len(d.Missing) > 0 || len(d.Unreadable) > 0:
 		rep.Verdict = VerdictDamaged
-	case anyOK:
+	case anyOK && (!o.RequireExternal || v.externalMatched()):
 		rep.Verdict = VerdictOK
 	default:
 		rep.Verdict = VerdictUnknown
@@ -492,8 +497,12 @@ func (v *verifier) checkExternal(ext []SumEntry) error {
 	return nil
 }
 
-func (v *verifier) externalMatched() bool {
-	for _, c := range v.rep.Checks {
+func (v *verifier) externalMatched() bool { return v.rep.ExternalOK() }
+
+// ExternalOK tells whether an entry of VerifyOptions.External matched the
+// image.
+func (r *VerifyReport) ExternalOK() bool {
+	for _, c := range r.Checks {
 		if strings.HasPrefix(c.Name, "external ") && c.Result == CheckOK {
 			return true
 		}

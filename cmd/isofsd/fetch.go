@@ -70,10 +70,21 @@ With --keyring, the list must carry a good OpenPGP signature by a key of
 that keyring (SHA256SUMS.gpg/.sign/.asc/.sig beside it, or a clearsigned
 list): fetch says "signed by KEY" or "not signed".
 
+With --keyring only the signed list's entry for the image can verify it:
+an entry naming another file, or a file not compared with its entry, is
+"NOT VERIFIED" (the image's own md5sum.txt never stands in for it).
+
+FILE and FILE.map are never written through a symbolic link; a download
+resumes only onto a FILE and FILE.map of your own that nobody else can
+write, and only when the server gives an ETag or Last-Modified (without,
+it starts over). A size larger than the free space where FILE goes is
+refused before anything is written.
+
 Exit status: 0 downloaded (and verified, or nothing to verify against),
 1 the image does not match its checksums, the list is not signed by the
-keyring, or the download was interrupted (run again to resume), 2 usage
-or the URL cannot be opened.`,
+keyring, the published checksum was not checked, or the download was
+interrupted (run again to resume), 2 usage, the URL cannot be opened,
+FILE or FILE.map is not safe to use, or there is not enough space.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -139,7 +150,7 @@ func runFetch(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, url, 
 	res, err := fetch.Download(ctx, src, out, o)
 	bar.Finish()
 	if err != nil {
-		if errors.Is(err, fetch.ErrExists) {
+		if errors.Is(err, fetch.ErrExists) || errors.Is(err, fetch.ErrUnsafe) || errors.Is(err, fetch.ErrNoSpace) {
 			return withCode(exitUsage, err)
 		}
 		return withCode(exitDamaged, err)
@@ -190,9 +201,19 @@ func checkAgainstPublished(ctx context.Context, a *app, w io.Writer, sf *sourceF
 // and prints one line per check, the signature and the verdict.
 func reportChecks(ctx context.Context, a *app, w io.Writer, file, name string, pub *fetch.Published, kr *sumsig.Keyring, keyring, by string) error {
 	var rep *recover.VerifyReport
+	// Only the entry for the image is checked, under the image's name:
+	// the file must match it (any other entry matching would prove
+	// nothing about this file; FindPublished took an own list's single
+	// entry as the image's even when it names the file otherwise).
+	var external []recover.SumEntry
+	if pub.Entry != nil {
+		e := *pub.Entry
+		e.Name = name
+		external = []recover.SumEntry{e}
+	}
 	img, err := isofmt.OpenFile(file, nil)
 	if err == nil {
-		rep, err = recover.Verify(ctx, img, recover.VerifyOptions{ImageName: name, External: pub.Entries})
+		rep, err = recover.Verify(ctx, img, recover.VerifyOptions{ImageName: name, External: external})
 		img.Close()
 	}
 	if err != nil && rep == nil {
@@ -231,16 +252,25 @@ func reportChecks(ctx context.Context, a *app, w io.Writer, file, name string, p
 		fmt.Fprintf(w, "signature: %s\n", termSafe(pub.Signature.String()))
 		signed = pub.Signature.Trusted()
 	} else if pub.List != "--sha256" {
-		fmt.Fprintln(w, "signature: not signed (no checksum list)")
+		fmt.Fprintln(w, "signature: not signed (no checksum list names the image)")
 		signed = false
 	}
 	switch {
 	case damaged:
 		fmt.Fprintln(w, "verdict:   DAMAGED: the file does not match its checksums")
 		return withCode(exitDamaged, fmt.Errorf("%s does not match its checksums", file))
+	case kr != nil && pub.Entry == nil:
+		fmt.Fprintln(w, "verdict:   NOT VERIFIED: no checksum list beside the image names it (a signed list vouches only for the files it names)")
+		return withCode(exitDamaged, fmt.Errorf("%s: no checksum list signed by a key of %s names %s", file, keyring, name))
 	case kr != nil && !signed:
 		fmt.Fprintln(w, "verdict:   NOT AUTHENTIC: the checksum list is not signed by a key of --keyring")
 		return withCode(exitDamaged, fmt.Errorf("%s: checksum list not signed by a key of %s", file, keyring))
+	case (pub.Entry != nil || kr != nil) && !rep.ExternalOK():
+		// A published (or signed) checksum that was not compared vouches
+		// for nothing, and the image's own md5sum.txt and implanted MD5
+		// are whatever its maker put there: they never stand in for it.
+		fmt.Fprintln(w, "verdict:   NOT VERIFIED: the file was not compared with its published checksum")
+		return withCode(exitDamaged, fmt.Errorf("%s: not verified against the published checksum", file))
 	case !checked && by != "":
 		fmt.Fprintf(w, "verdict:   verified by %s\n", by)
 	case !checked:

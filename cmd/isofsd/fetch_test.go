@@ -245,3 +245,56 @@ func TestFetchHostileSignerName(t *testing.T) {
 		t.Errorf("the signer's name is not shown quoted:\n%s", o)
 	}
 }
+
+// TestFetchPublishedEntryMustMatch (REVIEW-2 #1): a published checksum
+// that is not compared with the file never lets it pass as verified.
+// A signed img.iso.sha256 giving another file's sum under another name
+// (no SHA256SUMS) is not the image's entry: fetch --keyring says NOT
+// AUTHENTIC / not verified, exit 1 (it said "verified" on the strength of
+// the image's own md5sum.txt), and verify --sums --keyring fails the
+// same way. Unsigned, such an own list is the image's checksum, so the
+// mismatch is damage (exit 1). A signed own list with the right sum and
+// name verifies.
+func TestFetchPublishedEntryMustMatch(t *testing.T) {
+	www := t.TempDir()
+	want := publishedImage(t, www, "img.iso")
+	os.Remove(filepath.Join(www, "SHA256SUMS"))
+	key := gpgtest.NewKey(t, "Distro Release <release@distro.example>")
+	keyring := key.Export(filepath.Join(t.TempDir(), "distro.gpg"), false)
+	own := filepath.Join(www, "img.iso.sha256")
+	other := sha256.Sum256([]byte("another release"))
+	if err := os.WriteFile(own, []byte(fmt.Sprintf("%x  other.iso\n", other)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key.SignDetached(own, own+".gpg", false)
+	srv := nginxtest.Start(t, www)
+	dir := t.TempDir()
+
+	o, e, code := cliRun(t, "fetch", srv.URL("img.iso"), "-o", filepath.Join(dir, "a.iso"), "--keyring", keyring)
+	t.Logf("signed list for other.iso:\n%s%s", o, e)
+	if code != 1 || strings.Contains(o, "verdict:   verified") || strings.Contains(o, "verdict:   not verified") {
+		t.Errorf("fetch --keyring with a signed entry for another file: exit %d\n%s%s", code, o, e)
+	}
+	o, e, code = cliRun(t, "verify", filepath.Join(www, "img.iso"), "--sums", own, "--keyring", keyring)
+	if code != 1 || strings.Contains(o, "verdict:  ok") {
+		t.Errorf("verify --sums --keyring with a signed entry for another file: exit %d\n%s%s", code, o, e)
+	}
+
+	os.Remove(own + ".gpg")
+	o, e, code = cliRun(t, "fetch", srv.URL("img.iso"), "-o", filepath.Join(dir, "b.iso"))
+	if code != 1 || !strings.Contains(o, "DAMAGED") {
+		t.Errorf("fetch, unsigned img.iso.sha256 naming the file otherwise and not matching: exit %d\n%s%s", code, o, e)
+	}
+
+	sum := sha256.Sum256(want)
+	os.WriteFile(own, []byte(fmt.Sprintf("%x  img.iso\n", sum)), 0o644)
+	key.SignDetached(own, own+".gpg", false)
+	o, e, code = cliRun(t, "fetch", srv.URL("img.iso"), "-o", filepath.Join(dir, "c.iso"), "--keyring", keyring)
+	if code != 0 || !strings.Contains(o, "verdict:   verified") || !strings.Contains(o, "sha256 (img.iso.sha256)") {
+		t.Errorf("fetch --keyring, signed own list with the right entry: exit %d\n%s%s", code, o, e)
+	}
+	o, e, code = cliRun(t, "verify", filepath.Join(www, "img.iso"), "--sums", own, "--keyring", keyring)
+	if code != 0 || !strings.Contains(o, "verdict:  ok") {
+		t.Errorf("verify --sums --keyring, the right entry: exit %d\n%s%s", code, o, e)
+	}
+}

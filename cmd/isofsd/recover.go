@@ -440,7 +440,8 @@ compared file by file with the image (SHA-256), a split install.wim
 resource by resource.
 
 Exit status: 0 verified good, 1 damaged (or --sums not signed by a key of
---keyring), 2 cannot tell (no checksum to verify against, or the image
+--keyring, or no entry of the signed --sums matches the image: with
+--keyring only --sums can verify it), 2 cannot tell (no checksum to verify against, or the image
 cannot be opened).`,
 		Args:        cobra.ExactArgs(1),
 		Annotations: notifyAnnotation,
@@ -455,7 +456,7 @@ cannot be opened).`,
 			if err != nil {
 				return err
 			}
-			rep, err := recoverRunVerify(cmd, a, &sf, args[0], entries)
+			rep, err := recoverRunVerify(cmd, a, &sf, args[0], entries, keyring != "")
 			if err != nil {
 				return err
 			}
@@ -477,6 +478,10 @@ cannot be opened).`,
 				return withCode(exitDamaged, fmt.Errorf("%s: damaged", args[0]))
 			case keyring != "" && !sig.Trusted():
 				return withCode(exitDamaged, fmt.Errorf("%s: %s is %s", args[0], sums, sig))
+			case keyring != "" && !rep.ExternalOK():
+				// A signed list that vouches for no entry matching the
+				// image is a failed check, not a lack of one.
+				return withCode(exitDamaged, fmt.Errorf("%s: not verified: no entry of the signed %s matches the image", args[0], sums))
 			case rep.Verdict == recover.VerdictOK:
 				a.succeeded("Verified "+filepath.Base(args[0]), "The image is intact: every checksum matches.")
 				return nil
@@ -549,8 +554,8 @@ func sigString(r *sumsig.Result) string {
 
 // recoverRunVerify opens and verifies an image, with a progress bar;
 // external are the entries of --sums.
-func recoverRunVerify(cmd *cobra.Command, a *app, sf *sourceFlags, path string, external []recover.SumEntry) (*recover.VerifyReport, error) {
-	o := recover.VerifyOptions{ImageName: filepath.Base(path), External: external}
+func recoverRunVerify(cmd *cobra.Command, a *app, sf *sourceFlags, path string, external []recover.SumEntry, requireExternal bool) (*recover.VerifyReport, error) {
+	o := recover.VerifyOptions{ImageName: filepath.Base(path), External: external, RequireExternal: requireExternal}
 	if isRemote(path) {
 		o.ImageName = fetch.FileName(path)
 	}
@@ -650,7 +655,7 @@ Exit status: 0 everything extracted whole, 1 some files partial or left out
 			if err != nil {
 				return err
 			}
-			rep, err := recoverRunVerify(cmd, a, &sf, args[0], entries)
+			rep, err := recoverRunVerify(cmd, a, &sf, args[0], entries, false)
 			if err != nil {
 				return err
 			}
