@@ -244,7 +244,7 @@ func (w *watcher) scan(ctx context.Context, now time.Time) time.Duration {
 		toMount = w.scanDir(now, &next)
 	}
 	if w.list != nil {
-		toMount = append(toMount, w.scanList(ctx, now, &next)...)
+		toMount = append(toMount, w.scanList(now, &next)...)
 	}
 	// Mounting one image waits on the kernel and its server more than it
 	// works; a folder of a thousand is mounted mountWorkers at a time.
