@@ -165,6 +165,12 @@ func (w *watcher) run(ctx context.Context) {
 		go w.readEvents()
 		defer w.inotify.Close()
 	}
+	if w.list != nil && w.list.remote {
+		// run itself is one of d.wg's goroutines, so the count is above
+		// zero here and shutdown waits for this one too.
+		w.d.wg.Add(1)
+		go func() { defer w.d.wg.Done(); w.fetchLoop(ctx) }()
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
