@@ -3,6 +3,7 @@ package repair
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -127,16 +128,63 @@ func Checksums(ctx context.Context, path string, src *httpsrc.Source, o Options)
 		}
 		fetched = merge(append(fetched, bad...), src.Size())
 	}
-	res.Reused = src.Size() - res.Fetched
-	if res.Fetched == 0 {
-		a.discard()
-		res.Unchanged = true
-		return res, nil
+	// The image's sums cover only the files md5sum.txt lists and what
+	// the implanted MD5 hashes; the system area, boot images, padding
+	// and unlisted files can differ unseen. The published checksum
+	// decides: a copy is unchanged only if it passes, and if the result
+	// does not, what the listed files' sums do not vouch for (then the
+	// whole image) is fetched again.
+	unvouched := uncovered(files, src.Size())
+	if res.Fetched == 0 && st.Size() == src.Size() {
+		err := o.verify(path)
+		if err == nil {
+			a.discard()
+			res.Unchanged, res.Reused = true, src.Size()
+			return res, nil
+		}
+		if !errors.Is(err, ErrUnverified) {
+			a.discard()
+			return res, err
+		}
+		o.note("the local copy passes the image's own sums but not the published checksum: fetching the %d ranges they cannot vouch for", len(unvouched))
+		if err := fetchInto(ctx, src, a, unvouched, &o, res); err != nil {
+			a.discard()
+			return res, err
+		}
+		unvouched = nil
 	}
-	if err := a.commit(path, o.Verify); err != nil {
+	fallbacks := [][]run{whole(src.Size())}
+	if unvouched != nil {
+		fallbacks = [][]run{unvouched, whole(src.Size())}
+	}
+	if err := settle(ctx, path, src, a, &o, res, fallbacks...); err != nil {
 		return res, err
 	}
+	res.Reused = max(0, src.Size()-res.Fetched)
 	return res, nil
+}
+
+// uncovered returns the ranges of an image of size bytes outside the
+// extents of the files whose sums were checked.
+func uncovered(files []*fileSum, size int64) []run {
+	var cov []run
+	for _, fsum := range files {
+		var pos int64
+		for _, e := range fsum.extents {
+			n := min(e.Length, fsum.size-pos)
+			if n > 0 && !e.Sparse {
+				cov = append(cov, run{e.Offset, n})
+			}
+			pos += n
+		}
+	}
+	var out []run
+	for _, r := range subtract(whole(size), cov) {
+		if e := min(r.off+r.n, size); e > r.off {
+			out = append(out, run{r.off, e - r.off})
+		}
+	}
+	return out
 }
 
 // remoteSums reads the per-file checksum lists of the remote image and

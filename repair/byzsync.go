@@ -55,8 +55,32 @@ func Zsync(ctx context.Context, path string, ctl *zsync.Control, src *httpsrc.So
 		return nil, fmt.Errorf("repair: %w", err)
 	}
 	if localHash != nil && bytes.Equal(localHash, ctl.FileHash) {
-		a.discard()
-		res.Unchanged, res.Reused = true, ctl.Length
+		// The control file's hash is the server's word, unsigned: the
+		// copy is unchanged only if the publisher's checksum agrees.
+		// If not, the control file describes other bytes than the
+		// published image, and none of its checks can be trusted.
+		err := o.verify(path)
+		if err == nil {
+			a.discard()
+			res.Unchanged, res.Reused = true, ctl.Length
+			return res, nil
+		}
+		if !errors.Is(err, ErrUnverified) {
+			a.discard()
+			return res, err
+		}
+		o.note("the local copy matches the control file's %s but not the published checksum: the control file cannot be trusted; fetching the whole image", ctl.HashName)
+		if err := a.f.Truncate(ctl.Length); err != nil {
+			a.discard()
+			return res, fmt.Errorf("repair: %w", err)
+		}
+		if err := fetchInto(ctx, src, a, whole(ctl.Length), &o, res); err != nil {
+			a.discard()
+			return res, err
+		}
+		if err := settle(ctx, path, src, a, &o, res); err != nil {
+			return res, err
+		}
 		return res, nil
 	}
 	res.Reused = min(int64(m.Got())*L, ctl.Length)
@@ -110,9 +134,14 @@ func Zsync(ctx context.Context, path string, ctl *zsync.Control, src *httpsrc.So
 	} else {
 		o.note("the control file has no whole-file hash: each block was checked on its own")
 	}
-	if err := a.commit(path, o.Verify); err != nil {
+	// Every block checked against the control file can still be the
+	// wrong one if the control file is (its checksums are short and
+	// unsigned): the published checksum decides, and a whole download
+	// is the fallback.
+	if err := settle(ctx, path, src, a, &o, res, whole(ctl.Length)); err != nil {
 		return res, err
 	}
+	res.Reused = max(0, res.Size-res.Fetched)
 	return res, nil
 }
 

@@ -9,12 +9,20 @@
 //     the remote image, localise the damage in the local copy, and those
 //     ranges are fetched again until everything checks.
 //
-// The repaired file is assembled beside the original (FILE.repair) and
-// replaces it only once it verifies — the control file's whole-file hash
-// and every fetched block's checksum, or the image's own sums, and the
-// caller's Verify hook (published SHA256SUMS) — so a repair never leaves
-// bytes that do not verify in place of the original. An interrupted or
-// failed repair leaves the original untouched.
+// The repaired file is assembled beside the original in a file of its
+// own (FILE.repair-RANDOM, created with O_EXCL, so a name planted by
+// another user — a symlink, or a leftover they can still write — is
+// never opened) and replaces it only once it verifies — the control
+// file's whole-file hash and every fetched block's checksum, or the
+// image's own sums, and the caller's Verify hook (published SHA256SUMS)
+// — so a repair never leaves bytes that do not verify in place of the
+// original. An interrupted or failed repair leaves the original
+// untouched.
+//
+// The control file and the image's own sums are the server's word, not
+// the publisher's: a local copy is "unchanged" only once Verify passes on
+// it too, and when Verify fails where those sums saw nothing wrong, the
+// ranges they cannot vouch for (then the whole image) are fetched again.
 package repair
 
 import (
@@ -23,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -38,9 +47,15 @@ var (
 	// ErrNoChecksums means the image has nothing to localise damage by
 	// (no isomd5sum, no md5sum.txt) and no zsync control file was found.
 	ErrNoChecksums = errors.New("repair: nothing to find the damage by (no zsync control file, no isomd5sum or md5sum.txt in the image)")
+	// ErrUnverified is what a Verify hook wraps when the file does not
+	// match the published checksum (rather than the check being
+	// impossible): a repair then fetches again what the control file or
+	// the image's own sums cannot vouch for.
+	ErrUnverified = errors.New("repair: the file does not match the published checksum")
 )
 
-// Suffix names the file a repair is assembled in, beside the original.
+// Suffix starts the name of the file a repair is assembled in, beside
+// the original: FILE.repair-RANDOM.
 const Suffix = ".repair"
 
 // DefaultWorkers is how many ranges are fetched at once.
@@ -53,8 +68,12 @@ const maxRun = 4 << 20
 type Options struct {
 	// Workers is how many ranges are fetched at once.
 	Workers int
-	// Verify, if set, checks the assembled file (its path) before it
-	// replaces the original; an error keeps the original.
+	// Verify, if set, checks a file (its path) against the published
+	// checksum: the assembled file before it replaces the original (an
+	// error keeps the original), and the original before it is called
+	// unchanged. An error wrapping ErrUnverified (the bytes differ) makes
+	// the repair fetch what its own sums cannot vouch for and check
+	// again; any other error ends it.
 	Verify func(path string) error
 	// Progress is told what is being done and how far: "scan" (bytes of
 	// the local copy searched), "fetch" (bytes downloaded), "check"
@@ -68,6 +87,14 @@ func (o *Options) note(format string, args ...any) {
 	if o.Note != nil {
 		o.Note(fmt.Sprintf(format, args...))
 	}
+}
+
+// verify runs the Verify hook on path (nil when there is none).
+func (o *Options) verify(path string) error {
+	if o.Verify == nil {
+		return nil
+	}
+	return o.Verify(path)
 }
 
 func (o *Options) progress(phase string, done, total int64) {
@@ -97,14 +124,21 @@ type assembly struct {
 	f    *os.File
 }
 
-// newAssembly creates path+Suffix (replacing a stale one).
+// newAssembly creates a new file beside path, named path+Suffix+"-"+
+// random. os.CreateTemp opens with O_CREATE|O_EXCL (mode 0600): a name
+// that exists — a symlink another user planted in a shared directory, or
+// a file left by a killed repair that its owner may still hold open — is
+// never opened, written through or renamed into place.
 func newAssembly(path string) (*assembly, error) {
-	tmp := path + Suffix
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, base+Suffix+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("repair: %w", err)
 	}
-	return &assembly{path: tmp, f: f}, nil
+	return &assembly{path: f.Name(), f: f}, nil
 }
 
 // discard removes the assembly (the original stays as it was).
@@ -113,25 +147,32 @@ func (a *assembly) discard() {
 	os.Remove(a.path)
 }
 
-// commit syncs the assembly, lets verify check it, and renames it over
-// dst with dst's permissions.
-func (a *assembly) commit(dst string, verify func(string) error) error {
-	if err := a.f.Sync(); err != nil {
+// commit syncs the (verified) assembly and renames it over dst with
+// dst's permissions. The mode is set through the assembly's own
+// descriptor, and the rename happens only while the assembly's name
+// still is the file repair created (another user who can write the
+// directory could have swapped it).
+func (a *assembly) commit(dst string) error {
+	mine, err := a.f.Stat()
+	if err == nil {
+		err = a.f.Sync()
+	}
+	if err != nil {
 		a.discard()
 		return fmt.Errorf("repair: %w", err)
 	}
-	if verify != nil {
-		if err := verify(a.path); err != nil {
-			a.discard()
-			return err
-		}
-	}
 	if st, err := os.Stat(dst); err == nil {
-		a.f.Chmod(st.Mode().Perm())
+		if err := a.f.Chmod(st.Mode().Perm()); err != nil {
+			a.discard()
+			return fmt.Errorf("repair: %w", err)
+		}
 	}
 	if err := a.f.Close(); err != nil {
 		os.Remove(a.path)
 		return fmt.Errorf("repair: %w", err)
+	}
+	if st, err := os.Lstat(a.path); err != nil || !os.SameFile(st, mine) {
+		return fmt.Errorf("repair: %s was replaced by another file while the repair ran: %s is unchanged", a.path, dst)
 	}
 	if err := os.Rename(a.path, dst); err != nil {
 		os.Remove(a.path)
@@ -139,6 +180,37 @@ func (a *assembly) commit(dst string, verify func(string) error) error {
 	}
 	return nil
 }
+
+// settle checks the assembly with o.Verify and commits it over dst.
+// When it does not match the published checksum (ErrUnverified), each
+// fallback — ranges the repair's own sums cannot vouch for, then the
+// whole image — is fetched into the assembly and it is checked again;
+// the original stays unless a check passes.
+func settle(ctx context.Context, dst string, src *httpsrc.Source, a *assembly, o *Options, res *Result, fallbacks ...[]run) error {
+	err := o.verify(a.path)
+	for _, runs := range fallbacks {
+		if !errors.Is(err, ErrUnverified) {
+			break
+		}
+		var n int64
+		for _, r := range runs {
+			n += r.n
+		}
+		o.note("the result does not match the published checksum: fetching again the %d bytes in %d ranges nothing else vouches for", n, len(runs))
+		if err = fetchInto(ctx, src, a, runs, o, res); err != nil {
+			break
+		}
+		err = o.Verify(a.path)
+	}
+	if err != nil {
+		a.discard()
+		return err
+	}
+	return a.commit(dst)
+}
+
+// whole is the single range of an image of size bytes.
+func whole(size int64) []run { return []run{{0, size}} }
 
 // run is one byte range to fetch.
 type run struct{ off, n int64 }

@@ -178,8 +178,8 @@ func TestZsyncFlipped(t *testing.T) {
 	if body > zbody+1 {
 		t.Errorf("fetched %d bytes, zsync's client %d", body, zbody)
 	}
-	if _, err := os.Stat(path + Suffix); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("assembly left behind: %v", err)
+	if m, _ := filepath.Glob(path + Suffix + "*"); len(m) > 0 {
+		t.Errorf("assembly left behind: %v", m)
 	}
 
 	// Repairing the repaired copy writes nothing.
@@ -295,7 +295,7 @@ func TestRepairNeverWritesUnverified(t *testing.T) {
 		if got, _ := os.ReadFile(path); !bytes.Equal(got, bad) {
 			t.Errorf("%s: the original copy was changed", what)
 		}
-		if _, err := os.Stat(path + Suffix); !errors.Is(err, os.ErrNotExist) {
+		if m, _ := filepath.Glob(path + Suffix + "*"); len(m) > 0 {
 			t.Errorf("%s: assembly left behind", what)
 		}
 	}

@@ -41,10 +41,14 @@ URL (http://, https:// or s3://) by downloading only what differs:
     per-file sums of its md5sum.txt, read from the remote image): damaged
     files and stretches are found and fetched again until all checks pass.
 
-The new file is assembled beside FILE (FILE.repair) and replaces it only once
-it verifies (the control file's hash, the image's sums, and the checksum list
-published beside the image or --sha256, signed by --keyring if given). A
-failed or interrupted repair leaves FILE as it was.
+The new file is assembled beside FILE (FILE.repair-RANDOM, a new file: a name
+another user planted is never opened) and replaces it only once it verifies
+(the control file's hash, the image's sums, and the checksum list published
+beside the image or --sha256, signed by --keyring if given). FILE is called
+unchanged only when it matches that published list too; when it does not but
+the control file or the image's sums see nothing wrong, the ranges they
+cannot vouch for (then the whole image) are downloaded again. A failed or
+interrupted repair leaves FILE as it was.
 
 Exit status: 0 repaired (or already current), 1 the result did not verify
 (FILE untouched), 2 usage, or FILE or URL cannot be opened.`,
@@ -130,8 +134,39 @@ func runRepair(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, file
 
 	// The published checksum list (and signature) the result must match.
 	name := fetch.FileName(dataURL)
+	if kr != nil && cf.sha256 == "" {
+		// No download can make a list authentic: say so before
+		// fetching anything (the checks below would fail only after
+		// a whole image was downloaded in vain).
+		pub, err := fetch.FindPublished(name, fetch.RemoteGetter(ctx, small, dataURL), kr)
+		if err != nil {
+			return withCode(exitUsage, err)
+		}
+		switch {
+		case pub.Signature == nil || !pub.Signature.Trusted():
+			sig := "not signed (no checksum list names " + name + ")"
+			if pub.Signature != nil {
+				sig = pub.Signature.String()
+			}
+			fmt.Fprintf(w, "signature: %s\nverdict:   NOT AUTHENTIC: no checksum list signed by a key of --keyring names %s\n", termSafe(sig), termSafe(name))
+			return withCode(exitDamaged, fmt.Errorf("%s: no checksum list signed by a key of %s names %s: %s is unchanged", file, cf.keyring, name, file))
+		case pub.Entry == nil:
+			fmt.Fprintf(w, "verdict:   NOT AUTHENTIC: the signed %s has no entry for %s\n", termSafe(pub.List), termSafe(name))
+			return withCode(exitDamaged, fmt.Errorf("%s: the signed %s has no entry for %s: %s is unchanged", file, pub.List, name, file))
+		}
+	}
+	// verify checks the assembled file before it replaces FILE, and FILE
+	// itself before it is called unchanged: the control file and the
+	// image's own sums come from the server unsigned, the published list
+	// (signed, with --keyring) has the last word.
 	verify := func(path string) error {
-		fmt.Fprintf(w, "checking the repaired file before it replaces %s:\n", termSafe(file))
+		what := "the repaired file"
+		if path == file {
+			what = termSafe(file)
+			fmt.Fprintf(w, "checking %s against the published checksum before calling it current:\n", what)
+		} else {
+			fmt.Fprintf(w, "checking the repaired file before it replaces %s:\n", termSafe(file))
+		}
 		by := "the image's own checksums"
 		if ctl != nil {
 			by = "the zsync control file (MD4 of each block)"
@@ -139,10 +174,17 @@ func runRepair(cmd *cobra.Command, a *app, sf *sourceFlags, cf *checkFlags, file
 				by = "the zsync control file (" + ctl.HashName + " of the whole file, MD4 of each block)"
 			}
 		}
-		if err := checkAgainstPublished(ctx, a, w, sf, cf, kr, dataURL, path, by); err != nil {
-			return withCode(exitDamaged, fmt.Errorf("%s: the repaired file did not verify; %s is unchanged: %w", file, file, err))
+		err := checkAgainstPublished(ctx, a, w, sf, cf, kr, dataURL, path, by)
+		var ee *exitError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &ee) && ee.code == exitDamaged:
+			// The bytes do not match (or the list is not signed):
+			// repair fetches what its own sums cannot vouch for.
+			return withCode(exitDamaged, fmt.Errorf("%s: %s did not verify; %s is unchanged: %w: %w", file, what, file, repair.ErrUnverified, err))
 		}
-		return nil
+		return withCode(exitDamaged, fmt.Errorf("%s: %s could not be checked; %s is unchanged: %w", file, what, file, err))
 	}
 	var bar *progress
 	phase := ""
