@@ -245,7 +245,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.watcher = w
 		d.mu.Unlock()
 		// Images already present are mounted before READY, so that
-		// units ordered after isofsd.service find them.
+		// units ordered after isofsd.service find them: the folder's and
+		// a local list's. A remote list is fetched once run starts,
+		// beside its loop: a slow or stalled server holds up neither.
 		w.initial(ctx)
 		d.wg.Add(1)
 		go func() { defer d.wg.Done(); w.run(ctx) }()

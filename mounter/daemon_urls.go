@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -31,11 +32,20 @@ type urlList struct {
 	src     string // path or URL
 	remote  bool
 	every   time.Duration
-	nextAt  time.Time // when a remote list is due again
-	size    int64     // a local list's size and mtime last read
+	size    int64 // a local list's size and mtime last read
 	mtime   time.Time
 	urls    map[string]*watched // by URL
 	badOnce map[string]bool     // lines already reported
+	// fetched is a remote list's latest fetch, not yet taken by a scan
+	// (see fetchLoop).
+	fetchMu sync.Mutex
+	fetched *listFetch
+}
+
+// listFetch is one fetch of a remote list: its bytes, or why not.
+type listFetch struct {
+	b   []byte
+	err error
 }
 
 func newURLList(src string, remote bool, every time.Duration) *urlList {
@@ -45,65 +55,101 @@ func newURLList(src string, remote bool, every time.Duration) *urlList {
 	return &urlList{src: src, remote: remote, every: every, urls: map[string]*watched{}, badOnce: map[string]bool{}}
 }
 
-// readList returns the list's bytes when it is due to be read (nil
-// otherwise).
-func (w *watcher) readList(ctx context.Context, now time.Time) ([]byte, error) {
+// fetchLoop fetches a remote list now and every l.every after, in a
+// goroutine of its own, and hands each result to the watcher loop,
+// which it wakes. A list server that accepts and never answers holds a
+// fetch for the stall timeout (a minute): were the fetch made in the
+// loop, the watch folder would go unserved meanwhile, and READY would
+// wait for it.
+func (w *watcher) fetchLoop(ctx context.Context) {
+	l := w.list
+	for {
+		start := time.Now()
+		var r listFetch
+		if w.d.opts.FetchList == nil {
+			r.err = fmt.Errorf("no way to fetch %s", l.src)
+		} else {
+			r.b, r.err = w.d.opts.FetchList(ctx, l.src)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		l.fetchMu.Lock()
+		l.fetched = &r
+		l.fetchMu.Unlock()
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(max(l.every-time.Since(start), 0)):
+		}
+	}
+}
+
+// readList returns the list's bytes when there is something new to
+// look at: a remote list's latest fetch, a local list that changed.
+// fresh is false when there is nothing new.
+func (w *watcher) readList() (b []byte, fresh bool, err error) {
 	l := w.list
 	if l.remote {
-		if now.Before(l.nextAt) {
-			return nil, nil
+		l.fetchMu.Lock()
+		r := l.fetched
+		l.fetched = nil
+		l.fetchMu.Unlock()
+		if r == nil {
+			return nil, false, nil
 		}
-		l.nextAt = now.Add(l.every)
-		if w.d.opts.FetchList == nil {
-			return nil, fmt.Errorf("no way to fetch %s", l.src)
-		}
-		return w.d.opts.FetchList(ctx, l.src)
+		return r.b, r.err == nil, r.err
 	}
 	// A local list must be the administrator's: owned by root or by us,
 	// writable by nobody else, and not a symlink — whoever may write it
 	// chooses what the daemon fetches and mounts.
 	f, err := os.OpenFile(l.src, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer f.Close()
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	switch {
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		return nil, fmt.Errorf("not a regular file")
+		return nil, false, fmt.Errorf("not a regular file")
 	case st.Uid != 0 && int(st.Uid) != os.Geteuid():
-		return nil, fmt.Errorf("it belongs to uid %d, neither root nor the daemon's user", st.Uid)
+		return nil, false, fmt.Errorf("it belongs to uid %d, neither root nor the daemon's user", st.Uid)
 	case st.Mode&0o022 != 0:
-		return nil, fmt.Errorf("others may write it (mode %o)", st.Mode&0o777)
+		return nil, false, fmt.Errorf("others may write it (mode %o)", st.Mode&0o777)
 	}
 	mtime := time.Unix(st.Mtim.Unix())
 	if st.Size == l.size && mtime.Equal(l.mtime) {
-		return nil, nil
+		return nil, false, nil
 	}
-	b, err := io.ReadAll(io.LimitReader(f, maxURLList+1))
+	b, err = io.ReadAll(io.LimitReader(f, maxURLList+1))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if len(b) > maxURLList {
-		return nil, fmt.Errorf("larger than %d bytes", maxURLList)
+		return nil, false, fmt.Errorf("larger than %d bytes", maxURLList)
 	}
 	l.size, l.mtime = st.Size, mtime
-	return b, nil
+	return b, true, nil
 }
 
-// scanList reads the list when due, unmounts the images whose lines
-// went, and returns those due for mounting.
-func (w *watcher) scanList(ctx context.Context, now time.Time, next *time.Duration) []dueImage {
+// scanList takes in the list when there is something new (see
+// readList), unmounts the images whose lines went, and returns those
+// due for mounting.
+func (w *watcher) scanList(now time.Time, next *time.Duration) []dueImage {
 	l := w.list
-	b, err := w.readList(ctx, now)
+	b, fresh, err := w.readList()
 	if err != nil {
 		w.d.log.WithField("list", l.src).WithError(err).Warn("cannot read the URL list; keeping its mounts as they are")
 		l.size = -1 // read again next time
 	}
-	if b != nil {
+	if fresh {
 		urls, bad := ParseURLList(b)
 		for _, msg := range bad {
 			if !l.badOnce[msg] {
@@ -123,9 +169,6 @@ func (w *watcher) scanList(ctx context.Context, now time.Time, next *time.Durati
 		}
 		w.mu.Unlock()
 		w.dropAbsent(l.urls, present, "URL")
-	}
-	if l.remote {
-		*next = min(*next, max(l.nextAt.Sub(now), 0))
 	}
 	var toMount []dueImage
 	w.mu.Lock()

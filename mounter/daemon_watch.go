@@ -165,6 +165,12 @@ func (w *watcher) run(ctx context.Context) {
 		go w.readEvents()
 		defer w.inotify.Close()
 	}
+	if w.list != nil && w.list.remote {
+		// run itself is one of d.wg's goroutines, so the count is above
+		// zero here and shutdown waits for this one too.
+		w.d.wg.Add(1)
+		go func() { defer w.d.wg.Done(); w.fetchLoop(ctx) }()
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -244,7 +250,7 @@ func (w *watcher) scan(ctx context.Context, now time.Time) time.Duration {
 		toMount = w.scanDir(now, &next)
 	}
 	if w.list != nil {
-		toMount = append(toMount, w.scanList(ctx, now, &next)...)
+		toMount = append(toMount, w.scanList(now, &next)...)
 	}
 	// Mounting one image waits on the kernel and its server more than it
 	// works; a folder of a thousand is mounted mountWorkers at a time.

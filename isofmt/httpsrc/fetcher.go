@@ -2,10 +2,12 @@ package httpsrc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // A Fetcher speaks one protocol to one remote object: it sends a range
@@ -115,11 +117,16 @@ func newHTTPFetcher(rawURL string, opts Options) (*httpFetcher, error) {
 		return nil, fmt.Errorf("httpsrc: %s: not an http or https URL", redact(rawURL))
 	}
 	u.Fragment = ""
-	f := &httpFetcher{url: u.String(), hdr: opts.Header.Clone(), client: opts.Client}
+	f := &httpFetcher{url: u.String(), hdr: opts.Header.Clone()}
 	if f.hdr == nil {
 		f.hdr = http.Header{}
 	}
-	if f.client == nil {
+	if opts.Client != nil {
+		// A copy, so that the redirect policy below never changes a
+		// client the caller shares with others.
+		c := *opts.Client
+		f.client = &c
+	} else {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = opts.concurrency() + 2
 		tr.ForceAttemptHTTP2 = true
@@ -127,5 +134,81 @@ func newHTTPFetcher(rawURL string, opts Options) (*httpFetcher, error) {
 		tr.DisableCompression = true
 		f.client = &http.Client{Transport: tr}
 	}
+	f.client.CheckRedirect = f.checkRedirect(f.client.CheckRedirect)
 	return f, nil
+}
+
+// maxRedirects is net/http's own limit, kept when a CheckRedirect is set.
+const maxRedirects = 10
+
+// ownHeaders are the headers Fetch sets itself, per request: they say
+// which bytes of which object are wanted, carry no secret, and must
+// reach the server that finally answers.
+var ownHeaders = map[string]bool{"Range": true, "If-Range": true, "If-None-Match": true, "If-Modified-Since": true}
+
+// checkRedirect returns the client's redirect policy: the user's headers
+// (Options.Header, from --header) go only to the origin — scheme, host
+// and port — of the URL they were given for. A redirect anywhere else is
+// followed without them, and so is one that passed through another
+// origin on the way (A → B → A). net/http alone would forward them: it
+// strips only Authorization, WWW-Authenticate and Cookie, only when the
+// host changes, and keeps Authorization on https → http to the same
+// host.
+//
+// Why drop rather than refuse: that is what curl users expect. curl
+// follows the redirect (-L) and does not send credentials to a
+// different scheme, host or port (since 7.83, CVE-2022-27776) unless
+// --location-trusted; public mirrors redirect to CDNs that need no
+// token, and refusing would break those downloads. curl drops only
+// Authorization and Cookie, though; here every --header is dropped,
+// since a token travels as well in PRIVATE-TOKEN or X-JFrog-Art-Api,
+// and the program cannot tell a secret header from another. A server
+// that needed them answers 401/403, which names the status.
+func (h *httpFetcher) checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if next != nil {
+			if err := next(req, via); err != nil {
+				return err
+			}
+		} else if len(via) >= maxRedirects {
+			return errors.New("stopped after 10 redirects")
+		}
+		if len(via) == 0 {
+			return nil
+		}
+		left := !sameOrigin(via[0].URL, req.URL)
+		for _, r := range via[1:] {
+			left = left || !sameOrigin(via[0].URL, r.URL)
+		}
+		if left {
+			for k := range h.hdr {
+				if !ownHeaders[k] {
+					req.Header.Del(k)
+				}
+			}
+			// Host is not a header in net/http (see Fetch); it keeps a
+			// custom one only across relative redirects, which stay on
+			// the origin, but say so here too.
+			req.Host = ""
+		}
+		return nil
+	}
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (an absent port is the scheme's default). https → http to the same
+// host is another origin, so a token is never sent in the clear.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+// port is u's port, or its scheme's default.
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
 }

@@ -25,7 +25,10 @@ type Server struct {
 	bin  string
 	dir  string // config, logs, pid
 	Root string // the directory served
+	Addr string // the loopback address listened on
 	Port int
+	// logged are the request headers HeaderLog reports.
+	logged []string
 	// mu orders Start and Stop: tests stop nginx from another goroutine
 	// (to cut a transfer mid-way) and start it again.
 	mu  sync.Mutex
@@ -55,15 +58,43 @@ func Binary() string {
 	return ""
 }
 
+// Config adds to what Start serves.
+type Config struct {
+	// Addr is the loopback address to listen on (default 127.0.0.1;
+	// 127.0.0.2 is another host to a client).
+	Addr string
+	// Locations are extra location blocks of the server, e.g.
+	// `location /off/ { return 302 http://127.0.0.2:8080/img.iso; }`.
+	Locations []string
+	// LogHeaders names request headers HeaderLog reports.
+	LogHeaders []string
+}
+
+// HeaderLine is one request with the values of Config.LogHeaders ("-"
+// when absent, as nginx logs it).
+type HeaderLine struct {
+	Path   string
+	Values map[string]string
+}
+
 // Start serves root until the test ends (or Stop). It skips the test
 // when nginx is not installed.
 func Start(t testing.TB, root string) *Server {
+	t.Helper()
+	return StartConfig(t, root, Config{})
+}
+
+// StartConfig is Start with additions.
+func StartConfig(t testing.TB, root string, c Config) *Server {
 	t.Helper()
 	bin := Binary()
 	if bin == "" {
 		t.Skip("nginx not installed: the HTTP tests need a real nginx (apt-get install nginx-light)")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1"
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(c.Addr, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +106,13 @@ func Start(t testing.TB, root string) *Server {
 	if os.Geteuid() == 0 {
 		user = "user root root;"
 	}
+	// One more access log for the headers asked for, so that the main
+	// one keeps the format Log parses.
+	hdrFormat := `'"$uri"`
+	for _, h := range c.LogHeaders {
+		hdrFormat += ` "$http_` + strings.ReplaceAll(strings.ToLower(h), "-", "_") + `"`
+	}
+	hdrFormat += `'`
 	conf := fmt.Sprintf(`%s
 daemon off;
 master_process off;
@@ -84,6 +122,8 @@ events { worker_connections 512; }
 http {
 	log_format bytes '$status $bytes_sent $body_bytes_sent "$http_range" "$uri"';
 	access_log %[2]s/access.log bytes;
+	log_format hdrs %[5]s;
+	access_log %[2]s/headers.log hdrs;
 	client_body_temp_path %[2]s/body;
 	proxy_temp_path %[2]s/proxy;
 	fastcgi_temp_path %[2]s/fastcgi;
@@ -95,16 +135,17 @@ http {
 	keepalive_timeout 60s;
 	types { application/octet-stream iso; }
 	server {
-		listen 127.0.0.1:%[3]d;
+		listen %[6]s;
 		root %[4]s;
 		location / { }
+		%[7]s
 	}
 }
-`, user, dir, port, root)
+`, user, dir, port, root, hdrFormat, net.JoinHostPort(c.Addr, strconv.Itoa(port)), strings.Join(c.Locations, "\n\t\t"))
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{t: t, bin: bin, dir: dir, Root: root, Port: port}
+	s := &Server{t: t, bin: bin, dir: dir, Root: root, Addr: c.Addr, Port: port, logged: c.LogHeaders}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -123,7 +164,7 @@ func (s *Server) Start() {
 	s.cmd = cmd
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.Port))
+		c, err := net.Dial("tcp", net.JoinHostPort(s.Addr, strconv.Itoa(s.Port)))
 		if err == nil {
 			c.Close()
 			return
@@ -150,7 +191,36 @@ func (s *Server) Stop() {
 
 // URL is the URL of name under the served directory.
 func (s *Server) URL(name string) string {
-	return fmt.Sprintf("http://127.0.0.1:%d/%s", s.Port, name)
+	return fmt.Sprintf("http://%s/%s", net.JoinHostPort(s.Addr, strconv.Itoa(s.Port)), name)
+}
+
+// HeaderLog returns every request so far with the headers of
+// Config.LogHeaders.
+func (s *Server) HeaderLog() []HeaderLine {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dir, "headers.log"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var out []HeaderLine
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Split(strings.Trim(line, `"`), `" "`)
+		if len(f) != len(s.logged)+1 {
+			s.t.Fatalf("header log line %q", line)
+		}
+		l := HeaderLine{Path: f[0], Values: map[string]string{}}
+		for i, h := range s.logged {
+			l.Values[h] = f[i+1]
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 // Log returns all access-log records so far.
