@@ -49,6 +49,61 @@ func (r gatedReader) Read(p []byte) (int, error) {
 	return r.Reader.Read(p)
 }
 
+// gatedImage serves iso over HTTP with reads held back in a 4 MiB window
+// 8 MiB into sub/big.bin (opening the image reads its end, which holds
+// the end of big.bin) until release, which the test's cleanup calls too.
+func gatedImage(t *testing.T, iso string) (url string, g *gate, release func()) {
+	t.Helper()
+	img, err := isofmt.OpenFile(iso, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := img.Stat("sub/big.bin")
+	img.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigAt := fi.Sys().(*isofmt.Stat).Extents[0].Offset
+	data, err := os.ReadFile(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g = &gate{at: bigAt + 8<<20, end: bigAt + 12<<20, reached: make(chan struct{}), release: make(chan struct{})}
+	var once sync.Once
+	release = func() { once.Do(func() { close(g.release) }) }
+	mod := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "img.iso", mod, gatedReader{bytes.NewReader(data), g})
+	}))
+	// Cleanups run last-in first-out: release the held reads, then close.
+	t.Cleanup(srv.Close)
+	t.Cleanup(release)
+	return srv.URL + "/img.iso", g, release
+}
+
+// startAtGate starts isofsd with args and returns once its reads reach
+// g's window: the process, its stderr, and a channel with its exit.
+func startAtGate(t *testing.T, bin string, g *gate, args ...string) (*exec.Cmd, *syncWriter, chan error) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	stderr := &syncWriter{w: &bytes.Buffer{}}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-g.reached:
+	case err := <-exited:
+		t.Fatalf("isofsd %s ended before reaching the gate: %v\n%s", args[0], err, stderr.String())
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("isofsd %s never read 8 MiB into big.bin\n%s", args[0], stderr.String())
+	}
+	return cmd, stderr, exited
+}
+
 // TestExtractSIGINT (issue 21 §2.5) interrupts a real `isofsd extract`
 // process with a real SIGINT while it is in the middle of a 40 MiB file
 // (the image is served over HTTP, and the server holds back the bytes
@@ -76,41 +131,9 @@ func TestExtractSIGINT(t *testing.T) {
 	must(os.Chmod(filepath.Join(src, "sub"), 0o750))
 	iso := filepath.Join(tmp, "img.iso")
 	xorrisoImage(t, src, iso)
-	img, err := isofmt.OpenFile(iso, nil)
-	must(err)
-	fi, err := img.Stat("sub/big.bin")
-	must(err)
-	bigAt := fi.Sys().(*isofmt.Stat).Extents[0].Offset
-	img.Close()
-	data, err := os.ReadFile(iso)
-	must(err)
-	// The gate is a 4 MiB window 8 MiB into big.bin: opening the image
-	// reads its end, which holds the end of big.bin.
-	g := &gate{at: bigAt + 8<<20, end: bigAt + 12<<20, reached: make(chan struct{}), release: make(chan struct{})}
-	var once sync.Once
-	releaseAll := func() { once.Do(func() { close(g.release) }) }
-	defer releaseAll()
-	mod := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "img.iso", mod, gatedReader{bytes.NewReader(data), g})
-	}))
-	defer srv.Close()
-
+	url, g, releaseAll := gatedImage(t, iso)
 	out := filepath.Join(tmp, "out")
-	cmd := exec.Command(bin, "extract", srv.URL+"/img.iso", "-C", out)
-	stderr := &syncWriter{w: &bytes.Buffer{}}
-	cmd.Stderr = stderr
-	must(cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case <-g.reached:
-	case err := <-exited:
-		t.Fatalf("extract ended before reaching the gate: %v\n%s", err, stderr.String())
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill()
-		t.Fatalf("extract never read 8 MiB into big.bin\n%s", stderr.String())
-	}
+	cmd, stderr, exited := startAtGate(t, bin, g, "extract", url, "-C", out)
 	must(cmd.Process.Signal(syscall.SIGINT))
 	// Let the reads go on once the process says it is stopping (or has
 	// died: what an interrupted process leaves is what is checked).
@@ -179,40 +202,11 @@ func TestExtractSIGKILLLeftovers(t *testing.T) {
 	must(os.WriteFile(filepath.Join(src, "sub", "big.bin"), big, 0o644))
 	iso := filepath.Join(tmp, "img.iso")
 	xorrisoImage(t, src, iso)
-	img, err := isofmt.OpenFile(iso, nil)
-	must(err)
-	fi, err := img.Stat("sub/big.bin")
-	must(err)
-	bigAt := fi.Sys().(*isofmt.Stat).Extents[0].Offset
-	img.Close()
-	data, err := os.ReadFile(iso)
-	must(err)
-	g := &gate{at: bigAt + 8<<20, end: bigAt + 12<<20, reached: make(chan struct{}), release: make(chan struct{})}
-	var once sync.Once
-	releaseAll := func() { once.Do(func() { close(g.release) }) }
-	defer releaseAll()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "img.iso", time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), gatedReader{bytes.NewReader(data), g})
-	}))
-	defer srv.Close()
-
+	url, g, releaseAll := gatedImage(t, iso)
 	out := filepath.Join(tmp, "out")
 	must(os.MkdirAll(filepath.Join(out, "sub"), 0o755))
 	must(os.WriteFile(filepath.Join(out, "sub", "big.bin"), []byte("old"), 0o644))
-	cmd := exec.Command(bin, "extract", "--overwrite", srv.URL+"/img.iso", "-C", out)
-	stderr := &syncWriter{w: &bytes.Buffer{}}
-	cmd.Stderr = stderr
-	must(cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case <-g.reached:
-	case err := <-exited:
-		t.Fatalf("extract ended before reaching the gate: %v\n%s", err, stderr.String())
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill()
-		t.Fatalf("extract never read 8 MiB into big.bin\n%s", stderr.String())
-	}
+	cmd, _, exited := startAtGate(t, bin, g, "extract", "--overwrite", url, "-C", out)
 	must(cmd.Process.Signal(syscall.SIGKILL))
 	<-exited
 	releaseAll()
