@@ -148,23 +148,10 @@ func TestWriteUSBDialog(t *testing.T) {
 	runTool(t, "xorriso", "-as", "mkisofs", "-quiet", "-R", "-o", img, src)
 	want, err := os.ReadFile(img)
 	must(t, err)
-	backing := filepath.Join(dir, "stick.img")
-	must(t, os.WriteFile(backing, make([]byte, 8<<20), 0o644))
-	loop := strings.TrimSpace(string(runTool(t, "losetup", "-f", "--show", backing)))
-	t.Cleanup(func() {
-		if out, err := exec.Command("losetup", "-d", loop).CombinedOutput(); err != nil {
-			t.Errorf("losetup -d %s: %v %s", loop, err, out)
-		}
-	})
+	loop, backing := isotest.LoopDevice(t, dir, 8<<20) // the "stick"
 	dialog := func(answers func(choice string) string) (string, error) {
-		cmd := exec.Command(bin, "desktop", "write-usb", "--allow-loop", img)
-		cmd.Env = append(os.Environ(), desktop.EnvInTerminal+"=1", "ISOFSD_NOTIFY=never")
-		stdin, _ := cmd.StdinPipe()
-		stdout, _ := cmd.StdoutPipe()
-		cmd.Stderr = cmd.Stdout
-		must(t, cmd.Start())
+		cmd, stdin, br := startWriteUSB(t, bin, img)
 		var seen bytes.Buffer
-		br := bufio.NewReader(stdout)
 		choice := ""
 		re := regexp.MustCompile(`(?m)^\s+(\d+)\) ` + regexp.QuoteMeta(loop) + `:`)
 		for !strings.Contains(seen.String(), "Choose a drive") {
@@ -201,6 +188,22 @@ func TestWriteUSBDialog(t *testing.T) {
 	}
 }
 
+// startWriteUSB starts the Write to USB dialog as the desktop's terminal
+// runs it, for loop-device "sticks": its stdin, and its output (stdout
+// and stderr) to read the questions from.
+func startWriteUSB(t *testing.T, bin, img string) (*exec.Cmd, io.WriteCloser, *bufio.Reader) {
+	t.Helper()
+	cmd := exec.Command(bin, "desktop", "write-usb", "--allow-loop", img)
+	cmd.Env = append(os.Environ(), desktop.EnvInTerminal+"=1", "ISOFSD_NOTIFY=never")
+	stdin, err := cmd.StdinPipe()
+	must(t, err)
+	stdout, err := cmd.StdoutPipe()
+	must(t, err)
+	cmd.Stderr = cmd.Stdout
+	must(t, cmd.Start())
+	return cmd, stdin, bufio.NewReader(stdout)
+}
+
 // TestWriteUSBRefusesSwappedDrive (review U5): the drive picked in the
 // dialog is the only one written. Here the "stick" (a loop device) is
 // replaced by a different one under the same name between the choice and
@@ -218,22 +221,9 @@ func TestWriteUSBRefusesSwappedDrive(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(src, "f.txt"), bytes.Repeat([]byte("usb "), 5000), 0o644))
 	img := filepath.Join(dir, "x.iso")
 	runTool(t, "xorriso", "-as", "mkisofs", "-quiet", "-R", "-o", img, src)
-	backing := filepath.Join(dir, "stick.img")
-	must(t, os.WriteFile(backing, make([]byte, 8<<20), 0o644))
-	loop := strings.TrimSpace(string(runTool(t, "losetup", "-f", "--show", backing)))
-	t.Cleanup(func() {
-		if out, err := exec.Command("losetup", "-d", loop).CombinedOutput(); err != nil {
-			t.Errorf("losetup -d %s: %v %s", loop, err, out)
-		}
-	})
-	cmd := exec.Command(bin, "desktop", "write-usb", "--allow-loop", img)
-	cmd.Env = append(os.Environ(), desktop.EnvInTerminal+"=1", "ISOFSD_NOTIFY=never")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = cmd.Stdout
-	must(t, cmd.Start())
+	loop, backing := isotest.LoopDevice(t, dir, 8<<20) // the "stick"
+	cmd, stdin, br := startWriteUSB(t, bin, img)
 	var seen bytes.Buffer
-	br := bufio.NewReader(stdout)
 	until := func(s string) {
 		t.Helper()
 		for !strings.Contains(seen.String(), s) {
