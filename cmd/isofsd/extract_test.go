@@ -592,16 +592,7 @@ func TestCatAndStdout(t *testing.T) {
 		t.Errorf("-O with -C: exit %d", code)
 	}
 	// A truncated copy: big/big.bin is cut 1 MiB in.
-	img, err := isofmt.OpenFile(iso, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, _ := img.Stat("big/big.bin")
-	at := fi.Sys().(*isofmt.Stat).Extents[0].Offset
-	img.Close()
-	cut := filepath.Join(tmp, "cut.iso")
-	data, _ := os.ReadFile(iso)
-	os.WriteFile(cut, data[:at+1<<20], 0o644)
+	cut, at := cutCopy(t, iso, "big/big.bin", 1<<20)
 	stdout, stderr, code = cliRun(t, "cat", cut, "big/big.bin")
 	if code != exitDamaged || stdout != read("big/big.bin")[:1<<20] || !strings.Contains(stderr, fmt.Sprintf("big/big.bin (sector %d)", at/2048)) {
 		t.Errorf("cat of a cut file: exit %d, %d bytes\n%s", code, len(stdout), stderr)
@@ -678,16 +669,7 @@ func TestExtractSummaryWording(t *testing.T) {
 	if code != exitDamaged || !strings.Contains(stderr, "would extract 1 file (18 B)") || !strings.Contains(stderr, ": 1 problem (listed above); 1 of 2 entries would be extracted") {
 		t.Errorf("dry run with a refusal: exit %d\n%s", code, stderr)
 	}
-	img, err := isofmt.OpenFile(iso, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, _ := img.Stat("big/big.bin")
-	at := fi.Sys().(*isofmt.Stat).Extents[0].Offset
-	img.Close()
-	cut := filepath.Join(tmp, "cut.iso")
-	data, _ := os.ReadFile(iso)
-	os.WriteFile(cut, data[:at+1<<20], 0o644)
+	cut, _ := cutCopy(t, iso, "big/big.bin", 1<<20)
 	_, stderr, code = cliRun(t, "extract", "-O", cut, "big/big.bin")
 	if code != exitDamaged || !strings.Contains(stderr, "-> stdout: 1 file, 1 cut short by damage (1.0 MiB)") || !strings.Contains(stderr, "0 of 1 files written whole") {
 		t.Errorf("-O of a cut file: exit %d\n%s", code, stderr)
@@ -703,4 +685,33 @@ func TestExtractSummaryWording(t *testing.T) {
 	if code != exitDamaged || stdout != string(want) || !strings.Contains(stderr, ": the image is damaged (reported above)") {
 		t.Errorf("cat of a whole file from a cut image: exit %d, %q\n%s", code, stdout, stderr)
 	}
+}
+
+// cutCopy writes a copy of iso that ends keep bytes into the data of the
+// file at path (a truncated download), and returns it and where that
+// file's data starts.
+func cutCopy(t *testing.T, iso, path string, keep int64) (cut string, at int64) {
+	t.Helper()
+	img, err := isofmt.OpenFile(iso, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	fi, err := img.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, ok := fi.Sys().(*isofmt.Stat).DataOffset()
+	if !ok {
+		t.Fatalf("%s has no recorded data", path)
+	}
+	data, err := os.ReadFile(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut = filepath.Join(t.TempDir(), "cut.iso")
+	if err := os.WriteFile(cut, data[:at+keep], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cut, at
 }
