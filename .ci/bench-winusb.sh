@@ -84,13 +84,21 @@ files_tmpfs() { rm -f "$OUT"; "$BIN" write --yes --to-file --no-verify --mode fi
 raw_tmpfs() { rm -f "$OUT"; "$BIN" write --yes --to-file --no-verify --mode raw "$IMG" "$OUT"; }
 verify_tmpfs() { rm -f "$OUT"; "$BIN" write --yes --to-file --mode files "$IMG" "$OUT"; }
 
+# row TARGET LABEL FUNCTION [CAT_SECONDS]: times FUNCTION (best of
+# $RUNS) and prints its line, its speed against cat's when CAT_SECONDS is
+# given (cat's own line otherwise); the seconds are left in $last.
+row() {
+	last=$(best "$3")
+	local x=1.00
+	if [ -n "${4:-}" ]; then x=$(ratio "$4" "$last"); fi
+	printf '%-8s %-34s %9s %9s %8s\n' "$1" "$2" "$last" "$(rate "$last")" "$x"
+}
+
 printf '%-8s %-34s %9s %9s %8s\n' target contender seconds MiB/s "x cat"
-c=$(best cat_tmpfs)
-printf '%-8s %-34s %9s %9s %8s\n' tmpfs "cat IMAGE > file; sync" "$c" "$(rate "$c")" 1.00
-f=$(best files_tmpfs)
-printf '%-8s %-34s %9s %9s %8s\n' tmpfs "isofsd write --mode files" "$f" "$(rate "$f")" "$(ratio "$c" "$f")"
-r=$(best raw_tmpfs)
-printf '%-8s %-34s %9s %9s %8s\n' tmpfs "isofsd write --mode raw" "$r" "$(rate "$r")" "$(ratio "$c" "$r")"
+row tmpfs "cat IMAGE > file; sync" cat_tmpfs
+c=$last
+row tmpfs "isofsd write --mode files" files_tmpfs "$c"
+row tmpfs "isofsd write --mode raw" raw_tmpfs "$c"
 v=$(RUNS=1 best verify_tmpfs)
 printf '%-8s %-34s %9s %9s %8s\n' tmpfs "  same, with file-by-file verify" "$v" "-" "-"
 rm -f "$OUT"
@@ -101,12 +109,10 @@ if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null; then
 	cat_loop() { cat "$IMG" >"$LOOP"; sync; blockdev --flushbufs "$LOOP"; }
 	files_loop() { "$BIN" write --yes --allow-loop --no-verify --mode files "$IMG" "$LOOP"; }
 	raw_loop() { "$BIN" write --yes --allow-loop --no-verify --mode raw "$IMG" "$LOOP"; }
-	c=$(best cat_loop)
-	printf '%-8s %-34s %9s %9s %8s\n' loop "cat IMAGE > /dev/loopN; sync" "$c" "$(rate "$c")" 1.00
-	f=$(best files_loop)
-	printf '%-8s %-34s %9s %9s %8s\n' loop "isofsd write --mode files" "$f" "$(rate "$f")" "$(ratio "$c" "$f")"
-	r=$(best raw_loop)
-	printf '%-8s %-34s %9s %9s %8s\n' loop "isofsd write --mode raw" "$r" "$(rate "$r")" "$(ratio "$c" "$r")"
+	row loop "cat IMAGE > /dev/loopN; sync" cat_loop
+	c=$last
+	row loop "isofsd write --mode files" files_loop "$c"
+	row loop "isofsd write --mode raw" raw_loop "$c"
 else
 	echo "loop: skipped (needs root and losetup)"
 fi
